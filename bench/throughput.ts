@@ -1,0 +1,174 @@
+// deno-lint-ignore-file no-console -- a benchmark reports on the terminal
+/**
+ * Throughput and latency of kvstore's unary rpcs, next to the transport's ceiling.
+ *
+ * Two servers run side by side, each pinned to core 0: a bare grpc-js server that
+ * answers from a Map (bench/bare_server.ts) and a kvstore master. A load driver pinned
+ * to core 1 runs each workload (set, get, mixed) against one server at a time,
+ * alternating between them over several rounds so that drift on a shared machine
+ * falls on both alike; the table reports each figure's median over the rounds.
+ *
+ * Besides ops/s, it reads each server's CPU time from /proc: when the server's core is
+ * not saturated (the driver is one Deno process too, and may be the limit), calls per
+ * server CPU-second is the fairer measure of what the server can do on one core.
+ * A benchmark, never a test: it fails on nothing but errors.
+ *
+ * Usage: deno task bench [--duration-ms 3000] [--rounds 3] [--connections 8]
+ *          [--concurrency 8] [--value-bytes 100] [--key-space 10000]
+ */
+
+import { parseArgs } from "node:util";
+import { drive } from "./lib/driver.ts";
+import type { LoadResult, Workload } from "./lib/load.ts";
+import { type BenchProcess, canPin, cpuSeconds, startDenoServer } from "./lib/processes.ts";
+import { describeMachine, markdownTable, writeResults } from "./lib/report.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    "duration-ms": { type: "string", default: "3000" },
+    rounds: { type: "string", default: "3" },
+    connections: { type: "string", default: "8" },
+    concurrency: { type: "string", default: "8" },
+    "value-bytes": { type: "string", default: "100" },
+    "key-space": { type: "string", default: "10000" },
+  },
+});
+const settings = {
+  durationMs: Number(values["duration-ms"]),
+  connections: Number(values.connections),
+  concurrency: Number(values.concurrency),
+  valueBytes: Number(values["value-bytes"]),
+  keySpace: Number(values["key-space"]),
+};
+const rounds = Number(values.rounds);
+const workloads: Workload[] = ["set", "get", "mixed"];
+const SERVER_CORE = 0;
+const DRIVER_CORE = 1;
+
+/** A workload's figures plus the server's CPU use while it ran. */
+interface Measured extends LoadResult {
+  /** Share of one core the server used, in percent. */
+  readonly serverCpuPercent: number;
+  /** Calls answered per second of the server's own CPU time. */
+  readonly opsPerServerCpuSecond: number;
+}
+
+async function measureOnce(server: BenchProcess, workload: Workload): Promise<Measured> {
+  const cpuBefore = cpuSeconds(server.pid);
+  const wallBefore = performance.now();
+  const load = await drive({ ...settings, address: server.address, workload, core: DRIVER_CORE });
+  const cpuUsed = cpuSeconds(server.pid) - cpuBefore;
+  const wallSeconds = (performance.now() - wallBefore) / 1000;
+  return {
+    ...load,
+    serverCpuPercent: Math.round((100 * cpuUsed) / wallSeconds),
+    opsPerServerCpuSecond: Math.round(load.ops / cpuUsed),
+  };
+}
+
+function median(numbers: number[]): number {
+  const sorted = [...numbers].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+/** The median of each figure over the rounds. */
+function medianOf(samples: Measured[]): Measured {
+  const pick = (field: keyof Measured) => median(samples.map((sample) => sample[field] as number));
+  return {
+    workload: samples[0].workload,
+    ops: pick("ops"),
+    errors: samples.reduce((sum, sample) => sum + sample.errors, 0),
+    opsPerSecond: pick("opsPerSecond"),
+    p50Ms: pick("p50Ms"),
+    p90Ms: pick("p90Ms"),
+    p99Ms: pick("p99Ms"),
+    maxMs: pick("maxMs"),
+    serverCpuPercent: pick("serverCpuPercent"),
+    opsPerServerCpuSecond: pick("opsPerServerCpuSecond"),
+  };
+}
+
+const dataDir = await Deno.makeTempDir({ prefix: "kvstore-bench-" });
+try {
+  await using bare = await startDenoServer("bench/bare_server.ts", ["--address", "127.0.0.1:0"], SERVER_CORE);
+  await using kvstore = await startDenoServer(
+    "main.ts",
+    ["--address", "127.0.0.1:0", "--data-dir", dataDir],
+    SERVER_CORE,
+  );
+  const servers = [{ label: "bare grpc-js (Map)", process: bare }, { label: "kvstore", process: kvstore }];
+  for (const { process } of servers) {
+    await drive({
+      ...settings,
+      address: process.address,
+      workload: "set",
+      core: DRIVER_CORE,
+      preload: true,
+      durationMs: 500,
+    });
+  }
+
+  const samples = new Map<string, Measured[]>();
+  for (let round = 0; round < rounds; round++) {
+    for (const workload of workloads) {
+      // Alternate which server goes first, so neither always follows the other.
+      const order = round % 2 === 0 ? servers : [...servers].reverse();
+      for (const { label, process } of order) {
+        const result = await measureOnce(process, workload);
+        console.error(
+          `round ${round + 1} ${label} ${workload}: ${result.opsPerSecond} ops/s, p99 ${result.p99Ms} ms, ` +
+            `server CPU ${result.serverCpuPercent}%, ${result.opsPerServerCpuSecond} ops per CPU-s`,
+        );
+        const key = `${label}/${workload}`;
+        samples.set(key, [...(samples.get(key) ?? []), result]);
+      }
+    }
+  }
+
+  const rows = workloads.flatMap((workload) => {
+    const ceiling = medianOf(samples.get(`${servers[0].label}/${workload}`)!);
+    return servers.map(({ label }, i) => {
+      const result = medianOf(samples.get(`${label}/${workload}`)!);
+      const percent = (ours: number, theirs: number) => `${Math.round((100 * ours) / theirs)}%`;
+      return {
+        workload,
+        server: label,
+        "ops/s": result.opsPerSecond,
+        "p50 ms": result.p50Ms,
+        "p99 ms": result.p99Ms,
+        errors: result.errors,
+        "server CPU": `${result.serverCpuPercent}%`,
+        "ops per server CPU-s": result.opsPerServerCpuSecond,
+        "vs bare, ops/s": i === 0 ? "100%" : percent(result.opsPerSecond, ceiling.opsPerSecond),
+        "vs bare, per CPU-s": i === 0 ? "100%" : percent(result.opsPerServerCpuSecond, ceiling.opsPerServerCpuSecond),
+      };
+    });
+  });
+  const machine = describeMachine();
+  const markdown = [
+    `# Throughput: kvstore vs a bare grpc-js server`,
+    "",
+    `Date: ${new Date().toISOString()}  `,
+    `Machine: ${machine.hostname}, ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memoryGiB} GiB, ` +
+    `${machine.os}, Deno ${machine.deno}  `,
+    `Load: ${settings.connections} connections x ${settings.concurrency} calls in flight, ` +
+    `${settings.durationMs} ms per workload and server, median of ${rounds} alternating rounds, ` +
+    `${settings.valueBytes}-byte values, ${settings.keySpace} keys  `,
+    `Pinning: ${
+      canPin() ? `both servers on core ${SERVER_CORE}, load driver on core ${DRIVER_CORE}` : "none (no taskset)"
+    }`,
+    "",
+    markdownTable(rows),
+    "",
+    "Server CPU below 100% means the load driver, not the server, was the limit; " +
+    "calls per server CPU-second is then the better measure of the server's capacity on one core.",
+    "",
+  ].join("\n");
+  const path = await writeResults("throughput", markdown, { settings, rounds, rows });
+  console.log(markdown);
+  console.log(`Recorded in ${path}`);
+} finally {
+  await Deno.remove(dataDir, { recursive: true });
+}

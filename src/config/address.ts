@@ -1,0 +1,58 @@
+/**
+ * Network addresses as given on the command line: `host:port`, with IPv6 hosts in
+ * brackets (`[::1]:50051`).
+ *
+ * @module
+ */
+
+import { UsageError } from "./usage_error.ts";
+
+export interface Address {
+  readonly host: string;
+  readonly port: number;
+}
+
+const HOST_PATTERN = /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/;
+
+/** Parses `host:port`. `flag` names where the text came from, for the error message. */
+export function parseAddress(text: string, flag: string): Address {
+  const hint = `expected host:port, for example 127.0.0.1:50051`;
+  const trimmed = text.trim();
+  let host: string;
+  let portText: string;
+  if (trimmed.startsWith("[")) {
+    const close = trimmed.indexOf("]");
+    if (close < 0 || trimmed[close + 1] !== ":") {
+      throw new UsageError(`Invalid ${flag} ${JSON.stringify(text)}: ${hint}`);
+    }
+    host = trimmed.slice(1, close);
+    portText = trimmed.slice(close + 2);
+    if (!/^[0-9A-Fa-f:.]+$/.test(host)) {
+      throw new UsageError(`Invalid ${flag} ${JSON.stringify(text)}: ${JSON.stringify(host)} is not an IPv6 address`);
+    }
+  } else {
+    const colon = trimmed.lastIndexOf(":");
+    if (colon <= 0) throw new UsageError(`Invalid ${flag} ${JSON.stringify(text)}: ${hint}`);
+    host = trimmed.slice(0, colon);
+    portText = trimmed.slice(colon + 1);
+    if (!HOST_PATTERN.test(host)) {
+      throw new UsageError(
+        `Invalid ${flag} ${JSON.stringify(text)}: ${JSON.stringify(host)} is not a host name or IPv4 address`,
+      );
+    }
+  }
+  if (!/^[0-9]{1,5}$/.test(portText) || Number(portText) > 65535) {
+    throw new UsageError(`Invalid ${flag} ${JSON.stringify(text)}: the port must be a number from 0 to 65535`);
+  }
+  return { host, port: Number(portText) };
+}
+
+/** Parses a comma-separated list of addresses; empty items are refused. */
+export function parseAddressList(text: string, flag: string): Address[] {
+  return text.split(",").map((item) => parseAddress(item, flag));
+}
+
+/** Formats an address back to `host:port`, bracketing IPv6 hosts. */
+export function formatAddress(address: Address): string {
+  return address.host.includes(":") ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
+}

@@ -1,0 +1,57 @@
+/**
+ * Every limit kvstore enforces, in one place, named with its unit.
+ *
+ * A limit that a user may need to move has a flag (named beside it); the rest are
+ * internal bounds that keep one request, one timer tick or one queue from taking the
+ * whole process. Each line says what the bound costs when it is raised.
+ *
+ * @module
+ */
+
+const KIB = 1024;
+const MIB = 1024 * KIB;
+
+/** Largest key, in UTF-8 bytes (flag --max-key-bytes). Keys are held twice (map and
+ * expiry index), so long keys cost twice their size. */
+export const KEY_BYTES_MAX_DEFAULT = 64 * KIB;
+
+/** Largest value, in UTF-8 bytes (flag --max-value-bytes). A value travels whole in one
+ * gRPC message and is held whole in memory; raising it raises peak memory per request. */
+export const VALUE_BYTES_MAX_DEFAULT = 16 * MIB;
+
+/** Upper bound the --max-value-bytes flag accepts: 512 MiB, Redis's own string limit. */
+export const VALUE_BYTES_MAX_CEILING = 512 * MIB;
+
+/** Longest TTL an EXPIRE may ask for, in seconds (flag --max-ttl-seconds): ten years.
+ * A deadline further out is almost always a unit mistake (milliseconds sent as seconds). */
+export const TTL_SECONDS_MAX_DEFAULT = 10 * 365 * 24 * 60 * 60;
+
+/** Slack, in bytes, that a gRPC message may carry beyond its key and value (field tags,
+ * lengths, other fields). Messages larger than key + value + this are refused by the
+ * transport before they reach a handler. */
+export const MESSAGE_OVERHEAD_BYTES_MAX = 64 * KIB;
+
+/** Period of the active expiry sweep, in milliseconds (10 Hz, like Redis's default hz). */
+export const EXPIRY_SWEEP_INTERVAL_MS = 100;
+
+/** Keys sampled from the expiring set per sweep round (Redis: 20). */
+export const EXPIRY_SAMPLE_KEYS = 20;
+
+/** A sweep tick runs another round while more than this share of a sample had expired
+ * (Redis: 25%), so a burst of expiries is reclaimed quickly without scanning everything. */
+export const EXPIRY_REPEAT_RATIO = 0.25;
+
+/** Most keys a sweep tick examines, bounding the tick's time (about 1 ms at this size). */
+export const EXPIRY_KEYS_PER_TICK_MAX = 2000;
+
+/** Time graceful shutdown waits for in-flight calls before closing connections, in ms. */
+export const SHUTDOWN_GRACE_MS = 5000;
+
+/** Keepalive ping period of the gRPC transport, in ms; finds dead peers on idle links. */
+export const GRPC_KEEPALIVE_TIME_MS = 30_000;
+
+/** How long a keepalive ping may go unanswered before the link is closed, in ms. */
+export const GRPC_KEEPALIVE_TIMEOUT_MS = 10_000;
+
+/** Deadline of a client call unless the caller gives one, in ms. */
+export const CLIENT_CALL_DEADLINE_MS_DEFAULT = 5000;

@@ -1,0 +1,250 @@
+/**
+ * The server's command line: `kvstore [--master | --replica] [flags]`.
+ *
+ * Flags are declared once in {@linkcode SERVER_FLAGS}; the parser and the usage text are
+ * both made from that table, so `--help` cannot drift from what is accepted. Parsing is
+ * pure: it takes the arguments and returns a {@linkcode ServerConfig} or throws a
+ * {@linkcode UsageError} whose message names the flag and what is wrong with it.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import type { DataLimits } from "../store/validation.ts";
+import { type Address, formatAddress, parseAddress, parseAddressList } from "./address.ts";
+import {
+  KEY_BYTES_MAX_DEFAULT,
+  TTL_SECONDS_MAX_DEFAULT,
+  VALUE_BYTES_MAX_CEILING,
+  VALUE_BYTES_MAX_DEFAULT,
+} from "./limits.ts";
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "../logging/logger.ts";
+import { UsageError } from "./usage_error.ts";
+import { parseByteSize, parseChoice, parseInteger } from "./values.ts";
+
+export type Role = "master" | "replica";
+
+export const DEFAULT_ADDRESS = "0.0.0.0:50051";
+
+/** Everything a node needs to start, validated. */
+export interface ServerConfig {
+  readonly role: Role;
+  /** The address to listen on; port 0 asks the OS for a free port. */
+  readonly address: Address;
+  /** For a replica: the master it follows. */
+  readonly masterAddress: Address | null;
+  /** For a master: replicas to push each command to (the C++ store's push mode). */
+  readonly replicas: readonly Address[];
+  readonly dataDir: string;
+  readonly limits: DataLimits;
+  readonly logLevel: LogLevel;
+  readonly logFormat: LogFormat;
+}
+
+/** One flag: its name without dashes, whether it takes a value, and its help line. */
+export interface FlagSpec {
+  readonly name: string;
+  readonly type: "string" | "boolean";
+  /** What the value is, for the usage text (`ADDR`, `BYTES`). */
+  readonly valueName?: string;
+  readonly help: string;
+  readonly defaultText?: string;
+}
+
+export const SERVER_FLAGS: readonly FlagSpec[] = [
+  { name: "master", type: "boolean", help: "Run as a master (the default)." },
+  { name: "replica", type: "boolean", help: "Run as a read-only replica of --master-address." },
+  {
+    name: "address",
+    type: "string",
+    valueName: "HOST:PORT",
+    help: "Address to serve gRPC on; port 0 picks a free port.",
+    defaultText: DEFAULT_ADDRESS,
+  },
+  { name: "master-address", type: "string", valueName: "HOST:PORT", help: "The master a replica follows." },
+  {
+    name: "replicas",
+    type: "string",
+    valueName: "HOST:PORT,...",
+    help: "Replicas a master pushes every write to (compatibility push mode).",
+  },
+  {
+    name: "data-dir",
+    type: "string",
+    valueName: "DIR",
+    help: "Directory for kvstore.rdb and kvstore.aof.",
+    defaultText: "the working directory",
+  },
+  {
+    name: "max-key-bytes",
+    type: "string",
+    valueName: "BYTES",
+    help: "Largest key accepted.",
+    defaultText: "64kb",
+  },
+  {
+    name: "max-value-bytes",
+    type: "string",
+    valueName: "BYTES",
+    help: "Largest value accepted.",
+    defaultText: "16mb",
+  },
+  {
+    name: "max-ttl-seconds",
+    type: "string",
+    valueName: "SECONDS",
+    help: "Longest TTL an EXPIRE may set.",
+    defaultText: `${TTL_SECONDS_MAX_DEFAULT} (10 years)`,
+  },
+  {
+    name: "log-level",
+    type: "string",
+    valueName: LOG_LEVELS.join("|"),
+    help: "Least severe log lines to print.",
+    defaultText: "info",
+  },
+  {
+    name: "log-format",
+    type: "string",
+    valueName: LOG_FORMATS.join("|"),
+    help: "Human-readable lines or one JSON object per line.",
+    defaultText: "text",
+  },
+  { name: "help", type: "boolean", help: "Print this help and exit." },
+];
+
+/** The result of parsing the server's arguments: a config to start, or a request for help. */
+export type ServerArgs = { readonly help: true } | { readonly help: false; readonly config: ServerConfig };
+
+/** Parses the server's command line. Throws {@linkcode UsageError} on any mistake. */
+export function parseServerArgs(args: readonly string[]): ServerArgs {
+  const values = parseFlags(args, SERVER_FLAGS);
+  if (values.help === true) return { help: true };
+  return { help: false, config: buildServerConfig(values) };
+}
+
+type FlagValues = Record<string, string | boolean | undefined>;
+
+/** Runs node:util parseArgs over a flag table, turning its errors into UsageErrors that
+ * read like the rest of ours. */
+export function parseFlags(args: readonly string[], flags: readonly FlagSpec[]): FlagValues {
+  const options: Record<string, { type: "string" | "boolean" }> = {};
+  for (const flag of flags) options[flag.name] = { type: flag.type === "boolean" ? "boolean" : "string" };
+  try {
+    const { values, positionals } = parseArgs({ args: [...args], options, strict: true, allowPositionals: true });
+    if (positionals.length > 0) {
+      throw new UsageError(`Unexpected argument ${JSON.stringify(positionals[0])} (see kvstore --help)`);
+    }
+    return values as FlagValues;
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    throw new UsageError(describeParseError(error));
+  }
+}
+
+function describeParseError(error: unknown): string {
+  const code = (error as { code?: string }).code;
+  const message = error instanceof Error ? error.message : String(error);
+  const flag = /'(-{1,2}[^' ]+)/.exec(message)?.[1] ?? "";
+  if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") return `Unknown flag ${flag} (see kvstore --help)`;
+  if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
+    if (message.includes("ambiguous")) {
+      return `Flag ${flag} needs a value; write a value that starts with a dash as ${flag}=-VALUE`;
+    }
+    if (message.includes("does not take an argument")) return `Flag ${flag} takes no value (see kvstore --help)`;
+    return `Flag ${flag} needs a value (see kvstore --help)`;
+  }
+  return `${message} (see kvstore --help)`;
+}
+
+function buildServerConfig(values: FlagValues): ServerConfig {
+  const asString = (name: string) => values[name] as string | undefined;
+  if (values.master === true && values.replica === true) {
+    throw new UsageError("Choose one of --master and --replica, not both");
+  }
+  const role: Role = values.replica === true ? "replica" : "master";
+  const address = parseAddress(asString("address") ?? DEFAULT_ADDRESS, "--address");
+
+  const masterAddressText = asString("master-address");
+  const masterAddress = masterAddressText === undefined ? null : parseAddress(masterAddressText, "--master-address");
+  if (role === "replica" && masterAddress === null) {
+    throw new UsageError("A replica needs --master-address HOST:PORT naming the master to follow");
+  }
+  if (role === "master" && masterAddress !== null) {
+    throw new UsageError("--master-address is for replicas; add --replica, or drop --master-address");
+  }
+
+  const replicasText = asString("replicas");
+  const replicas = replicasText === undefined ? [] : parseAddressList(replicasText, "--replicas");
+  if (role === "replica" && replicas.length > 0) {
+    throw new UsageError("--replicas is for a master; a replica cannot push to other replicas");
+  }
+  const ownAddress = formatAddress(address);
+  for (const replica of replicas) {
+    if (formatAddress(replica) === ownAddress) {
+      throw new UsageError(`--replicas names this node's own address ${ownAddress}`);
+    }
+  }
+
+  const keyBytesMax = parseByteSize(
+    asString("max-key-bytes") ?? String(KEY_BYTES_MAX_DEFAULT),
+    "--max-key-bytes",
+    1,
+    1024 ** 2,
+  );
+  const valueBytesMax = parseByteSize(
+    asString("max-value-bytes") ?? String(VALUE_BYTES_MAX_DEFAULT),
+    "--max-value-bytes",
+    0,
+    VALUE_BYTES_MAX_CEILING,
+  );
+  const ttlSecondsMax = parseInteger(
+    asString("max-ttl-seconds") ?? String(TTL_SECONDS_MAX_DEFAULT),
+    "--max-ttl-seconds",
+    1,
+    2 ** 31 - 1,
+  );
+  const dataDir = asString("data-dir") ?? ".";
+  if (dataDir.trim() === "") throw new UsageError('Invalid --data-dir "": give a directory path');
+
+  return {
+    role,
+    address,
+    masterAddress,
+    replicas,
+    dataDir,
+    limits: { keyBytesMax, valueBytesMax, ttlSecondsMax },
+    logLevel: parseChoice(asString("log-level") ?? "info", "--log-level", LOG_LEVELS),
+    logFormat: parseChoice(asString("log-format") ?? "text", "--log-format", LOG_FORMATS),
+  };
+}
+
+/** The usage text for `kvstore --help`. */
+export function serverUsage(): string {
+  const lines = [
+    "kvstore: a distributed key-value store with a gRPC API.",
+    "",
+    "Usage:",
+    "  kvstore [--master] [--address HOST:PORT] [--replicas HOST:PORT,...] [flags]",
+    "  kvstore --replica --master-address HOST:PORT [--address HOST:PORT] [flags]",
+    "",
+    "Flags:",
+  ];
+  const width = Math.max(...SERVER_FLAGS.map((flag) => flagLabel(flag).length));
+  for (const flag of SERVER_FLAGS) {
+    const defaultText = flag.defaultText === undefined ? "" : ` (default: ${flag.defaultText})`;
+    lines.push(`  ${flagLabel(flag).padEnd(width)}  ${flag.help}${defaultText}`);
+  }
+  lines.push(
+    "",
+    "Sizes take a unit: 512kb, 16mb (powers of 1024).",
+    "Examples:",
+    "  kvstore --master --address 0.0.0.0:50051",
+    "  kvstore --replica --address 0.0.0.0:50052 --master-address localhost:50051",
+  );
+  return lines.join("\n");
+}
+
+function flagLabel(flag: FlagSpec): string {
+  return flag.type === "boolean" ? `--${flag.name}` : `--${flag.name} ${flag.valueName ?? "VALUE"}`;
+}

@@ -1,0 +1,77 @@
+import assert from "node:assert/strict";
+import { parseServerArgs, SERVER_FLAGS, type ServerConfig, serverUsage } from "./server_flags.ts";
+import { UsageError } from "./usage_error.ts";
+
+function config(args: string[]): ServerConfig {
+  const parsed = parseServerArgs(args);
+  assert.equal(parsed.help, false);
+  return (parsed as { config: ServerConfig }).config;
+}
+
+function usageError(args: string[]): string {
+  try {
+    parseServerArgs(args);
+  } catch (error) {
+    assert.ok(error instanceof UsageError, `expected a UsageError, got ${error}`);
+    return error.message;
+  }
+  assert.fail(`expected ${JSON.stringify(args)} to be refused`);
+}
+
+Deno.test("no flags: a master on 0.0.0.0:50051 with the documented defaults", () => {
+  const defaults = config([]);
+  assert.equal(defaults.role, "master");
+  assert.deepEqual(defaults.address, { host: "0.0.0.0", port: 50051 });
+  assert.equal(defaults.dataDir, ".");
+  assert.deepEqual(defaults.limits, { keyBytesMax: 65536, valueBytesMax: 16777216, ttlSecondsMax: 315360000 });
+  assert.equal(defaults.logLevel, "info");
+});
+
+Deno.test("the DESIGN.md command lines parse as written", () => {
+  const master = config(["--master", "--address", "0.0.0.0:50051", "--replicas", "localhost:50052,localhost:50053"]);
+  assert.deepEqual(master.replicas, [{ host: "localhost", port: 50052 }, { host: "localhost", port: 50053 }]);
+  const replica = config(["--replica", "--address", "0.0.0.0:50052", "--master-address", "localhost:50051"]);
+  assert.equal(replica.role, "replica");
+  assert.deepEqual(replica.masterAddress, { host: "localhost", port: 50051 });
+});
+
+Deno.test("--flag=value works as well as --flag value", () => {
+  assert.equal(config(["--data-dir=/tmp/x"]).dataDir, "/tmp/x");
+});
+
+Deno.test("sizes accept units", () => {
+  assert.equal(config(["--max-value-bytes", "1mb"]).limits.valueBytesMax, 1048576);
+  assert.equal(config(["--max-value-bytes", "512KiB"]).limits.valueBytesMax, 524288);
+  assert.equal(config(["--max-key-bytes", "100"]).limits.keyBytesMax, 100);
+});
+
+Deno.test("--help asks for help", () => {
+  assert.deepEqual(parseServerArgs(["--help"]), { help: true });
+});
+
+Deno.test("mistakes are refused with a message naming what is wrong", () => {
+  assert.match(usageError(["--bogus"]), /Unknown flag --bogus/);
+  assert.match(usageError(["--address"]), /--address needs a value/);
+  assert.match(usageError(["--address", "nonsense"]), /Invalid --address "nonsense": expected host:port/);
+  assert.match(usageError(["--address", "host:99999"]), /port must be a number from 0 to 65535/);
+  assert.match(usageError(["--address", "bad host:1"]), /not a host name/);
+  assert.match(usageError(["--replica"]), /replica needs --master-address/);
+  assert.match(usageError(["--master", "--replica", "--master-address", "a:1"]), /not both/);
+  assert.match(usageError(["--master-address", "a:1"]), /--master-address is for replicas/);
+  assert.match(usageError(["--replica", "--master-address", "a:1", "--replicas", "b:2"]), /--replicas is for a master/);
+  assert.match(usageError(["--max-value-bytes", "lots"]), /Invalid --max-value-bytes "lots"/);
+  assert.match(usageError(["--max-ttl-seconds", "0"]), /must be from 1/);
+  assert.match(usageError(["--log-level", "loud"]), /expected one of debug, info, warn, error/);
+  assert.match(usageError(["stray"]), /Unexpected argument "stray"/);
+  assert.match(usageError(["--master=yes"]), /--master takes no value/);
+});
+
+Deno.test("IPv6 addresses are written in brackets", () => {
+  assert.deepEqual(config(["--address", "[::1]:7000"]).address, { host: "::1", port: 7000 });
+  assert.match(usageError(["--address", "[::1]7000"]), /expected host:port/);
+});
+
+Deno.test("the usage text lists every flag", () => {
+  const usage = serverUsage();
+  for (const flag of SERVER_FLAGS) assert.ok(usage.includes(`--${flag.name}`), flag.name);
+});

@@ -1,0 +1,45 @@
+/**
+ * Errors a client or an operator can cause, as typed values.
+ *
+ * Each error knows its wire form: a status code named like gRPC's, so the core stays free
+ * of the transport and src/server/status.ts maps it to a gRPC status in one table.
+ * Messages follow one shape: subsystem prefix, the failed action, the quoted value, a
+ * colon, then what to do: `store: Cannot set key "k": value is 20971520 bytes, over the
+ * limit of 16777216 (raise it with --max-value-bytes)`.
+ *
+ * @module
+ */
+
+/** The status a {@linkcode KvError} carries; the names are gRPC's. */
+export type ErrorCode =
+  | "INVALID_ARGUMENT"
+  | "RESOURCE_EXHAUSTED"
+  | "FAILED_PRECONDITION"
+  | "NOT_FOUND"
+  | "UNAVAILABLE"
+  | "DEADLINE_EXCEEDED"
+  | "INTERNAL"
+  | "UNIMPLEMENTED";
+
+/** An error with a status code and a message a person can act on. */
+export class KvError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "KvError";
+    this.code = code;
+  }
+}
+
+/** Shorthand for the most common client error. */
+export function invalidArgument(message: string): KvError {
+  return new KvError("INVALID_ARGUMENT", message);
+}
+
+/** Quotes a user-supplied string for an error message, shortened so that a 64 KiB key
+ * does not become a 64 KiB log line. */
+export function quote(value: string, charsMax = 64): string {
+  const shown = value.length > charsMax ? `${value.slice(0, charsMax)}...` : value;
+  return JSON.stringify(shown);
+}

@@ -1,0 +1,95 @@
+/**
+ * The one logger: every line kvstore prints about itself goes through here.
+ *
+ * One line per event. Text lines read left to right as time, level, subsystem, what
+ * happened, then `key=value` details:
+ *
+ *   2026-11-25T15:31:00.123Z INFO  server: Listening on 127.0.0.1:50051 role=master
+ *
+ * JSON lines carry the same fields as an object, for log shippers:
+ *
+ *   {"ts":"2026-11-25T15:31:00.123Z","level":"info","component":"server","msg":"Listening on ...","role":"master"}
+ *
+ * The sink is injected, so the logger itself does no I/O and tests can read what it wrote.
+ *
+ * @module
+ */
+
+export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
+export type LogLevel = typeof LOG_LEVELS[number];
+
+export const LOG_FORMATS = ["text", "json"] as const;
+export type LogFormat = typeof LOG_FORMATS[number];
+
+/** Details attached to a log line. */
+export type LogFields = Record<string, string | number | boolean | null | undefined>;
+
+export interface LoggerOptions {
+  level: LogLevel;
+  format: LogFormat;
+  /** Receives each finished line, without its newline. */
+  sink: (line: string) => void;
+  clock?: () => number;
+}
+
+const LEVEL_RANK: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
+
+export class Logger {
+  readonly component: string;
+  #options: LoggerOptions;
+
+  constructor(options: LoggerOptions, component = "kvstore") {
+    this.#options = options;
+    this.component = component;
+  }
+
+  /** A logger for a subsystem, sharing this one's level, format and sink. */
+  child(component: string): Logger {
+    return new Logger(this.#options, component);
+  }
+
+  debug(message: string, fields?: LogFields): void {
+    this.#write("debug", message, fields);
+  }
+
+  info(message: string, fields?: LogFields): void {
+    this.#write("info", message, fields);
+  }
+
+  warn(message: string, fields?: LogFields): void {
+    this.#write("warn", message, fields);
+  }
+
+  error(message: string, fields?: LogFields): void {
+    this.#write("error", message, fields);
+  }
+
+  enabled(level: LogLevel): boolean {
+    return LEVEL_RANK[level] >= LEVEL_RANK[this.#options.level];
+  }
+
+  #write(level: LogLevel, message: string, fields: LogFields | undefined): void {
+    if (!this.enabled(level)) return;
+    const ts = new Date((this.#options.clock ?? Date.now)()).toISOString();
+    if (this.#options.format === "json") {
+      this.#options.sink(JSON.stringify({ ts, level, component: this.component, msg: message, ...fields }));
+      return;
+    }
+    let line = `${ts} ${level.toUpperCase().padEnd(5)} ${this.component}: ${message}`;
+    for (const [key, value] of Object.entries(fields ?? {})) {
+      if (value === undefined) continue;
+      line += ` ${key}=${formatValue(value)}`;
+    }
+    this.#options.sink(line);
+  }
+}
+
+function formatValue(value: string | number | boolean | null): string {
+  if (typeof value !== "string") return String(value);
+  return /^[^\s"=]+$/.test(value) ? value : JSON.stringify(value);
+}
+
+/** A logger that discards everything; for tests and library use. */
+export function silentLogger(): Logger {
+  return new Logger({ level: "error", format: "text", sink: () => {} });
+}

@@ -1,0 +1,36 @@
+import assert from "node:assert/strict";
+import { Logger } from "./logger.ts";
+
+function capture(format: "text" | "json", level: "debug" | "info" = "info") {
+  const lines: string[] = [];
+  const logger = new Logger({ level, format, sink: (line) => lines.push(line), clock: () => 0 });
+  return { logger, lines };
+}
+
+Deno.test("text lines read: time, level, component, message, details", () => {
+  const { logger, lines } = capture("text");
+  logger.child("server").info("Listening on 127.0.0.1:1", { role: "master", note: "two words" });
+  assert.deepEqual(lines, [
+    '1970-01-01T00:00:00.000Z INFO  server: Listening on 127.0.0.1:1 role=master note="two words"',
+  ]);
+});
+
+Deno.test("json lines carry the same fields", () => {
+  const { logger, lines } = capture("json");
+  logger.warn("Disk slow", { fsyncMs: 120 });
+  assert.deepEqual(JSON.parse(lines[0]), {
+    ts: "1970-01-01T00:00:00.000Z",
+    level: "warn",
+    component: "kvstore",
+    msg: "Disk slow",
+    fsyncMs: 120,
+  });
+});
+
+Deno.test("lines below the level are dropped", () => {
+  const { logger, lines } = capture("text", "info");
+  logger.debug("hidden");
+  logger.error("shown");
+  assert.equal(lines.length, 1);
+  assert.ok(lines[0].includes("ERROR"));
+});

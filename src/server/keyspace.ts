@@ -1,0 +1,170 @@
+/**
+ * The node's dataset as its edges see it: reads, writes with Redis semantics, role
+ * checks and expiry. Every edge that touches data (the gRPC service, and later import,
+ * the router's local path, replication) goes through here, so validation and the
+ * read-only rule of replicas are enforced in one place.
+ *
+ * Reads answer from the store, which holds only committed writes. Writes are staged,
+ * then awaited through the {@linkcode WritePipeline} until their batch is durable.
+ *
+ * Expiry belongs to the master. On a master, a read that finds a key past its deadline
+ * stages the key's deletion (lazy expiry) and the sweep stages deletions for keys found
+ * by sampling (active expiry); both travel the write path like any write, so the log and
+ * the replicas see them. A replica only hides such keys and waits for its master's
+ * DELETE.
+ *
+ * @module
+ */
+
+import type { Role } from "../config/server_flags.ts";
+import { KvError, quote } from "../errors.ts";
+import type { Entry } from "../store/store.ts";
+import { findExpiredKeys, type SweepLimits } from "../store/expiry.ts";
+import { type DataLimits, validateKey, validateTtlSeconds, validateValue } from "../store/validation.ts";
+import type { WritePipeline } from "./write_pipeline.ts";
+
+export interface KeyspaceOptions {
+  readonly role: Role;
+  /** For a replica: the master's address, named when refusing writes. */
+  readonly masterAddress: string | null;
+  readonly limits: DataLimits;
+  readonly sweepLimits: SweepLimits;
+  readonly clock: () => number;
+  readonly random: () => number;
+}
+
+export class Keyspace {
+  readonly pipeline: WritePipeline;
+  readonly limits: DataLimits;
+  #role: Role;
+  #masterAddress: string | null;
+  #sweepLimits: SweepLimits;
+  #clock: () => number;
+  #random: () => number;
+  #expiredKeys = 0;
+
+  constructor(pipeline: WritePipeline, options: KeyspaceOptions) {
+    this.pipeline = pipeline;
+    this.limits = options.limits;
+    this.#role = options.role;
+    this.#masterAddress = options.masterAddress;
+    this.#sweepLimits = options.sweepLimits;
+    this.#clock = options.clock;
+    this.#random = options.random;
+  }
+
+  get role(): Role {
+    return this.#role;
+  }
+
+  get masterAddress(): string | null {
+    return this.#masterAddress;
+  }
+
+  /** Keys removed by expiry (lazy or active) since start. */
+  get expiredKeys(): number {
+    return this.#expiredKeys;
+  }
+
+  /** Switches role, e.g. on promotion of a replica. */
+  setRole(role: Role, masterAddress: string | null): void {
+    this.#role = role;
+    this.#masterAddress = masterAddress;
+  }
+
+  /** The live entry for `key`, or undefined when missing or past its deadline. */
+  get(key: string): Entry | undefined {
+    validateKey(key, "get", this.limits);
+    return this.#read(key);
+  }
+
+  contains(key: string): boolean {
+    validateKey(key, "check", this.limits);
+    return this.#read(key) !== undefined;
+  }
+
+  /** Seconds left before `key` expires, rounded to the nearest second as Redis does;
+   * -1 when it has no deadline, -2 when it does not exist. */
+  ttlSeconds(key: string): number {
+    validateKey(key, "read the TTL of", this.limits);
+    const entry = this.#read(key);
+    if (entry === undefined) return -2;
+    if (entry.expiresAtMs === null) return -1;
+    return Math.floor((entry.expiresAtMs - this.#clock() + 500) / 1000);
+  }
+
+  /** SET: the key takes `value` and loses any deadline. */
+  async set(key: string, value: string): Promise<void> {
+    validateKey(key, "set", this.limits);
+    validateValue(key, value, this.limits);
+    this.#refuseOnReplica("set", key);
+    await this.pipeline.commit(this.pipeline.staging.set(key, value, null));
+  }
+
+  /** DEL: resolves with whether a live key was found. */
+  async delete(key: string): Promise<boolean> {
+    validateKey(key, "delete", this.limits);
+    this.#refuseOnReplica("delete", key);
+    const decision = this.pipeline.staging.delete(key, this.#clock());
+    if (decision.staged === null) return false;
+    if (!decision.applied) this.#expiredKeys++;
+    await this.pipeline.commit(decision.staged);
+    return decision.applied;
+  }
+
+  /** EXPIRE: resolves with whether the key existed (and so took the deadline, or was
+   * deleted for `seconds` <= 0). */
+  async expire(key: string, seconds: number): Promise<boolean> {
+    validateKey(key, "expire", this.limits);
+    validateTtlSeconds(key, seconds, this.limits);
+    this.#refuseOnReplica("expire", key);
+    const decision = this.pipeline.staging.expire(key, seconds, this.#clock());
+    if (decision.staged === null) return false;
+    if (!decision.applied) this.#expiredKeys++;
+    await this.pipeline.commit(decision.staged);
+    return decision.applied;
+  }
+
+  /**
+   * One tick of active expiry: on a master, finds keys past their deadline by sampling
+   * and stages their deletion. Returns how many deletions were staged. Does nothing on a
+   * replica.
+   */
+  sweepExpired(): number {
+    if (this.#role !== "master") return 0;
+    const nowMs = this.#clock();
+    const store = this.pipeline.staging.store;
+    let staged = 0;
+    for (const key of findExpiredKeys(store, nowMs, this.#random, this.#sweepLimits)) {
+      if (this.pipeline.staging.expireDue(key, nowMs) !== null) staged++;
+    }
+    if (staged > 0) {
+      this.#expiredKeys += staged;
+      this.pipeline.flushSoon();
+    }
+    return staged;
+  }
+
+  #read(key: string): Entry | undefined {
+    const store = this.pipeline.staging.store;
+    const nowMs = this.#clock();
+    const entry = store.get(key, nowMs);
+    if (entry === undefined && this.#role === "master" && store.peek(key) !== undefined) {
+      if (this.pipeline.staging.expireDue(key, nowMs) !== null) {
+        this.#expiredKeys++;
+        this.pipeline.flushSoon();
+      }
+    }
+    return entry;
+  }
+
+  #refuseOnReplica(action: string, key: string): void {
+    if (this.#role === "master") return;
+    const master = this.#masterAddress ?? "its master";
+    throw new KvError(
+      "FAILED_PRECONDITION",
+      `replica: Cannot ${action} key ${quote(key)}: this node is a read-only replica; ` +
+        `send writes to the master at ${master}`,
+    );
+  }
+}

@@ -1,0 +1,140 @@
+import assert from "node:assert/strict";
+import { KvError } from "../errors.ts";
+import { silentLogger } from "../logging/logger.ts";
+import type { CommitLog } from "../persistence/commit_log.ts";
+import { VolatileLog } from "../persistence/commit_log.ts";
+import type { SequencedCommand } from "../store/command.ts";
+import { Store } from "../store/store.ts";
+import { WriteStaging } from "../store/staging.ts";
+import { Keyspace } from "./keyspace.ts";
+import { WritePipeline } from "./write_pipeline.ts";
+
+const LIMITS = { keyBytesMax: 64, valueBytesMax: 64, ttlSecondsMax: 1000 };
+
+function keyspaceWith(log: CommitLog, role: "master" | "replica" = "master", clock = { nowMs: 1_000_000 }) {
+  const pipeline = new WritePipeline(new WriteStaging(new Store()), log, silentLogger());
+  const keyspace = new Keyspace(pipeline, {
+    role,
+    masterAddress: role === "replica" ? "master.example:50051" : null,
+    limits: LIMITS,
+    sweepLimits: { sampleKeys: 20, repeatRatio: 0.25, keysMax: 1000 },
+    clock: () => clock.nowMs,
+    random: Math.random,
+  });
+  return { keyspace, pipeline, clock };
+}
+
+/** A log that records batches and can be told to fail. */
+class RecordingLog implements CommitLog {
+  batches: SequencedCommand[][] = [];
+  failWith: KvError | null = null;
+  append(batch: readonly SequencedCommand[]): Promise<void> {
+    if (this.failWith !== null) return Promise.reject(this.failWith);
+    this.batches.push([...batch]);
+    return Promise.resolve();
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+Deno.test("writes are answered after the log holds them, and reads see them", async () => {
+  const log = new RecordingLog();
+  const { keyspace } = keyspaceWith(log);
+  await keyspace.set("k", "v");
+  assert.equal(log.batches.flat().length, 1);
+  assert.equal(keyspace.get("k")?.value, "v");
+  assert.equal(await keyspace.expire("k", 10), true);
+  assert.equal(keyspace.ttlSeconds("k"), 10);
+  assert.equal(await keyspace.delete("k"), true);
+  assert.equal(keyspace.contains("k"), false);
+  assert.equal(keyspace.ttlSeconds("k"), -2);
+});
+
+Deno.test("writes made in the same turn share one log append (group commit)", async () => {
+  const log = new RecordingLog();
+  const { keyspace } = keyspaceWith(log);
+  await Promise.all(Array.from({ length: 50 }, (_, i) => keyspace.set(`k${i}`, "v")));
+  assert.equal(log.batches.length, 1);
+  assert.deepEqual(log.batches[0].map((staged) => staged.seq), Array.from({ length: 50 }, (_, i) => i + 1));
+});
+
+Deno.test("when the log fails, the write fails and memory does not run ahead of the log", async () => {
+  const log = new RecordingLog();
+  const { keyspace, pipeline } = keyspaceWith(log);
+  await keyspace.set("kept", "1");
+  log.failWith = new KvError("RESOURCE_EXHAUSTED", "log: Cannot append: no space left on device");
+  await assert.rejects(keyspace.set("lost", "2"), /no space left/);
+  assert.equal(keyspace.get("lost"), undefined);
+  assert.equal(pipeline.staging.lastSeq, 1);
+  log.failWith = null;
+  await keyspace.set("after", "3");
+  assert.deepEqual(log.batches.flat().map((staged) => [staged.seq, staged.command.key]), [[1, "kept"], [2, "after"]]);
+});
+
+Deno.test("TTL rounds to the nearest second like Redis; -1 for no deadline", async () => {
+  const { keyspace, clock } = keyspaceWith(new VolatileLog());
+  await keyspace.set("k", "v");
+  assert.equal(keyspace.ttlSeconds("k"), -1);
+  await keyspace.expire("k", 10);
+  clock.nowMs += 9_400;
+  assert.equal(keyspace.ttlSeconds("k"), 1);
+  clock.nowMs += 200;
+  assert.equal(keyspace.ttlSeconds("k"), 0);
+  clock.nowMs += 400;
+  assert.equal(keyspace.ttlSeconds("k"), -2);
+});
+
+Deno.test("a master removes a key it finds expired on read, through the log", async () => {
+  const log = new RecordingLog();
+  const { keyspace, pipeline, clock } = keyspaceWith(log);
+  await keyspace.set("k", "v");
+  await keyspace.expire("k", 1);
+  clock.nowMs += 1_000;
+  assert.equal(keyspace.get("k"), undefined);
+  await pipeline.drain();
+  assert.equal(pipeline.staging.store.size, 0);
+  assert.deepEqual(log.batches.flat().at(-1)?.command, { kind: "delete", key: "k" });
+  assert.equal(keyspace.expiredKeys, 1);
+});
+
+Deno.test("the sweep reclaims expired keys nobody reads", async () => {
+  const { keyspace, pipeline, clock } = keyspaceWith(new VolatileLog());
+  for (let i = 0; i < 100; i++) {
+    await keyspace.set(`k${i}`, "v");
+    await keyspace.expire(`k${i}`, 1);
+  }
+  await keyspace.set("forever", "v");
+  clock.nowMs += 2_000;
+  for (let tick = 0; tick < 100 && pipeline.staging.store.size > 1; tick++) {
+    keyspace.sweepExpired();
+    await pipeline.drain();
+  }
+  assert.equal(pipeline.staging.store.size, 1);
+  assert.equal(keyspace.expiredKeys, 100);
+});
+
+Deno.test("a replica refuses writes naming its master, hides expired keys but keeps them", async () => {
+  const { keyspace, pipeline, clock } = keyspaceWith(new VolatileLog(), "replica");
+  await assert.rejects(keyspace.set("k", "v"), (error: unknown) => {
+    assert.ok(error instanceof KvError);
+    assert.equal(error.code, "FAILED_PRECONDITION");
+    assert.match(error.message, /read-only replica.*master\.example:50051/);
+    return true;
+  });
+  pipeline.staging.store.apply({ kind: "set", key: "k", value: "v", expiresAtMs: clock.nowMs + 10 });
+  clock.nowMs += 10;
+  assert.equal(keyspace.get("k"), undefined);
+  assert.equal(keyspace.sweepExpired(), 0);
+  await pipeline.drain();
+  assert.equal(pipeline.staging.store.size, 1, "expiry belongs to the master");
+});
+
+Deno.test("bad input is refused before anything is staged", async () => {
+  const { keyspace, pipeline } = keyspaceWith(new VolatileLog());
+  await assert.rejects(keyspace.set("", "v"), /key is empty/);
+  await assert.rejects(keyspace.set("k", "x".repeat(65)), /--max-value-bytes/);
+  await assert.rejects(keyspace.expire("k", 1001), /--max-ttl-seconds/);
+  assert.throws(() => keyspace.get("x".repeat(65)), /--max-key-bytes/);
+  assert.equal(pipeline.staging.lastSeq, 0);
+});

@@ -1,0 +1,56 @@
+/**
+ * The data rpcs of kvstore.KeyValueStore: Get, Set, Contains, Delete, Expire, TTL.
+ *
+ * Each handler is a few lines: decode, call the {@linkcode Keyspace} (which validates
+ * and enforces the role), encode. Responses keep the C++ store's meaning exactly:
+ * `Delete.success` is true whenever the call was carried out, `found` says whether a
+ * key was removed; `Expire.success` says whether the key existed; `TTL` answers -1 for
+ * no deadline and -2 for no key.
+ *
+ * @module
+ */
+
+import type { Logger } from "../logging/logger.ts";
+import type { grpc } from "../transport/grpc.ts";
+import type {
+  ContainsResponse,
+  DeleteResponse,
+  ExpireRequest,
+  ExpireResponse,
+  GetResponse,
+  KeyRequest,
+  SetRequest,
+  SetResponse,
+  TtlResponse,
+} from "../transport/messages.ts";
+import type { Keyspace } from "./keyspace.ts";
+import { unaryHandler } from "./status.ts";
+
+/** grpc-js handlers by rpc name. */
+export type Handlers = Record<string, grpc.UntypedHandleCall>;
+
+export function dataHandlers(keyspace: Keyspace, logger: Logger): Handlers {
+  return {
+    Get: unaryHandler<KeyRequest, GetResponse>("Get", logger, ({ key }) => {
+      const entry = keyspace.get(key);
+      return entry === undefined ? { found: false, value: "" } : { found: true, value: entry.value };
+    }),
+    Set: unaryHandler<SetRequest, SetResponse>("Set", logger, async ({ key, value }) => {
+      await keyspace.set(key, value);
+      return { success: true };
+    }),
+    Contains: unaryHandler<KeyRequest, ContainsResponse>("Contains", logger, ({ key }) => {
+      return { exists: keyspace.contains(key) };
+    }),
+    Delete: unaryHandler<KeyRequest, DeleteResponse>("Delete", logger, async ({ key }) => {
+      const found = await keyspace.delete(key);
+      return { success: true, found };
+    }),
+    Expire: unaryHandler<ExpireRequest, ExpireResponse>("Expire", logger, async ({ key, seconds }) => {
+      return { success: await keyspace.expire(key, seconds) };
+    }),
+    TTL: unaryHandler<KeyRequest, TtlResponse>("TTL", logger, ({ key }) => {
+      return { seconds: keyspace.ttlSeconds(key) };
+    }),
+  };
+}

@@ -1,0 +1,139 @@
+/**
+ * The write path's shell: batches staged commands, makes each batch durable through the
+ * {@linkcode CommitLog}, then commits it and answers the clients who wrote it.
+ *
+ * One batch is in flight at a time. Commands staged while it is being written wait in
+ * the staging queue and form the next batch, so under load many writes share one write
+ * (and, with `--appendfsync always`, one fsync): group commit. The first batch after an
+ * idle spell waits for the end of the current event-loop turn (setImmediate), so the
+ * requests that arrived in that turn travel together.
+ *
+ *   handler --stage--> WriteStaging --takeBatch--> CommitLog.append --> commit --> answer
+ *                                                                   \-> onCommit (backlog)
+ *
+ * Order of effects per batch: log, then store, then the onCommit listeners (replication
+ * backlog), then the writers' promises. A replica therefore never receives a command its
+ * master could lose in a crash, and a client never hears "ok" for a write a reader
+ * cannot yet see.
+ *
+ * @module
+ */
+
+import { setImmediate } from "node:timers";
+import { KvError } from "../errors.ts";
+import type { Logger } from "../logging/logger.ts";
+import type { CommitLog } from "../persistence/commit_log.ts";
+import type { SequencedCommand } from "../store/command.ts";
+import type { WriteStaging } from "../store/staging.ts";
+
+/** Called with each batch after it is committed, in seq order. */
+export type CommitListener = (batch: readonly SequencedCommand[]) => void;
+
+interface Waiter {
+  resolve(): void;
+  reject(error: Error): void;
+}
+
+export class WritePipeline {
+  readonly staging: WriteStaging;
+  #log: CommitLog;
+  #logger: Logger;
+  #listeners: CommitListener[] = [];
+  #waiters = new Map<number, Waiter>();
+  #flushScheduled = false;
+  #flushing: Promise<void> | null = null;
+
+  constructor(staging: WriteStaging, log: CommitLog, logger: Logger) {
+    this.staging = staging;
+    this.#log = log;
+    this.#logger = logger;
+  }
+
+  /** Replaces the log, e.g. once recovery has opened the files. Only while idle. */
+  setLog(log: CommitLog): void {
+    if (this.staging.pendingCount > 0) throw new Error("pipeline: Cannot replace the log while writes are pending");
+    this.#log = log;
+  }
+
+  /** Registers a listener for committed batches. */
+  onCommit(listener: CommitListener): void {
+    this.#listeners.push(listener);
+  }
+
+  /** Resolves when `staged` is committed; rejects if its batch could not be made durable. */
+  commit(staged: SequencedCommand): Promise<void> {
+    const promise = new Promise<void>((resolve, reject) => this.#waiters.set(staged.seq, { resolve, reject }));
+    this.#schedule();
+    return promise;
+  }
+
+  /** Commits what is staged without anyone waiting for the answer (expiry deletions); a
+   * failure is logged, and the commands are dropped like any other in a failed batch. */
+  flushSoon(): void {
+    this.#schedule();
+  }
+
+  /** Resolves when nothing staged remains uncommitted. */
+  async drain(): Promise<void> {
+    while (this.#flushing !== null || this.#flushScheduled || this.staging.pendingCount > 0) {
+      if (this.#flushing !== null) await this.#flushing;
+      else await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+
+  #schedule(): void {
+    if (this.#flushScheduled || this.#flushing !== null) return;
+    this.#flushScheduled = true;
+    setImmediate(() => {
+      this.#flushScheduled = false;
+      this.#flushing = this.#flush().finally(() => {
+        this.#flushing = null;
+        if (this.staging.hasQueued) this.#schedule();
+      });
+    });
+  }
+
+  async #flush(): Promise<void> {
+    while (this.staging.hasQueued) {
+      const batch = this.staging.takeBatch();
+      try {
+        await this.#log.append(batch);
+      } catch (error) {
+        this.#fail(error);
+        continue;
+      }
+      this.staging.commit(batch);
+      for (const listener of this.#listeners) {
+        try {
+          listener(batch);
+        } catch (error) {
+          this.#logger.error("A commit listener failed", { error: String(error) });
+        }
+      }
+      for (const staged of batch) {
+        const waiter = this.#waiters.get(staged.seq);
+        if (waiter === undefined) continue;
+        this.#waiters.delete(staged.seq);
+        waiter.resolve();
+      }
+    }
+  }
+
+  /** Drops every staged command after a failed append and tells their writers why. */
+  #fail(error: unknown): void {
+    const failure = error instanceof KvError
+      ? error
+      : new KvError("UNAVAILABLE", `log: Cannot append: ${error instanceof Error ? error.message : String(error)}`);
+    const dropped = this.staging.abort();
+    this.#logger.error("Writes failed: the log could not take them", {
+      writes: dropped.length,
+      error: failure.message,
+    });
+    for (const staged of dropped) {
+      const waiter = this.#waiters.get(staged.seq);
+      if (waiter === undefined) continue;
+      this.#waiters.delete(staged.seq);
+      waiter.reject(failure);
+    }
+  }
+}

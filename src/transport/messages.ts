@@ -1,0 +1,88 @@
+/**
+ * TypeScript shapes of the messages in proto/kvstore.proto, as proto-loader decodes
+ * them with the options in proto.ts: field names as in the .proto, int64 fields as
+ * decimal strings, enums by name, absent fields filled with their defaults.
+ *
+ * @module
+ */
+
+export interface KeyRequest {
+  key: string;
+}
+
+export interface GetResponse {
+  found: boolean;
+  value: string;
+}
+
+export interface SetRequest {
+  key: string;
+  value: string;
+}
+
+export interface SetResponse {
+  success: boolean;
+}
+
+export interface ContainsResponse {
+  exists: boolean;
+}
+
+export interface DeleteResponse {
+  success: boolean;
+  found: boolean;
+}
+
+export interface ExpireRequest {
+  key: string;
+  seconds: number;
+}
+
+export interface ExpireResponse {
+  success: boolean;
+}
+
+export interface TtlResponse {
+  seconds: number;
+}
+
+export type CommandType = "SET" | "DELETE" | "EXPIRE";
+
+export interface ReplicationCommand {
+  type: CommandType;
+  key: string;
+  value: string;
+  seconds: number;
+  /** int64 as a decimal string. */
+  sequence_id: string;
+}
+
+export interface ReplicationResponse {
+  success: boolean;
+  /** int64 as a decimal string. */
+  last_applied_sequence: string;
+}
+
+export interface ReplicationStreamRequest {
+  /** int64 as a decimal string. */
+  start_sequence: string;
+  replica_id: string;
+}
+
+export type InfoRequest = Record<string, never>;
+
+export interface InfoResponse {
+  role: string;
+  version: string;
+  address: string;
+  /** int64 fields as decimal strings on the wire; numbers are accepted when sending. */
+  uptime_ms: string | number;
+  keys: string | number;
+  expiring_keys: string | number;
+  expired_keys: string | number;
+  dataset_bytes: string | number;
+  rss_bytes: string | number;
+  replid: string;
+  last_seq: string | number;
+  master_address: string;
+}

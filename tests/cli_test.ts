@@ -1,0 +1,81 @@
+/**
+ * The command line: --help, and every start-up mistake exits non-zero within seconds
+ * with one clear line on stderr.
+ */
+
+import assert from "node:assert/strict";
+import { runKvstore, startServer } from "./helpers/server_process.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+/** The last non-empty line of stderr: the line that says what is wrong. */
+function lastLine(text: string): string {
+  return text.trim().split("\n").at(-1) ?? "";
+}
+
+Deno.test("smoke: --help prints usage and exits 0", opts, async () => {
+  const result = await runKvstore(["--help"]);
+  assert.equal(result.code, 0);
+  assert.match(result.stdout, /Usage:/);
+  for (const flag of ["--master", "--replica", "--address", "--master-address", "--replicas", "--data-dir"]) {
+    assert.ok(result.stdout.includes(flag), flag);
+  }
+});
+
+const mistakes: [string, string[], RegExp, number][] = [
+  ["an unknown flag", ["--bogus"], /^kvstore: Unknown flag --bogus/, 2],
+  ["a malformed address", ["--address", "localhost"], /^kvstore: Invalid --address "localhost": expected host:port/, 2],
+  ["a port out of range", ["--address", "127.0.0.1:70000"], /port must be a number from 0 to 65535/, 2],
+  ["a replica without a master", ["--replica"], /^kvstore: A replica needs --master-address/, 2],
+  ["an unknown subcommand", ["frobnicate"], /^kvstore: Unknown command "frobnicate"/, 2],
+  ["an invalid size", ["--max-value-bytes=-1"], /^kvstore: Invalid --max-value-bytes "-1"/, 2],
+  ["a flag value that looks like a flag", ["--max-value-bytes", "-1"], /needs a value; .*--max-value-bytes=-VALUE/, 2],
+];
+
+for (const [what, args, message, code] of mistakes) {
+  Deno.test(`smoke: ${what} exits ${code} with one clear line`, opts, async () => {
+    const result = await runKvstore(args, { timeoutMs: 10_000 });
+    assert.equal(result.code, code, result.stderr);
+    assert.equal(result.stderr.trim().split("\n").length, 1, result.stderr);
+    assert.match(result.stderr.trim(), message);
+  });
+}
+
+Deno.test("smoke: an address already in use exits 1 within seconds, saying so", opts, async () => {
+  await using first = await startServer();
+  const dataDir = await Deno.makeTempDir({ prefix: "kvstore-test-" });
+  try {
+    const result = await runKvstore(["--address", first.address, "--data-dir", dataDir], { timeoutMs: 10_000 });
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(
+      lastLine(result.stderr),
+      /^kvstore: server: Cannot listen on 127\.0\.0\.1:\d+: the address is already in use/,
+    );
+    assert.ok(result.elapsedMs < 10_000);
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+  assert.ok(first.running, "the first server is unaffected");
+});
+
+Deno.test("a data directory that is a file stops start-up with one clear line", opts, async () => {
+  const file = await Deno.makeTempFile({ prefix: "kvstore-test-" });
+  try {
+    const result = await runKvstore(["--address", "127.0.0.1:0", "--data-dir", file], { timeoutMs: 10_000 });
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(lastLine(result.stderr), /^kvstore: server: Cannot use data directory ".*": /);
+  } finally {
+    await Deno.remove(file);
+  }
+});
+
+Deno.test("a missing data directory is created", opts, async () => {
+  const parent = await Deno.makeTempDir({ prefix: "kvstore-test-" });
+  try {
+    await using server = await startServer({ dataDir: `${parent}/nested/data` });
+    assert.ok((await Deno.stat(`${parent}/nested/data`)).isDirectory);
+    assert.ok(server.running);
+  } finally {
+    await Deno.remove(parent, { recursive: true });
+  }
+});

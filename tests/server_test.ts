@@ -1,0 +1,143 @@
+/**
+ * Every rpc of the seed interface against a real server process, including TTLs that
+ * expire in real time and the active sweep reclaiming keys nobody reads.
+ */
+
+import assert from "node:assert/strict";
+import { KvClient } from "../src/client/client.ts";
+import { startServer, waitUntil } from "./helpers/server_process.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+Deno.test("smoke: every rpc of the seed interface behaves like the C++ store", opts, async () => {
+  await using server = await startServer();
+  using client = new KvClient(server.address);
+
+  assert.equal(await client.get("missing"), undefined);
+  assert.deepEqual(await client.call("Get", { key: "missing" }), { found: false, value: "" });
+  assert.equal(await client.set("k", "v1"), true);
+  assert.equal(await client.get("k"), "v1");
+  assert.equal(await client.contains("k"), true);
+  assert.equal(await client.contains("missing"), false);
+
+  assert.equal(await client.ttl("k"), -1, "no deadline");
+  assert.equal(await client.ttl("missing"), -2, "no key");
+  assert.equal(await client.expire("k", 100), true);
+  const ttl = await client.ttl("k");
+  assert.ok(ttl === 100 || ttl === 99, `ttl ${ttl}`);
+  assert.equal(await client.expire("missing", 100), false, "EXPIRE on a missing key fails");
+
+  assert.equal(await client.set("k", "v2"), true);
+  assert.equal(await client.ttl("k"), -1, "SET clears the TTL");
+
+  assert.deepEqual(await client.call("Delete", { key: "k" }), { success: true, found: true });
+  assert.deepEqual(await client.call("Delete", { key: "k" }), { success: true, found: false });
+  assert.equal(await client.get("k"), undefined);
+});
+
+Deno.test("smoke: values keep every byte of UTF-8 text", opts, async () => {
+  await using server = await startServer();
+  using client = new KvClient(server.address);
+  const value = "plain ascii, é, €, 😀, \u0000 nul, \n newline, 中文";
+  await client.set("ключ 🔑", value);
+  assert.equal(await client.get("ключ 🔑"), value);
+  const large = "x".repeat(1024 * 1024);
+  await client.set("large", large);
+  assert.equal((await client.get("large"))?.length, large.length);
+});
+
+Deno.test("EXPIRE with zero or negative seconds deletes the key", opts, async () => {
+  await using server = await startServer();
+  using client = new KvClient(server.address);
+  await client.set("a", "1");
+  await client.set("b", "2");
+  assert.equal(await client.expire("a", 0), true);
+  assert.equal(await client.expire("b", -10), true);
+  assert.equal(await client.contains("a"), false);
+  assert.equal(await client.contains("b"), false);
+});
+
+Deno.test("a key expires in real time and TTL counts down", opts, async () => {
+  await using server = await startServer();
+  using client = new KvClient(server.address);
+  await client.set("short", "v");
+  await client.set("long", "v");
+  assert.equal(await client.expire("short", 1), true);
+  assert.equal(await client.expire("long", 60), true);
+  assert.equal(await client.ttl("short"), 1);
+  await waitUntil(async () => !(await client.contains("short")), "the key expires", 3000);
+  assert.equal(await client.get("short"), undefined);
+  assert.equal(await client.ttl("short"), -2);
+  assert.equal(await client.get("long"), "v");
+});
+
+Deno.test("the active sweep reclaims expired keys that nobody reads", opts, async () => {
+  await using server = await startServer();
+  using client = new KvClient(server.address);
+  await Promise.all(Array.from({ length: 200 }, (_, i) => client.set(`ttl:${i}`, "v")));
+  await Promise.all(Array.from({ length: 200 }, (_, i) => client.expire(`ttl:${i}`, 1)));
+  await client.set("keep", "v");
+  assert.equal(Number((await client.info()).keys), 201);
+  await waitUntil(async () => Number((await client.info()).keys) === 1, "the sweep removes all 200 keys", 5000);
+  const info = await client.info();
+  assert.equal(Number(info.expired_keys), 200);
+  assert.equal(Number(info.expiring_keys), 0);
+});
+
+Deno.test("Info describes the node", opts, async () => {
+  await using server = await startServer();
+  using client = new KvClient(server.address);
+  await client.set("k", "v");
+  const info = await client.info();
+  assert.equal(info.role, "master");
+  assert.match(info.version, /^\d+\.\d+\.\d+/);
+  assert.equal(info.address, server.address);
+  assert.equal(Number(info.keys), 1);
+  assert.equal(Number(info.last_seq), 1);
+  assert.match(info.replid, /^[0-9a-f]{40}$/);
+  assert.ok(Number(info.rss_bytes) > 0);
+  assert.ok(Number(info.dataset_bytes) > 0);
+});
+
+Deno.test("a replica serves reads and refuses writes, naming its master", opts, async () => {
+  await using server = await startServer({ args: ["--replica", "--master-address", "127.0.0.1:1"] });
+  using client = new KvClient(server.address);
+  assert.equal(await client.get("k"), undefined);
+  await assert.rejects(client.set("k", "v"), /FAILED_PRECONDITION: .*read-only replica.*127\.0\.0\.1:1/);
+  await assert.rejects(client.delete("k"), /FAILED_PRECONDITION/);
+  await assert.rejects(client.expire("k", 5), /FAILED_PRECONDITION/);
+  assert.equal((await client.info()).role, "replica");
+});
+
+Deno.test("concurrent writers all get answers and every write lands", opts, async () => {
+  await using server = await startServer();
+  const clients = Array.from({ length: 8 }, () => new KvClient(server.address));
+  try {
+    await Promise.all(clients.map(async (client, c) => {
+      for (let round = 0; round < 10; round++) {
+        await Promise.all(Array.from({ length: 25 }, (_, i) => client.set(`c${c}:k${round * 25 + i}`, `${c}`)));
+      }
+    }));
+    assert.equal(Number((await clients[0].info()).keys), 8 * 250);
+    assert.equal(await clients[0].get("c7:k249"), "7");
+  } finally {
+    for (const client of clients) client.close();
+  }
+});
+
+Deno.test("SIGTERM shuts the server down gracefully", opts, async () => {
+  await using server = await startServer();
+  using client = new KvClient(server.address);
+  await client.set("k", "v");
+  const status = await server.stop("SIGTERM");
+  assert.equal(status.code, 0);
+  assert.match(server.stderr, /Shutting down reason="received SIGTERM"/);
+  assert.match(server.stderr, /Stopped keys=1/);
+});
+
+Deno.test("SIGINT shuts the server down gracefully", opts, async () => {
+  await using server = await startServer();
+  const status = await server.stop("SIGINT");
+  assert.equal(status.code, 0);
+  assert.match(server.stderr, /received SIGINT/);
+});
