@@ -7,15 +7,30 @@
  * @module
  */
 
+import { CLIENT_COMMANDS, commandsOverview, runClientCommand } from "./src/client/cli.ts";
+import { serverUsage } from "./src/config/server_flags.ts";
 import { runServer } from "./src/server/run.ts";
+import { VERSION } from "./src/version.ts";
+
+const encoder = new TextEncoder();
 
 /** Runs kvstore with `args` and resolves with the exit status. */
 export async function main(args: readonly string[]): Promise<number> {
   const first = args[0];
+  if (first === "help" || (args.length === 1 && (first === "--help" || first === "-h"))) {
+    await Deno.stdout.write(encoder.encode(`${serverUsage()}\n\nSubcommands:\n${commandsOverview()}\n`));
+    return 0;
+  }
+  if (first === "--version" || first === "version") {
+    await Deno.stdout.write(encoder.encode(`kvstore ${VERSION} (deno ${Deno.version.deno})\n`));
+    return 0;
+  }
   if (first !== undefined && !first.startsWith("-")) {
-    const message = `kvstore: Unknown command ${JSON.stringify(first)} (see kvstore --help)\n`;
-    await Deno.stderr.write(new TextEncoder().encode(message));
-    return 2;
+    if (!CLIENT_COMMANDS.has(first)) {
+      await Deno.stderr.write(encoder.encode(`kvstore: Unknown command ${JSON.stringify(first)} (see kvstore help)\n`));
+      return 2;
+    }
+    return await runClientCommand(args);
   }
   return await runServer(args);
 }

@@ -1,0 +1,103 @@
+/**
+ * Key commands: get, set, del, exists, expire, ttl. Plain output follows redis-cli's
+ * raw mode (values as they are, integers as digits); --json prints one object.
+ *
+ * @module
+ */
+
+import { UsageError } from "../../config/usage_error.ts";
+import { type ClientCommand, EXIT_NOT_FOUND, EXIT_OK } from "../command.ts";
+
+export const get: ClientCommand = {
+  name: "get",
+  args: "KEY",
+  summary: "Print the value of KEY; exit 1 if it does not exist.",
+  arity: [1, 1],
+  async run(context) {
+    const [key] = context.positionals;
+    const value = await context.client().get(key);
+    if (context.json) context.print({ key, found: value !== undefined, value: value ?? null });
+    else if (value !== undefined) context.print(value);
+    else context.warn(`kvstore get: Key ${JSON.stringify(key)} not found`);
+    return value === undefined ? EXIT_NOT_FOUND : EXIT_OK;
+  },
+};
+
+export const set: ClientCommand = {
+  name: "set",
+  args: "KEY VALUE",
+  summary: "Set KEY to VALUE (clearing any TTL), or with --ttl give it one.",
+  arity: [2, 2],
+  flags: [{ name: "ttl", type: "string", valueName: "SECONDS", help: "Expire the key after SECONDS" }],
+  async run(context) {
+    const [key, value] = context.positionals;
+    const ttlText = context.flags.ttl as string | undefined;
+    const ttl = ttlText === undefined ? undefined : Number(ttlText);
+    if (ttl !== undefined && (!Number.isSafeInteger(ttl) || ttl <= 0)) {
+      throw new UsageError(`Invalid --ttl ${JSON.stringify(ttlText)}: expected a positive whole number of seconds`);
+    }
+    const client = context.client();
+    await client.set(key, value);
+    if (ttl !== undefined) await client.expire(key, ttl);
+    context.print(context.json ? { key, ok: true, ttl: ttl ?? null } : "OK");
+    return EXIT_OK;
+  },
+};
+
+export const del: ClientCommand = {
+  name: "del",
+  args: "KEY [KEY...]",
+  summary: "Delete keys; print how many existed.",
+  arity: [1, Infinity],
+  async run(context) {
+    const client = context.client();
+    const found = await Promise.all(context.positionals.map((key) => client.delete(key)));
+    const deleted = found.filter(Boolean).length;
+    context.print(context.json ? { deleted } : String(deleted));
+    return EXIT_OK;
+  },
+};
+
+export const exists: ClientCommand = {
+  name: "exists",
+  args: "KEY [KEY...]",
+  summary: "Print how many of the keys exist.",
+  arity: [1, Infinity],
+  async run(context) {
+    const client = context.client();
+    const found = await Promise.all(context.positionals.map((key) => client.contains(key)));
+    const count = found.filter(Boolean).length;
+    context.print(context.json ? { exists: count } : String(count));
+    return EXIT_OK;
+  },
+};
+
+export const expire: ClientCommand = {
+  name: "expire",
+  args: "KEY SECONDS",
+  summary: "Give KEY a TTL (0 or less deletes it); print 1 if the key existed, else 0.",
+  arity: [2, 2],
+  async run(context) {
+    const [key, secondsText] = context.positionals;
+    const seconds = Number(secondsText);
+    if (!/^-?[0-9]+$/.test(secondsText) || !Number.isSafeInteger(seconds)) {
+      throw new UsageError(`Invalid SECONDS ${JSON.stringify(secondsText)}: expected a whole number`);
+    }
+    const existed = await context.client().expire(key, seconds);
+    context.print(context.json ? { key, success: existed } : existed ? "1" : "0");
+    return EXIT_OK;
+  },
+};
+
+export const ttl: ClientCommand = {
+  name: "ttl",
+  args: "KEY",
+  summary: "Print the seconds KEY has left: -1 if it has no TTL, -2 if it does not exist.",
+  arity: [1, 1],
+  async run(context) {
+    const [key] = context.positionals;
+    const seconds = await context.client().ttl(key);
+    context.print(context.json ? { key, ttl: seconds } : String(seconds));
+    return EXIT_OK;
+  },
+};

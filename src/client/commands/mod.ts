@@ -1,0 +1,12 @@
+/**
+ * The list of client subcommands, in the order `kvstore help` shows them. A new
+ * subcommand is a file in this folder and one entry here.
+ *
+ * @module
+ */
+
+import type { ClientCommand } from "../command.ts";
+import { info } from "./info.ts";
+import { del, exists, expire, get, set, ttl } from "./keys.ts";
+
+export const COMMANDS: readonly ClientCommand[] = [get, set, del, exists, expire, ttl, info];

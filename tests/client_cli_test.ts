@@ -1,0 +1,94 @@
+/**
+ * The client subcommands against a real server: success, not found, bad usage, server
+ * down, and --json output that parses.
+ */
+
+import assert from "node:assert/strict";
+import { freePort, runKvstore, startServer } from "./helpers/server_process.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+Deno.test("smoke: get, set, del, exists, expire and ttl work from the command line", opts, async () => {
+  await using server = await startServer();
+  const kv = (...args: string[]) => runKvstore([...args, "--endpoint", server.address]);
+
+  assert.deepEqual(await kv("set", "greeting", "hello world").then((r) => [r.code, r.stdout]), [0, "OK\n"]);
+  assert.deepEqual(await kv("get", "greeting").then((r) => [r.code, r.stdout]), [0, "hello world\n"]);
+  assert.deepEqual(await kv("exists", "greeting", "nope").then((r) => r.stdout), "1\n");
+  assert.deepEqual(await kv("ttl", "greeting").then((r) => r.stdout), "-1\n");
+  assert.deepEqual(await kv("expire", "greeting", "100").then((r) => r.stdout), "1\n");
+  assert.match(await kv("ttl", "greeting").then((r) => r.stdout), /^(100|99)\n$/);
+  assert.deepEqual(await kv("set", "session", "x", "--ttl", "30").then((r) => r.code), 0);
+  assert.match(await kv("ttl", "session").then((r) => r.stdout), /^(30|29)\n$/);
+  assert.deepEqual(await kv("del", "greeting", "session", "nope").then((r) => r.stdout), "2\n");
+
+  const missing = await kv("get", "greeting");
+  assert.equal(missing.code, 1, "get of a missing key exits 1");
+  assert.equal(missing.stdout, "");
+  assert.match(missing.stderr, /Key "greeting" not found/);
+});
+
+Deno.test("--json prints one parseable document per command", opts, async () => {
+  await using server = await startServer();
+  const kv = (...args: string[]) => runKvstore([...args, "--json", "--endpoint", server.address]);
+  assert.deepEqual(JSON.parse((await kv("set", "k", "v")).stdout), { key: "k", ok: true, ttl: null });
+  assert.deepEqual(JSON.parse((await kv("get", "k")).stdout), { key: "k", found: true, value: "v" });
+  assert.deepEqual(JSON.parse((await kv("get", "nope")).stdout), { key: "nope", found: false, value: null });
+  assert.deepEqual(JSON.parse((await kv("exists", "k")).stdout), { exists: 1 });
+  assert.deepEqual(JSON.parse((await kv("del", "k")).stdout), { deleted: 1 });
+  const info = JSON.parse((await kv("info")).stdout);
+  assert.equal(info.role, "master");
+  assert.equal(info.address, server.address);
+});
+
+Deno.test("KVSTORE_ENDPOINT names the server when --endpoint is absent", opts, async () => {
+  await using server = await startServer();
+  const result = await runKvstore(["info"], { env: { KVSTORE_ENDPOINT: server.address } });
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stdout, /role\s+master/);
+});
+
+Deno.test("usage mistakes exit 2 with one line", opts, async () => {
+  for (
+    const [args, message] of [
+      [["get"], /kvstore get: Expected KEY; usage: kvstore get KEY/],
+      [["get", "a", "b"], /Expected KEY/],
+      [["set", "k", "v", "--ttl", "soon"], /Invalid --ttl "soon"/],
+      [["get", "k", "--bogus"], /Unknown flag --bogus/],
+      [["expire", "k", "ten"], /Invalid SECONDS "ten"/],
+    ] as const
+  ) {
+    const result = await runKvstore([...args, "--endpoint", "127.0.0.1:1"]);
+    assert.equal(result.code, 2, `${args.join(" ")}: ${result.stderr}`);
+    assert.equal(result.stderr.trim().split("\n").length, 1);
+    assert.match(result.stderr, message);
+  }
+});
+
+Deno.test("a server that is down gives exit 3 and one clear line", opts, async () => {
+  const endpoint = `127.0.0.1:${freePort()}`;
+  const result = await runKvstore(["get", "k", "--endpoint", endpoint, "--timeout-ms", "3000"]);
+  assert.equal(result.code, 3, result.stderr);
+  assert.equal(result.stderr.trim().split("\n").length, 1);
+  assert.match(result.stderr, new RegExp(`kvstore get: Cannot reach ${endpoint}: .*is the server running`));
+});
+
+Deno.test("a server error is reported with its status", opts, async () => {
+  await using server = await startServer();
+  const result = await runKvstore(["set", "", "v", "--endpoint", server.address]);
+  assert.equal(result.code, 3);
+  assert.match(result.stderr, /^kvstore set: INVALID_ARGUMENT: store: Cannot set: the key is empty/);
+});
+
+Deno.test("help lists the subcommands and each subcommand has its own", opts, async () => {
+  const overview = await runKvstore(["help"]);
+  assert.equal(overview.code, 0);
+  for (const name of ["get", "set", "del", "exists", "expire", "ttl", "info"]) {
+    assert.match(overview.stdout, new RegExp(`^  ${name} `, "m"));
+  }
+  const setHelp = await runKvstore(["set", "--help"]);
+  assert.equal(setHelp.code, 0);
+  assert.match(setHelp.stdout, /Usage: kvstore set KEY VALUE/);
+  assert.match(setHelp.stdout, /--ttl SECONDS/);
+  assert.match((await runKvstore(["--version"])).stdout, /^kvstore \d+\.\d+\.\d+/);
+});

@@ -1,0 +1,158 @@
+/**
+ * Wire compatibility with the C++ store's clients, checked without our .proto file:
+ * requests are protobuf bytes encoded by hand from the field numbers in DESIGN.md and
+ * sent as raw gRPC over HTTP/2, and answers are decoded the same way. If a field were
+ * renumbered or retyped in proto/kvstore.proto, these bytes would stop matching.
+ */
+
+import assert from "node:assert/strict";
+import http2 from "node:http2";
+import { Buffer } from "node:buffer";
+import { startServer } from "./helpers/server_process.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+function varint(value: bigint): number[] {
+  const bytes: number[] = [];
+  let rest = BigInt.asUintN(64, value);
+  do {
+    let byte = Number(rest & 0x7fn);
+    rest >>= 7n;
+    if (rest > 0n) byte |= 0x80;
+    bytes.push(byte);
+  } while (rest > 0n);
+  return bytes;
+}
+
+type Field = [number, string | number | boolean];
+
+/** Encodes fields: strings as length-delimited (wire type 2), numbers and booleans as
+ * varints (wire type 0), negative int32 sign-extended to 64 bits as protobuf requires. */
+function encode(fields: Field[]): Uint8Array {
+  const bytes: number[] = [];
+  for (const [number, value] of fields) {
+    if (typeof value === "string") {
+      const text = new TextEncoder().encode(value);
+      bytes.push(...varint(BigInt((number << 3) | 2)), ...varint(BigInt(text.length)), ...text);
+    } else {
+      bytes.push(...varint(BigInt(number << 3)), ...varint(BigInt(typeof value === "boolean" ? Number(value) : value)));
+    }
+  }
+  return Uint8Array.from(bytes);
+}
+
+/** Decodes a message into field number -> last value (varints as int64 bigints). */
+function decode(bytes: Uint8Array): Map<number, bigint | string> {
+  const fields = new Map<number, bigint | string>();
+  let offset = 0;
+  const readVarint = () => {
+    let result = 0n;
+    let shift = 0n;
+    while (true) {
+      const byte = bytes[offset++];
+      result |= BigInt(byte & 0x7f) << shift;
+      if ((byte & 0x80) === 0) return BigInt.asIntN(64, result);
+      shift += 7n;
+    }
+  };
+  while (offset < bytes.length) {
+    const tag = Number(readVarint());
+    const wireType = tag & 7;
+    if (wireType === 0) fields.set(tag >> 3, readVarint());
+    else if (wireType === 2) {
+      const length = Number(readVarint());
+      fields.set(tag >> 3, new TextDecoder().decode(bytes.subarray(offset, offset + length)));
+      offset += length;
+    } else throw new Error(`unexpected wire type ${wireType}`);
+  }
+  return fields;
+}
+
+/** Makes one unary gRPC call with a hand-encoded request; resolves with the decoded
+ * response fields and the grpc-status trailer. */
+function call(
+  session: http2.ClientHttp2Session,
+  rpc: string,
+  request: Field[],
+): Promise<{ status: string; fields: Map<number, bigint | string> }> {
+  return new Promise((resolve, reject) => {
+    const body = encode(request);
+    const frame = Buffer.alloc(5 + body.length);
+    frame.writeUInt8(0, 0);
+    frame.writeUInt32BE(body.length, 1);
+    frame.set(body, 5);
+    const stream = session.request({
+      ":method": "POST",
+      ":path": `/kvstore.KeyValueStore/${rpc}`,
+      "content-type": "application/grpc",
+      te: "trailers",
+    });
+    const chunks: Buffer[] = [];
+    let status = "";
+    stream.on("data", (chunk: Buffer) => chunks.push(chunk));
+    stream.on("trailers", (trailers) => status = String(trailers["grpc-status"]));
+    stream.on("error", reject);
+    stream.on("end", () => {
+      const data = Buffer.concat(chunks);
+      const fields = data.length >= 5 ? decode(data.subarray(5, 5 + data.readUInt32BE(1))) : new Map();
+      resolve({ status, fields });
+    });
+    stream.end(frame);
+  });
+}
+
+Deno.test("smoke: the seed rpcs answer hand-encoded requests with the C++ store's field numbers", opts, async () => {
+  await using server = await startServer();
+  const session = http2.connect(`http://${server.address}`);
+  try {
+    // SetRequest{key=1, value=2} -> SetResponse{success=1}
+    let reply = await call(session, "Set", [[1, "wire-key"], [2, "wire-value"]]);
+    assert.equal(reply.status, "0");
+    assert.equal(reply.fields.get(1), 1n);
+
+    // GetRequest{key=1} -> GetResponse{found=1, value=2}
+    reply = await call(session, "Get", [[1, "wire-key"]]);
+    assert.equal(reply.fields.get(1), 1n);
+    assert.equal(reply.fields.get(2), "wire-value");
+
+    // ContainsRequest{key=1} -> ContainsResponse{exists=1}
+    reply = await call(session, "Contains", [[1, "wire-key"]]);
+    assert.equal(reply.fields.get(1), 1n);
+
+    // TTLRequest{key=1} -> TTLResponse{seconds=1}: -1 and -2 are negative int32s.
+    reply = await call(session, "TTL", [[1, "wire-key"]]);
+    assert.equal(reply.fields.get(1), -1n);
+    reply = await call(session, "TTL", [[1, "no-such-key"]]);
+    assert.equal(reply.fields.get(1), -2n);
+
+    // ExpireRequest{key=1, seconds=2} -> ExpireResponse{success=1}
+    reply = await call(session, "Expire", [[1, "wire-key"], [2, 600]]);
+    assert.equal(reply.fields.get(1), 1n);
+    reply = await call(session, "TTL", [[1, "wire-key"]]);
+    assert.ok(reply.fields.get(1) === 600n || reply.fields.get(1) === 599n);
+
+    // DeleteRequest{key=1} -> DeleteResponse{success=1, found=2}
+    reply = await call(session, "Delete", [[1, "wire-key"]]);
+    assert.equal(reply.fields.get(1), 1n);
+    assert.equal(reply.fields.get(2), 1n);
+
+    // A miss: found is false (absent, or an explicit 0: proto3 readers take both).
+    reply = await call(session, "Get", [[1, "wire-key"]]);
+    assert.equal(reply.status, "0");
+    assert.equal(reply.fields.get(1) ?? 0n, 0n);
+    assert.equal(reply.fields.get(2) ?? "", "");
+
+    // A negative int32 seconds (ten varint bytes on the wire) deletes, as EXPIRE <= 0 does.
+    await call(session, "Set", [[1, "neg"], [2, "v"]]);
+    reply = await call(session, "Expire", [[1, "neg"], [2, -1]]);
+    assert.equal(reply.fields.get(1), 1n);
+    reply = await call(session, "Contains", [[1, "neg"]]);
+    assert.equal(reply.fields.get(1) ?? 0n, 0n);
+
+    // Fields a newer client adds (unknown numbers) are ignored, as proto3 requires.
+    reply = await call(session, "Set", [[1, "k2"], [2, "v2"], [99, "from the future"]]);
+    assert.equal(reply.status, "0");
+  } finally {
+    session.close();
+  }
+});
