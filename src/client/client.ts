@@ -24,9 +24,29 @@ import type {
   ExpireResponse,
   GetResponse,
   InfoResponse,
+  MGetResponse,
+  MSetResponse,
+  ScanResponse,
   SetResponse,
   TtlResponse,
 } from "../transport/messages.ts";
+
+/** An entry to write with MSet: give at most one of an absolute deadline and a TTL. */
+export interface EntryInput {
+  readonly key: string;
+  readonly value: string;
+  /** Absolute deadline, unix ms. */
+  readonly expiresAtMs?: number;
+  /** Time to live, ms. */
+  readonly ttlMs?: number;
+}
+
+/** An entry from Scan (value "" and no deadline unless values were asked for). */
+export interface ScannedEntry {
+  readonly key: string;
+  readonly value: string;
+  readonly expiresAtMs: number | null;
+}
 
 export interface KvClientOptions {
   /** Deadline of each call unless the call gives its own, in ms. */
@@ -88,6 +108,62 @@ export class KvClient {
   /** Seconds left on `key`: -1 when it has no TTL, -2 when it does not exist. */
   async ttl(key: string): Promise<number> {
     return (await this.call<TtlResponse>("TTL", { key })).seconds;
+  }
+
+  /** The values of `keys`, in order; undefined where a key does not exist. */
+  async mget(keys: readonly string[]): Promise<(string | undefined)[]> {
+    const response = await this.call<MGetResponse>("MGet", { keys });
+    return response.values.map((value) => value.found ? value.value : undefined);
+  }
+
+  /** Writes every entry, all or none; resolves with the number written. */
+  async mset(entries: readonly EntryInput[]): Promise<number> {
+    const response = await this.call<MSetResponse>("MSet", {
+      entries: entries.map((entry) => ({
+        key: entry.key,
+        value: entry.value,
+        expires_at_ms: entry.expiresAtMs ?? 0,
+        ttl_ms: entry.ttlMs ?? 0,
+      })),
+    });
+    return Number(response.count);
+  }
+
+  /** One page of a scan. Pass the returned cursor to get the next; "" means done. */
+  async scan(
+    options: { cursor?: string; prefix?: string; limit?: number; includeValues?: boolean } = {},
+  ): Promise<{ entries: ScannedEntry[]; cursor: string }> {
+    const response = await this.call<ScanResponse>("Scan", {
+      cursor: options.cursor ?? "",
+      prefix: options.prefix ?? "",
+      limit: options.limit ?? 0,
+      include_values: options.includeValues ?? false,
+    });
+    return {
+      cursor: response.cursor,
+      entries: response.entries.map((entry) => ({
+        key: entry.key,
+        value: entry.value,
+        expiresAtMs: Number(entry.expires_at_ms) === 0 ? null : Number(entry.expires_at_ms),
+      })),
+    };
+  }
+
+  /** Every key (with values when asked) with `prefix`, page by page. */
+  async *scanAll(
+    options: { prefix?: string; pageSize?: number; includeValues?: boolean } = {},
+  ): AsyncGenerator<ScannedEntry> {
+    let cursor = "";
+    do {
+      const page = await this.scan({
+        cursor,
+        prefix: options.prefix,
+        limit: options.pageSize,
+        includeValues: options.includeValues,
+      });
+      yield* page.entries;
+      cursor = page.cursor;
+    } while (cursor !== "");
   }
 
   info(): Promise<InfoResponse> {

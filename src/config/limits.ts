@@ -55,3 +55,23 @@ export const GRPC_KEEPALIVE_TIMEOUT_MS = 10_000;
 
 /** Deadline of a client call unless the caller gives one, in ms. */
 export const CLIENT_CALL_DEADLINE_MS_DEFAULT = 5000;
+
+/** Most keys one MGet or MSet may carry. Each call is answered (or made durable) in one
+ * piece, so this bounds the memory and the event-loop time one call can take. */
+export const BATCH_KEYS_MAX = 10_000;
+
+/** Keys a Scan page returns unless the caller asks otherwise. */
+export const SCAN_PAGE_KEYS_DEFAULT = 100;
+
+/** Most keys a Scan page may return. */
+export const SCAN_PAGE_KEYS_MAX = 10_000;
+
+/** Keys a Scan page may examine for each key it returns, bounding the work of a prefix
+ * scan over a large keyspace with few matches. */
+export const SCAN_EXAMINED_PER_RETURNED_MAX = 10;
+
+/** Scan cursors open at once; the least recently used is dropped beyond this. */
+export const SCAN_CURSORS_MAX = 1024;
+
+/** How long an idle Scan cursor lives, in ms. */
+export const SCAN_CURSOR_IDLE_MS = 60_000;

@@ -16,10 +16,20 @@
  * @module
  */
 
+import {
+  BATCH_KEYS_MAX,
+  SCAN_CURSOR_IDLE_MS,
+  SCAN_CURSORS_MAX,
+  SCAN_EXAMINED_PER_RETURNED_MAX,
+  SCAN_PAGE_KEYS_DEFAULT,
+  SCAN_PAGE_KEYS_MAX,
+} from "../config/limits.ts";
 import type { Role } from "../config/server_flags.ts";
-import { KvError, quote } from "../errors.ts";
+import { invalidArgument, KvError, quote } from "../errors.ts";
+import type { SequencedCommand } from "../store/command.ts";
 import type { Entry } from "../store/store.ts";
 import { findExpiredKeys, type SweepLimits } from "../store/expiry.ts";
+import { ScanCursors, type ScanPage } from "../store/scan.ts";
 import { type DataLimits, validateKey, validateTtlSeconds, validateValue } from "../store/validation.ts";
 import type { WritePipeline } from "./write_pipeline.ts";
 
@@ -33,6 +43,14 @@ export interface KeyspaceOptions {
   readonly random: () => number;
 }
 
+/** One entry of an MSet: a deadline as absolute unix ms or as a TTL in ms, or neither. */
+export interface EntryWrite {
+  readonly key: string;
+  readonly value: string;
+  readonly expiresAtMs?: number;
+  readonly ttlMs?: number;
+}
+
 export class Keyspace {
   readonly pipeline: WritePipeline;
   readonly limits: DataLimits;
@@ -42,6 +60,11 @@ export class Keyspace {
   #clock: () => number;
   #random: () => number;
   #expiredKeys = 0;
+  #scanCursors = new ScanCursors({
+    cursorsMax: SCAN_CURSORS_MAX,
+    idleMs: SCAN_CURSOR_IDLE_MS,
+    examinedPerReturnedMax: SCAN_EXAMINED_PER_RETURNED_MAX,
+  }, crypto.randomUUID().slice(0, 8));
 
   constructor(pipeline: WritePipeline, options: KeyspaceOptions) {
     this.pipeline = pipeline;
@@ -125,6 +148,56 @@ export class Keyspace {
     return decision.applied;
   }
 
+  /** MGET: the live entry of each key, in order (undefined where missing). */
+  getMany(keys: readonly string[]): (Entry | undefined)[] {
+    validateBatchSize(keys.length, "read");
+    for (const key of keys) validateKey(key, "get", this.limits);
+    return keys.map((key) => this.#read(key));
+  }
+
+  /**
+   * MSET: writes every entry, all or none. Every entry is validated before any is
+   * staged, and all are staged at once so they share one batch: the log takes them
+   * together or not at all. An entry whose deadline has already passed deletes its key.
+   * Resolves with the number of entries written.
+   */
+  async setMany(entries: readonly EntryWrite[]): Promise<number> {
+    validateBatchSize(entries.length, "write");
+    const nowMs = this.#clock();
+    const deadlines = entries.map((entry) => {
+      validateKey(entry.key, "set", this.limits);
+      validateValue(entry.key, entry.value, this.limits);
+      return this.#deadlineOf(entry, nowMs);
+    });
+    if (entries.length > 0) this.#refuseOnReplica("set", entries[0].key);
+    const staged: SequencedCommand[] = [];
+    const staging = this.pipeline.staging;
+    entries.forEach((entry, i) => {
+      const expiresAtMs = deadlines[i];
+      if (expiresAtMs !== null && expiresAtMs <= nowMs) {
+        const decision = staging.delete(entry.key, nowMs);
+        if (decision.staged !== null) staged.push(decision.staged);
+      } else {
+        staged.push(staging.set(entry.key, entry.value, expiresAtMs));
+      }
+    });
+    await Promise.all(staged.map((command) => this.pipeline.commit(command)));
+    return entries.length;
+  }
+
+  /** SCAN: the next page of live keys with `prefix`, continuing from `cursor` ("" to
+   * start). `limit` 0 means the default page size. */
+  scan(cursor: string, prefix: string, limit: number): ScanPage {
+    if (!Number.isSafeInteger(limit) || limit < 0 || limit > SCAN_PAGE_KEYS_MAX) {
+      throw invalidArgument(
+        `scan: Cannot scan: limit ${limit} is not from 1 to ${SCAN_PAGE_KEYS_MAX} (0 for ${SCAN_PAGE_KEYS_DEFAULT})`,
+      );
+    }
+    if (prefix !== "") validateKey(prefix, "scan for prefix", this.limits);
+    const store = this.pipeline.staging.store;
+    return this.#scanCursors.page(store, cursor, prefix, limit === 0 ? SCAN_PAGE_KEYS_DEFAULT : limit, this.#clock());
+  }
+
   /**
    * One tick of active expiry: on a master, finds keys past their deadline by sampling
    * and stages their deletion. Returns how many deletions were staged. Does nothing on a
@@ -158,6 +231,34 @@ export class Keyspace {
     return entry;
   }
 
+  /** The absolute deadline an MSet entry asks for, validated; null for none. */
+  #deadlineOf(entry: EntryWrite, nowMs: number): number | null {
+    const { expiresAtMs, ttlMs } = entry;
+    const maxMs = this.limits.ttlSecondsMax * 1000;
+    if (expiresAtMs !== undefined && ttlMs !== undefined) {
+      throw invalidArgument(`store: Cannot set key ${quote(entry.key)}: give expires_at_ms or ttl_ms, not both`);
+    }
+    if (ttlMs !== undefined) {
+      if (!Number.isSafeInteger(ttlMs) || ttlMs > maxMs) {
+        throw invalidArgument(
+          `store: Cannot set key ${quote(entry.key)}: ttl_ms ${ttlMs} is not a whole number up to ${maxMs} ` +
+            `(raise the limit with --max-ttl-seconds)`,
+        );
+      }
+      return nowMs + ttlMs;
+    }
+    if (expiresAtMs !== undefined) {
+      if (!Number.isSafeInteger(expiresAtMs) || expiresAtMs > nowMs + maxMs) {
+        throw invalidArgument(
+          `store: Cannot set key ${quote(entry.key)}: expires_at_ms ${expiresAtMs} is not a unix time in ms ` +
+            `within ${this.limits.ttlSecondsMax} s from now (raise the limit with --max-ttl-seconds)`,
+        );
+      }
+      return expiresAtMs;
+    }
+    return null;
+  }
+
   #refuseOnReplica(action: string, key: string): void {
     if (this.#role === "master") return;
     const master = this.#masterAddress ?? "its master";
@@ -165,6 +266,14 @@ export class Keyspace {
       "FAILED_PRECONDITION",
       `replica: Cannot ${action} key ${quote(key)}: this node is a read-only replica; ` +
         `send writes to the master at ${master}`,
+    );
+  }
+}
+
+function validateBatchSize(count: number, action: string): void {
+  if (count > BATCH_KEYS_MAX) {
+    throw invalidArgument(
+      `store: Cannot ${action} ${count} keys in one call: the limit is ${BATCH_KEYS_MAX}; split the batch`,
     );
   }
 }

@@ -25,7 +25,7 @@ import {
 import type { ServerConfig } from "../config/server_flags.ts";
 import { KvError } from "../errors.ts";
 import type { Logger } from "../logging/logger.ts";
-import { type CommitLog, VolatileLog } from "../persistence/commit_log.ts";
+import { type History, type Persistence, VolatilePersistence } from "../persistence/persistence.ts";
 import { Store } from "../store/store.ts";
 import { WriteStaging } from "../store/staging.ts";
 import { createServer, type grpc, kvstoreServiceDefinition, listen, transportLimitsFor } from "../transport/grpc.ts";
@@ -41,8 +41,8 @@ export class Node {
   readonly keyspace: Keyspace;
   /** The address actually bound (the port is resolved when 0 was asked for). */
   readonly boundAddress: Address;
+  readonly persistence: Persistence;
   #server: grpc.Server;
-  #log: CommitLog;
   #logger: Logger;
   #startedAtMs: number;
   #sweepTimer: ReturnType<typeof setInterval>;
@@ -54,19 +54,19 @@ export class Node {
     parts: {
       keyspace: Keyspace;
       server: grpc.Server;
-      log: CommitLog;
+      persistence: Persistence;
       logger: Logger;
       boundAddress: Address;
-      replid: string;
+      history: History;
     },
   ) {
     this.config = config;
     this.keyspace = parts.keyspace;
     this.boundAddress = parts.boundAddress;
     this.#server = parts.server;
-    this.#log = parts.log;
+    this.persistence = parts.persistence;
     this.#logger = parts.logger;
-    this.#replid = parts.replid;
+    this.#replid = parts.history.replid;
     this.#startedAtMs = Date.now();
     this.#sweepTimer = setInterval(() => this.#sweep(), EXPIRY_SWEEP_INTERVAL_MS);
   }
@@ -75,9 +75,11 @@ export class Node {
    * stopped it (data directory unusable, address in use). */
   static async start(config: ServerConfig, logger: Logger): Promise<Node> {
     await prepareDataDir(config.dataDir);
-    const log: CommitLog = new VolatileLog();
-    const staging = new WriteStaging(new Store(), 0);
-    const pipeline = new WritePipeline(staging, log, logger.child("pipeline"));
+    const persistence: Persistence = new VolatilePersistence();
+    const store = new Store();
+    const history = await persistence.recover(store);
+    const staging = new WriteStaging(store, history.seq);
+    const pipeline = new WritePipeline(staging, persistence.log, logger.child("pipeline"));
     const keyspace = new Keyspace(pipeline, {
       role: config.role,
       masterAddress: config.masterAddress === null ? null : formatAddress(config.masterAddress),
@@ -92,7 +94,6 @@ export class Node {
     });
     const server = createServer(transportLimitsFor(config.limits.keyBytesMax, config.limits.valueBytesMax));
     const serverLogger = logger.child("server");
-    const replid = newReplid();
     // The node is created before the port is bound so Info can describe it; its handlers
     // only run once the server listens.
     const started: { node?: Node } = {};
@@ -102,7 +103,7 @@ export class Node {
     });
     const port = await listen(server, config.address);
     const boundAddress = { host: config.address.host, port };
-    const node = new Node(config, { keyspace, server, log, logger: serverLogger, boundAddress, replid });
+    const node = new Node(config, { keyspace, server, persistence, logger: serverLogger, boundAddress, history });
     started.node = node;
     serverLogger.info(`Listening on ${formatAddress(boundAddress)}`, {
       role: config.role,
@@ -147,7 +148,7 @@ export class Node {
     clearInterval(this.#sweepTimer);
     await stopServer(this.#server, SHUTDOWN_GRACE_MS);
     await this.keyspace.pipeline.drain();
-    await this.#log.close();
+    await this.persistence.close();
     this.#logger.info("Stopped", { keys: this.keyspace.pipeline.staging.store.size });
   }
 
@@ -191,10 +192,4 @@ function stopServer(server: grpc.Server, graceMs: number): Promise<void> {
       resolve();
     });
   });
-}
-
-/** A replication id: 40 random hex characters, like Redis's. */
-function newReplid(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(20));
-  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
 }

@@ -19,10 +19,17 @@ import type {
   ExpireResponse,
   GetResponse,
   KeyRequest,
+  MGetRequest,
+  MGetResponse,
+  MSetRequest,
+  MSetResponse,
+  ScanRequest,
+  ScanResponse,
   SetRequest,
   SetResponse,
   TtlResponse,
 } from "../transport/messages.ts";
+import { invalidArgument } from "../errors.ts";
 import type { Keyspace } from "./keyspace.ts";
 import { unaryHandler } from "./status.ts";
 
@@ -52,5 +59,48 @@ export function dataHandlers(keyspace: Keyspace, logger: Logger): Handlers {
     TTL: unaryHandler<KeyRequest, TtlResponse>("TTL", logger, ({ key }) => {
       return { seconds: keyspace.ttlSeconds(key) };
     }),
+    MGet: unaryHandler<MGetRequest, MGetResponse>("MGet", logger, ({ keys }) => {
+      const entries = keyspace.getMany(keys);
+      return {
+        values: entries.map((entry) =>
+          entry === undefined ? { found: false, value: "" } : { found: true, value: entry.value }
+        ),
+      };
+    }),
+    MSet: unaryHandler<MSetRequest, MSetResponse>("MSet", logger, async ({ entries }) => {
+      const count = await keyspace.setMany(entries.map((entry) => {
+        const expiresAtMs = int64Field(entry.expires_at_ms, "expires_at_ms");
+        const ttlMs = int64Field(entry.ttl_ms, "ttl_ms");
+        return {
+          key: entry.key,
+          value: entry.value,
+          expiresAtMs: expiresAtMs === 0 ? undefined : expiresAtMs,
+          ttlMs: ttlMs === 0 ? undefined : ttlMs,
+        };
+      }));
+      return { success: true, count };
+    }),
+    Scan: unaryHandler<ScanRequest, ScanResponse>("Scan", logger, ({ cursor, prefix, limit, include_values }) => {
+      const page = keyspace.scan(cursor, prefix, limit);
+      return {
+        cursor: page.cursor,
+        entries: page.entries.map(([key, entry]) => ({
+          key,
+          value: include_values ? entry.value : "",
+          expires_at_ms: include_values ? entry.expiresAtMs ?? 0 : 0,
+          ttl_ms: 0,
+        })),
+      };
+    }),
   };
+}
+
+/** An int64 field (a decimal string, as decoded) as a number; refuses values a
+ * JavaScript number cannot hold exactly. */
+function int64Field(value: string | number, field: string): number {
+  const number = Number(value);
+  if (!Number.isSafeInteger(number)) {
+    throw invalidArgument(`server: Invalid ${field} ${JSON.stringify(value)}: out of range`);
+  }
+  return number;
 }

@@ -86,3 +86,40 @@ export interface InfoResponse {
   last_seq: string | number;
   master_address: string;
 }
+
+export interface MGetRequest {
+  keys: string[];
+}
+
+export interface MGetResponse {
+  values: GetResponse[];
+}
+
+/** Entry as decoded: int64 fields are decimal strings. When sending, numbers do too. */
+export interface WireEntry {
+  key: string;
+  value: string;
+  expires_at_ms: string | number;
+  ttl_ms: string | number;
+}
+
+export interface MSetRequest {
+  entries: WireEntry[];
+}
+
+export interface MSetResponse {
+  success: boolean;
+  count: string | number;
+}
+
+export interface ScanRequest {
+  cursor: string;
+  prefix: string;
+  limit: number;
+  include_values: boolean;
+}
+
+export interface ScanResponse {
+  entries: WireEntry[];
+  cursor: string;
+}

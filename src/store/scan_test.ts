@@ -1,0 +1,79 @@
+import assert from "node:assert/strict";
+import { KvError } from "../errors.ts";
+import { ScanCursors } from "./scan.ts";
+import { Store } from "./store.ts";
+
+const LIMITS = { cursorsMax: 4, idleMs: 1000, examinedPerReturnedMax: 10 };
+
+function storeWith(count: number, prefix = "k"): Store {
+  const store = new Store();
+  for (let i = 0; i < count; i++) store.apply({ kind: "set", key: `${prefix}${i}`, value: `v${i}`, expiresAtMs: null });
+  return store;
+}
+
+function scanAll(cursors: ScanCursors, store: Store, prefix = "", limit = 7, between?: () => void): string[] {
+  const keys: string[] = [];
+  let cursor = "";
+  for (let pages = 0; pages < 10_000; pages++) {
+    const page = cursors.page(store, cursor, prefix, limit, 0);
+    keys.push(...page.entries.map(([key]) => key));
+    cursor = page.cursor;
+    if (cursor === "") return keys;
+    between?.();
+  }
+  throw new Error("the scan did not finish");
+}
+
+Deno.test("a scan returns every key once, in pages", () => {
+  const store = storeWith(100);
+  const keys = scanAll(new ScanCursors(LIMITS, "t"), store);
+  assert.equal(keys.length, 100);
+  assert.equal(new Set(keys).size, 100);
+});
+
+Deno.test("keys present for the whole scan are returned even while others change", () => {
+  const store = storeWith(200);
+  let added = 0;
+  const keys = scanAll(new ScanCursors(LIMITS, "t"), store, "", 7, () => {
+    store.apply({ kind: "delete", key: `k${199 - added}` });
+    store.apply({ kind: "set", key: `new${added++}`, value: "v", expiresAtMs: null });
+  });
+  const returned = new Set(keys);
+  assert.equal(returned.size, keys.length, "no key twice");
+  for (let i = 0; i < 200 - added; i++) assert.ok(returned.has(`k${i}`), `k${i} was present throughout`);
+});
+
+Deno.test("a prefix scan skips other keys and bounds the work of one page", () => {
+  const store = storeWith(1000, "other:");
+  for (let i = 0; i < 5; i++) store.apply({ kind: "set", key: `user:${i}`, value: "v", expiresAtMs: null });
+  const cursors = new ScanCursors(LIMITS, "t");
+  const first = cursors.page(store, "", "user:", 10, 0);
+  assert.equal(first.entries.length, 0, "100 keys examined, none matched");
+  assert.notEqual(first.cursor, "");
+  assert.deepEqual(scanAll(cursors, store, "user:", 10).sort(), ["user:0", "user:1", "user:2", "user:3", "user:4"]);
+});
+
+Deno.test("expired keys are not returned", () => {
+  const store = storeWith(3);
+  store.apply({ kind: "expireAt", key: "k1", expiresAtMs: 0 });
+  assert.deepEqual(scanAll(new ScanCursors(LIMITS, "t"), store), ["k0", "k2"]);
+});
+
+Deno.test("unknown, expired and evicted cursors are refused with advice", () => {
+  const store = storeWith(100);
+  const cursors = new ScanCursors(LIMITS, "t");
+  assert.throws(() => cursors.page(store, "bogus", "", 10, 0), (error: unknown) => {
+    assert.ok(error instanceof KvError);
+    assert.equal(error.code, "INVALID_ARGUMENT");
+    assert.match(error.message, /start again with an empty cursor/);
+    return true;
+  });
+  const idle = cursors.page(store, "", "", 10, 0).cursor;
+  assert.throws(() => cursors.page(store, idle, "", 10, 1000), /unknown or expired/);
+
+  const opened = Array.from({ length: 5 }, () => cursors.page(store, "", "", 10, 2000).cursor);
+  assert.equal(cursors.openCount, 4);
+  assert.throws(() => cursors.page(store, opened[0], "", 10, 2000), /unknown or expired/);
+  assert.equal(cursors.page(store, opened[4], "", 10, 2000).entries.length, 10);
+  assert.throws(() => cursors.page(store, opened[4], "x", 10, 2000), /belongs to a scan of prefix ""/);
+});

@@ -1,0 +1,85 @@
+/**
+ * MGet, MSet and Scan against a real server, through the client library and the CLI.
+ */
+
+import assert from "node:assert/strict";
+import { KvClient } from "../src/client/client.ts";
+import { runKvstore, startServer } from "./helpers/server_process.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+Deno.test("smoke: MSet writes all entries with their TTLs and MGet reads them in order", opts, async () => {
+  await using server = await startServer();
+  using client = new KvClient(server.address);
+  const count = await client.mset([
+    { key: "a", value: "1" },
+    { key: "b", value: "2", ttlMs: 60_000 },
+    { key: "c", value: "3", expiresAtMs: Date.now() + 120_000 },
+  ]);
+  assert.equal(count, 3);
+  assert.deepEqual(await client.mget(["c", "missing", "a", "b"]), ["3", undefined, "1", "2"]);
+  assert.equal(await client.ttl("a"), -1);
+  assert.ok([60, 59].includes(await client.ttl("b")));
+  assert.ok([120, 119].includes(await client.ttl("c")));
+});
+
+Deno.test("an MSet entry whose deadline has passed deletes its key", opts, async () => {
+  await using server = await startServer();
+  using client = new KvClient(server.address);
+  await client.set("gone", "v");
+  await client.mset([{ key: "gone", value: "new", expiresAtMs: Date.now() - 1000 }, { key: "kept", value: "v" }]);
+  assert.deepEqual(await client.mget(["gone", "kept"]), [undefined, "v"]);
+});
+
+Deno.test("MSet is all or nothing: one bad entry refuses the whole call", opts, async () => {
+  await using server = await startServer({ args: ["--max-value-bytes", "10"] });
+  using client = new KvClient(server.address);
+  await assert.rejects(
+    client.mset([{ key: "ok", value: "fine" }, { key: "big", value: "x".repeat(11) }]),
+    /RESOURCE_EXHAUSTED: .*"big"/,
+  );
+  await assert.rejects(client.mset([{ key: "", value: "v" }]), /INVALID_ARGUMENT/);
+  await assert.rejects(client.mset([{ key: "k", value: "v", ttlMs: 1, expiresAtMs: 1 }]), /not both/);
+  await assert.rejects(client.mget(Array.from({ length: 10_001 }, (_, i) => `k${i}`)), /limit is 10000; split/);
+  assert.deepEqual(await client.mget(["ok", "big"]), [undefined, undefined]);
+});
+
+Deno.test("Scan pages through every key, by prefix, with values and deadlines", opts, async () => {
+  await using server = await startServer();
+  using client = new KvClient(server.address);
+  const entries = Array.from({ length: 250 }, (_, i) => ({ key: `user:${i}`, value: `v${i}` }));
+  await client.mset([...entries, { key: "other", value: "x", ttlMs: 60_000 }]);
+  const keys: string[] = [];
+  for await (const entry of client.scanAll({ pageSize: 100 })) keys.push(entry.key);
+  assert.equal(keys.length, 251);
+  assert.equal(new Set(keys).size, 251);
+
+  const users: string[] = [];
+  for await (const entry of client.scanAll({ prefix: "user:", pageSize: 7, includeValues: true })) {
+    assert.equal(entry.value, `v${entry.key.slice(5)}`);
+    users.push(entry.key);
+  }
+  assert.equal(users.length, 250);
+
+  const [other] = (await client.scan({ prefix: "other", includeValues: true })).entries;
+  assert.equal(other.value, "x");
+  assert.ok(other.expiresAtMs !== null && other.expiresAtMs > Date.now());
+
+  await assert.rejects(client.scan({ cursor: "stale.1" }), /INVALID_ARGUMENT: scan: Cursor "stale.1" is unknown/);
+  await assert.rejects(client.scan({ limit: 10_001 }), /INVALID_ARGUMENT/);
+});
+
+Deno.test("mget, mset and scan from the command line", opts, async () => {
+  await using server = await startServer();
+  const kv = (...args: string[]) => runKvstore([...args, "--endpoint", server.address]);
+  assert.equal((await kv("mset", "k1", "v1", "k2", "v2", "--ttl", "100")).stdout, "OK\n");
+  assert.equal((await kv("mget", "k1", "nope", "k2")).stdout, "v1\n\nv2\n");
+  assert.equal((await kv("scan")).stdout.split("\n").filter(Boolean).sort().join(","), "k1,k2");
+  assert.equal((await kv("scan", "--prefix", "k2", "--values")).stdout, "k2\tv2\n");
+  const lines = (await kv("scan", "--json", "--values")).stdout.trim().split("\n").map((line) => JSON.parse(line));
+  assert.equal(lines.length, 2);
+  assert.ok(lines.every((line) => line.expiresAtMs > Date.now()));
+  const odd = await kv("mset", "k1", "v1", "k2");
+  assert.equal(odd.code, 2);
+  assert.match(odd.stderr, /Expected KEY VALUE pairs/);
+});
