@@ -4,17 +4,11 @@
  * @module
  */
 
-import type { LoadResult, Workload } from "./load.ts";
+import type { LoadOptions, LoadResult } from "./load.ts";
 import { canPin, REPO_ROOT } from "./processes.ts";
 
-export interface DriverOptions {
-  readonly address: string;
-  readonly workload: Workload;
-  readonly connections: number;
-  readonly concurrency: number;
-  readonly durationMs: number;
-  readonly valueBytes: number;
-  readonly keySpace: number;
+export interface DriverOptions extends LoadOptions {
+  /** Write every key once before the load, so reads find values. */
   readonly preload?: boolean;
   /** The core to pin the driver to, when taskset is available. */
   readonly core: number | null;
