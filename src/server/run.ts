@@ -13,6 +13,7 @@ import { UsageError } from "../config/usage_error.ts";
 import { KvError } from "../errors.ts";
 import { Logger } from "../logging/logger.ts";
 import { stderrSink } from "../logging/stderr.ts";
+import { routeGrpcLogs } from "../transport/grpc.ts";
 import { Node } from "./node.ts";
 
 const encoder = new TextEncoder();
@@ -21,7 +22,7 @@ const encoder = new TextEncoder();
 export async function runServer(args: readonly string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseServerArgs(args);
+    parsed = parseServerArgs(args, { env: Deno.env.toObject(), readFile: (path) => Deno.readTextFileSync(path) });
   } catch (error) {
     if (error instanceof UsageError) return fail(error.message, 2);
     throw error;
@@ -32,6 +33,8 @@ export async function runServer(args: readonly string[]): Promise<number> {
   }
   const { config } = parsed;
   const logger = new Logger({ level: config.logLevel, format: config.logFormat, sink: stderrSink });
+  for (const warning of parsed.warnings) logger.child("config").warn(warning);
+  routeGrpcLogs(logger.child("grpc"));
 
   let node: Node;
   try {
