@@ -12,10 +12,10 @@
  * ```
  *
  * Fields are placed by name, so fields that other subsystems add to InfoResponse land
- * in a sensible section with no change here: names starting `snapshot`, `log`, `aof`,
- * `rdb`, `fsync` or `persistence` go under Persistence; `repl`, `replica`, `master`,
- * `backlog`, `sync` or `lag` under Replication; `shard`, `cluster`, `ring`, `vnode` or
- * `node` under Cluster; anything else unknown under Other. A name ending `_bytes` is a
+ * in a sensible section with no change here: a name with the word `snapshot`, `log`,
+ * `aof`, `rdb` or `fsync` goes under Persistence; `replica`, `master`, `backlog`,
+ * `sync`, `lag` or `seq` under Replication; `shard`, `cluster`, `ring`, `vnode` or `node`
+ * under Cluster (words are separated by `_`); anything else under Other. A name ending `_bytes` is a
  * size, `_at_ms` a unix time, `_ms` a duration.
  *
  * Pure: it formats a decoded message.
@@ -46,10 +46,11 @@ const SECTIONS: readonly (readonly [string, readonly string[]])[] = [
   ["Other", []],
 ];
 
-const PREFIX_SECTIONS: readonly (readonly [RegExp, string])[] = [
-  [/^(snapshot|log|aof|rdb|fsync|persistence)/, "Persistence"],
-  [/^(repl|replica|master|backlog|sync|lag)/, "Replication"],
-  [/^(shard|cluster|ring|vnode|node)/, "Cluster"],
+/** Sections by a word of the field's name (words are separated by "_"). */
+const WORD_SECTIONS: readonly (readonly [RegExp, string])[] = [
+  [/(^|_)(snapshot|snapshots|log|aof|rdb|fsync|persistence|appendfsync)(_|$)/, "Persistence"],
+  [/(^|_)(repl|replid|replica|replicas|replication|master|backlog|sync|lag|seq)(_|$)/, "Replication"],
+  [/(^|_)(shard|shards|cluster|ring|vnode|vnodes|node|nodes|router)(_|$)/, "Cluster"],
 ];
 
 /** The Info response as sections of aligned `field  value` lines. */
@@ -62,7 +63,7 @@ export function formatInfo(info: Readonly<Record<string, unknown>>, nowMs: numbe
   }
   for (const field of Object.keys(info)) {
     if (known.has(field)) continue;
-    const section = PREFIX_SECTIONS.find(([pattern]) => pattern.test(field))?.[1] ?? "Other";
+    const section = WORD_SECTIONS.find(([pattern]) => pattern.test(field))?.[1] ?? "Other";
     placed.get(section)!.push(field);
   }
   const width = Math.max(...Object.keys(info).map((field) => field.length));

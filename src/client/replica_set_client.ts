@@ -16,6 +16,8 @@
  * first call, again when a call fails (at most every CLIENT_DISCOVERY_INTERVAL_MS_MIN),
  * and when what it knows is older than CLIENT_ROLES_MAX_AGE_MS. So a replica promoted
  * after its master died takes the writes as soon as a write to the old master fails.
+ * While no endpoint can take a call (no master during a failover, every replica down),
+ * the call keeps rediscovering, once per interval, until its deadline.
  *
  * Deadlines: `deadlineMs` bounds a whole operation, every attempt and discovery
  * included; each attempt at one endpoint is further bounded by `attemptDeadlineMs`, so
@@ -209,14 +211,16 @@ export class KvReplicaSetClient {
       const order = candidates().filter((endpoint) => !tried.has(endpoint));
       const endpoint = order[0];
       const remaining = deadline - Date.now();
-      if (endpoint === undefined || remaining <= 0) {
-        if (remaining > 0 && Date.now() - this.#discoveredAtMs >= CLIENT_DISCOVERY_INTERVAL_MS_MIN) {
-          // Nothing left to try with what we know: learn the roles again, once per interval.
-          await this.#discover(deadline);
-          tried = new Set();
-          if (candidates().length > 0) continue;
-        }
-        throw lastError ?? noEndpointError(this.#table.endpoints, this.readFrom);
+      if (remaining <= 0) throw lastError ?? noEndpointError(this.#table.endpoints, this.readFrom);
+      if (endpoint === undefined) {
+        // Nothing left to try with what we know: a failover may be under way (a replica
+        // being promoted, a master restarting). Learn the roles again, once per interval,
+        // until the deadline.
+        const waitMs = this.#discoveredAtMs + CLIENT_DISCOVERY_INTERVAL_MS_MIN - Date.now();
+        if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(waitMs, remaining)));
+        if (Date.now() < deadline) await this.#discover(deadline);
+        tried = new Set();
+        continue;
       }
       tried.add(endpoint);
       const client = this.#clients.get(endpoint)!.withDeadline(Math.min(this.#attemptDeadlineMs, remaining));
@@ -258,8 +262,12 @@ export class KvReplicaSetClient {
   }
 }
 
-function isConnectionFailure(error: KvClientError): boolean {
-  return error.codeName === "UNAVAILABLE";
+/** Whether the call failed because the connection did: UNAVAILABLE, or the INTERNAL
+ * that grpc-js reports when the peer resets a stream or closes its socket mid-call (a
+ * node killed while answering). kvstore's own INTERNAL errors are bugs and say so. */
+export function isConnectionFailure(error: KvClientError): boolean {
+  if (error.codeName === "UNAVAILABLE") return true;
+  return error.codeName === "INTERNAL" && /RST_STREAM|socket|ECONNRESET|EPIPE/i.test(error.details);
 }
 
 function noEndpointError(endpoints: readonly string[], readFrom: ReadFrom): Error {

@@ -36,6 +36,9 @@ export async function runServer(args: readonly string[]): Promise<number> {
   for (const warning of parsed.warnings) logger.child("config").warn(warning);
   routeGrpcLogs(logger.child("grpc"));
 
+  // Signals are handled from before the node starts: a SIGTERM that arrives just after
+  // "Listening on" (or during start-up) shuts it down gracefully rather than killing it.
+  const signal = waitForSignal(() => logger.warn("Second signal: exiting without waiting"));
   let node: Node;
   try {
     node = await Node.start(config, logger);
@@ -44,8 +47,7 @@ export async function runServer(args: readonly string[]): Promise<number> {
     throw error;
   }
 
-  const signal = await waitForSignal(() => logger.warn("Second signal: exiting without waiting"));
-  await node.shutdown(`received ${signal}`);
+  await node.shutdown(`received ${await signal}`);
   return 0;
 }
 

@@ -109,7 +109,7 @@ export const exportCommand: ClientCommand = {
     const seconds = progress.elapsedMs / 1000;
     const summary = context.json
       ? JSON.stringify({ exported, expired, seconds: round3(seconds), file: path })
-      : `Exported ${exported} keys to ${toStdout ? "standard output" : path} in ${seconds.toFixed(1)} s` +
+      : `Exported ${plural(exported, "key")} to ${toStdout ? "standard output" : path} in ${seconds.toFixed(1)} s` +
         ` (${Math.round(exported / Math.max(seconds, 0.001))} keys/s)`;
     // With the data on stdout, the summary goes to stderr so the data stays clean.
     if (toStdout) context.warn(summary);
@@ -157,6 +157,15 @@ export const importCommand: ClientCommand = {
     );
     const dryRun = context.flags["dry-run"] === true;
     const input = await openInput(path);
+    // A server that is down is reported before reading anything, even for an empty file.
+    if (!dryRun) {
+      try {
+        await context.client().info();
+      } catch (error) {
+        input.close();
+        throw error;
+      }
+    }
     const job = new ImportJob(context, { pipeline, dryRun, name: input.name });
     const progress = new Progress(context.io.stderr, {
       terminal: Deno.stderr.isTerminal(),
@@ -216,7 +225,7 @@ export const importCommand: ClientCommand = {
       context.print(
         dryRun
           ? `Checked ${input.name}: ${job.imported} entries would be imported${skipped}`
-          : `Imported ${job.imported} keys from ${input.name} in ${seconds.toFixed(1)} s` +
+          : `Imported ${plural(job.imported, "key")} from ${input.name} in ${seconds.toFixed(1)} s` +
             ` (${Math.round(job.imported / Math.max(seconds, 0.001))} keys/s)${skipped}`,
       );
     }
