@@ -215,6 +215,12 @@ export function countConnections(server: grpc.Server): number {
  * grpc-js reports at its ERROR verbosity unless GRPC_VERBOSITY says otherwise. */
 export function routeGrpcLogs(logger: Logger): void {
   grpc.setLogger({
-    error: (...parts: unknown[]) => logger.warn(parts.map(String).join(" ").trim()),
+    error: (...parts: unknown[]) => {
+      const line = parts.map(String).join(" ").trim();
+      // A failed bind is reported by listen() with the reason and what to do; grpc-js's
+      // own line about it would only precede that one with less.
+      if (line.includes("No address added out of total")) return;
+      logger.warn(line);
+    },
   });
 }
