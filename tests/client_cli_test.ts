@@ -17,9 +17,10 @@ Deno.test("smoke: get, set, del, exists, expire and ttl work from the command li
   assert.deepEqual(await kv("exists", "greeting", "nope").then((r) => r.stdout), "1\n");
   assert.deepEqual(await kv("ttl", "greeting").then((r) => r.stdout), "-1\n");
   assert.deepEqual(await kv("expire", "greeting", "100").then((r) => r.stdout), "1\n");
-  assert.match(await kv("ttl", "greeting").then((r) => r.stdout), /^(100|99)\n$/);
+  assert.match(await kv("ttl", "greeting").then((r) => r.stdout), /^(100|9[0-9])\n$/);
   assert.deepEqual(await kv("set", "session", "x", "--ttl", "30").then((r) => r.code), 0);
-  assert.match(await kv("ttl", "session").then((r) => r.stdout), /^(30|29)\n$/);
+  // Each command is a process of its own; on a loaded machine seconds pass between them.
+  assert.match(await kv("ttl", "session").then((r) => r.stdout), /^(30|2[0-9])\n$/);
   assert.deepEqual(await kv("del", "greeting", "session", "nope").then((r) => r.stdout), "2\n");
 
   const missing = await kv("get", "greeting");

@@ -10,17 +10,23 @@
  * | status | meaning |
  * | --- | --- |
  * | 0 | success |
- * | 1 | the key was not found, where that is the answer's point (`get`) |
- * | 2 | usage error: unknown subcommand or flag, missing argument |
+ * | 1 | the answer is "no": the key does not exist (`get`), the node is not serving (`health`) |
+ * | 2 | usage error: unknown subcommand or flag, bad argument, unreadable input file |
  * | 3 | the server could not be reached, or answered with an error |
  *
- * Results go to stdout: plain text by default, one JSON document with `--json`. Errors
- * are one line on stderr, prefixed `kvstore: `.
+ * Results go to stdout: plain text by default, JSON with `--json` (one document, or one
+ * per line for commands that stream, such as `scan`). Errors are one line on stderr,
+ * prefixed `kvstore COMMAND: `.
+ *
+ * The same runner serves `kvstore shell`, which parses each line it reads into
+ * arguments and runs it here with a client shared for the whole session.
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
+import { parseAddress } from "../config/address.ts";
+import { CLIENT_CALL_DEADLINE_MS_DEFAULT } from "../config/limits.ts";
 import { UsageError } from "../config/usage_error.ts";
 import { KvClient, KvClientError } from "./client.ts";
 import { COMMANDS } from "./commands/mod.ts";
@@ -28,6 +34,7 @@ import {
   type ClientCommand,
   type CommandContext,
   type CommandFlag,
+  type CommandIo,
   EXIT_ERROR,
   EXIT_OK,
   EXIT_USAGE,
@@ -42,7 +49,7 @@ export const CLIENT_COMMANDS: ReadonlyMap<string, ClientCommand> = new Map(
   COMMANDS.map((command) => [command.name, command]),
 );
 
-const COMMON_FLAGS: readonly CommandFlag[] = [
+export const COMMON_FLAGS: readonly CommandFlag[] = [
   {
     name: "endpoint",
     type: "string",
@@ -50,55 +57,106 @@ const COMMON_FLAGS: readonly CommandFlag[] = [
     help: `Server to talk to (env KVSTORE_ENDPOINT; default ${DEFAULT_ENDPOINT})`,
   },
   { name: "json", type: "boolean", help: "Print results as JSON" },
-  { name: "timeout-ms", type: "string", valueName: "MS", help: "Deadline of each call (default 5000)" },
-  { name: "help", type: "boolean", help: "Print this command's help" },
+  {
+    name: "timeout-ms",
+    type: "string",
+    valueName: "MS",
+    help: `Deadline of each call (default ${CLIENT_CALL_DEADLINE_MS_DEFAULT})`,
+  },
+  { name: "help", type: "boolean", short: "h", help: "Print this command's help" },
 ];
 
 const encoder = new TextEncoder();
 
-function writeOut(text: string): void {
+function writeAll(file: { writeSync(bytes: Uint8Array): number }, text: string): void {
   const bytes = encoder.encode(text);
   let written = 0;
-  while (written < bytes.length) written += Deno.stdout.writeSync(bytes.subarray(written));
+  while (written < bytes.length) written += file.writeSync(bytes.subarray(written));
 }
 
-function writeErr(text: string): void {
-  const bytes = encoder.encode(text);
-  let written = 0;
-  while (written < bytes.length) written += Deno.stderr.writeSync(bytes.subarray(written));
+/** The process's standard output and error, written synchronously so lines from a
+ * command and from the shell's prompt never interleave out of order. */
+export const PROCESS_IO: CommandIo = {
+  stdout: (text) => writeAll(Deno.stdout, text),
+  stderr: (text) => writeAll(Deno.stderr, text),
+};
+
+/** Clients by endpoint, shared by the commands of one shell session (or made for one
+ * command), and closed together. */
+export class ClientPool {
+  #clients = new Map<string, KvClient>();
+
+  /** A client for `endpoint` whose calls have `timeoutMs`. */
+  get(endpoint: string, timeoutMs: number): KvClient {
+    let client = this.#clients.get(endpoint);
+    if (client === undefined) this.#clients.set(endpoint, client = new KvClient(endpoint));
+    return client.withDeadline(timeoutMs);
+  }
+
+  close(): void {
+    for (const client of this.#clients.values()) client.close();
+    this.#clients.clear();
+  }
+}
+
+/** How a command is run besides its arguments. */
+export interface RunOptions {
+  readonly io?: CommandIo;
+  /** Clients to use (and not close); the shell passes its session's pool. */
+  readonly clients?: ClientPool;
+  /** The endpoint when --endpoint is not given (the shell's); else KVSTORE_ENDPOINT. */
+  readonly endpoint?: string;
+  /** The deadline when --timeout-ms is not given (the shell's). */
+  readonly timeoutMs?: number;
+  readonly inShell?: boolean;
 }
 
 /** Runs `kvstore <command> [args]`; resolves with the exit status. */
-export async function runClientCommand(args: readonly string[]): Promise<number> {
+export async function runClientCommand(args: readonly string[], options: RunOptions = {}): Promise<number> {
+  const io = options.io ?? PROCESS_IO;
   const [name, ...rest] = args;
   const command = CLIENT_COMMANDS.get(name);
   if (command === undefined) {
-    writeErr(`kvstore: Unknown command ${JSON.stringify(name)} (see kvstore help)\n`);
+    io.stderr(`kvstore: Unknown command ${JSON.stringify(name)} (see kvstore help)\n`);
     return EXIT_USAGE;
   }
+  return await runCommand(command, rest, options);
+}
+
+/** Runs one subcommand with its arguments (the name already taken off). */
+export async function runCommand(
+  command: ClientCommand,
+  args: readonly string[],
+  options: RunOptions = {},
+): Promise<number> {
+  const io = options.io ?? PROCESS_IO;
+  const ownPool = options.clients === undefined;
+  const clients = options.clients ?? new ClientPool();
   let context: ContextImpl;
   try {
-    context = parseCommandArgs(command, rest);
+    context = parseCommandArgs(command, args, options, io, clients);
   } catch (error) {
+    if (ownPool) clients.close();
     if (!(error instanceof UsageError)) throw error;
-    writeErr(`kvstore ${command.name}: ${error.message}\n`);
+    io.stderr(`kvstore ${command.name}: ${error.message}\n`);
     return EXIT_USAGE;
   }
   if (context.flags.help === true) {
-    writeOut(commandUsage(command) + "\n");
+    io.stdout(commandUsage(command) + "\n");
+    if (ownPool) clients.close();
     return EXIT_OK;
   }
   try {
     return await command.run(context);
   } catch (error) {
     if (error instanceof UsageError) {
-      writeErr(`kvstore ${command.name}: ${error.message}\n`);
+      io.stderr(`kvstore ${command.name}: ${error.message}\n`);
       return EXIT_USAGE;
     }
-    writeErr(`kvstore ${command.name}: ${describeFailure(error, context.endpoint, context.timeoutMs)}\n`);
+    io.stderr(`kvstore ${command.name}: ${describeFailure(error, context.endpoint, context.timeoutMs)}\n`);
     return EXIT_ERROR;
   } finally {
-    context.close();
+    if (ownPool) clients.close();
   }
 }
 
@@ -122,55 +180,68 @@ class ContextImpl implements CommandContext {
   readonly endpoint: string;
   readonly json: boolean;
   readonly timeoutMs: number;
-  #client: KvClient | undefined;
+  readonly io: CommandIo;
+  readonly inShell: boolean;
+  #clients: ClientPool;
 
   constructor(
-    positionals: string[],
-    flags: Record<string, string | boolean | undefined>,
-    endpoint: string,
-    timeoutMs: number,
+    parsed: { positionals: string[]; flags: Record<string, string | boolean | undefined> },
+    settings: { endpoint: string; timeoutMs: number; inShell: boolean },
+    io: CommandIo,
+    clients: ClientPool,
   ) {
-    this.positionals = positionals;
-    this.flags = flags;
-    this.endpoint = endpoint;
-    this.json = flags.json === true;
-    this.timeoutMs = timeoutMs;
+    this.positionals = parsed.positionals;
+    this.flags = parsed.flags;
+    this.endpoint = settings.endpoint;
+    this.json = parsed.flags.json === true;
+    this.timeoutMs = settings.timeoutMs;
+    this.inShell = settings.inShell;
+    this.io = io;
+    this.#clients = clients;
   }
 
   client(): KvClient {
-    this.#client ??= new KvClient(this.endpoint, { deadlineMs: this.timeoutMs });
-    return this.#client;
+    return this.#clients.get(this.endpoint, this.timeoutMs);
   }
 
   print(output: string | object): void {
-    writeOut((typeof output === "string" ? output : JSON.stringify(output)) + "\n");
+    this.io.stdout((typeof output === "string" ? output : JSON.stringify(output)) + "\n");
   }
 
   warn(line: string): void {
-    writeErr(line + "\n");
-  }
-
-  close(): void {
-    this.#client?.close();
+    this.io.stderr(line + "\n");
   }
 }
 
-function parseCommandArgs(command: ClientCommand, args: readonly string[]): ContextImpl {
+function parseCommandArgs(
+  command: ClientCommand,
+  args: readonly string[],
+  options: RunOptions,
+  io: CommandIo,
+  clients: ClientPool,
+): ContextImpl {
   const flags = [...COMMON_FLAGS, ...(command.flags ?? [])];
-  const options: Record<string, { type: "string" | "boolean" }> = {};
-  for (const flag of flags) options[flag.name] = { type: flag.type };
+  const parseOptions: Record<string, { type: "string" | "boolean"; short?: string }> = {};
+  for (const flag of flags) {
+    parseOptions[flag.name] = flag.short === undefined ? { type: flag.type } : { type: flag.type, short: flag.short };
+  }
   let parsed;
   try {
-    parsed = parseArgs({ args: [...args], options, strict: true, allowPositionals: true });
+    parsed = parseArgs({ args: [...args], options: parseOptions, strict: true, allowPositionals: true });
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     const flag = /'(-{1,2}[^' ]+)/.exec(message)?.[1] ?? "";
     const code = (error as { code?: string }).code;
-    throw new UsageError(
-      code === "ERR_PARSE_ARGS_UNKNOWN_OPTION"
-        ? `Unknown flag ${flag} (see kvstore ${command.name} --help)`
-        : `${message} (see kvstore ${command.name} --help)`,
-    );
+    if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
+      throw new UsageError(`Unknown flag ${flag} (see kvstore ${command.name} --help)`);
+    }
+    if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE" && message.includes("ambiguous")) {
+      throw new UsageError(`Flag ${flag} needs a value; write a value that starts with a dash as ${flag}=-VALUE`);
+    }
+    if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE" && !message.includes("does not take an argument")) {
+      throw new UsageError(`Flag ${flag} needs a value (see kvstore ${command.name} --help)`);
+    }
+    throw new UsageError(`${message} (see kvstore ${command.name} --help)`);
   }
   const values = parsed.values as Record<string, string | boolean | undefined>;
   const positionals = parsed.positionals;
@@ -178,28 +249,60 @@ function parseCommandArgs(command: ClientCommand, args: readonly string[]): Cont
     const [least, most] = command.arity;
     if (positionals.length < least || positionals.length > most) {
       throw new UsageError(
-        `Expected ${command.args || "no arguments"}; usage: kvstore ${command.name} ${command.args}`,
+        `Expected ${command.args || "no arguments"}; usage: kvstore ${command.name} ${command.args}`.trimEnd(),
       );
     }
   }
-  const endpoint = (values.endpoint as string | undefined) ?? Deno.env.get("KVSTORE_ENDPOINT") ?? DEFAULT_ENDPOINT;
+  const endpoint = resolveEndpoint(values.endpoint as string | undefined, options.endpoint);
   const timeoutText = values["timeout-ms"] as string | undefined;
-  const timeoutMs = timeoutText === undefined ? 5000 : Number(timeoutText);
-  if (!Number.isSafeInteger(timeoutMs) || timeoutMs <= 0) {
-    throw new UsageError(`Invalid --timeout-ms ${JSON.stringify(timeoutText)}: expected a positive whole number`);
+  const timeoutMs = timeoutText === undefined
+    ? options.timeoutMs ?? CLIENT_CALL_DEADLINE_MS_DEFAULT
+    : parseTimeoutMs(timeoutText, "--timeout-ms");
+  return new ContextImpl(
+    { positionals, flags: values },
+    { endpoint, timeoutMs, inShell: options.inShell === true },
+    io,
+    clients,
+  );
+}
+
+/** The endpoint to use: --endpoint, else the caller's (the shell's), else
+ * KVSTORE_ENDPOINT, else the default; validated as host:port. */
+export function resolveEndpoint(flag: string | undefined, fallback: string | undefined): string {
+  if (flag !== undefined) return checkedEndpoint(flag, "--endpoint");
+  if (fallback !== undefined) return fallback;
+  const env = Deno.env.get("KVSTORE_ENDPOINT");
+  if (env !== undefined && env !== "") return checkedEndpoint(env, "KVSTORE_ENDPOINT");
+  return DEFAULT_ENDPOINT;
+}
+
+function checkedEndpoint(text: string, source: string): string {
+  parseAddress(text, source);
+  return text.trim();
+}
+
+/** Parses a positive deadline in ms. */
+export function parseTimeoutMs(text: string, flag: string): number {
+  const timeoutMs = Number(text);
+  if (!/^[0-9]+$/.test(text.trim()) || !Number.isSafeInteger(timeoutMs) || timeoutMs <= 0) {
+    throw new UsageError(`Invalid ${flag} ${JSON.stringify(text)}: expected a positive whole number of ms`);
   }
-  return new ContextImpl(positionals, values, endpoint, timeoutMs);
+  return timeoutMs;
 }
 
 /** The help text of one subcommand. */
 export function commandUsage(command: ClientCommand): string {
   const flags = [...(command.flags ?? []), ...COMMON_FLAGS];
-  const label = (flag: CommandFlag) => flag.type === "boolean" ? `--${flag.name}` : `--${flag.name} ${flag.valueName}`;
+  const label = (flag: CommandFlag) => {
+    const name = flag.type === "boolean" ? `--${flag.name}` : `--${flag.name} ${flag.valueName}`;
+    return flag.short === undefined ? name : `-${flag.short}, ${name}`;
+  };
   const width = Math.max(...flags.map((flag) => label(flag).length));
   return [
     `Usage: kvstore ${command.name} ${command.args}`.trimEnd(),
     "",
     command.summary,
+    ...(command.details === undefined ? [] : ["", command.details]),
     "",
     "Flags:",
     ...flags.map((flag) => `  ${label(flag).padEnd(width)}  ${flag.help}`),

@@ -9,9 +9,12 @@
  * ```
  *
  * A failed call rejects with a {@linkcode KvClientError} carrying the gRPC status name
- * and the server's message. grpc-js reconnects a broken channel by itself, with
- * backoff; calls made while it is down fail fast with UNAVAILABLE rather than queueing
- * past their deadline.
+ * and the server's message. Every call has a deadline (`deadlineMs`, 5 s unless given):
+ * a call that has no answer by then rejects with DEADLINE_EXCEEDED. A broken connection
+ * is reopened by grpc-js on its own, after 1 s and then backing off to at most 5 s
+ * between attempts (transport/grpc.ts); calls made while it is down fail fast with
+ * UNAVAILABLE rather than queueing past their deadline. For a master with replicas,
+ * with failover and reads spread over replicas, see replica_set_client.ts.
  *
  * @module
  */
@@ -52,6 +55,9 @@ export interface KvClientOptions {
   /** Deadline of each call unless the call gives its own, in ms. */
   readonly deadlineMs?: number;
   readonly limits?: TransportLimits;
+  /** Open a connection of its own rather than share the process's connection to this
+   * address (benchmarks, which want one connection per simulated client). */
+  readonly ownConnection?: boolean;
 }
 
 /** A failed call: the gRPC status (number and name) and the server's message. */
@@ -74,11 +80,29 @@ export class KvClient {
   readonly address: string;
   #client: grpc.Client;
   #deadlineMs: number;
+  #ownsChannel = true;
+  /** Set only while withDeadline constructs a view, to hand it the channel to share. */
+  static #sharedChannel: grpc.Client | undefined;
 
   constructor(address: string, options: KvClientOptions = {}) {
     this.address = address;
-    this.#client = createKvstoreClient(address, options.limits ?? CLIENT_TRANSPORT_LIMITS);
+    this.#client = KvClient.#sharedChannel ?? createKvstoreClient(address, options.limits ?? CLIENT_TRANSPORT_LIMITS, {
+      ownConnection: options.ownConnection,
+    });
     this.#deadlineMs = options.deadlineMs ?? CLIENT_CALL_DEADLINE_MS_DEFAULT;
+  }
+
+  /** A client on this one's connection whose calls have `deadlineMs` instead; closing
+   * it leaves the connection open. Cheap: for a call with a deadline of its own. */
+  withDeadline(deadlineMs: number): KvClient {
+    KvClient.#sharedChannel = this.#client;
+    try {
+      const view = new KvClient(this.address, { deadlineMs });
+      view.#ownsChannel = false;
+      return view;
+    } finally {
+      KvClient.#sharedChannel = undefined;
+    }
   }
 
   /** The value of `key`, or undefined when it does not exist. */
@@ -87,7 +111,10 @@ export class KvClient {
     return response.found ? response.value : undefined;
   }
 
-  async set(key: string, value: string): Promise<boolean> {
+  /** Sets `key` to `value`, clearing any TTL; with `ttlMs`, gives it that TTL in the same
+   * write (through MSet, so no reader ever sees the key without its deadline). */
+  async set(key: string, value: string, options: { ttlMs?: number } = {}): Promise<boolean> {
+    if (options.ttlMs !== undefined) return (await this.mset([{ key, value, ttlMs: options.ttlMs }])) === 1;
     return (await this.call<SetResponse>("Set", { key, value })).success;
   }
 
@@ -198,7 +225,7 @@ export class KvClient {
   }
 
   close(): void {
-    this.#client.close();
+    if (this.#ownsChannel) this.#client.close();
   }
 
   [Symbol.dispose](): void {

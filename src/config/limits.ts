@@ -75,3 +75,85 @@ export const SCAN_CURSORS_MAX = 1024;
 
 /** How long an idle Scan cursor lives, in ms. */
 export const SCAN_CURSOR_IDLE_MS = 60_000;
+
+// Operations: metrics, health, the command-line tools.
+
+/** Label combinations one metric may hold; more are dropped (and counted), so a label fed
+ * from outside cannot grow the registry without bound. Each series costs about 100 bytes
+ * (a histogram's, about 200). */
+export const METRIC_SERIES_MAX = 1000;
+
+/** Health Watch streams open at once; more are refused with RESOURCE_EXHAUSTED. Each
+ * costs a stream and a listener; a load balancer opens one per node it checks. */
+export const HEALTH_WATCHERS_MAX = 1000;
+
+/** First reconnect delay of a broken gRPC channel, in ms (grpc's default). */
+export const GRPC_RECONNECT_BACKOFF_INITIAL_MS = 1000;
+
+/** Longest reconnect delay of a broken gRPC channel, in ms. grpc's default, 120 s, would
+ * leave a client or replica idle for minutes after a brief outage; 5 s costs at most a
+ * connection attempt every 5 s per channel to a node that stays down. */
+export const GRPC_RECONNECT_BACKOFF_MAX_MS = 5000;
+
+/** How long a replica-set client skips an endpoint after a call to it failed, in ms: it
+ * is tried again after that (or sooner, when every other endpoint failed too). */
+export const CLIENT_ENDPOINT_DOWN_MS = 2000;
+
+/** Deadline of one attempt at one endpoint by a replica-set client, in ms: a node that
+ * does not answer costs a call at most this before the next endpoint is tried. */
+export const CLIENT_ATTEMPT_DEADLINE_MS = 2000;
+
+/** Least time between two role discoveries (Info to every endpoint) of a replica-set
+ * client, in ms, so a failing group is not flooded with Info calls. */
+export const CLIENT_DISCOVERY_INTERVAL_MS_MIN = 250;
+
+/** Age after which a replica-set client rediscovers roles on its next call, in ms, to
+ * follow a promotion even when nothing failed. */
+export const CLIENT_ROLES_MAX_AGE_MS = 30_000;
+
+/** Lines `kvstore shell` keeps in its history file (redis-cli keeps about as many). */
+export const SHELL_HISTORY_LINES_MAX = 1000;
+
+/** Longest line `kvstore shell` reads from a pipe, in characters: a command with the
+ * largest default value, quoted, fits. */
+export const SHELL_LINE_CHARS_MAX = 64 * MIB;
+
+/** How often a progress bar is redrawn on a terminal, in ms. */
+export const PROGRESS_BAR_REDRAW_MS = 100;
+
+/** How often a progress line is written when stderr is not a terminal, in ms: often
+ * enough to show life in a CI log, rare enough not to flood it. */
+export const PROGRESS_LINE_INTERVAL_MS = 2000;
+
+/** Entries per MSet call of `kvstore import` unless --batch-size says otherwise. */
+export const IMPORT_BATCH_ENTRIES_DEFAULT = 1000;
+
+/** Bytes of keys and values per MSet call of `kvstore import` (a batch closes before it
+ * passes this, or holds one larger entry alone): far below the transport's message
+ * limit, and small enough that a failed batch names a short range of lines. */
+export const IMPORT_BATCH_BYTES_MAX = 4 * MIB;
+
+/** MSet calls `kvstore import` keeps in flight unless --pipeline says otherwise: enough
+ * to overlap the network with the server's work; more buys little on one connection. */
+export const IMPORT_PIPELINE_DEFAULT = 4;
+
+/** Most MSet calls --pipeline may keep in flight. */
+export const IMPORT_PIPELINE_MAX = 64;
+
+/** Longest line `kvstore import` reads, in characters: the largest value (512 MiB, the
+ * --max-value-bytes ceiling) cannot be imported in one line past this; the default value
+ * limit (16 MiB) fits even with every character escaped. */
+export const IMPORT_LINE_CHARS_MAX = 128 * MIB;
+
+/** Keys per Scan page of `kvstore export` unless --page-size says otherwise. */
+export const EXPORT_PAGE_KEYS_DEFAULT = 1000;
+
+/** Most requests one `kvstore bench` test may make: every latency is kept for exact
+ * percentiles, 8 bytes each, so this bounds the run's memory to 80 MB. */
+export const BENCH_REQUESTS_MAX = 10_000_000;
+
+/** Most simulated clients (each its own connection) of `kvstore bench`. */
+export const BENCH_CLIENTS_MAX = 1000;
+
+/** Most requests in flight per client of `kvstore bench` (--pipeline). */
+export const BENCH_PIPELINE_MAX = 1000;

@@ -8,6 +8,7 @@ export * from "./limits.ts";
 export { type Address, formatAddress, parseAddress, parseAddressList } from "./address.ts";
 export { UsageError } from "./usage_error.ts";
 export { parseByteSize, parseChoice, parseInteger } from "./values.ts";
+export { envVarName, nameSources, resolveSettings, type SettingsInput, type SettingSource } from "./settings.ts";
 export {
   DEFAULT_ADDRESS,
   type FlagSpec,
@@ -18,4 +19,5 @@ export {
   type ServerArgs,
   type ServerConfig,
   serverUsage,
+  type SettingsSources,
 } from "./server_flags.ts";

@@ -2,9 +2,13 @@
  * The server's command line: `kvstore [--master | --replica] [flags]`.
  *
  * Flags are declared once in {@linkcode SERVER_FLAGS}; the parser and the usage text are
- * both made from that table, so `--help` cannot drift from what is accepted. Parsing is
- * pure: it takes the arguments and returns a {@linkcode ServerConfig} or throws a
- * {@linkcode UsageError} whose message names the flag and what is wrong with it.
+ * both made from that table, so `--help` cannot drift from what is accepted. Every flag
+ * can also come from the environment (`KVSTORE_MAX_VALUE_BYTES`) or a config file
+ * (`--config kvstore.json`), with precedence flag > env > file > default: settings.ts
+ * merges them, generically over the table. Parsing is pure: it takes the arguments, the
+ * environment and a file reader, and returns a {@linkcode ServerConfig} or throws a
+ * {@linkcode UsageError} whose message names the setting, as its source spells it, and
+ * what is wrong with it.
  *
  * @module
  */
@@ -21,6 +25,7 @@ import {
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "../logging/logger.ts";
 import { UsageError } from "./usage_error.ts";
 import { parseByteSize, parseChoice, parseInteger } from "./values.ts";
+import { nameSources, resolveSettings } from "./settings.ts";
 
 export type Role = "master" | "replica";
 
@@ -39,6 +44,10 @@ export interface ServerConfig {
   readonly limits: DataLimits;
   readonly logLevel: LogLevel;
   readonly logFormat: LogFormat;
+  /** Where /metrics is served over HTTP; null when off. */
+  readonly metricsAddress: Address | null;
+  /** The config file the settings were read from, if any. */
+  readonly configFile: string | null;
 }
 
 /** One flag: its name without dashes, whether it takes a value, and its help line. */
@@ -111,16 +120,79 @@ export const SERVER_FLAGS: readonly FlagSpec[] = [
     defaultText: "text",
   },
   { name: "help", type: "boolean", help: "Print this help and exit." },
+  // Operations.
+  {
+    name: "config",
+    type: "string",
+    valueName: "FILE",
+    help: "Read settings from a JSON file of flag names and values (env KVSTORE_CONFIG).",
+  },
+  {
+    name: "metrics-address",
+    type: "string",
+    valueName: "HOST:PORT",
+    help: "Serve Prometheus metrics at http://HOST:PORT/metrics (and /healthz); off unless given.",
+  },
 ];
 
-/** The result of parsing the server's arguments: a config to start, or a request for help. */
-export type ServerArgs = { readonly help: true } | { readonly help: false; readonly config: ServerConfig };
+/** Flags that only the command line sets: the config file cannot name another config
+ * file (KVSTORE_CONFIG is read separately), and help is not a setting. */
+const COMMAND_LINE_ONLY = ["help", "config"];
 
-/** Parses the server's command line. Throws {@linkcode UsageError} on any mistake. */
-export function parseServerArgs(args: readonly string[]): ServerArgs {
-  const values = parseFlags(args, SERVER_FLAGS);
-  if (values.help === true) return { help: true };
-  return { help: false, config: buildServerConfig(values) };
+/** KVSTORE_* variables that are not server flags but are known, so they draw no warning. */
+export const OTHER_ENV_NAMES = ["KVSTORE_CONFIG", "KVSTORE_ENDPOINT", "KVSTORE_HISTFILE", "KVSTORE_BIN"];
+
+/** Where settings besides the command line come from; the defaults read nothing. */
+export interface SettingsSources {
+  /** The process environment (Deno.env.toObject()). */
+  readonly env?: Readonly<Record<string, string>>;
+  /** Reads the config file's text; throws when it cannot. */
+  readonly readFile?: (path: string) => string;
+}
+
+/** The result of parsing the server's arguments: a config to start (with warnings about
+ * unknown settings, for the log), or a request for help. */
+export type ServerArgs =
+  | { readonly help: true }
+  | { readonly help: false; readonly config: ServerConfig; readonly warnings: readonly string[] };
+
+/** Parses the server's command line, environment and config file. Throws
+ * {@linkcode UsageError} on any mistake. */
+export function parseServerArgs(args: readonly string[], sources: SettingsSources = {}): ServerArgs {
+  const flags = parseFlags(args, SERVER_FLAGS);
+  if (flags.help === true) return { help: true };
+  const env = sources.env ?? {};
+  const configFile = (flags.config as string | undefined) ?? (env.KVSTORE_CONFIG || undefined) ?? null;
+  let file = null;
+  if (configFile !== null) {
+    const source = flags.config !== undefined ? "--config" : "KVSTORE_CONFIG";
+    if (sources.readFile === undefined) throw new UsageError(`${source}: config files cannot be read here`);
+    try {
+      file = { path: configFile, text: sources.readFile(configFile) };
+    } catch (error) {
+      const detail = error instanceof Error ? error.message : String(error);
+      throw new UsageError(`Cannot read config file ${JSON.stringify(configFile)} (${source}): ${detail}`);
+    }
+  }
+  const settings = resolveSettings({
+    table: SERVER_FLAGS,
+    flags,
+    env,
+    file,
+    commandLineOnly: COMMAND_LINE_ONLY,
+    otherEnvNames: OTHER_ENV_NAMES,
+    exclusiveGroups: [["master", "replica"]],
+  });
+  try {
+    return {
+      help: false,
+      config: buildServerConfig({ ...settings.values, config: configFile ?? undefined }),
+      warnings: settings.warnings,
+    };
+  } catch (error) {
+    if (error instanceof UsageError) throw new UsageError(nameSources(error.message, settings.sources));
+    throw error;
+  }
 }
 
 type FlagValues = Record<string, string | boolean | undefined>;
@@ -205,6 +277,13 @@ function buildServerConfig(values: FlagValues): ServerConfig {
     2 ** 31 - 1,
   );
   const dataDir = asString("data-dir") ?? ".";
+  const metricsAddressText = asString("metrics-address");
+  const metricsAddress = metricsAddressText === undefined
+    ? null
+    : parseAddress(metricsAddressText, "--metrics-address");
+  if (metricsAddress !== null && metricsAddress.port !== 0 && formatAddress(metricsAddress) === ownAddress) {
+    throw new UsageError(`--metrics-address ${ownAddress} is the gRPC --address; give metrics a port of their own`);
+  }
   if (dataDir.trim() === "") throw new UsageError('Invalid --data-dir "": give a directory path');
 
   return {
@@ -216,6 +295,8 @@ function buildServerConfig(values: FlagValues): ServerConfig {
     limits: { keyBytesMax, valueBytesMax, ttlSecondsMax },
     logLevel: parseChoice(asString("log-level") ?? "info", "--log-level", LOG_LEVELS),
     logFormat: parseChoice(asString("log-format") ?? "text", "--log-format", LOG_FORMATS),
+    metricsAddress,
+    configFile: asString("config") ?? null,
   };
 }
 
@@ -238,6 +319,9 @@ export function serverUsage(): string {
   lines.push(
     "",
     "Sizes take a unit: 512kb, 16mb (powers of 1024).",
+    "Every flag can also be set by the environment (--max-value-bytes as KVSTORE_MAX_VALUE_BYTES) or a",
+    'config file (--config kvstore.json with {"max-value-bytes": "64mb"}); flags win over the',
+    "environment, which wins over the file.",
     "Examples:",
     "  kvstore --master --address 0.0.0.0:50051",
     "  kvstore --replica --address 0.0.0.0:50052 --master-address localhost:50051",

@@ -6,7 +6,13 @@
  * bind the gRPC port (failing fast and clearly when it is taken), start the expiry
  * timer, log one line with the role and address.
  *
- * Shutdown (SIGINT, SIGTERM, or {@linkcode Node.shutdown}): stop accepting calls, let
+ * Beside the data service the node serves health and reflection (operations.ts), and,
+ * with --metrics-address, Prometheus metrics over HTTP (node_metrics.ts). A master
+ * reports SERVING once it listens; a replica reports NOT_SERVING until replication
+ * calls `node.health.setAllServing(true)` after its first sync.
+ *
+ * Shutdown (SIGINT, SIGTERM, or {@linkcode Node.shutdown}): report NOT_SERVING and end
+ * health watches (so load balancers drain the node first), stop accepting calls, let
  * in-flight calls finish for up to SHUTDOWN_GRACE_MS, then close connections; stop the
  * timers; drain the write pipeline so every acknowledged write is in the log; close
  * the log.
@@ -28,7 +34,20 @@ import type { Logger } from "../logging/logger.ts";
 import { type History, type Persistence, VolatilePersistence } from "../persistence/persistence.ts";
 import { Store } from "../store/store.ts";
 import { WriteStaging } from "../store/staging.ts";
-import { createServer, type grpc, kvstoreServiceDefinition, listen, transportLimitsFor } from "../transport/grpc.ts";
+import {
+  addService,
+  countConnections,
+  createServer,
+  type grpc,
+  kvstoreServiceDefinition,
+  listen,
+  transportLimitsFor,
+} from "../transport/grpc.ts";
+import { MetricsRegistry } from "../metrics/registry.ts";
+import { type MetricsServer, serveMetrics } from "../metrics/http.ts";
+import { Health, NODE_HEALTH_SERVICES } from "./health.ts";
+import { registerNodeMetrics, RpcMetrics } from "./node_metrics.ts";
+import { addOperationsServices } from "./operations.ts";
 import type { InfoRequest, InfoResponse } from "../transport/messages.ts";
 import { VERSION } from "../version.ts";
 import { Keyspace } from "./keyspace.ts";
@@ -42,6 +61,12 @@ export class Node {
   /** The address actually bound (the port is resolved when 0 was asked for). */
   readonly boundAddress: Address;
   readonly persistence: Persistence;
+  /** What the health service reports; replication marks a replica SERVING here. */
+  readonly health: Health;
+  /** The node's metrics; subsystems register theirs here (see src/metrics/registry.ts). */
+  readonly metrics: MetricsRegistry;
+  #rpcMetrics: RpcMetrics;
+  #metricsServer: MetricsServer | null = null;
   #server: grpc.Server;
   #logger: Logger;
   #startedAtMs: number;
@@ -58,6 +83,9 @@ export class Node {
       logger: Logger;
       boundAddress: Address;
       history: History;
+      health: Health;
+      metrics: MetricsRegistry;
+      rpcMetrics: RpcMetrics;
     },
   ) {
     this.config = config;
@@ -67,6 +95,9 @@ export class Node {
     this.persistence = parts.persistence;
     this.#logger = parts.logger;
     this.#replid = parts.history.replid;
+    this.health = parts.health;
+    this.metrics = parts.metrics;
+    this.#rpcMetrics = parts.rpcMetrics;
     this.#startedAtMs = Date.now();
     this.#sweepTimer = setInterval(() => this.#sweep(), EXPIRY_SWEEP_INTERVAL_MS);
   }
@@ -92,25 +123,64 @@ export class Node {
       clock: Date.now,
       random: Math.random,
     });
-    const server = createServer(transportLimitsFor(config.limits.keyBytesMax, config.limits.valueBytesMax));
+    const metrics = new MetricsRegistry();
+    const rpcMetrics = new RpcMetrics(metrics);
+    const health = new Health(NODE_HEALTH_SERVICES, false);
+    const server = createServer(transportLimitsFor(config.limits.keyBytesMax, config.limits.valueBytesMax), {
+      interceptors: [rpcMetrics.interceptor()],
+    });
     const serverLogger = logger.child("server");
     // The node is created before the port is bound so Info can describe it; its handlers
     // only run once the server listens.
     const started: { node?: Node } = {};
-    server.addService(kvstoreServiceDefinition(), {
+    addService(server, kvstoreServiceDefinition(), {
       ...dataHandlers(keyspace, serverLogger),
       Info: unaryHandler<InfoRequest, InfoResponse>("Info", serverLogger, () => started.node!.info()),
     });
+    addOperationsServices(server, health);
     const port = await listen(server, config.address);
     const boundAddress = { host: config.address.host, port };
-    const node = new Node(config, { keyspace, server, persistence, logger: serverLogger, boundAddress, history });
+    const node = new Node(config, {
+      keyspace,
+      server,
+      persistence,
+      logger: serverLogger,
+      boundAddress,
+      history,
+      health,
+      metrics,
+      rpcMetrics,
+    });
     started.node = node;
+    registerNodeMetrics(metrics, {
+      keyspace,
+      health,
+      connections: () => countConnections(server),
+      startedAtMs: node.#startedAtMs,
+    });
+    if (config.metricsAddress !== null) {
+      try {
+        node.#metricsServer = await serveMetrics(config.metricsAddress, {
+          registry: metrics,
+          logger: logger.child("metrics"),
+          serving: () => health.serving,
+        });
+      } catch (error) {
+        await node.shutdown("the metrics endpoint could not start");
+        throw error;
+      }
+    }
+    if (config.role === "master") health.setAllServing(true);
     serverLogger.info(`Listening on ${formatAddress(boundAddress)}`, {
       role: config.role,
       version: VERSION,
       pid: Deno.pid,
       master: config.masterAddress === null ? undefined : formatAddress(config.masterAddress),
       dataDir: config.dataDir,
+      metrics: node.#metricsServer === null
+        ? undefined
+        : `http://${formatAddress(node.#metricsServer.address)}/metrics`,
+      config: config.configFile ?? undefined,
     });
     if (config.role === "replica") {
       serverLogger.warn("Replication is not available yet: this replica serves reads of its own data only");
@@ -134,6 +204,16 @@ export class Node {
       replid: this.#replid,
       last_seq: staging.committedSeq,
       master_address: this.keyspace.masterAddress ?? "",
+      // Operations.
+      pid: Deno.pid,
+      runtime: `deno ${Deno.version.deno}`,
+      started_at_ms: this.#startedAtMs,
+      connections: countConnections(this.#server),
+      heap_used_bytes: Deno.memoryUsage().heapUsed,
+      health: this.health.status(""),
+      metrics_address: this.#metricsServer === null ? "" : formatAddress(this.#metricsServer.address),
+      calls_total: this.#rpcMetrics.total,
+      config_file: this.config.configFile ?? "",
     };
   }
 
@@ -145,8 +225,10 @@ export class Node {
 
   async #stop(reason: string): Promise<void> {
     this.#logger.info("Shutting down", { reason });
+    this.health.enterShutdown();
     clearInterval(this.#sweepTimer);
     await stopServer(this.#server, SHUTDOWN_GRACE_MS);
+    await this.#metricsServer?.close();
     await this.keyspace.pipeline.drain();
     await this.persistence.close();
     this.#logger.info("Stopped", { keys: this.keyspace.pipeline.staging.store.size });

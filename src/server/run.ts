@@ -13,6 +13,7 @@ import { UsageError } from "../config/usage_error.ts";
 import { KvError } from "../errors.ts";
 import { Logger } from "../logging/logger.ts";
 import { stderrSink } from "../logging/stderr.ts";
+import { routeGrpcLogs } from "../transport/grpc.ts";
 import { Node } from "./node.ts";
 
 const encoder = new TextEncoder();
@@ -21,7 +22,7 @@ const encoder = new TextEncoder();
 export async function runServer(args: readonly string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseServerArgs(args);
+    parsed = parseServerArgs(args, { env: Deno.env.toObject(), readFile: (path) => Deno.readTextFileSync(path) });
   } catch (error) {
     if (error instanceof UsageError) return fail(error.message, 2);
     throw error;
@@ -32,7 +33,12 @@ export async function runServer(args: readonly string[]): Promise<number> {
   }
   const { config } = parsed;
   const logger = new Logger({ level: config.logLevel, format: config.logFormat, sink: stderrSink });
+  for (const warning of parsed.warnings) logger.child("config").warn(warning);
+  routeGrpcLogs(logger.child("grpc"));
 
+  // Signals are handled from before the node starts: a SIGTERM that arrives just after
+  // "Listening on" (or during start-up) shuts it down gracefully rather than killing it.
+  const signal = waitForSignal(() => logger.warn("Second signal: exiting without waiting"));
   let node: Node;
   try {
     node = await Node.start(config, logger);
@@ -41,8 +47,7 @@ export async function runServer(args: readonly string[]): Promise<number> {
     throw error;
   }
 
-  const signal = await waitForSignal(() => logger.warn("Second signal: exiting without waiting"));
-  await node.shutdown(`received ${signal}`);
+  await node.shutdown(`received ${await signal}`);
   return 0;
 }
 

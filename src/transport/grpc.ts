@@ -11,9 +11,24 @@
 
 import * as grpc from "@grpc/grpc-js";
 import { type Address, formatAddress } from "../config/address.ts";
-import { GRPC_KEEPALIVE_TIME_MS, GRPC_KEEPALIVE_TIMEOUT_MS, MESSAGE_OVERHEAD_BYTES_MAX } from "../config/limits.ts";
+import {
+  GRPC_KEEPALIVE_TIME_MS,
+  GRPC_KEEPALIVE_TIMEOUT_MS,
+  GRPC_RECONNECT_BACKOFF_INITIAL_MS,
+  GRPC_RECONNECT_BACKOFF_MAX_MS,
+  MESSAGE_OVERHEAD_BYTES_MAX,
+} from "../config/limits.ts";
 import { KvError } from "../errors.ts";
-import { KVSTORE_SERVICE, kvstoreDefinition } from "./proto.ts";
+import type { Logger } from "../logging/logger.ts";
+import {
+  HEALTH_SERVICE,
+  KVSTORE_SERVICE,
+  kvstoreDefinition,
+  PROTO_FILES,
+  protoFileDefinition,
+  REFLECTION_V1_SERVICE,
+  REFLECTION_V1ALPHA_SERVICE,
+} from "./proto.ts";
 
 export { grpc };
 
@@ -47,17 +62,31 @@ function channelOptions(limits: TransportLimits): grpc.ChannelOptions {
     "grpc.keepalive_timeout_ms": GRPC_KEEPALIVE_TIMEOUT_MS,
     "grpc.keepalive_permit_without_calls": 1,
     "grpc-node.max_session_memory": sessionMemoryMib(limits),
+    // A broken channel reconnects after 1 s, then backs off up to 5 s (grpc's default
+    // ceiling is 120 s, far too long for a client failing over or a replica rejoining).
+    "grpc.initial_reconnect_backoff_ms": GRPC_RECONNECT_BACKOFF_INITIAL_MS,
+    "grpc.max_reconnect_backoff_ms": GRPC_RECONNECT_BACKOFF_MAX_MS,
   };
 }
 
-/** A gRPC server with kvstore's transport options. Add services, then {@linkcode listen}. */
-export function createServer(limits: TransportLimits): grpc.Server {
+/** What a server may be given beside its limits. */
+export interface ServerOptions {
+  /** Run around every call, in order (metrics observe each call's status and time). */
+  readonly interceptors?: readonly grpc.ServerInterceptor[];
+}
+
+/** A gRPC server with kvstore's transport options. Add services with
+ * {@linkcode addService}, then {@linkcode listen}. */
+export function createServer(limits: TransportLimits, options: ServerOptions = {}): grpc.Server {
   return new grpc.Server({
     ...channelOptions(limits),
     // Clients may ping as often as our own clients do; a stricter server would answer
     // an eager client's pings with GOAWAY "too_many_pings".
     "grpc.http2.min_ping_interval_without_data_ms": 5000,
     "grpc.max_concurrent_streams": 1000,
+    // Channelz keeps the list of open connections that the connections metric counts.
+    "grpc.enable_channelz": 1,
+    interceptors: [...(options.interceptors ?? [])],
   });
 }
 
@@ -86,8 +115,112 @@ export function kvstoreServiceDefinition(): grpc.ServiceDefinition {
   return definition as grpc.ServiceDefinition;
 }
 
+/** What a client channel may be given beside its limits. */
+export interface ClientOptions {
+  /** Open a connection of its own instead of sharing one with every other client of the
+   * same address in this process (grpc-js pools connections by default). A benchmark's
+   * clients each want their own, as redis-benchmark's do. */
+  readonly ownConnection?: boolean;
+}
+
 /** A client for kvstore.KeyValueStore at `address` ("host:port"). */
-export function createKvstoreClient(address: string, limits: TransportLimits): grpc.Client {
-  const ServiceClient = grpc.makeGenericClientConstructor(kvstoreServiceDefinition(), "KeyValueStore");
-  return new ServiceClient(address, grpc.credentials.createInsecure(), channelOptions(limits));
+export function createKvstoreClient(
+  address: string,
+  limits: TransportLimits,
+  options: ClientOptions = {},
+): grpc.Client {
+  return createServiceClient(address, kvstoreServiceDefinition(), limits, options);
+}
+
+/** A client for any service definition at `address` (health checks, reflection). */
+export function createServiceClient(
+  address: string,
+  definition: grpc.ServiceDefinition,
+  limits: TransportLimits,
+  options: ClientOptions = {},
+): grpc.Client {
+  const ServiceClient = grpc.makeGenericClientConstructor(definition, "Service");
+  return new ServiceClient(address, grpc.credentials.createInsecure(), {
+    ...channelOptions(limits),
+    ...(options.ownConnection === true ? { "grpc.use_local_subchannel_pool": 1 } : {}),
+  });
+}
+
+// Operations: services beside kvstore's own, and what the server can say about itself.
+
+const servedServices = new WeakMap<grpc.Server, string[]>();
+
+/** Adds a service to `server` and remembers its name, so reflection lists it. */
+export function addService(
+  server: grpc.Server,
+  definition: grpc.ServiceDefinition,
+  handlers: grpc.UntypedServiceImplementation,
+): void {
+  server.addService(definition, handlers);
+  const firstPath = Object.values(definition)[0]?.path ?? "";
+  const name = firstPath.split("/")[1];
+  if (name === undefined || name === "") return;
+  const names = servedServices.get(server) ?? [];
+  if (!names.includes(name)) names.push(name);
+  servedServices.set(server, names);
+}
+
+/** The full names of the services added to `server` with {@linkcode addService}. */
+export function serviceNames(server: grpc.Server): readonly string[] {
+  return servedServices.get(server) ?? [];
+}
+
+/** The definition of grpc.health.v1.Health. */
+export function healthServiceDefinition(): grpc.ServiceDefinition {
+  return protoFileDefinition("grpc/health/v1/health.proto")[HEALTH_SERVICE] as grpc.ServiceDefinition;
+}
+
+/** The definitions of grpc.reflection.v1.ServerReflection and its v1alpha twin. */
+export function reflectionServiceDefinitions(): grpc.ServiceDefinition[] {
+  return [
+    protoFileDefinition("grpc/reflection/v1/reflection.proto")[REFLECTION_V1_SERVICE] as grpc.ServiceDefinition,
+    protoFileDefinition(
+      "grpc/reflection/v1alpha/reflection.proto",
+    )[REFLECTION_V1ALPHA_SERVICE] as grpc.ServiceDefinition,
+  ];
+}
+
+export { PROTO_FILES };
+
+/** Client connections open on `server` now, from grpc-js's channelz registry (the one
+ * public place grpc-js keeps them). Pages through the list; bounded by the connections
+ * themselves. */
+export function countConnections(server: grpc.Server): number {
+  const handlers = grpc.getChannelzHandlers();
+  const serverId = server.getChannelzRef().id;
+  let count = 0;
+  let start = 0;
+  for (;;) {
+    let page: { socket_ref: { socket_id: number | string }[]; end: boolean } | undefined;
+    handlers.GetServerSockets(
+      { request: { server_id: String(serverId), start_socket_id: String(start), max_results: "1000" } } as never,
+      ((error: unknown, response: typeof page) => {
+        if (error === null) page = response;
+      }) as never,
+    );
+    if (page === undefined) return count;
+    count += page.socket_ref.length;
+    if (page.end || page.socket_ref.length === 0) return count;
+    start = Number(page.socket_ref[page.socket_ref.length - 1].socket_id) + 1;
+  }
+}
+
+/** Sends grpc-js's own diagnostics (it prints to the console by default) through
+ * kvstore's logger, so every line the process writes about itself has one format.
+ * grpc-js reports at its ERROR verbosity unless GRPC_VERBOSITY says otherwise. */
+export function routeGrpcLogs(logger: Logger): void {
+  grpc.setLogger({
+    error: (...parts: unknown[]) => {
+      const line = parts.map(String).join(" ").trim();
+      // A failed bind is reported by listen() with the reason and what to do; grpc-js's
+      // own line about it would only precede that one with less.
+      if (line.includes("No address added out of total")) return;
+      logger.warn(line);
+    },
+  });
 }

@@ -85,6 +85,16 @@ export interface InfoResponse {
   replid: string;
   last_seq: string | number;
   master_address: string;
+  // Operations (fields 60-79).
+  pid: string | number;
+  runtime: string;
+  started_at_ms: string | number;
+  connections: string | number;
+  heap_used_bytes: string | number;
+  health: string;
+  metrics_address: string;
+  calls_total: string | number;
+  config_file: string;
 }
 
 export interface MGetRequest {

@@ -15,6 +15,8 @@ import { Buffer } from "node:buffer";
 import * as protoLoader from "@grpc/proto-loader";
 import protobuf from "protobufjs";
 import protoText from "../../proto/kvstore.proto" with { type: "text" };
+import healthProtoText from "../../proto/grpc/health/v1/health.proto" with { type: "text" };
+import reflectionProtoText from "../../proto/grpc/reflection/v1/reflection.proto" with { type: "text" };
 
 export const PROTO_LOADER_OPTIONS: protoLoader.Options = {
   keepCase: true,
@@ -42,4 +44,63 @@ export function kvstoreDefinition(): protoLoader.PackageDefinition {
     cached = protoLoader.fromJSON(root.toJSON(), PROTO_LOADER_OPTIONS);
   }
   return cached;
+}
+
+// Operations: the standard protos kvstore serves beside its own (health, reflection).
+
+/** A .proto file the node serves, with the name reflection reports for it. */
+export interface ProtoFile {
+  /** The path tools know the file by, relative to an include root. */
+  readonly filename: string;
+  readonly text: string;
+}
+
+export const HEALTH_SERVICE = "grpc.health.v1.Health";
+export const REFLECTION_V1_SERVICE = "grpc.reflection.v1.ServerReflection";
+export const REFLECTION_V1ALPHA_SERVICE = "grpc.reflection.v1alpha.ServerReflection";
+
+/**
+ * Every .proto file a node serves. grpc.reflection.v1alpha is the same protocol as v1
+ * under an older package name (tools from before 2023 ask for it), so its file is the v1
+ * text with the package renamed rather than a second copy that could drift.
+ */
+export const PROTO_FILES: readonly ProtoFile[] = [
+  { filename: "kvstore.proto", text: protoText },
+  { filename: "grpc/health/v1/health.proto", text: healthProtoText },
+  { filename: "grpc/reflection/v1/reflection.proto", text: reflectionProtoText },
+  {
+    filename: "grpc/reflection/v1alpha/reflection.proto",
+    text: reflectionProtoText.replace("package grpc.reflection.v1;", "package grpc.reflection.v1alpha;"),
+  },
+];
+
+const definitions = new Map<string, protoLoader.PackageDefinition>();
+
+/** The package definition of one of {@linkcode PROTO_FILES}, parsed once per process,
+ * with the same loader options as kvstore.proto. */
+export function protoFileDefinition(filename: string): protoLoader.PackageDefinition {
+  let definition = definitions.get(filename);
+  if (definition === undefined) {
+    const file = PROTO_FILES.find((candidate) => candidate.filename === filename);
+    if (file === undefined) throw new Error(`proto: Unknown proto file ${JSON.stringify(filename)}`);
+    const root = protobuf.parse(file.text, { keepCase: true }).root;
+    definition = protoLoader.fromJSON(root.toJSON(), PROTO_LOADER_OPTIONS);
+    definitions.set(filename, definition);
+  }
+  return definition;
+}
+
+/** The names of the 64-bit integer fields of a kvstore message (`"InfoResponse"`), which
+ * decode as decimal strings. */
+export function int64FieldsOf(messageName: string): Set<string> {
+  const definition = kvstoreDefinition()[`kvstore.${messageName}`] as
+    | { type?: { field?: { name: string; type: string }[] } }
+    | undefined;
+  const fields = definition?.type?.field ?? [];
+  return new Set(
+    fields.filter((field) =>
+      ["TYPE_INT64", "TYPE_UINT64", "TYPE_SINT64", "TYPE_FIXED64", "TYPE_SFIXED64"].includes(field.type)
+    )
+      .map((field) => field.name),
+  );
 }

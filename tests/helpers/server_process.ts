@@ -189,7 +189,8 @@ export async function startServer(options: StartOptions = {}): Promise<ServerPro
     ownsDataDir,
   );
   try {
-    const match = await server.waitForLog(/Listening on (\S+:\d+)/, options.readyTimeoutMs);
+    // The address ends at a space (text logs) or a quote (JSON logs).
+    const match = await server.waitForLog(/Listening on ([^\s"]+:\d+)/, options.readyTimeoutMs);
     server.address = match[1].replace("0.0.0.0", "127.0.0.1");
     return server;
   } catch (error) {

@@ -1,26 +1,27 @@
 /**
- * `kvstore info`: what the node says about itself, as `field: value` lines or JSON.
+ * `kvstore info`: what the node says about itself, in sections for people or as JSON.
  *
  * @module
  */
 
+import { int64FieldsOf } from "../../transport/proto.ts";
 import { type ClientCommand, EXIT_OK } from "../command.ts";
+import { formatInfo, infoJson } from "../info_format.ts";
 
 export const info: ClientCommand = {
   name: "info",
   args: "",
-  summary: "Show the node's role, version, uptime, keys, memory and replication state.",
+  summary: "Show the node's role, version, uptime, keys, memory, clients and replication state.",
+  details: "Sizes, durations and times are shown raw and, in parentheses, for people. --json prints the\n" +
+    "fields as the Info rpc names them, 64-bit integers as numbers.",
   arity: [0, 0],
   async run(context) {
-    const response = await context.client().info();
+    const response = await context.client().info() as unknown as Record<string, unknown>;
     if (context.json) {
-      context.print(response);
+      context.print(infoJson(response, int64FieldsOf("InfoResponse")));
       return EXIT_OK;
     }
-    const width = Math.max(...Object.keys(response).map((field) => field.length));
-    for (const [field, value] of Object.entries(response)) {
-      context.print(`${field.padEnd(width)}  ${typeof value === "object" ? JSON.stringify(value) : value}`);
-    }
+    for (const line of formatInfo(response, Date.now())) context.print(line);
     return EXIT_OK;
   },
 };

@@ -36,9 +36,9 @@ export const set: ClientCommand = {
     if (ttl !== undefined && (!Number.isSafeInteger(ttl) || ttl <= 0)) {
       throw new UsageError(`Invalid --ttl ${JSON.stringify(ttlText)}: expected a positive whole number of seconds`);
     }
-    const client = context.client();
-    await client.set(key, value);
-    if (ttl !== undefined) await client.expire(key, ttl);
+    // With a TTL the value and its deadline travel in one write (MSet), so no reader
+    // ever sees the key without its deadline.
+    await context.client().set(key, value, { ttlMs: ttl === undefined ? undefined : ttl * 1000 });
     context.print(context.json ? { key, ok: true, ttl: ttl ?? null } : "OK");
     return EXIT_OK;
   },

@@ -9,5 +9,26 @@ import type { ClientCommand } from "../command.ts";
 import { mget, mset, scan } from "./batch.ts";
 import { info } from "./info.ts";
 import { del, exists, expire, get, set, ttl } from "./keys.ts";
+import { health } from "./health.ts";
+import { shell } from "./shell.ts";
+import { exportCommand, importCommand } from "./bulk.ts";
+import { bench } from "./bench.ts";
 
-export const COMMANDS: readonly ClientCommand[] = [get, set, del, exists, expire, ttl, mget, mset, scan, info];
+export const COMMANDS: readonly ClientCommand[] = [
+  get,
+  set,
+  del,
+  exists,
+  expire,
+  ttl,
+  mget,
+  mset,
+  scan,
+  info,
+  // Operations.
+  health,
+  shell,
+  importCommand,
+  exportCommand,
+  bench,
+];

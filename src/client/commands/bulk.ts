@@ -1,0 +1,361 @@
+/**
+ * `kvstore export FILE` and `kvstore import FILE`: the dataset as JSON lines (see
+ * bulk.ts for the format), moved in batches for speed: export pages through Scan, import
+ * sends MSet batches with several in flight. `-` is standard output or input.
+ *
+ * Export writes `FILE.tmp` and renames it over FILE when complete, so an interrupted
+ * export never leaves a half file where a whole one was expected. It sees the keys as
+ * Scan does: every key present for the whole export is written exactly once; keys
+ * written meanwhile may or may not be.
+ *
+ * Import stops at the first line it cannot read, after sending every entry before it,
+ * so a fixed file can simply be imported again (writes are idempotent). A batch the
+ * server refuses stops the import too, naming its lines and the server's reason.
+ *
+ * Both show progress on standard error: a bar on a terminal, a line every few seconds
+ * otherwise.
+ *
+ * @module
+ */
+
+import {
+  BATCH_KEYS_MAX,
+  EXPORT_PAGE_KEYS_DEFAULT,
+  IMPORT_BATCH_BYTES_MAX,
+  IMPORT_BATCH_ENTRIES_DEFAULT,
+  IMPORT_LINE_CHARS_MAX,
+  IMPORT_PIPELINE_DEFAULT,
+  IMPORT_PIPELINE_MAX,
+  SCAN_PAGE_KEYS_MAX,
+} from "../../config/limits.ts";
+import { UsageError } from "../../config/usage_error.ts";
+import { parseInteger } from "../../config/values.ts";
+import { type Batch, Batcher, BulkLineError, formatBulkLine, parseBulkLine } from "../bulk.ts";
+import { describeFailure } from "../cli.ts";
+import { type ClientCommand, type CommandContext, EXIT_OK } from "../command.ts";
+import { AtomicFile } from "../files.ts";
+import { LineTooLongError, readLines } from "../lines.ts";
+import { Progress } from "../progress.ts";
+
+/** Text is written out in chunks of about this many characters. */
+const WRITE_CHUNK_CHARS = 256 * 1024;
+
+export const exportCommand: ClientCommand = {
+  name: "export",
+  args: "FILE",
+  summary: "Write every key (or those with --prefix) to FILE as JSON lines {key, value, ttl}; - for stdout.",
+  details: 'Each line is {"key":"k","value":"v","ttl":SECONDS|null}; ttl is the time left when read.\n' +
+    "FILE is replaced only when the export completes (written to FILE.tmp, then renamed).",
+  arity: [1, 1],
+  flags: [
+    { name: "prefix", type: "string", valueName: "PREFIX", help: "Only keys starting with PREFIX" },
+    {
+      name: "page-size",
+      type: "string",
+      valueName: "N",
+      help: `Keys per Scan call (1-${SCAN_PAGE_KEYS_MAX}, default ${EXPORT_PAGE_KEYS_DEFAULT})`,
+    },
+  ],
+  async run(context) {
+    const [path] = context.positionals;
+    const pageSize = parseInteger(
+      (context.flags["page-size"] as string | undefined) ?? String(EXPORT_PAGE_KEYS_DEFAULT),
+      "--page-size",
+      1,
+      SCAN_PAGE_KEYS_MAX,
+    );
+    const prefix = (context.flags.prefix as string | undefined) ?? "";
+    const client = context.client();
+    // Asking first tells an unreachable server apart before any file is touched, and
+    // gives the progress bar its total (all keys: an upper bound with --prefix).
+    const keysTotal = Number((await client.info()).keys);
+    const toStdout = path === "-";
+    const file = toStdout ? null : await createFile(path);
+    const progress = new Progress(context.io.stderr, {
+      terminal: Deno.stderr.isTerminal(),
+      label: "export",
+      unit: "keys",
+      total: prefix === "" ? keysTotal : undefined,
+    });
+    let exported = 0;
+    let expired = 0;
+    let chunk = "";
+    const flush = async () => {
+      if (chunk === "") return;
+      if (file === null) context.io.stdout(chunk);
+      else await file.write(chunk);
+      chunk = "";
+    };
+    try {
+      for await (const entry of client.scanAll({ prefix, pageSize, includeValues: true })) {
+        const line = formatBulkLine(entry, Date.now());
+        if (line === undefined) {
+          expired++;
+          continue;
+        }
+        chunk += line;
+        exported++;
+        if (chunk.length >= WRITE_CHUNK_CHARS) await flush();
+        progress.update(exported);
+      }
+      await flush();
+      await file?.commit();
+    } catch (error) {
+      await file?.abort();
+      progress.finish();
+      throw error;
+    }
+    progress.finish();
+    const seconds = progress.elapsedMs / 1000;
+    const summary = context.json
+      ? JSON.stringify({ exported, expired, seconds: round3(seconds), file: path })
+      : `Exported ${plural(exported, "key")} to ${toStdout ? "standard output" : path} in ${seconds.toFixed(1)} s` +
+        ` (${Math.round(exported / Math.max(seconds, 0.001))} keys/s)`;
+    // With the data on stdout, the summary goes to stderr so the data stays clean.
+    if (toStdout) context.warn(summary);
+    else context.print(summary);
+    return EXIT_OK;
+  },
+};
+
+export const importCommand: ClientCommand = {
+  name: "import",
+  args: "FILE",
+  summary: "Write the entries of FILE (JSON lines {key, value, ttl}, as export writes them); - for stdin.",
+  details: "Entries go in MSet batches, several in flight. A line that cannot be read stops the import\n" +
+    "after everything before it was written; its number is in the message. Entries whose ttl\n" +
+    "is 0 or less have expired and are skipped. --dry-run checks the file without writing.",
+  arity: [1, 1],
+  flags: [
+    {
+      name: "batch-size",
+      type: "string",
+      valueName: "N",
+      help: `Entries per MSet call (1-${BATCH_KEYS_MAX}, default ${IMPORT_BATCH_ENTRIES_DEFAULT})`,
+    },
+    {
+      name: "pipeline",
+      type: "string",
+      valueName: "N",
+      help: `MSet calls in flight (1-${IMPORT_PIPELINE_MAX}, default ${IMPORT_PIPELINE_DEFAULT})`,
+    },
+    { name: "dry-run", type: "boolean", help: "Check every line, write nothing" },
+  ],
+  async run(context) {
+    const [path] = context.positionals;
+    const batchSize = parseInteger(
+      (context.flags["batch-size"] as string | undefined) ?? String(IMPORT_BATCH_ENTRIES_DEFAULT),
+      "--batch-size",
+      1,
+      BATCH_KEYS_MAX,
+    );
+    const pipeline = parseInteger(
+      (context.flags.pipeline as string | undefined) ?? String(IMPORT_PIPELINE_DEFAULT),
+      "--pipeline",
+      1,
+      IMPORT_PIPELINE_MAX,
+    );
+    const dryRun = context.flags["dry-run"] === true;
+    const input = await openInput(path);
+    // A server that is down is reported before reading anything, even for an empty file.
+    if (!dryRun) {
+      try {
+        await context.client().info();
+      } catch (error) {
+        input.close();
+        throw error;
+      }
+    }
+    const job = new ImportJob(context, { pipeline, dryRun, name: input.name });
+    const progress = new Progress(context.io.stderr, {
+      terminal: Deno.stderr.isTerminal(),
+      label: "import",
+      unit: "keys",
+    });
+    const batcher = new Batcher(batchSize, IMPORT_BATCH_BYTES_MAX);
+    let lineNumber = 0;
+    try {
+      for await (const line of readLines(input.stream, IMPORT_LINE_CHARS_MAX)) {
+        lineNumber++;
+        if (job.failure !== undefined) break;
+        const parsed = parseBulkLine(line, lineNumber);
+        if (parsed.kind === "expired") job.expired++;
+        if (parsed.kind !== "entry") continue;
+        const full = batcher.add(parsed.entry, lineNumber);
+        if (full !== undefined) await job.dispatch(full);
+        progress.update(job.imported, input.sizeBytes ? input.bytesRead() / input.sizeBytes : undefined);
+      }
+    } catch (error) {
+      if (!(error instanceof BulkLineError || error instanceof LineTooLongError)) {
+        await job.settle();
+        progress.finish();
+        throw error;
+      }
+      // Everything before the bad line is written, so fixing it and importing again
+      // picks up cleanly.
+      const last = batcher.take();
+      if (last !== undefined) await job.dispatch(last);
+      await job.settle();
+      progress.finish();
+      job.throwIfFailed();
+      const done = dryRun
+        ? `${plural(job.imported, "entry", "entries")} before it ${job.imported === 1 ? "is" : "are"} valid`
+        : `${plural(job.imported, "key")} before it ${job.imported === 1 ? "was" : "were"} imported`;
+      throw new UsageError(`Cannot import ${input.name}: ${error.message}; ${done}`);
+    } finally {
+      input.close();
+    }
+    const last = batcher.take();
+    if (last !== undefined) await job.dispatch(last);
+    await job.settle();
+    progress.finish();
+    job.throwIfFailed();
+
+    const seconds = progress.elapsedMs / 1000;
+    if (context.json) {
+      context.print({
+        imported: job.imported,
+        expired: job.expired,
+        lines: lineNumber,
+        seconds: round3(seconds),
+        dryRun,
+      });
+    } else {
+      const skipped = job.expired > 0 ? `; skipped ${job.expired} already expired` : "";
+      context.print(
+        dryRun
+          ? `Checked ${input.name}: ${job.imported} entries would be imported${skipped}`
+          : `Imported ${plural(job.imported, "key")} from ${input.name} in ${seconds.toFixed(1)} s` +
+            ` (${Math.round(job.imported / Math.max(seconds, 0.001))} keys/s)${skipped}`,
+      );
+    }
+    return EXIT_OK;
+  },
+};
+
+/** The MSet calls of one import: at most `pipeline` in flight, the first failure kept. */
+class ImportJob {
+  imported = 0;
+  expired = 0;
+  failure: Error | undefined;
+  #context: CommandContext;
+  #options: { pipeline: number; dryRun: boolean; name: string };
+  #inFlight = new Set<Promise<void>>();
+
+  constructor(context: CommandContext, options: { pipeline: number; dryRun: boolean; name: string }) {
+    this.#context = context;
+    this.#options = options;
+  }
+
+  /** Sends a batch; waits first while `pipeline` calls are in flight. */
+  async dispatch(batch: Batch): Promise<void> {
+    if (this.#options.dryRun) {
+      this.imported += batch.entries.length;
+      return;
+    }
+    while (this.#inFlight.size >= this.#options.pipeline) await Promise.race(this.#inFlight);
+    const call = this.#send(batch).finally(() => this.#inFlight.delete(call));
+    this.#inFlight.add(call);
+  }
+
+  /** Waits for every call in flight. */
+  async settle(): Promise<void> {
+    await Promise.all(this.#inFlight);
+  }
+
+  throwIfFailed(): void {
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  async #send(batch: Batch): Promise<void> {
+    try {
+      await this.#context.client().mset(batch.entries);
+      this.imported += batch.entries.length;
+    } catch (error) {
+      const lines = batch.firstLine === batch.lastLine
+        ? `line ${batch.firstLine}`
+        : `lines ${batch.firstLine}-${batch.lastLine}`;
+      this.failure ??= new Error(
+        `Cannot import ${lines} of ${this.#options.name}: ` +
+          `${describeFailure(error, this.#context.endpoint, this.#context.timeoutMs)}; ` +
+          `${plural(this.imported, "key")} from other batches ${this.imported === 1 ? "was" : "were"} imported`,
+      );
+    }
+  }
+}
+
+interface Input {
+  readonly name: string;
+  readonly stream: ReadableStream<Uint8Array>;
+  readonly sizeBytes: number | undefined;
+  bytesRead(): number;
+  close(): void;
+}
+
+/** Opens FILE, or standard input for "-", counting the bytes read for the progress bar. */
+async function openInput(path: string): Promise<Input> {
+  let bytes = 0;
+  const counter = new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, controller) {
+      bytes += chunk.length;
+      controller.enqueue(chunk);
+    },
+  });
+  if (path === "-") {
+    return {
+      name: "standard input",
+      stream: Deno.stdin.readable.pipeThrough(counter),
+      sizeBytes: undefined,
+      bytesRead: () => bytes,
+      close: () => {},
+    };
+  }
+  let file: Deno.FsFile;
+  let sizeBytes: number;
+  try {
+    file = await Deno.open(path, { read: true });
+    const info = await file.stat();
+    if (info.isDirectory) throw new Error("it is a directory");
+    sizeBytes = info.size;
+  } catch (error) {
+    throw new UsageError(`Cannot open ${JSON.stringify(path)}: ${fileErrorDetail(error)}`);
+  }
+  let closed = false;
+  return {
+    name: path,
+    stream: file.readable.pipeThrough(counter),
+    sizeBytes,
+    bytesRead: () => bytes,
+    close: () => {
+      if (closed) return;
+      closed = true;
+      try {
+        file.close();
+      } catch {
+        // The readable stream closes the file when it ends.
+      }
+    },
+  };
+}
+
+async function createFile(path: string): Promise<AtomicFile> {
+  try {
+    return await AtomicFile.create(path);
+  } catch (error) {
+    throw new UsageError(`Cannot create ${JSON.stringify(path)}: ${fileErrorDetail(error)}`);
+  }
+}
+
+function fileErrorDetail(error: unknown): string {
+  if (error instanceof Deno.errors.NotFound) return "no such file or directory";
+  if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
+  return error instanceof Error ? error.message : String(error);
+}
+
+function plural(count: number, one: string, many = `${one}s`): string {
+  return `${count} ${count === 1 ? one : many}`;
+}
+
+function round3(value: number): number {
+  return Math.round(value * 1000) / 1000;
+}

@@ -1,0 +1,58 @@
+/**
+ * `kvstore health`: asks a node's standard gRPC health service whether it serves, like
+ * `etcdctl endpoint health` or grpc-health-probe. Exit 0 when SERVING, 1 when not, 3
+ * when the node cannot be reached. `--watch` prints every change until the node ends
+ * the stream (it does on shutdown) or the command is interrupted.
+ *
+ * @module
+ */
+
+import { HealthClient, type ServingStatus } from "../health_client.ts";
+import { type ClientCommand, EXIT_NOT_FOUND, EXIT_OK } from "../command.ts";
+
+export const health: ClientCommand = {
+  name: "health",
+  args: "",
+  summary: "Check whether the node is SERVING (exit 0) or NOT_SERVING (exit 1), via grpc.health.v1.",
+  details:
+    'A replica is NOT_SERVING until its first sync with the master; every node turns\nNOT_SERVING when it starts to shut down. The service "" means the node as a whole.',
+  arity: [0, 0],
+  flags: [
+    { name: "service", type: "string", valueName: "NAME", help: 'Service to ask about (default "", the node)' },
+    { name: "watch", type: "boolean", help: "Print each status change until the node ends the stream" },
+  ],
+  async run(context) {
+    const service = (context.flags.service as string | undefined) ?? "";
+    const client = new HealthClient(context.endpoint, { deadlineMs: context.timeoutMs });
+    const show = (status: ServingStatus) =>
+      context.print(
+        context.json
+          ? { endpoint: context.endpoint, service, status, at: new Date().toISOString() }
+          : context.flags.watch === true
+          ? `${new Date().toISOString()} ${status}`
+          : status,
+      );
+    try {
+      if (context.flags.watch !== true) {
+        const status = await client.check(service);
+        show(status);
+        return status === "SERVING" ? EXIT_OK : EXIT_NOT_FOUND;
+      }
+      let last = "UNKNOWN" as ServingStatus;
+      const watch = client.watch(service, (status) => {
+        last = status;
+        show(status);
+      });
+      const interrupt = () => watch.cancel();
+      Deno.addSignalListener("SIGINT", interrupt);
+      try {
+        await watch.ended;
+      } finally {
+        Deno.removeSignalListener("SIGINT", interrupt);
+      }
+      return last === "SERVING" ? EXIT_OK : EXIT_NOT_FOUND;
+    } finally {
+      client.close();
+    }
+  },
+};

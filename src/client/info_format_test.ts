@@ -1,0 +1,72 @@
+import assert from "node:assert/strict";
+import { formatBytes, formatDuration, formatField, formatInfo, infoJson } from "./info_format.ts";
+
+Deno.test("info prints sections, known fields in order, with human forms beside raw values", () => {
+  const lines = formatInfo({
+    role: "master",
+    version: "0.1.0",
+    uptime_ms: "65012",
+    keys: "3",
+    dataset_bytes: "1234567",
+    replid: "abc",
+    master_address: "",
+    connections: "2",
+  }, 0);
+  assert.deepEqual(lines, [
+    "# Server",
+    "role            master",
+    "version         0.1.0",
+    "uptime_ms       65012 (1m 05s)",
+    "",
+    "# Clients",
+    "connections     2",
+    "",
+    "# Keyspace",
+    "keys            3",
+    "",
+    "# Memory",
+    "dataset_bytes   1234567 (1.2 MiB)",
+    "",
+    "# Replication",
+    "replid          abc",
+    "master_address  -",
+  ]);
+});
+
+Deno.test("fields added by other subsystems land in a section by their name", () => {
+  const lines = formatInfo({
+    role: "replica",
+    last_snapshot_at_ms: "1000",
+    log_bytes: "2048",
+    replica_lag_ms: "12",
+    replicas: [{ address: "a:1", lag: 3 }],
+    shard_count: "4",
+    mystery: "x",
+  }, 61_000);
+  const text = lines.join("\n");
+  assert.match(
+    text,
+    /# Persistence\nlast_snapshot_at_ms {2}1000 \(1970-01-01T00:00:01\.000Z, 1m 00s ago\)\nlog_bytes\s+2048 \(2\.0 KiB\)/,
+  );
+  assert.match(text, /# Replication\nreplica_lag_ms\s+12 \(12 ms\)\nreplicas\n {2}\[0\] address=a:1 lag=3/);
+  assert.match(text, /# Cluster\nshard_count\s+4/);
+  assert.match(text, /# Other\nmystery\s+x$/);
+});
+
+Deno.test("durations, sizes and times read naturally", () => {
+  assert.equal(formatDuration(950), "950 ms");
+  assert.equal(formatDuration(12_340), "12.3 s");
+  assert.equal(formatDuration(3_723_000), "1h 02m 03s");
+  assert.equal(formatDuration(93_784_000), "1d 02h 03m");
+  assert.equal(formatBytes(512), "512 bytes");
+  assert.equal(formatBytes(3 * 1024 ** 3), "3.0 GiB");
+  assert.equal(formatField("last_snapshot_at_ms", "0", 5), "0 (never)");
+  assert.equal(formatField("version", "0.1.0", 0), "0.1.0");
+});
+
+Deno.test("JSON gives int64 fields as numbers where exact, and leaves strings alone", () => {
+  assert.deepEqual(
+    infoJson({ keys: "12", replid: "123", big: "9007199254740993", role: "master" }, new Set(["keys", "big"])),
+    { keys: 12, replid: "123", big: "9007199254740993", role: "master" },
+  );
+});

@@ -1,0 +1,18 @@
+/**
+ * The client side of kvstore: the typed client library and the command line built on it.
+ *
+ * - {@linkcode KvClient}: one node, a promise per rpc, a deadline on every call.
+ * - {@linkcode KvReplicaSetClient}: a master and its replicas; writes to the master,
+ *   reads where asked, failover when a node is down.
+ * - {@linkcode HealthClient}: the standard gRPC health service of any node.
+ * - cli.ts: the subcommands (`kvstore get`, `kvstore shell`, ...), one file each in
+ *   commands/.
+ *
+ * @module
+ */
+
+export { type EntryInput, KvClient, KvClientError, type KvClientOptions, type ScannedEntry } from "./client.ts";
+export { isConnectionFailure, KvReplicaSetClient, type ReplicaSetClientOptions } from "./replica_set_client.ts";
+export { READ_FROM_CHOICES, type ReadFrom } from "./endpoint_table.ts";
+export { HealthClient, type HealthWatch, type ServingStatus } from "./health_client.ts";
+export { CLIENT_COMMANDS, commandsOverview, runClientCommand } from "./cli.ts";

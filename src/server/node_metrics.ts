@@ -1,0 +1,188 @@
+/**
+ * The node's own metrics: every call by service, rpc and status with its latency, and
+ * the state of the dataset, the process, the connections and health.
+ *
+ * Calls are observed by a grpc-js server interceptor, so every service (the data rpcs,
+ * health, reflection, and whatever replication or the router add) is counted the same
+ * way without its handlers knowing. State is read when /metrics is scraped (`collect`),
+ * so nothing on the write or read path updates a gauge.
+ *
+ * Persistence and replication register their own metrics on the same registry (see the
+ * naming guide in src/metrics/registry.ts).
+ *
+ * @module
+ */
+
+import { DURATION_BUCKETS_SECONDS, type MetricsRegistry } from "../metrics/registry.ts";
+import { grpc } from "../transport/grpc.ts";
+import type { SequencedCommand } from "../store/command.ts";
+import { VERSION } from "../version.ts";
+import type { Health } from "./health.ts";
+import type { Keyspace } from "./keyspace.ts";
+
+/** Sizes of a committed write batch, in commands: group commit puts many writes in one. */
+const BATCH_COMMANDS_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384];
+
+/** Counts and times every call that reaches the server. */
+export class RpcMetrics {
+  readonly #requests;
+  readonly #duration;
+  readonly #inFlight;
+  /** "/pkg.Service/Method" -> its labels, made once per method. */
+  readonly #methods = new Map<string, { service: string; rpc: string }>();
+
+  constructor(registry: MetricsRegistry) {
+    this.#requests = registry.counter({
+      name: "kvstore_rpc_requests_total",
+      help: "Calls answered, by service, rpc and gRPC status code.",
+      labelNames: ["service", "rpc", "code"],
+    });
+    this.#duration = registry.histogram({
+      name: "kvstore_rpc_duration_seconds",
+      help: "Time from receiving a unary call to sending its status, in seconds.",
+      labelNames: ["service", "rpc"],
+      buckets: DURATION_BUCKETS_SECONDS,
+    });
+    this.#inFlight = registry.gauge({ name: "kvstore_rpc_in_flight", help: "Calls being served now." });
+  }
+
+  /** Calls answered so far for `rpc` with status `code` (for Info and tests). */
+  requests(service: string, rpc: string, code: string): number {
+    return this.#requests.value({ service, rpc, code });
+  }
+
+  /** Calls answered so far, every rpc and status together. */
+  get total(): number {
+    return this.#total;
+  }
+  #total = 0;
+
+  /** The grpc-js interceptor that observes each call once, when its status is sent or
+   * when the client cancels it. Streaming calls are counted but not timed: a stream's
+   * lifetime says nothing about latency. */
+  interceptor(): grpc.ServerInterceptor {
+    return (method, call) => {
+      const labels = this.#labelsOf(method.path);
+      const unary = !method.requestStream && !method.responseStream;
+      const startedMs = performance.now();
+      let done = false;
+      this.#inFlight.add(1);
+      const finish = (code: number) => {
+        if (done) return;
+        done = true;
+        this.#inFlight.add(-1);
+        this.#total++;
+        this.#requests.inc({ ...labels, code: grpc.status[code] ?? String(code) });
+        if (unary) this.#duration.observe((performance.now() - startedMs) / 1000, labels);
+      };
+      return new grpc.ServerInterceptingCall(call, {
+        start: (next) => next({ onCancel: () => finish(grpc.status.CANCELLED) }),
+        sendStatus: (status, next) => {
+          finish(status.code);
+          next(status);
+        },
+      });
+    };
+  }
+
+  #labelsOf(path: string): { service: string; rpc: string } {
+    let labels = this.#methods.get(path);
+    if (labels === undefined) {
+      const [, service = "", rpc = ""] = path.split("/");
+      labels = { service, rpc };
+      this.#methods.set(path, labels);
+    }
+    return labels;
+  }
+}
+
+/** Where the node's state metrics read from. */
+export interface NodeState {
+  readonly keyspace: Keyspace;
+  readonly health: Health;
+  /** Client connections open now. */
+  readonly connections: () => number;
+  readonly startedAtMs: number;
+}
+
+/** Registers the dataset, process, connection and health metrics of a node. */
+export function registerNodeMetrics(registry: MetricsRegistry, state: NodeState): void {
+  const store = () => state.keyspace.pipeline.staging.store;
+  registry.gauge({
+    name: "kvstore_info",
+    help: "Always 1; the labels describe the node.",
+    labelNames: ["version", "role"],
+    collect: () => [{ labels: { version: VERSION, role: state.keyspace.role }, value: 1 }],
+  });
+  registry.gauge({
+    name: "kvstore_health_serving",
+    help: "1 while the health service reports SERVING for the service name, else 0.",
+    labelNames: ["service"],
+    collect: () =>
+      ["", "kvstore.KeyValueStore"].map((service) => ({
+        labels: { service },
+        value: state.health.status(service) === "SERVING" ? 1 : 0,
+      })),
+  });
+  registry.gauge({
+    name: "kvstore_keys",
+    help: "Keys held, including expired keys not yet removed.",
+    collect: () => store().size,
+  });
+  registry.gauge({
+    name: "kvstore_expiring_keys",
+    help: "Keys that carry a deadline.",
+    collect: () => store().expiringCount,
+  });
+  registry.counter({
+    name: "kvstore_expired_keys_total",
+    help: "Keys removed because their deadline passed, since start.",
+    collect: () => state.keyspace.expiredKeys,
+  });
+  registry.gauge({
+    name: "kvstore_dataset_bytes",
+    help: "Estimated bytes held by keys, values and per-entry overhead.",
+    collect: () => store().datasetBytes,
+  });
+  registry.gauge({
+    name: "process_resident_memory_bytes",
+    help: "Resident memory of the process, in bytes.",
+    collect: () => Deno.memoryUsage().rss,
+  });
+  registry.gauge({
+    name: "kvstore_heap_used_bytes",
+    help: "JavaScript heap in use, in bytes.",
+    collect: () => Deno.memoryUsage().heapUsed,
+  });
+  registry.gauge({
+    name: "process_start_time_seconds",
+    help: "When the node started, in unix seconds.",
+    collect: () => state.startedAtMs / 1000,
+  });
+  registry.gauge({
+    name: "kvstore_uptime_seconds",
+    help: "Seconds since the node started.",
+    collect: () => (Date.now() - state.startedAtMs) / 1000,
+  });
+  registry.gauge({ name: "kvstore_connections", help: "Client connections open now.", collect: state.connections });
+  registry.gauge({
+    name: "kvstore_health_watchers",
+    help: "Health Watch streams open now.",
+    collect: () => state.health.watcherCount,
+  });
+
+  const committed = registry.counter({
+    name: "kvstore_commands_committed_total",
+    help: "Write commands made durable and applied, by kind (set, delete, expireAt).",
+    labelNames: ["kind"],
+  });
+  const batches = registry.histogram({
+    name: "kvstore_write_batch_commands",
+    help: "Commands per write batch (group commit: writes arriving together share one log write).",
+    buckets: BATCH_COMMANDS_BUCKETS,
+  });
+  state.keyspace.pipeline.onCommit((batch: readonly SequencedCommand[]) => {
+    batches.observe(batch.length);
+    for (const { command } of batch) committed.inc({ kind: command.kind });
+  });
+}

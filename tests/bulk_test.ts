@@ -1,0 +1,116 @@
+/**
+ * `kvstore export` and `kvstore import` against real nodes: a round trip with TTLs from
+ * one node to another, standard input and output, and the errors a person meets.
+ */
+
+import assert from "node:assert/strict";
+import { KvClient } from "../src/client/client.ts";
+import { runKvstoreWithInput } from "./helpers/cli_input.ts";
+import { freePort, runKvstore, startServer } from "./helpers/server_process.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+Deno.test("smoke: export then import moves every key, value and TTL to another node", opts, async () => {
+  await using source = await startServer();
+  await using target = await startServer();
+  const dir = await Deno.makeTempDir({ prefix: "kvstore-bulk-" });
+  try {
+    using client = new KvClient(source.address);
+    const entries = Array.from({ length: 2500 }, (_, i) => ({
+      key: `user:${i}`,
+      value: i % 7 === 0 ? `multi\nline "quoted" ключ ${i}` : `v${i}`,
+      ttlMs: i % 3 === 0 ? 600_000 : undefined,
+    }));
+    await client.mset(entries);
+    const file = `${dir}/dump.jsonl`;
+
+    const exported = await runKvstore(["export", file, "--endpoint", source.address, "--page-size", "300"]);
+    assert.equal(exported.code, 0, exported.stderr);
+    assert.match(exported.stdout, /^Exported 2500 keys to .*dump\.jsonl in \d+\.\d s \(\d+ keys\/s\)\n$/);
+    const lines = (await Deno.readTextFile(file)).trimEnd().split("\n");
+    assert.equal(lines.length, 2500);
+    await assert.rejects(Deno.stat(`${file}.tmp`), "the temporary file is renamed away");
+
+    const imported = await runKvstore(["import", file, "--json", "--batch-size", "400", "--endpoint", target.address]);
+    assert.equal(imported.code, 0, imported.stderr);
+    const summary = JSON.parse(imported.stdout);
+    assert.equal(summary.imported, 2500);
+    assert.equal(summary.lines, 2500);
+
+    using check = new KvClient(target.address);
+    for (const i of [0, 1, 7, 2499]) {
+      assert.equal(await check.get(`user:${i}`), entries[i].value);
+      const ttl = await check.ttl(`user:${i}`);
+      if (entries[i].ttlMs === undefined) assert.equal(ttl, -1);
+      else assert.ok(ttl > 590 && ttl <= 600, `ttl ${ttl}`);
+    }
+    assert.equal(Number((await check.info()).keys), 2500);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("- reads standard input and writes standard output, with the summary on stderr", opts, async () => {
+  await using server = await startServer();
+  const input =
+    '{"key":"a","value":"1","ttl":null}\n\n{"key":"b","value":"2","ttl":30}\n{"key":"gone","value":"x","ttl":-1}\n';
+  const imported = await runKvstoreWithInput(["import", "-", "--endpoint", server.address], input);
+  assert.equal(imported.code, 0, imported.stderr);
+  assert.match(imported.stdout, /^Imported 2 keys from standard input in .*; skipped 1 already expired\n$/);
+
+  const exported = await runKvstore(["export", "-", "--prefix", "a", "--endpoint", server.address]);
+  assert.equal(exported.code, 0);
+  assert.equal(exported.stdout, '{"key":"a","value":"1","ttl":null}\n');
+  assert.match(exported.stderr, /^Exported 1 key to standard output/);
+});
+
+Deno.test("a bad line stops the import with its number, after writing everything before it", opts, async () => {
+  await using server = await startServer();
+  const input = '{"key":"a","value":"1"}\n{"key":"b","value":"2"}\n{"key":"c","value":3}\n{"key":"d","value":"4"}\n';
+  const result = await runKvstoreWithInput(["import", "-", "--endpoint", server.address], input);
+  assert.equal(result.code, 2);
+  assert.equal(
+    result.stderr,
+    'kvstore import: Cannot import standard input: line 3: "value" of key "c" must be a string, got 3; ' +
+      "2 keys before it were imported\n",
+  );
+  using client = new KvClient(server.address);
+  assert.deepEqual(await client.mget(["a", "b", "c", "d"]), ["1", "2", undefined, undefined]);
+
+  const dryRun = await runKvstoreWithInput(["import", "-", "--dry-run", "--endpoint", server.address], input);
+  assert.equal(dryRun.code, 2);
+  assert.match(dryRun.stderr, /line 3: .*; 2 entries before it are valid/);
+});
+
+Deno.test("the server's refusal names the lines of the batch it refused", opts, async () => {
+  await using server = await startServer({ args: ["--max-value-bytes", "10"] });
+  const input = '{"key":"a","value":"1"}\n{"key":"b","value":"far too long a value"}\n';
+  const result = await runKvstoreWithInput(["import", "-", "--endpoint", server.address], input);
+  assert.equal(result.code, 3);
+  assert.match(result.stderr, /^kvstore import: Cannot import lines 1-2 of standard input: RESOURCE_EXHAUSTED: .*"b"/);
+});
+
+Deno.test("missing files, bad flags and a server that is down are reported plainly", opts, async () => {
+  const down = `127.0.0.1:${freePort()}`;
+  const cases: [string[], number, RegExp][] = [
+    [
+      ["import", "/nonexistent/dump.jsonl", "--endpoint", down],
+      2,
+      /^kvstore import: Cannot open "\/nonexistent\/dump\.jsonl": no such file/,
+    ],
+    [["import", "-", "--batch-size", "0", "--endpoint", down], 2, /Invalid --batch-size "0"/],
+    [["export", "--endpoint", down], 2, /Expected FILE; usage: kvstore export FILE/],
+    [["export", "-", "--endpoint", down, "--timeout-ms", "2000"], 3, /^kvstore export: Cannot reach 127\.0\.0\.1:\d+/],
+  ];
+  for (const [args, code, message] of cases) {
+    const result = await runKvstoreWithInput(args, '{"key":"a","value":"1"}\n');
+    assert.equal(result.code, code, `${args.join(" ")}: ${result.stderr}`);
+    assert.match(result.stderr, message);
+  }
+  const blocked = await runKvstoreWithInput(
+    ["import", "-", "--endpoint", down, "--timeout-ms", "2000"],
+    '{"key":"a","value":"1"}\n',
+  );
+  assert.equal(blocked.code, 3);
+  assert.match(blocked.stderr, /^kvstore import: Cannot reach 127\.0\.0\.1:\d+/, "checked before reading the input");
+});

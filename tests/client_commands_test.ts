@@ -1,0 +1,147 @@
+/**
+ * Every client subcommand against a real server and against none: success, not found,
+ * bad usage, server down, and JSON that parses.
+ */
+
+import assert from "node:assert/strict";
+import { freePort, runKvstore, startServer } from "./helpers/server_process.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+/** Runs the tasks a few at a time: each is a process, and the machine is shared. */
+async function inBatches<T>(tasks: (() => Promise<T>)[], size = 6): Promise<T[]> {
+  const results: T[] = [];
+  for (let i = 0; i < tasks.length; i += size) {
+    results.push(...await Promise.all(tasks.slice(i, i + size).map((task) => task())));
+  }
+  return results;
+}
+
+/** A successful invocation of each subcommand that talks to a server. */
+const INVOCATIONS: Record<string, string[]> = {
+  get: ["get", "k"],
+  set: ["set", "k", "v"],
+  del: ["del", "k"],
+  exists: ["exists", "k"],
+  expire: ["expire", "k", "10"],
+  ttl: ["ttl", "k"],
+  mget: ["mget", "a", "b"],
+  mset: ["mset", "a", "1"],
+  scan: ["scan"],
+  info: ["info"],
+  health: ["health"],
+  export: ["export", "-"],
+  import: ["import", "/dev/null"],
+  bench: ["bench", "-n", "1", "-c", "1"],
+  shell: ["shell"],
+};
+
+Deno.test(
+  "every subcommand that talks to a server reports one clear line and exit 3 when it is down",
+  opts,
+  async () => {
+    const endpoint = `127.0.0.1:${freePort()}`;
+    const results = await inBatches(
+      Object.entries(INVOCATIONS).filter(([name]) => name !== "shell").map(([name, args]) => async () => {
+        const result = await runKvstore([...args, "--endpoint", endpoint, "--timeout-ms", "3000"]);
+        return { name, result };
+      }),
+    );
+    for (const { name, result } of results) {
+      assert.equal(result.code, 3, `${name}: ${result.stderr}`);
+      assert.equal(result.stderr.trim().split("\n").length, 1, `${name}: ${result.stderr}`);
+      assert.match(
+        result.stderr,
+        new RegExp(`^kvstore ${name}: Cannot reach ${endpoint.replaceAll(".", "\\.")}: .*is the server running`),
+      );
+    }
+  },
+);
+
+Deno.test(
+  "every subcommand refuses an unknown flag, a bad endpoint and wrong arguments with exit 2",
+  opts,
+  async () => {
+    const checks = Object.entries(INVOCATIONS).flatMap(([name, args]) => [
+      { name, args: [...args, "--no-such-flag"], message: /Unknown flag --no-such-flag/ },
+      { name, args: [...args, "--endpoint", "nohost"], message: /Invalid --endpoint "nohost": expected host:port/ },
+    ]);
+    checks.push(
+      { name: "mset", args: ["mset", "a"], message: /Expected KEY VALUE/ },
+      { name: "mset", args: ["mset", "a", "1", "b"], message: /Expected KEY VALUE pairs, got 3 arguments/ },
+      { name: "scan", args: ["scan", "--page-size", "0"], message: /Invalid --page-size "0"/ },
+      { name: "info", args: ["info", "extra"], message: /Expected no arguments/ },
+      { name: "export", args: ["export", "-", "--page-size", "x"], message: /Invalid --page-size "x"/ },
+      { name: "ttl", args: ["ttl", "k", "--timeout-ms", "0"], message: /Invalid --timeout-ms "0"/ },
+    );
+    const results = await inBatches(
+      checks.map((check) => async () => ({ check, result: await runKvstore(check.args) })),
+    );
+    for (const { check, result } of results) {
+      assert.equal(result.code, 2, `${check.args.join(" ")}: ${result.stderr}`);
+      assert.equal(result.stderr.trim().split("\n").length, 1, result.stderr);
+      assert.match(result.stderr, new RegExp(`^kvstore ${check.name}: `));
+      assert.match(result.stderr, check.message);
+    }
+    const env = await runKvstore(["get", "k"], { env: { KVSTORE_ENDPOINT: "localhost" } });
+    assert.equal(env.code, 2);
+    assert.match(env.stderr, /Invalid KVSTORE_ENDPOINT "localhost"/);
+  },
+);
+
+Deno.test("smoke: mset, mget and scan work in plain text and JSON", opts, async () => {
+  await using server = await startServer();
+  const kv = (...args: string[]) => runKvstore([...args, "--endpoint", server.address]);
+  assert.deepEqual(
+    await kv("mset", "user:1", "ada", "user:2", "bob", "other", "x", "--ttl", "100").then((r) => [r.code, r.stdout]),
+    [
+      0,
+      "OK\n",
+    ],
+  );
+  assert.deepEqual(await kv("mget", "user:1", "nope", "user:2").then((r) => r.stdout), "ada\n\nbob\n");
+  assert.deepEqual(JSON.parse((await kv("mget", "user:1", "nope", "--json")).stdout), [
+    { key: "user:1", found: true, value: "ada" },
+    { key: "nope", found: false, value: null },
+  ]);
+  assert.equal(
+    (await kv("scan", "--prefix", "user:")).stdout.split("\n").filter(Boolean).sort().join(","),
+    "user:1,user:2",
+  );
+  const scanned = (await kv("scan", "--prefix", "user:", "--values", "--json")).stdout.trim().split("\n").map((line) =>
+    JSON.parse(line)
+  );
+  assert.equal(scanned.length, 2);
+  assert.equal(typeof scanned[0].expiresAtMs, "number");
+  assert.deepEqual(JSON.parse((await kv("ttl", "nope", "--json")).stdout), { key: "nope", ttl: -2 });
+  assert.deepEqual(JSON.parse((await kv("expire", "nope", "5", "--json")).stdout), { key: "nope", success: false });
+});
+
+Deno.test("info is readable in sections, and --json gives numbers for counts", opts, async () => {
+  await using server = await startServer();
+  await runKvstore(["set", "k", "v", "--endpoint", server.address]);
+  const plain = await runKvstore(["info", "--endpoint", server.address]);
+  assert.equal(plain.code, 0);
+  for (const section of ["# Server", "# Clients", "# Keyspace", "# Memory", "# Replication"]) {
+    assert.ok(plain.stdout.includes(`${section}\n`), section);
+  }
+  assert.match(plain.stdout, /^role\s+master$/m);
+  assert.match(plain.stdout, /^keys\s+1$/m);
+  assert.match(plain.stdout, /^uptime_ms\s+\d+ \(/m);
+  assert.match(plain.stdout, /^rss_bytes\s+\d+ \(\d+\.\d MiB\)$/m);
+  assert.match(plain.stdout, /^health\s+SERVING$/m);
+  const json = JSON.parse((await runKvstore(["info", "--json", "--endpoint", server.address])).stdout);
+  assert.equal(json.keys, 1);
+  assert.equal(typeof json.uptime_ms, "number");
+  assert.equal(json.health, "SERVING");
+  assert.equal(json.runtime, `deno ${Deno.version.deno}`);
+  assert.ok(json.calls_total >= 1);
+});
+
+Deno.test("set --ttl writes the value and its deadline in one call", opts, async () => {
+  await using server = await startServer({ args: ["--max-ttl-seconds", "100"] });
+  const refused = await runKvstore(["set", "k", "v", "--ttl", "1000", "--endpoint", server.address]);
+  assert.equal(refused.code, 3);
+  const missing = await runKvstore(["get", "k", "--endpoint", server.address]);
+  assert.equal(missing.code, 1, "a refused TTL leaves no key behind (no set-then-expire)");
+});

@@ -1,0 +1,98 @@
+/**
+ * Settings from the environment and a config file, against real start-ups: precedence
+ * flag > env > file > default, clear refusals that name the setting and its source, and
+ * warnings about names the node does not know.
+ */
+
+import assert from "node:assert/strict";
+import { KvClient, KvClientError } from "../src/client/client.ts";
+import { runKvstore, startServer } from "./helpers/server_process.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+/** Whether the node takes a value of `bytes` bytes. */
+async function accepts(client: KvClient, bytes: number): Promise<boolean> {
+  try {
+    await client.set("k", "x".repeat(bytes));
+    return true;
+  } catch (error) {
+    if (error instanceof KvClientError && error.codeName === "RESOURCE_EXHAUSTED") return false;
+    throw error;
+  }
+}
+
+Deno.test("smoke: a config file, the environment and flags combine, flags first", opts, async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kvstore-config-" });
+  try {
+    const file = `${dir}/kvstore.json`;
+    await Deno.writeTextFile(
+      file,
+      JSON.stringify({ "max-value-bytes": 100, "log-format": "json", "max-key-bytes": "50" }),
+    );
+
+    await using fromFile = await startServer({ args: ["--config", file] });
+    using fileClient = new KvClient(fromFile.address);
+    assert.deepEqual([await accepts(fileClient, 100), await accepts(fileClient, 101)], [true, false]);
+    const listening = fromFile.stderr.split("\n").find((line) => line.includes("Listening on"))!;
+    assert.equal(JSON.parse(listening).config, file, "the file's log-format applies: lines are JSON");
+    assert.equal((await fileClient.info()).config_file, file);
+
+    await using fromEnv = await startServer({ args: ["--config", file], env: { KVSTORE_MAX_VALUE_BYTES: "20" } });
+    using envClient = new KvClient(fromEnv.address);
+    assert.deepEqual([await accepts(envClient, 20), await accepts(envClient, 21)], [true, false]);
+
+    await using fromFlag = await startServer({
+      args: ["--max-value-bytes", "30"],
+      env: { KVSTORE_CONFIG: file, KVSTORE_MAX_VALUE_BYTES: "20" },
+    });
+    using flagClient = new KvClient(fromFlag.address);
+    assert.deepEqual([await accepts(flagClient, 30), await accepts(flagClient, 31)], [true, false]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("an invalid value from any source stops start-up, naming the setting and its source", opts, async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kvstore-config-" });
+  try {
+    await Deno.writeTextFile(`${dir}/bad.json`, JSON.stringify({ "max-value-bytes": "lots" }));
+    await Deno.writeTextFile(`${dir}/broken.json`, "{ not json");
+    const cases: [string[], Record<string, string>, RegExp][] = [
+      [[], { KVSTORE_MAX_VALUE_BYTES: "huge" }, /^kvstore: Invalid KVSTORE_MAX_VALUE_BYTES "huge": expected a size/],
+      [[], { KVSTORE_LOG_LEVEL: "loud" }, /^kvstore: Invalid KVSTORE_LOG_LEVEL "loud": expected one of debug, info/],
+      [["--config", `${dir}/bad.json`], {}, /^kvstore: Invalid max-value-bytes \(from .*bad\.json\) "lots"/],
+      [["--config", `${dir}/broken.json`], {}, /^kvstore: Cannot read config file .*broken\.json: /],
+      [["--config", `${dir}/missing.json`], {}, /^kvstore: Cannot read config file ".*missing\.json" \(--config\)/],
+      [[], { KVSTORE_REPLICA: "perhaps" }, /^kvstore: Invalid KVSTORE_REPLICA "perhaps": expected true or false/],
+    ];
+    for (const [args, env, message] of cases) {
+      const result = await runKvstore(["--address", "127.0.0.1:0", "--data-dir", dir, ...args], { env });
+      assert.equal(result.code, 2, `${JSON.stringify(env)} ${args}: ${result.stderr}`);
+      assert.equal(result.stderr.trim().split("\n").length, 1, result.stderr);
+      assert.match(result.stderr.trim(), message);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("unknown KVSTORE_ variables and config keys are logged as warnings", opts, async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kvstore-config-" });
+  try {
+    await Deno.writeTextFile(`${dir}/kvstore.json`, JSON.stringify({ "max-valu-bytes": "1kb" }));
+    await using server = await startServer({
+      args: ["--config", `${dir}/kvstore.json`],
+      env: { KVSTORE_MAX_VALUE_BYTE: "1kb" },
+    });
+    assert.match(
+      server.stderr,
+      /WARN {2}config: Ignoring unknown environment variable KVSTORE_MAX_VALUE_BYTE \(did you mean KVSTORE_MAX_VALUE_BYTES\?\)/,
+    );
+    assert.match(
+      server.stderr,
+      /WARN {2}config: Ignoring unknown setting "max-valu-bytes" in .*kvstore\.json \(did you mean max-value-bytes\?\)/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

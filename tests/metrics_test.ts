@@ -1,0 +1,101 @@
+/**
+ * The Prometheus endpoint against a real node: scraped, parsed, and checked against the
+ * calls the test made.
+ */
+
+import assert from "node:assert/strict";
+import { KvClient } from "../src/client/client.ts";
+import { METRICS_CONTENT_TYPE } from "../src/metrics/http.ts";
+import { parseExposition, sampleValue } from "../src/metrics/exposition.ts";
+import { metricsUrl } from "./helpers/grpc_tools.ts";
+import { freePort, runKvstore, startServer, waitUntil } from "./helpers/server_process.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+async function scrape(url: string) {
+  const response = await fetch(url);
+  assert.equal(response.status, 200);
+  assert.equal(response.headers.get("content-type"), METRICS_CONTENT_TYPE);
+  return parseExposition(await response.text());
+}
+
+Deno.test("smoke: /metrics counts calls by rpc and status, times them, and reports the dataset", opts, async () => {
+  await using server = await startServer({ args: ["--metrics-address", "127.0.0.1:0"] });
+  const url = await metricsUrl(server);
+  using client = new KvClient(server.address);
+  await client.set("a", "1");
+  await client.set("b", "2");
+  await client.set("c", "3", { ttlMs: 60_000 });
+  await client.get("a");
+  await client.get("missing");
+  await assert.rejects(client.set("", "empty key"));
+
+  const metrics = await scrape(url);
+  const requests = (rpc: string, code: string) =>
+    sampleValue(metrics, "kvstore_rpc_requests_total", { service: "kvstore.KeyValueStore", rpc, code });
+  assert.equal(requests("Set", "OK"), 2);
+  assert.equal(requests("MSet", "OK"), 1);
+  assert.equal(requests("Get", "OK"), 2);
+  assert.equal(requests("Set", "INVALID_ARGUMENT"), 1);
+  assert.equal(sampleValue(metrics, "kvstore_rpc_duration_seconds_count", { rpc: "Get" }), 2);
+  assert.equal(sampleValue(metrics, "kvstore_rpc_duration_seconds_bucket", { rpc: "Set", le: "+Inf" }), 3);
+  assert.equal(metrics.types.get("kvstore_rpc_duration_seconds"), "histogram");
+  assert.equal(sampleValue(metrics, "kvstore_keys"), 3);
+  assert.equal(sampleValue(metrics, "kvstore_expiring_keys"), 1);
+  assert.equal(sampleValue(metrics, "kvstore_commands_committed_total", { kind: "set" }), 3);
+  assert.ok(sampleValue(metrics, "kvstore_dataset_bytes")! > 0);
+  assert.ok(sampleValue(metrics, "process_resident_memory_bytes")! > 1_000_000);
+  assert.ok(sampleValue(metrics, "kvstore_connections")! >= 1, "the test's own connection");
+  assert.equal(sampleValue(metrics, "kvstore_info", { role: "master" }), 1);
+  assert.equal(sampleValue(metrics, "kvstore_health_serving", { service: "" }), 1);
+
+  const health = await fetch(url.replace("/metrics", "/healthz"));
+  assert.deepEqual([health.status, await health.text()], [200, "SERVING\n"]);
+  const missing = await fetch(url.replace("/metrics", "/nope"));
+  await missing.body?.cancel();
+  assert.equal(missing.status, 404);
+});
+
+Deno.test("expired keys are counted, and a replica's /healthz answers 503", opts, async () => {
+  await using server = await startServer({ args: ["--metrics-address", "127.0.0.1:0"] });
+  const url = await metricsUrl(server);
+  using client = new KvClient(server.address);
+  await client.set("short", "lived", { ttlMs: 50 });
+  await waitUntil(
+    async () => sampleValue(await scrape(url), "kvstore_expired_keys_total") === 1,
+    "the key expires",
+    10_000,
+    100,
+  );
+  assert.equal(sampleValue(await scrape(url), "kvstore_keys"), 0);
+
+  await using replica = await startServer({
+    args: ["--replica", "--master-address", server.address, "--metrics-address", "127.0.0.1:0"],
+  });
+  const replicaHealth = await fetch((await metricsUrl(replica)).replace("/metrics", "/healthz"));
+  assert.deepEqual([replicaHealth.status, await replicaHealth.text()], [503, "NOT_SERVING\n"]);
+});
+
+Deno.test("a metrics address that is taken stops start-up with one clear line", opts, async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  const dataDir = await Deno.makeTempDir({ prefix: "kvstore-test-" });
+  try {
+    const result = await runKvstore([
+      "--address",
+      `127.0.0.1:${freePort()}`,
+      "--data-dir",
+      dataDir,
+      "--metrics-address",
+      `127.0.0.1:${port}`,
+    ]);
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(
+      result.stderr.trim().split("\n").at(-1)!,
+      new RegExp(`^kvstore: metrics: Cannot listen on 127\\.0\\.0\\.1:${port}: the address is already in use`),
+    );
+  } finally {
+    listener.close();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});

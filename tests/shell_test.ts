@@ -1,0 +1,92 @@
+/**
+ * `kvstore shell`, driven through standard input (a script) and through a
+ * pseudo-terminal (prompt, history kept in a file).
+ */
+
+import assert from "node:assert/strict";
+import { hasScript, runKvstoreOnTerminal, runKvstoreWithInput } from "./helpers/cli_input.ts";
+import { freePort, startServer } from "./helpers/server_process.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+Deno.test("smoke: the shell runs piped lines in order with quoting, and exits 0 when all succeed", opts, async () => {
+  await using server = await startServer();
+  const script = [
+    'set greeting "hello world"',
+    "get greeting",
+    "set session 'it\\'s' --ttl 60",
+    "mset a 1 b 2",
+    "mget a b nope",
+    "exists greeting a nope",
+    "",
+    "get session --json",
+    "quit",
+    "get never-run",
+  ].join("\n") + "\n";
+  const result = await runKvstoreWithInput(["shell", "--endpoint", server.address], script);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(result.stderr, "");
+  assert.equal(
+    result.stdout,
+    'OK\nhello world\nOK\nOK\n1\n2\n\n2\n{"key":"session","found":true,"value":"it\'s"}\n',
+  );
+});
+
+Deno.test("piped errors are reported per line and the exit status is the last failure's", opts, async () => {
+  await using server = await startServer();
+  const script = 'get missing\nbogus\nset k "unterminated\nset k v\nget k\n';
+  const result = await runKvstoreWithInput(["shell", "--endpoint", server.address], script);
+  assert.equal(result.stdout, "OK\nv\n");
+  assert.deepEqual(result.stderr.trim().split("\n"), [
+    'kvstore get: Key "missing" not found',
+    'kvstore shell: Unknown command "bogus" (type help)',
+    "kvstore shell: Unterminated double quote at column 7",
+  ]);
+  assert.equal(result.code, 2, "the last failure was a usage error");
+
+  const down = await runKvstoreWithInput(
+    ["shell", "--endpoint", `127.0.0.1:${freePort()}`, "--timeout-ms", "2000"],
+    "get k\n",
+  );
+  assert.equal(down.code, 3);
+  assert.match(down.stderr, /^kvstore get: Cannot reach 127\.0\.0\.1:\d+/);
+});
+
+Deno.test("help, connect and a nested shell behave", opts, async () => {
+  await using first = await startServer();
+  await using second = await startServer();
+  const script =
+    `help\nhelp set\nset where first\nconnect ${second.address}\nget where\nset where second\nshell\nconnect nonsense\n`;
+  const result = await runKvstoreWithInput(["shell", "--endpoint", first.address], script);
+  assert.match(result.stdout, /^Commands \(type them as on the command line/);
+  assert.match(result.stdout, /Usage: kvstore set KEY VALUE/);
+  assert.match(result.stdout, new RegExp(`Connected to ${second.address.replaceAll(".", "\\.")}\nOK\n$`));
+  assert.match(result.stderr, /kvstore get: Key "where" not found/, "the second node does not have the first's key");
+  assert.match(result.stderr, /kvstore shell: Already in a shell/);
+  assert.match(result.stderr, /kvstore shell: Invalid HOST:PORT "nonsense"/);
+});
+
+Deno.test({
+  name: "on a terminal the shell prompts with the endpoint and keeps history in a file",
+  ...opts,
+  ignore: !hasScript(),
+  fn: async () => {
+    await using server = await startServer();
+    const dir = await Deno.makeTempDir({ prefix: "kvstore-shell-" });
+    try {
+      const histfile = `${dir}/history`;
+      await Deno.writeTextFile(histfile, "get older\n");
+      const result = await runKvstoreOnTerminal(
+        ["shell", "--endpoint", server.address],
+        'set k "v 1"\nget k\nquit\n',
+        { env: { KVSTORE_HISTFILE: histfile }, timeoutMs: 30_000 },
+      );
+      assert.equal(result.code, 0, result.stdout + result.stderr);
+      assert.match(result.stdout, new RegExp(`${server.address.replaceAll(".", "\\.")}> `));
+      assert.match(result.stdout, /v 1/);
+      assert.equal(await Deno.readTextFile(histfile), 'get older\nset k "v 1"\nget k\nquit\n');
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
