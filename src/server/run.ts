@@ -33,6 +33,9 @@ export async function runServer(args: readonly string[]): Promise<number> {
   const { config } = parsed;
   const logger = new Logger({ level: config.logLevel, format: config.logFormat, sink: stderrSink });
 
+  // Listen for signals before the node starts: a signal that arrives while it starts (or
+  // right after it logs that it listens) then shuts it down gracefully instead of killing it.
+  const signalled = waitForSignal(() => logger.warn("Second signal: exiting without waiting"));
   let node: Node;
   try {
     node = await Node.start(config, logger);
@@ -41,7 +44,7 @@ export async function runServer(args: readonly string[]): Promise<number> {
     throw error;
   }
 
-  const signal = await waitForSignal(() => logger.warn("Second signal: exiting without waiting"));
+  const signal = await signalled;
   await node.shutdown(`received ${signal}`);
   return 0;
 }
