@@ -25,7 +25,7 @@ import {
 import type { ServerConfig } from "../config/server_flags.ts";
 import { KvError } from "../errors.ts";
 import type { Logger } from "../logging/logger.ts";
-import { type History, type Persistence, VolatilePersistence } from "../persistence/persistence.ts";
+import { type Persistence, VolatilePersistence } from "../persistence/persistence.ts";
 import { Store } from "../store/store.ts";
 import { WriteStaging } from "../store/staging.ts";
 import { createServer, type grpc, kvstoreServiceDefinition, listen, transportLimitsFor } from "../transport/grpc.ts";
@@ -35,6 +35,7 @@ import { Keyspace } from "./keyspace.ts";
 import { dataHandlers } from "./service.ts";
 import { unaryHandler } from "./status.ts";
 import { WritePipeline } from "./write_pipeline.ts";
+import { Replication } from "../replication/mod.ts";
 
 export class Node {
   readonly config: ServerConfig;
@@ -42,11 +43,11 @@ export class Node {
   /** The address actually bound (the port is resolved when 0 was asked for). */
   readonly boundAddress: Address;
   readonly persistence: Persistence;
+  readonly replication: Replication;
   #server: grpc.Server;
   #logger: Logger;
   #startedAtMs: number;
   #sweepTimer: ReturnType<typeof setInterval>;
-  #replid: string;
   #shutdown: Promise<void> | null = null;
 
   private constructor(
@@ -57,7 +58,7 @@ export class Node {
       persistence: Persistence;
       logger: Logger;
       boundAddress: Address;
-      history: History;
+      replication: Replication;
     },
   ) {
     this.config = config;
@@ -66,7 +67,7 @@ export class Node {
     this.#server = parts.server;
     this.persistence = parts.persistence;
     this.#logger = parts.logger;
-    this.#replid = parts.history.replid;
+    this.replication = parts.replication;
     this.#startedAtMs = Date.now();
     this.#sweepTimer = setInterval(() => this.#sweep(), EXPIRY_SWEEP_INTERVAL_MS);
   }
@@ -92,19 +93,30 @@ export class Node {
       clock: Date.now,
       random: Math.random,
     });
-    const server = createServer(transportLimitsFor(config.limits.keyBytesMax, config.limits.valueBytesMax));
+    const transportLimits = transportLimitsFor(config.limits.keyBytesMax, config.limits.valueBytesMax);
+    const server = createServer(transportLimits);
     const serverLogger = logger.child("server");
+    const replication = new Replication({
+      config,
+      keyspace,
+      persistence,
+      history,
+      messageBytesMax: transportLimits.messageBytesMax,
+      logger: logger.child("replication"),
+    });
     // The node is created before the port is bound so Info can describe it; its handlers
     // only run once the server listens.
     const started: { node?: Node } = {};
     server.addService(kvstoreServiceDefinition(), {
       ...dataHandlers(keyspace, serverLogger),
+      ...replication.handlers(),
       Info: unaryHandler<InfoRequest, InfoResponse>("Info", serverLogger, () => started.node!.info()),
     });
     const port = await listen(server, config.address);
     const boundAddress = { host: config.address.host, port };
-    const node = new Node(config, { keyspace, server, persistence, logger: serverLogger, boundAddress, history });
+    const node = new Node(config, { keyspace, server, persistence, logger: serverLogger, boundAddress, replication });
     started.node = node;
+    await replication.start(formatAddress(boundAddress));
     serverLogger.info(`Listening on ${formatAddress(boundAddress)}`, {
       role: config.role,
       version: VERSION,
@@ -112,9 +124,6 @@ export class Node {
       master: config.masterAddress === null ? undefined : formatAddress(config.masterAddress),
       dataDir: config.dataDir,
     });
-    if (config.role === "replica") {
-      serverLogger.warn("Replication is not available yet: this replica serves reads of its own data only");
-    }
     return node;
   }
 
@@ -131,9 +140,10 @@ export class Node {
       expired_keys: this.keyspace.expiredKeys,
       dataset_bytes: staging.store.datasetBytes,
       rss_bytes: Deno.memoryUsage().rss,
-      replid: this.#replid,
+      replid: this.replication.replid,
       last_seq: staging.committedSeq,
       master_address: this.keyspace.masterAddress ?? "",
+      ...this.replication.info(),
     };
   }
 
@@ -146,6 +156,7 @@ export class Node {
   async #stop(reason: string): Promise<void> {
     this.#logger.info("Shutting down", { reason });
     clearInterval(this.#sweepTimer);
+    await this.replication.stop();
     await stopServer(this.#server, SHUTDOWN_GRACE_MS);
     await this.keyspace.pipeline.drain();
     await this.persistence.close();
