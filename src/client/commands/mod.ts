@@ -9,5 +9,20 @@ import type { ClientCommand } from "../command.ts";
 import { mget, mset, scan } from "./batch.ts";
 import { info } from "./info.ts";
 import { del, exists, expire, get, set, ttl } from "./keys.ts";
+import { promote, replicaof, wait } from "./replication.ts";
 
-export const COMMANDS: readonly ClientCommand[] = [get, set, del, exists, expire, ttl, mget, mset, scan, info];
+export const COMMANDS: readonly ClientCommand[] = [
+  get,
+  set,
+  del,
+  exists,
+  expire,
+  ttl,
+  mget,
+  mset,
+  scan,
+  info,
+  promote,
+  replicaof,
+  wait,
+];
