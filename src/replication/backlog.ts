@@ -12,7 +12,9 @@
  *
  * Seqs in the backlog are contiguous: entry i holds seq firstSeq + i. Each entry remembers
  * when it was committed, so a replica's lag can be told in milliseconds as well as in
- * commands.
+ * commands, and whether it ends its commit batch: reads stop at batch boundaries where
+ * they can, so a replica that applies each read together shows an MSet (one batch) all at
+ * once, as the master did.
  *
  * Pure: no I/O, no timers; time comes in as `nowMs`.
  *
@@ -30,6 +32,8 @@ export interface BacklogEntry {
   readonly committedAtMs: number;
   /** What the entry is charged against the backlog's bound. */
   readonly bytes: number;
+  /** Whether it is the last command of its commit batch. */
+  readonly batchEnd: boolean;
 }
 
 /** Bounds on one read, so a message to a replica stays small. */
@@ -86,12 +90,12 @@ export class Backlog {
    * single command larger than the bound still reaches the replicas that are streaming.
    */
   append(batch: readonly SequencedCommand[], nowMs: number): void {
-    for (const { seq, command } of batch) {
+    for (const [i, { seq, command }] of batch.entries()) {
       if (seq !== this.#lastSeq + 1) {
         throw new Error(`backlog: Cannot append seq ${seq}: the next seq is ${this.#lastSeq + 1}`);
       }
       const bytes = commandBytes(command);
-      this.#entries.push({ seq, command, committedAtMs: nowMs, bytes });
+      this.#entries.push({ seq, command, committedAtMs: nowMs, bytes, batchEnd: i === batch.length - 1 });
       this.#bytes += bytes;
       this.#lastSeq = seq;
     }
@@ -106,8 +110,9 @@ export class Backlog {
 
   /**
    * The commands after `afterSeq`, in order, as many as fit `limits` (at least one when
-   * any is newer). Returns null when the backlog no longer reaches `afterSeq + 1`: the
-   * reader needs a fullSync. Returns [] when the reader has everything.
+   * any is newer), ending at the end of a commit batch unless not even one whole batch
+   * fits. Returns null when the backlog no longer reaches `afterSeq + 1`: the reader
+   * needs a fullSync. Returns [] when the reader has everything.
    */
   read(afterSeq: number, limits: ReadLimits): BacklogEntry[] | null {
     if (!this.covers(afterSeq)) return null;
@@ -120,6 +125,12 @@ export class Backlog {
       out.push(entry);
       bytes += entry.bytes;
       index++;
+    }
+    if (index < this.#entries.length && !out[out.length - 1].batchEnd) {
+      // Cut at the last whole batch, if the read holds one.
+      let end = out.length;
+      while (end > 0 && !out[end - 1].batchEnd) end--;
+      if (end > 0) out.length = end;
     }
     return out;
   }

@@ -84,3 +84,15 @@ Deno.test("the backlog stays correct across compaction of evicted entries", () =
   assert.deepEqual(all.map((entry) => entry.seq), Array.from({ length: 5001 - firstSeq }, (_, i) => firstSeq + i));
   assert.equal(backlog.oldestCommittedAtMs, backlog.committedAtMs(firstSeq));
 });
+
+Deno.test("reads end at a commit batch's end when a whole batch fits, and split a batch only when none does", () => {
+  const backlog = new Backlog({ bytesMax: 1_000_000, lastSeq: 0 });
+  backlog.append(sets(1, 3), 0);
+  backlog.append(sets(4, 3), 0);
+  backlog.append(sets(7, 10), 0);
+  assert.deepEqual(backlog.read(0, { itemsMax: 5, bytesMax: 1_000_000 })?.map((e) => e.seq), [1, 2, 3]);
+  assert.deepEqual(backlog.read(0, { itemsMax: 6, bytesMax: 1_000_000 })?.map((e) => e.seq), [1, 2, 3, 4, 5, 6]);
+  assert.deepEqual(backlog.read(6, { itemsMax: 4, bytesMax: 1_000_000 })?.map((e) => e.seq), [7, 8, 9, 10]);
+  assert.deepEqual(backlog.read(2, { itemsMax: 100, bytesMax: 1_000_000 })?.length, 14, "everything left");
+  assert.deepEqual(backlog.read(4, { itemsMax: 1, bytesMax: 1_000_000 })?.map((e) => e.seq), [5]);
+});

@@ -302,6 +302,12 @@ export class Replication {
     return this.#follower === null ? true : this.#follower.status.firstSyncDone;
   }
 
+  /** For a replica, its master's last seq as last heard (null on a master); with
+   * `staging.committedSeq` it gives the replica's own lag in writes. */
+  get masterLastSeq(): number | null {
+    return this.#follower?.masterLastSeq ?? null;
+  }
+
   /** For a master, every replica attached with its acknowledged seq and lag. */
   replicaStatuses(): ReplicaStatus[] {
     if (this.#keyspace.role !== "master") return [];
