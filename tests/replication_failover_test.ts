@@ -119,3 +119,43 @@ Deno.test("Wait answers once replicas acknowledge, and with the count reached wh
   assert.equal(cli.code, 0);
   assert.equal(cli.stdout, "2\n");
 });
+
+Deno.test(
+  "a replica ahead of the promoted master resyncs in full and logs how many writes it dropped",
+  opts,
+  async () => {
+    await using master = await startMaster();
+    await using behind = await startReplica(master);
+    await using ahead = await startReplica(master);
+    using client = new KvClient(master.address);
+    await client.set("base", "v");
+    await waitForConvergence(master, [behind, ahead]);
+
+    // The paused replica's stream stalls once its HTTP/2 window is full; the master then
+    // dies holding the rest, which only the other replica received.
+    behind.signal("SIGSTOP");
+    try {
+      const value = "x".repeat(2000);
+      for (let start = 0; start < 4000; start += 200) {
+        await client.mset(Array.from({ length: 200 }, (_, i) => ({ key: `k${start + i}`, value })));
+      }
+      await waitUntil(async () => (await info(ahead.address)).last_seq === "4001", "the other replica has everything");
+      await master.kill();
+    } finally {
+      behind.signal("SIGCONT");
+    }
+    await behind.waitForLog(/Link to master down/);
+    const behindSeq = Number((await info(behind.address)).last_seq);
+    assert.ok(behindSeq < 4001, `the paused replica missed writes (it holds seq ${behindSeq})`);
+
+    assert.equal((await runKvstore(["promote", "--endpoint", behind.address])).code, 0);
+    assert.equal((await runKvstore(["replicaof", behind.address, "--endpoint", ahead.address])).code, 0);
+    await waitForConvergence(behind, [ahead]);
+    const dropped = 4001 - behindSeq;
+    assert.match(
+      ahead.stderr,
+      new RegExp(`This replica was ahead of its master's history: the fullSync drops ${dropped} commands`),
+    );
+    assert.match(ahead.stderr, new RegExp(`the replica is ahead of the master's history at seq ${behindSeq}`));
+  },
+);

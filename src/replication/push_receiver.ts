@@ -86,8 +86,8 @@ export class PushReceiver {
           return this.#answer(true, "");
         case "duplicate":
           // Answer once it is durable, whichever road brought it first.
-          while (applier.staging.committedSeq < seq && applier.replid === replid && clock() < deadlineMs) {
-            if (!(await this.#waitForChange(deadlineMs))) break;
+          while (applier.staging.committedSeq < seq && applier.replid === replid) {
+            if ((await this.#waitForChange(deadlineMs)) !== "changed") break;
           }
           return this.#answer(applier.staging.committedSeq >= seq, "");
         case "otherHistory":
@@ -98,11 +98,14 @@ export class PushReceiver {
           );
         case "loading":
           return this.#answer(false, "a fullSync is loading; resend later");
-        case "gap":
-          if (await this.#waitForChange(deadlineMs)) continue;
+        case "gap": {
+          const waited = await this.#waitForChange(deadlineMs);
+          if (waited === "changed") continue;
+          if (waited === "busy") return this.#answer(false, `${PUSH_WAITERS_MAX} pushes already wait; resend later`);
           if (!foreign) return this.#answer(false, `waiting for seq ${verdict.lastSeq + 1} first`);
           await this.#skipTo(seq);
           continue;
+        }
       }
     }
   }
@@ -115,19 +118,20 @@ export class PushReceiver {
     return { success, last_applied_sequence: String(lastApplied), replid: applier.replid, detail };
   }
 
-  /** Resolves true when something was staged or committed, false at the deadline or when
-   * too many pushes already wait. */
-  #waitForChange(deadlineMs: number): Promise<boolean> {
+  /** Resolves "changed" when something was staged or committed, "timeout" at the
+   * deadline, "busy" at once when too many pushes already wait. */
+  #waitForChange(deadlineMs: number): Promise<"changed" | "timeout" | "busy"> {
     const waitMs = deadlineMs - this.#options.clock();
-    if (waitMs <= 0 || this.#waiters.size >= PUSH_WAITERS_MAX) return Promise.resolve(false);
+    if (waitMs <= 0) return Promise.resolve("timeout");
+    if (this.#waiters.size >= PUSH_WAITERS_MAX) return Promise.resolve("busy");
     return new Promise((resolve) => {
       const wake = () => {
         clearTimeout(timer);
-        resolve(true);
+        resolve("changed");
       };
       const timer = setTimeout(() => {
         this.#waiters.delete(wake);
-        resolve(false);
+        resolve("timeout");
       }, waitMs);
       this.#waiters.add(wake);
     });
