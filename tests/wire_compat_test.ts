@@ -156,3 +156,29 @@ Deno.test("smoke: the seed rpcs answer hand-encoded requests with the C++ store'
     session.close();
   }
 });
+
+Deno.test("smoke: a replica takes the C++ master's hand-encoded ReplicateCommand pushes", opts, async () => {
+  // A master address nobody serves: the replica waits for pushes meanwhile.
+  await using replica = await startServer({ args: ["--replica", "--master-address", "127.0.0.1:1"] });
+  const session = http2.connect(`http://${replica.address}`);
+  try {
+    // ReplicationCommand{type=1 (SET = 0, so absent), key=2, value=3, seconds=4, sequence_id=5}
+    // -> ReplicationResponse{success=1, last_applied_sequence=2 (0, so absent)}
+    let reply = await call(session, "ReplicateCommand", [[2, "pushed"], [3, "v"], [5, 0]]);
+    assert.equal(reply.status, "0");
+    assert.equal(reply.fields.get(1), 1n);
+    assert.equal(reply.fields.get(2) ?? 0n, 0n);
+    // EXPIRE = 2 with relative seconds.
+    reply = await call(session, "ReplicateCommand", [[1, 2], [2, "pushed"], [4, 100], [5, 1]]);
+    assert.equal(reply.fields.get(2), 1n);
+    reply = await call(session, "TTL", [[1, "pushed"]]);
+    assert.ok(reply.fields.get(1) === 100n || reply.fields.get(1) === 99n);
+    // DELETE = 1.
+    reply = await call(session, "ReplicateCommand", [[1, 1], [2, "pushed"], [5, 2]]);
+    assert.equal(reply.fields.get(2), 2n);
+    reply = await call(session, "Contains", [[1, "pushed"]]);
+    assert.equal(reply.fields.get(1) ?? 0n, 0n);
+  } finally {
+    session.close();
+  }
+});

@@ -32,6 +32,7 @@ import type {
   ScanResponse,
   SetResponse,
   TtlResponse,
+  WaitResponse,
 } from "../transport/messages.ts";
 
 /** An entry to write with MSet: give at most one of an absolute deadline and a TTL. */
@@ -195,6 +196,25 @@ export class KvClient {
 
   info(): Promise<InfoResponse> {
     return this.call<InfoResponse>("Info", {});
+  }
+
+  /**
+   * Waits until `numReplicas` replicas acknowledged every write the master had committed
+   * when the call arrived (Redis's WAIT), or `timeoutMs` passed (0: up to an hour).
+   * Resolves with how many had, and the master's seq they were asked for. Call it on the
+   * master after writes that must not be lost if the master fails.
+   */
+  async wait(
+    numReplicas: number,
+    timeoutMs: number,
+    deadlineMs = timeoutMs + this.#deadlineMs,
+  ): Promise<{ replicas: number; seq: number }> {
+    const response = await this.call<WaitResponse>(
+      "Wait",
+      { num_replicas: numReplicas, timeout_ms: timeoutMs },
+      deadlineMs,
+    );
+    return { replicas: response.replicas, seq: Number(response.seq) };
   }
 
   /** Makes a unary call by rpc name; the building block of the methods above. */

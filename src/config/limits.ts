@@ -157,3 +157,65 @@ export const BENCH_CLIENTS_MAX = 1000;
 
 /** Most requests in flight per client of `kvstore bench` (--pipeline). */
 export const BENCH_PIPELINE_MAX = 1000;
+// Replication.
+
+/** Bytes of recent commands the master keeps for replicas that reconnect (flag
+ * --backlog-bytes). A replica whose next command is still here resyncs with a partialSync
+ * of what it missed; one further behind needs a fullSync of the whole dataset. Costs that
+ * much memory on the master, whether or not replicas are attached. */
+export const BACKLOG_BYTES_DEFAULT = 32 * MIB;
+
+/** Bytes charged per backlog entry beyond its key and value (the entry object, the
+ * command object and the array slot), so a backlog of tiny commands stays bounded too. */
+export const BACKLOG_ENTRY_OVERHEAD_BYTES = 80;
+
+/** How long a replica waits without hearing from its master before it drops the link and
+ * reconnects, in ms (flag --repl-timeout-ms). The master pings idle links every
+ * REPLICATION_PING_INTERVAL_MS, so a healthy idle link never trips it. */
+export const REPLICATION_TIMEOUT_MS_DEFAULT = 10_000;
+
+/** Period of the master's pings on an idle Sync stream, and of a replica's repeated
+ * acknowledgement when nothing new was applied, in ms. Shorter finds dead links sooner and
+ * refreshes lag figures more often, at one small message per period per replica. */
+export const REPLICATION_PING_INTERVAL_MS = 1000;
+
+/** First delay before a replica reconnects to its master after a failure, in ms; it
+ * doubles after each failed attempt up to REPLICA_RECONNECT_DELAY_MS_MAX. */
+export const REPLICA_RECONNECT_DELAY_MS_MIN = 100;
+
+/** Longest delay between a replica's reconnection attempts, in ms: the longest a replica
+ * stays behind after its master comes back. */
+export const REPLICA_RECONNECT_DELAY_MS_MAX = 2000;
+
+/** How long a master waits for a new Sync stream's handshake, in ms, before it closes it. */
+export const SYNC_HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/** Most bytes of commands or snapshot entries in one Sync message (one command or entry
+ * always goes, however large). Larger messages amortize framing; smaller ones keep a
+ * single message from holding the event loop or the link for long. */
+export const SYNC_MESSAGE_BYTES_MAX = 1 * MIB;
+
+/** Most commands or snapshot entries in one Sync message. */
+export const SYNC_MESSAGE_ITEMS_MAX = 4096;
+
+/** Streams a master serves at once for replicas (Sync and StreamReplication together);
+ * each holds a cursor into the backlog and, during a fullSync, an iterator over the store. */
+export const REPLICA_STREAMS_MAX = 64;
+
+/** How long a pushed command that arrives ahead of its turn (a gap) waits on a replica
+ * for the commands before it, in ms, before the push is answered with the replica's last
+ * applied seq so the master resends. Covers pushes that overtake each other in flight. */
+export const PUSH_GAP_WAIT_MS = 2000;
+
+/** Pushed commands that may wait for their turn at once on a replica; more are answered
+ * at once with the replica's last applied seq. */
+export const PUSH_WAITERS_MAX = 1024;
+
+/** Deadline of one ReplicateCommand push from a master to a replica, in ms. */
+export const PUSH_CALL_DEADLINE_MS = 5000;
+
+/** Wait calls that may be blocked at once on a master; more are refused. */
+export const WAITERS_MAX = 10_000;
+
+/** Longest a Wait call may block, in ms (one hour); Wait with timeout 0 waits this long. */
+export const WAIT_TIMEOUT_MS_MAX = 60 * 60 * 1000;

@@ -17,7 +17,9 @@ import { parseArgs } from "node:util";
 import type { DataLimits } from "../store/validation.ts";
 import { type Address, formatAddress, parseAddress, parseAddressList } from "./address.ts";
 import {
+  BACKLOG_BYTES_DEFAULT,
   KEY_BYTES_MAX_DEFAULT,
+  REPLICATION_TIMEOUT_MS_DEFAULT,
   TTL_SECONDS_MAX_DEFAULT,
   VALUE_BYTES_MAX_CEILING,
   VALUE_BYTES_MAX_DEFAULT,
@@ -48,6 +50,10 @@ export interface ServerConfig {
   readonly metricsAddress: Address | null;
   /** The config file the settings were read from, if any. */
   readonly configFile: string | null;
+  /** Bytes of recent commands a master keeps for replicas that reconnect. */
+  readonly backlogBytesMax: number;
+  /** How long a replica goes without hearing from its master before reconnecting, in ms. */
+  readonly replicationTimeoutMs: number;
 }
 
 /** One flag: its name without dashes, whether it takes a value, and its help line. */
@@ -118,6 +124,20 @@ export const SERVER_FLAGS: readonly FlagSpec[] = [
     valueName: LOG_FORMATS.join("|"),
     help: "Human-readable lines or one JSON object per line.",
     defaultText: "text",
+  },
+  {
+    name: "backlog-bytes",
+    type: "string",
+    valueName: "BYTES",
+    help: "Recent writes a master keeps so reconnecting replicas get only what they missed.",
+    defaultText: "32mb",
+  },
+  {
+    name: "repl-timeout-ms",
+    type: "string",
+    valueName: "MS",
+    help: "Silence after which a replica drops the link to its master and reconnects.",
+    defaultText: String(REPLICATION_TIMEOUT_MS_DEFAULT),
   },
   { name: "help", type: "boolean", help: "Print this help and exit." },
   // Operations.
@@ -297,6 +317,18 @@ function buildServerConfig(values: FlagValues): ServerConfig {
     logFormat: parseChoice(asString("log-format") ?? "text", "--log-format", LOG_FORMATS),
     metricsAddress,
     configFile: asString("config") ?? null,
+    backlogBytesMax: parseByteSize(
+      asString("backlog-bytes") ?? String(BACKLOG_BYTES_DEFAULT),
+      "--backlog-bytes",
+      16 * 1024,
+      64 * 1024 ** 3,
+    ),
+    replicationTimeoutMs: parseInteger(
+      asString("repl-timeout-ms") ?? String(REPLICATION_TIMEOUT_MS_DEFAULT),
+      "--repl-timeout-ms",
+      100,
+      24 * 60 * 60 * 1000,
+    ),
   };
 }
 

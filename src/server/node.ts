@@ -31,7 +31,7 @@ import {
 import type { ServerConfig } from "../config/server_flags.ts";
 import { KvError } from "../errors.ts";
 import type { Logger } from "../logging/logger.ts";
-import { type History, type Persistence, VolatilePersistence } from "../persistence/persistence.ts";
+import { type Persistence, VolatilePersistence } from "../persistence/persistence.ts";
 import { Store } from "../store/store.ts";
 import { WriteStaging } from "../store/staging.ts";
 import {
@@ -54,6 +54,7 @@ import { Keyspace } from "./keyspace.ts";
 import { dataHandlers } from "./service.ts";
 import { unaryHandler } from "./status.ts";
 import { WritePipeline } from "./write_pipeline.ts";
+import { Replication } from "../replication/mod.ts";
 
 export class Node {
   readonly config: ServerConfig;
@@ -61,17 +62,18 @@ export class Node {
   /** The address actually bound (the port is resolved when 0 was asked for). */
   readonly boundAddress: Address;
   readonly persistence: Persistence;
-  /** What the health service reports; replication marks a replica SERVING here. */
+  /** What the health service reports: SERVING on a master, and on a replica once it
+   * completed its first sync (see #refreshHealth). */
   readonly health: Health;
   /** The node's metrics; subsystems register theirs here (see src/metrics/registry.ts). */
   readonly metrics: MetricsRegistry;
+  readonly replication: Replication;
   #rpcMetrics: RpcMetrics;
   #metricsServer: MetricsServer | null = null;
   #server: grpc.Server;
   #logger: Logger;
   #startedAtMs: number;
   #sweepTimer: ReturnType<typeof setInterval>;
-  #replid: string;
   #shutdown: Promise<void> | null = null;
 
   private constructor(
@@ -82,10 +84,10 @@ export class Node {
       persistence: Persistence;
       logger: Logger;
       boundAddress: Address;
-      history: History;
       health: Health;
       metrics: MetricsRegistry;
       rpcMetrics: RpcMetrics;
+      replication: Replication;
     },
   ) {
     this.config = config;
@@ -94,10 +96,10 @@ export class Node {
     this.#server = parts.server;
     this.persistence = parts.persistence;
     this.#logger = parts.logger;
-    this.#replid = parts.history.replid;
     this.health = parts.health;
     this.metrics = parts.metrics;
     this.#rpcMetrics = parts.rpcMetrics;
+    this.replication = parts.replication;
     this.#startedAtMs = Date.now();
     this.#sweepTimer = setInterval(() => this.#sweep(), EXPIRY_SWEEP_INTERVAL_MS);
   }
@@ -126,15 +128,23 @@ export class Node {
     const metrics = new MetricsRegistry();
     const rpcMetrics = new RpcMetrics(metrics);
     const health = new Health(NODE_HEALTH_SERVICES, false);
-    const server = createServer(transportLimitsFor(config.limits.keyBytesMax, config.limits.valueBytesMax), {
-      interceptors: [rpcMetrics.interceptor()],
-    });
+    const transportLimits = transportLimitsFor(config.limits.keyBytesMax, config.limits.valueBytesMax);
+    const server = createServer(transportLimits, { interceptors: [rpcMetrics.interceptor()] });
     const serverLogger = logger.child("server");
+    const replication = new Replication({
+      config,
+      keyspace,
+      persistence,
+      history,
+      messageBytesMax: transportLimits.messageBytesMax,
+      logger: logger.child("replication"),
+    });
     // The node is created before the port is bound so Info can describe it; its handlers
     // only run once the server listens.
     const started: { node?: Node } = {};
     addService(server, kvstoreServiceDefinition(), {
       ...dataHandlers(keyspace, serverLogger),
+      ...replication.handlers(),
       Info: unaryHandler<InfoRequest, InfoResponse>("Info", serverLogger, () => started.node!.info()),
     });
     addOperationsServices(server, health);
@@ -146,10 +156,10 @@ export class Node {
       persistence,
       logger: serverLogger,
       boundAddress,
-      history,
       health,
       metrics,
       rpcMetrics,
+      replication,
     });
     started.node = node;
     registerNodeMetrics(metrics, {
@@ -170,7 +180,8 @@ export class Node {
         throw error;
       }
     }
-    if (config.role === "master") health.setAllServing(true);
+    await replication.start(formatAddress(boundAddress));
+    node.#refreshHealth();
     serverLogger.info(`Listening on ${formatAddress(boundAddress)}`, {
       role: config.role,
       version: VERSION,
@@ -182,9 +193,6 @@ export class Node {
         : `http://${formatAddress(node.#metricsServer.address)}/metrics`,
       config: config.configFile ?? undefined,
     });
-    if (config.role === "replica") {
-      serverLogger.warn("Replication is not available yet: this replica serves reads of its own data only");
-    }
     return node;
   }
 
@@ -201,9 +209,10 @@ export class Node {
       expired_keys: this.keyspace.expiredKeys,
       dataset_bytes: staging.store.datasetBytes,
       rss_bytes: Deno.memoryUsage().rss,
-      replid: this.#replid,
+      replid: this.replication.replid,
       last_seq: staging.committedSeq,
       master_address: this.keyspace.masterAddress ?? "",
+      ...this.replication.info(),
       // Operations.
       pid: Deno.pid,
       runtime: `deno ${Deno.version.deno}`,
@@ -227,6 +236,7 @@ export class Node {
     this.#logger.info("Shutting down", { reason });
     this.health.enterShutdown();
     clearInterval(this.#sweepTimer);
+    await this.replication.stop();
     await stopServer(this.#server, SHUTDOWN_GRACE_MS);
     await this.#metricsServer?.close();
     await this.keyspace.pipeline.drain();
@@ -240,6 +250,20 @@ export class Node {
     } catch (error) {
       this.#logger.error("Expiry sweep failed", { error: String(error) });
     }
+    this.#refreshHealth();
+  }
+
+  /**
+   * Health follows the role, checked on every timer tick (100 ms) and after role changes
+   * settle: a master serves; a replica serves once it has completed a sync with its master
+   * (until then its reads would come from an empty or stale dataset), or when its master
+   * only pushes (a C++ master knows no sync, so there is no first sync to wait for). A
+   * master told to follow another becomes NOT_SERVING until it has synced from it.
+   */
+  #refreshHealth(): void {
+    const serving = this.keyspace.role === "master" || this.replication.firstSyncDone ||
+      this.replication.linkState === "push-only";
+    this.health.setAllServing(serving);
   }
 }
 

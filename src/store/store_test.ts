@@ -86,3 +86,20 @@ Deno.test("isExpired treats a null deadline as never", () => {
   assert.equal(isExpired({ value: "", expiresAtMs: 5 }, 4), false);
   assert.equal(isExpired({ value: "", expiresAtMs: 5 }, 5), true);
 });
+
+Deno.test("replaceContents takes over another store's entries and leaves it empty", () => {
+  const live = new Store();
+  live.apply({ kind: "set", key: "old", value: "v", expiresAtMs: null });
+  const loaded = new Store();
+  loaded.apply({ kind: "set", key: "new", value: "v", expiresAtMs: 50 });
+  const bytes = loaded.datasetBytes;
+  live.replaceContents(loaded);
+  assert.equal(live.peek("old"), undefined);
+  assert.deepEqual(live.peek("new"), { value: "v", expiresAtMs: 50 });
+  assert.equal(live.expiringCount, 1);
+  assert.equal(live.datasetBytes, bytes);
+  assert.equal(loaded.size, 0);
+  assert.equal(loaded.datasetBytes, 0);
+  loaded.apply({ kind: "set", key: "later", value: "v", expiresAtMs: null });
+  assert.equal(live.peek("later"), undefined, "the two stores no longer share entries");
+});

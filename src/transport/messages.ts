@@ -55,12 +55,19 @@ export interface ReplicationCommand {
   seconds: number;
   /** int64 as a decimal string. */
   sequence_id: string;
+  /** Replication: absolute deadline in unix ms, 0 for none (int64 as a decimal string). */
+  expires_at_ms?: string | number;
+  /** Replication: the history the command belongs to; "" from the C++ store. */
+  replid?: string;
 }
 
 export interface ReplicationResponse {
   success: boolean;
   /** int64 as a decimal string. */
   last_applied_sequence: string;
+  /** Replication: the replica's history, and why a command was not applied. */
+  replid?: string;
+  detail?: string;
 }
 
 export interface ReplicationStreamRequest {
@@ -95,6 +102,18 @@ export interface InfoResponse {
   metrics_address: string;
   calls_total: string | number;
   config_file: string;
+  // Replication (see src/replication/status.ts for their meaning).
+  link_state?: string;
+  first_sync_done?: boolean;
+  master_last_seq?: string | number;
+  link_down_ms?: string | number;
+  link_error?: string;
+  replicas?: ReplicaStatusMessage[];
+  backlog_bytes?: string | number;
+  backlog_bytes_max?: string | number;
+  backlog_first_seq?: string | number;
+  previous_replid?: string;
+  previous_replid_last_seq?: string | number;
 }
 
 export interface MGetRequest {
@@ -132,4 +151,72 @@ export interface ScanRequest {
 export interface ScanResponse {
   entries: WireEntry[];
   cursor: string;
+}
+
+// Replication.
+
+export interface SyncRequest {
+  replica_id: string;
+  replid: string;
+  seq: string | number;
+  address: string;
+  acked_seq: string | number;
+}
+
+export type SyncMessageType =
+  | "SYNC_MESSAGE_TYPE_UNSPECIFIED"
+  | "SYNC_PARTIAL"
+  | "SYNC_FULL"
+  | "SYNC_SNAPSHOT"
+  | "SYNC_FULL_END"
+  | "SYNC_COMMANDS"
+  | "SYNC_PING";
+
+export interface SyncMessage {
+  type: SyncMessageType;
+  replid: string;
+  seq: string | number;
+  entries: WireEntry[];
+  commands: ReplicationCommand[];
+  reason: string;
+  dropped: string | number;
+  keys: string | number;
+}
+
+export interface ReplicaStatusMessage {
+  replica_id: string;
+  address: string;
+  mode: string;
+  state: string;
+  acked_seq: string | number;
+  lag_seqs: string | number;
+  lag_ms: string | number;
+}
+
+export type PromoteRequest = Record<string, never>;
+
+export interface PromoteResponse {
+  promoted: boolean;
+  replid: string;
+  seq: string | number;
+  previous_replid: string;
+}
+
+export interface ReplicaOfRequest {
+  master_address: string;
+}
+
+export interface ReplicaOfResponse {
+  success: boolean;
+  previous_role: string;
+}
+
+export interface WaitRequest {
+  num_replicas: number;
+  timeout_ms: string | number;
+}
+
+export interface WaitResponse {
+  replicas: number;
+  seq: string | number;
 }

@@ -13,6 +13,7 @@ import { health } from "./health.ts";
 import { shell } from "./shell.ts";
 import { exportCommand, importCommand } from "./bulk.ts";
 import { bench } from "./bench.ts";
+import { promote, replicaof, wait } from "./replication.ts";
 
 export const COMMANDS: readonly ClientCommand[] = [
   get,
@@ -31,4 +32,7 @@ export const COMMANDS: readonly ClientCommand[] = [
   importCommand,
   exportCommand,
   bench,
+  promote,
+  replicaof,
+  wait,
 ];

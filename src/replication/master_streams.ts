@@ -1,0 +1,374 @@
+/**
+ * The master's side of pull replication: one session per Sync or StreamReplication
+ * stream, each a cursor into the shared {@linkcode Backlog}.
+ *
+ * A Sync session reads the replica's handshake, asks {@linkcode planSync} how the replica
+ * catches up, sends either the partialSync header or the whole dataset in chunks (read
+ * from the live store a chunk per event-loop turn, so the master keeps serving), then
+ * streams commands as they are committed, with a ping when idle. The replica's
+ * acknowledgements on the same stream feed the {@linkcode ReplicaRegistry}.
+ *
+ * Commands reach the backlog from the write pipeline's commit listener, after the log
+ * holds them, so no replica ever receives a command its master could lose in a crash.
+ *
+ * A session whose replica reads more slowly than the master writes falls out of the
+ * backlog; it is then closed with RESOURCE_EXHAUSTED and the replica resyncs. Nothing
+ * is buffered per replica beyond what grpc-js and HTTP/2 flow control hold.
+ *
+ * @module
+ */
+
+import { setImmediate } from "node:timers";
+import {
+  REPLICA_STREAMS_MAX,
+  REPLICATION_PING_INTERVAL_MS,
+  SYNC_HANDSHAKE_TIMEOUT_MS,
+  SYNC_MESSAGE_BYTES_MAX,
+  SYNC_MESSAGE_ITEMS_MAX,
+} from "../config/limits.ts";
+import { KvError } from "../errors.ts";
+import type { Logger } from "../logging/logger.ts";
+import { GRPC_STATUS } from "../server/status.ts";
+import type { WriteStaging } from "../store/staging.ts";
+import { grpc } from "../transport/grpc.ts";
+import type {
+  ReplicationCommand,
+  ReplicationStreamRequest,
+  SyncMessage,
+  SyncRequest,
+  WireEntry,
+} from "../transport/messages.ts";
+import type { Backlog, BacklogEntry } from "./backlog.ts";
+import type { ReplicaRecord, ReplicaRegistry } from "./replica_registry.ts";
+import { StreamClosedError, StreamWriter } from "./stream_writer.ts";
+import { type MasterPosition, planSync } from "./sync_plan.ts";
+import { commandToWire, entryToWire, int64, wireItemBytes } from "./wire.ts";
+
+export interface MasterStreamsOptions {
+  readonly staging: WriteStaging;
+  readonly backlog: () => Backlog;
+  readonly registry: ReplicaRegistry;
+  readonly position: () => MasterPosition;
+  /** This process's id; a handshake bearing it is the node syncing from itself. */
+  readonly nodeId: string;
+  /** Largest message the transport sends; Sync messages stay well under it. */
+  readonly messageBytesMax: number;
+  readonly logger: Logger;
+  readonly clock: () => number;
+}
+
+type SyncCall = grpc.ServerDuplexStream<SyncRequest, SyncMessage>;
+type StreamCall = grpc.ServerWritableStream<ReplicationStreamRequest, ReplicationCommand>;
+
+export class MasterStreams {
+  #options: MasterStreamsOptions;
+  #writers = new Set<StreamWriter<unknown>>();
+  #wakers = new Set<() => void>();
+  #readLimits: { itemsMax: number; bytesMax: number };
+  #stopped = false;
+
+  constructor(options: MasterStreamsOptions) {
+    this.#options = options;
+    this.#readLimits = {
+      itemsMax: SYNC_MESSAGE_ITEMS_MAX,
+      bytesMax: Math.min(SYNC_MESSAGE_BYTES_MAX, Math.floor(options.messageBytesMax / 2)),
+    };
+  }
+
+  /** Streams open now. */
+  get size(): number {
+    return this.#writers.size;
+  }
+
+  /** Wakes every session waiting for new commands; called after each backlog append. */
+  notifyAppended(): void {
+    const wakers = [...this.#wakers];
+    this.#wakers.clear();
+    for (const wake of wakers) wake();
+  }
+
+  /** Serves one Sync stream until it closes. */
+  serveSync(call: SyncCall): void {
+    const writer = this.#admit(call);
+    if (writer === null) return;
+    this.#runSync(call, writer).catch((error) => this.#endWithError(writer, error, "Sync"))
+      .finally(() => this.#writers.delete(writer));
+  }
+
+  /** Serves one StreamReplication stream (simple pull clients) until it closes. */
+  serveStream(call: StreamCall): void {
+    const writer = this.#admit(call);
+    if (writer === null) return;
+    this.#runStream(call, writer).catch((error) => this.#endWithError(writer, error, "StreamReplication"))
+      .finally(() => this.#writers.delete(writer));
+  }
+
+  /** Closes every stream with UNAVAILABLE and `why`; the replicas reconnect elsewhere or
+   * later. */
+  stop(why: string): void {
+    this.#stopped = true;
+    for (const writer of this.#writers) writer.fail(grpc.status.UNAVAILABLE, why);
+    this.#writers.clear();
+    this.notifyAppended();
+  }
+
+  #admit<Out>(call: grpc.ServerWritableStream<unknown, Out> | grpc.ServerDuplexStream<unknown, Out>) {
+    const writer = new StreamWriter<Out>(call);
+    if (this.#stopped) {
+      writer.fail(grpc.status.UNAVAILABLE, "replication: Cannot serve the stream: this node stopped being a master");
+      return null;
+    }
+    if (this.#writers.size >= REPLICA_STREAMS_MAX) {
+      writer.fail(
+        grpc.status.RESOURCE_EXHAUSTED,
+        `replication: Cannot serve another replica: ${REPLICA_STREAMS_MAX} replication streams are open`,
+      );
+      return null;
+    }
+    this.#writers.add(writer as StreamWriter<unknown>);
+    return writer;
+  }
+
+  // MASTER: Sync sessions.
+
+  async #runSync(call: SyncCall, writer: StreamWriter<SyncMessage>): Promise<void> {
+    const { registry, logger, clock } = this.#options;
+    const handshake = await firstMessage(call, writer, SYNC_HANDSHAKE_TIMEOUT_MS);
+    const replica = {
+      id: handshake.replica_id || call.getPeer(),
+      replid: String(handshake.replid ?? ""),
+      seq: int64(handshake.seq, "seq"),
+    };
+    if (replica.id === this.#options.nodeId) {
+      throw new KvError(
+        "FAILED_PRECONDITION",
+        "replication: Cannot sync a node from itself: its --master-address (or ReplicaOf) names its own address",
+      );
+    }
+    const address = replicaAddress(handshake.address, call.getPeer());
+    const plan = planSync(this.#options.position(), replica);
+    const record = registry.add({
+      id: replica.id,
+      address,
+      mode: "pull",
+      state: plan.kind === "fullSync" ? "fullsync" : "online",
+      ackedSeq: plan.kind === "partialSync" ? plan.afterSeq : -1,
+    }, clock());
+    call.on("data", (message: SyncRequest) => {
+      try {
+        registry.ack(record, int64(message.acked_seq, "acked_seq"), clock());
+      } catch {
+        // A malformed acknowledgement changes nothing; the next one will do.
+      }
+    });
+    try {
+      let cursor: number;
+      const { replid } = this.#options.position();
+      if (plan.kind === "partialSync") {
+        logger.info(`Replica ${address} resyncs with a partialSync`, {
+          replica: replica.id,
+          afterSeq: plan.afterSeq,
+          commands: this.#options.backlog().lastSeq - plan.afterSeq,
+        });
+        await writer.send(syncMessage({ type: "SYNC_PARTIAL", replid, seq: plan.afterSeq }));
+        cursor = plan.afterSeq;
+      } else {
+        logger.info(`Replica ${address} needs a fullSync: ${plan.reason}`, {
+          replica: replica.id,
+          dropped: plan.dropped > 0 ? plan.dropped : undefined,
+        });
+        cursor = await this.#sendSnapshot(writer, replid, plan.reason, plan.dropped);
+        record.state = "online";
+        logger.info(`Replica ${address} received its fullSync`, { replica: replica.id, seq: cursor });
+      }
+      await this.#streamCommands(writer, cursor, address, (entries) =>
+        writer.send(syncMessage({
+          type: "SYNC_COMMANDS",
+          commands: entries.map((entry) => commandToWire(entry.seq, entry.command, replid, clock())),
+        })), (seq) => writer.send(syncMessage({ type: "SYNC_PING", replid, seq })));
+    } finally {
+      registry.remove(record);
+    }
+  }
+
+  /**
+   * Sends the dataset as it is at the current seq: a SYNC_FULL header, entries in
+   * chunks, SYNC_FULL_END. Returns that seq; the commands after it follow. The store is
+   * read through a live iterator, a chunk per event-loop turn, so writes go on; entries
+   * changed meanwhile may go out in their newer state, which the commands after the
+   * snapshot's seq then repeat (they are idempotent).
+   */
+  async #sendSnapshot(writer: StreamWriter<SyncMessage>, replid: string, reason: string, dropped: number) {
+    const store = this.#options.staging.store;
+    const seq = this.#options.staging.committedSeq;
+    await writer.send(syncMessage({ type: "SYNC_FULL", replid, seq, reason, dropped, keys: store.size }));
+    let entries: WireEntry[] = [];
+    let bytes = 0;
+    for (const [key, entry] of store.entries()) {
+      entries.push(entryToWire(key, entry));
+      bytes += wireItemBytes(key, entry.value);
+      if (entries.length >= this.#readLimits.itemsMax || bytes >= this.#readLimits.bytesMax) {
+        await writer.send(syncMessage({ type: "SYNC_SNAPSHOT", entries }));
+        entries = [];
+        bytes = 0;
+        await nextTurn();
+      }
+    }
+    if (entries.length > 0) await writer.send(syncMessage({ type: "SYNC_SNAPSHOT", entries }));
+    await writer.send(syncMessage({ type: "SYNC_FULL_END", replid, seq }));
+    return seq;
+  }
+
+  /** Sends the commands after `cursor` as the backlog receives them, until the stream
+   * closes or the replica falls out of the backlog; pings when idle. */
+  async #streamCommands(
+    writer: StreamWriter<unknown>,
+    cursor: number,
+    address: string,
+    sendCommands: (entries: BacklogEntry[]) => Promise<void>,
+    sendPing: ((seq: number) => Promise<void>) | null,
+  ): Promise<void> {
+    while (!writer.isClosed) {
+      const backlog = this.#options.backlog();
+      const entries = backlog.read(cursor, this.#readLimits);
+      if (entries === null) {
+        this.#options.logger.warn(`Replica ${address} fell behind the backlog and must resync`, {
+          replicaSeq: cursor,
+          backlogFirstSeq: backlog.firstSeq,
+        });
+        throw new KvError(
+          "RESOURCE_EXHAUSTED",
+          `replication: Cannot stream the commands after seq ${cursor}: the backlog now starts at seq ` +
+            `${backlog.firstSeq} (the replica read too slowly; raise --backlog-bytes on the master). Resync.`,
+        );
+      }
+      if (entries.length > 0) {
+        await sendCommands(entries);
+        cursor = entries[entries.length - 1].seq;
+        // Let client calls run between messages when a replica has much to catch up on.
+        if (entries.length >= this.#readLimits.itemsMax) await nextTurn();
+        continue;
+      }
+      const appended = await this.#waitForAppend(writer, REPLICATION_PING_INTERVAL_MS);
+      if (!appended && sendPing !== null && !writer.isClosed) await sendPing(backlog.lastSeq);
+    }
+  }
+
+  /** Resolves true when a command is appended, false after `timeoutMs` or on close. */
+  #waitForAppend(writer: StreamWriter<unknown>, timeoutMs: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      let timer: ReturnType<typeof setTimeout> | undefined = undefined;
+      const wake = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      timer = setTimeout(() => {
+        this.#wakers.delete(wake);
+        resolve(false);
+      }, timeoutMs);
+      this.#wakers.add(wake);
+      writer.closed.then(() => {
+        if (this.#wakers.delete(wake)) {
+          clearTimeout(timer);
+          resolve(false);
+        }
+      });
+    });
+  }
+
+  // MASTER: StreamReplication, for simple pull clients.
+
+  async #runStream(call: StreamCall, writer: StreamWriter<ReplicationCommand>): Promise<void> {
+    const { registry, logger, clock } = this.#options;
+    const startSeq = Math.max(1, int64(call.request.start_sequence, "start_sequence"));
+    const backlog = this.#options.backlog();
+    if (!backlog.covers(startSeq - 1)) {
+      throw new KvError(
+        "FAILED_PRECONDITION",
+        `replication: Cannot stream from seq ${startSeq}: the backlog holds seqs ${backlog.firstSeq} to ` +
+          `${backlog.lastSeq}; a replica this far behind needs a fullSync (use the Sync rpc)`,
+      );
+    }
+    const address = replicaAddress("", call.getPeer());
+    const record: ReplicaRecord = registry.add({
+      id: call.request.replica_id || address,
+      address,
+      mode: "stream",
+      state: "online",
+      ackedSeq: startSeq - 1,
+    }, clock());
+    logger.info(`Pull client ${address} streams from seq ${startSeq}`, { replica: record.id });
+    const { replid } = this.#options.position();
+    try {
+      await this.#streamCommands(writer, startSeq - 1, address, async (entries) => {
+        for (const entry of entries) {
+          await writer.send(commandToWire(entry.seq, entry.command, replid, clock()));
+          // Without acknowledgements on this stream, what was sent is the best figure.
+          registry.ack(record, entry.seq, clock());
+        }
+      }, null);
+    } finally {
+      registry.remove(record);
+    }
+  }
+
+  #endWithError(writer: StreamWriter<unknown>, error: unknown, rpc: string): void {
+    if (error instanceof StreamClosedError || writer.isClosed) return;
+    if (error instanceof KvError) {
+      writer.fail(GRPC_STATUS[error.code], error.message);
+      return;
+    }
+    this.#options.logger.error(`${rpc} stream failed with an unexpected error`, {
+      error: error instanceof Error ? error.message : String(error),
+      stack: error instanceof Error ? error.stack : undefined,
+    });
+    writer.fail(grpc.status.INTERNAL, `replication: ${rpc} failed: ${String(error)} (this is a bug; see the log)`);
+  }
+}
+
+/** A SyncMessage with defaults for the fields not given. */
+function syncMessage(fields: Partial<SyncMessage> & Pick<SyncMessage, "type">): SyncMessage {
+  return {
+    replid: "",
+    seq: 0,
+    entries: [],
+    commands: [],
+    reason: "",
+    dropped: 0,
+    keys: 0,
+    ...fields,
+  };
+}
+
+/** The first message on a Sync stream, the handshake; rejects if none comes in time. */
+function firstMessage(call: SyncCall, writer: StreamWriter<SyncMessage>, timeoutMs: number): Promise<SyncRequest> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      reject(new KvError("DEADLINE_EXCEEDED", `replication: No Sync handshake within ${timeoutMs} ms`));
+    }, timeoutMs);
+    call.once("data", (message: SyncRequest) => {
+      clearTimeout(timer);
+      resolve(message);
+    });
+    writer.closed.then(() => {
+      clearTimeout(timer);
+      reject(new StreamClosedError());
+    });
+  });
+}
+
+/** Where a replica serves, for display: its own address, with a wildcard host replaced
+ * by the host it connects from. */
+export function replicaAddress(advertised: string, peer: string): string {
+  const peerHostRaw = peer.replace(/^ipv[46]:/, "").replace(/:\d+$/, "").replace(/^::ffff:(?=\d+\.)/, "");
+  const peerHost = peerHostRaw.includes(":") && !peerHostRaw.startsWith("[") ? `[${peerHostRaw}]` : peerHostRaw;
+  if (advertised === "") return `${peerHost}:${/:(\d+)$/.exec(peer)?.[1] ?? "0"}`;
+  const match = /^(.*):(\d+)$/.exec(advertised);
+  if (match === null) return advertised;
+  const host = match[1];
+  return host === "0.0.0.0" || host === "[::]" || host === "::" ? `${peerHost}:${match[2]}` : advertised;
+}
+
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}

@@ -1,0 +1,203 @@
+/**
+ * Compatibility push mode: a master started with `--replicas a,b` pushes every committed
+ * command to each address with ReplicateCommand, as the C++ store's master does.
+ *
+ * One link per address pushes commands one at a time, in seq order, from the backlog.
+ * One at a time because a C++ replica applies pushes in the order they arrive without
+ * looking at their seq, so two in flight could be applied in the wrong order. Each answer's
+ * `last_applied_sequence` says where the replica is: the next push continues after it,
+ * which resends what a replica missed (it answered with an older seq) and skips what it
+ * already has (a replica of ours that also pulls may be ahead of the pushes). A push that
+ * fails at the transport is retried with backoff; the link's state changes are logged
+ * once each.
+ *
+ * Push mode cannot resync a replica: a replica whose next command has left the backlog
+ * misses those commands for good, which is logged as an error (size --backlog-bytes to
+ * cover the downtime of push-only replicas). Replicas of ours also pull with
+ * --master-address, which resyncs them whatever happens to the pushes.
+ *
+ * @module
+ */
+
+import {
+  PUSH_CALL_DEADLINE_MS,
+  REPLICA_RECONNECT_DELAY_MS_MAX,
+  REPLICA_RECONNECT_DELAY_MS_MIN,
+} from "../config/limits.ts";
+import type { Logger } from "../logging/logger.ts";
+import { CLIENT_TRANSPORT_LIMITS, createKvstoreClient, grpc } from "../transport/grpc.ts";
+import type { ReplicationCommand, ReplicationResponse } from "../transport/messages.ts";
+import type { Backlog } from "./backlog.ts";
+import type { ReplicaRecord, ReplicaRegistry } from "./replica_registry.ts";
+import { commandToWire, int64 } from "./wire.ts";
+
+export interface PushLinkOptions {
+  /** host:port of the replica. */
+  readonly address: string;
+  readonly backlog: () => Backlog;
+  readonly registry: ReplicaRegistry;
+  readonly replid: () => string;
+  readonly logger: Logger;
+  readonly clock: () => number;
+}
+
+export class PushLink {
+  readonly address: string;
+  #options: PushLinkOptions;
+  #client: grpc.Client;
+  #record: ReplicaRecord | null = null;
+  #stopped = false;
+  #loop: Promise<void> | null = null;
+  #wake: (() => void) | null = null;
+  #waitingForAppend = false;
+  /** Whether the last push failed at the transport. */
+  #down = false;
+  #failures = 0;
+  /** The last problem logged, so it is not logged again until something changes. */
+  #logged = "";
+
+  constructor(options: PushLinkOptions) {
+    this.#options = options;
+    this.address = options.address;
+    this.#client = createKvstoreClient(options.address, CLIENT_TRANSPORT_LIMITS);
+  }
+
+  start(): void {
+    const { registry, backlog, clock, logger } = this.#options;
+    this.#record = registry.add({
+      id: `push:${this.address}`,
+      address: this.address,
+      mode: "push",
+      state: "online",
+      ackedSeq: -1,
+    }, clock());
+    logger.info(`Pushing every write to replica ${this.address}`, { fromSeq: backlog().lastSeq + 1 });
+    this.#loop ??= this.#run(backlog().lastSeq + 1);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#wake?.();
+    await this.#loop;
+    this.#client.close();
+    if (this.#record !== null) this.#options.registry.remove(this.#record);
+  }
+
+  /** Wakes the link when it waits for new commands or a retry. */
+  notifyAppended(): void {
+    if (this.#waitingForAppend) this.#wake?.();
+  }
+
+  async #run(firstSeq: number): Promise<void> {
+    let nextSeq = firstSeq;
+    while (!this.#stopped) {
+      const backlog = this.#options.backlog();
+      if (nextSeq > backlog.lastSeq) {
+        await this.#sleep(null);
+        continue;
+      }
+      if (nextSeq < backlog.firstSeq) {
+        this.#report(
+          "error",
+          `Replica ${this.address} missed seqs ${nextSeq} to ${backlog.firstSeq - 1}, which left ` +
+            "the backlog; push mode cannot resync it, so it will differ from this master (raise --backlog-bytes, " +
+            "or restart the replica empty)",
+        );
+        nextSeq = backlog.firstSeq;
+      }
+      const entry = backlog.read(nextSeq - 1, { itemsMax: 1, bytesMax: Number.MAX_SAFE_INTEGER })![0];
+      let response: ReplicationResponse;
+      try {
+        response = await this.#push(
+          commandToWire(entry.seq, entry.command, this.#options.replid(), this.#options.clock()),
+        );
+      } catch (error) {
+        this.#failures++;
+        this.#down = true;
+        this.#record!.state = "down";
+        this.#report("warn", `Cannot push to replica ${this.address}: ${describe(error)}; retrying`);
+        await this.#sleep(this.#delayMs());
+        continue;
+      }
+      if (this.#down) {
+        this.#down = false;
+        this.#logged = "";
+        this.#options.logger.info(`Pushing to replica ${this.address} again`, { seq: entry.seq });
+      }
+      this.#failures = 0;
+      this.#record!.state = "online";
+      const lastApplied = int64(response.last_applied_sequence, "last_applied_sequence");
+      if (response.success) {
+        this.#logged = "";
+        this.#options.registry.ack(this.#record!, Math.max(lastApplied, entry.seq), this.#options.clock());
+        nextSeq = Math.min(Math.max(lastApplied, entry.seq) + 1, this.#options.backlog().lastSeq + 1);
+        continue;
+      }
+      // Refused: the replica lacks earlier commands (resend from what it has), holds another
+      // history, or is loading a fullSync from its own pull link (retry shortly).
+      this.#report("warn", `Replica ${this.address} did not apply seq ${entry.seq}: ${response.detail || "refused"}`);
+      if (response.replid === this.#options.replid() && lastApplied < entry.seq - 1) {
+        nextSeq = lastApplied + 1;
+      } else {
+        this.#failures++;
+        await this.#sleep(this.#delayMs());
+      }
+    }
+  }
+
+  #push(command: ReplicationCommand): Promise<ReplicationResponse> {
+    return new Promise((resolve, reject) => {
+      const method = (this.#client as unknown as Record<string, grpc.requestCallback<ReplicationResponse>>)
+        .ReplicateCommand as unknown as (
+          request: ReplicationCommand,
+          metadata: grpc.Metadata,
+          options: grpc.CallOptions,
+          callback: grpc.requestCallback<ReplicationResponse>,
+        ) => void;
+      method.call(
+        this.#client,
+        command,
+        new grpc.Metadata(),
+        { deadline: Date.now() + PUSH_CALL_DEADLINE_MS },
+        (error, response) => (error ? reject(error) : resolve(response!)),
+      );
+    });
+  }
+
+  #delayMs(): number {
+    const exponent = Math.min(Math.max(this.#failures - 1, 0), 20);
+    return Math.min(REPLICA_RECONNECT_DELAY_MS_MAX, REPLICA_RECONNECT_DELAY_MS_MIN * 2 ** exponent);
+  }
+
+  /** Logs `message` unless it is the one logged last. */
+  #report(level: "warn" | "error", message: string): void {
+    if (message === this.#logged) return;
+    this.#logged = message;
+    this.#options.logger[level](message);
+  }
+
+  /** Waits for `ms`, or for new commands when null; {@linkcode PushLink.stop} ends
+   * either wait early. */
+  #sleep(ms: number | null): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.#stopped) return resolve();
+      const timer = ms === null ? undefined : setTimeout(() => done(), ms);
+      const done = () => {
+        clearTimeout(timer);
+        this.#wake = null;
+        this.#waitingForAppend = false;
+        resolve();
+      };
+      this.#wake = done;
+      this.#waitingForAppend = ms === null;
+    });
+  }
+}
+
+function describe(error: unknown): string {
+  const serviceError = error as Partial<grpc.ServiceError>;
+  if (typeof serviceError.code === "number") {
+    return `${grpc.status[serviceError.code] ?? serviceError.code}: ${serviceError.details ?? ""}`;
+  }
+  return error instanceof Error ? error.message : String(error);
+}

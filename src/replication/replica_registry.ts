@@ -1,0 +1,161 @@
+/**
+ * The master's book of its replicas: who is attached, how (pull, stream or push), the
+ * last seq each acknowledged, and the Wait calls blocked on those acknowledgements.
+ *
+ * A replica's lag is told two ways: in commands (the master's last seq minus the
+ * replica's acknowledged seq) and in milliseconds (the age of the oldest command the
+ * replica has not acknowledged, from the backlog's commit times; 0 when it has them all).
+ *
+ * Wait (Redis's WAIT) blocks until N replicas have acknowledged a target seq, the
+ * master's last seq when the call came. Waiters are resolved here as acknowledgements
+ * arrive; their timeouts belong to the shell, which calls {@linkcode ReplicaRegistry.cancelWait}.
+ *
+ * Pure: no I/O, no timers; time comes in as `nowMs`.
+ *
+ * @module
+ */
+
+export type ReplicaMode = "pull" | "stream" | "push";
+
+/** A replica as the master tracks it. */
+export interface ReplicaRecord {
+  readonly id: string;
+  readonly address: string;
+  readonly mode: ReplicaMode;
+  /** "fullsync" while its fullSync streams, "online" once streaming commands, and for
+   * push links "down" while pushes fail. */
+  state: string;
+  /** The last seq it acknowledged (-1: none yet; a stream without acks counts what was
+   * sent). */
+  ackedSeq: number;
+  ackedAtMs: number;
+}
+
+/** A replica's figures, as Info shows them. */
+export interface ReplicaStatus {
+  readonly id: string;
+  readonly address: string;
+  readonly mode: ReplicaMode;
+  readonly state: string;
+  readonly ackedSeq: number;
+  readonly lagSeqs: number;
+  readonly lagMs: number;
+}
+
+/** A blocked Wait call. */
+export interface Waiter {
+  readonly targetSeq: number;
+  readonly replicasWanted: number;
+  /** Called once, with the number of replicas that acknowledged targetSeq. */
+  readonly resolve: (replicas: number) => void;
+}
+
+export class ReplicaRegistry {
+  #replicas = new Map<string, ReplicaRecord>();
+  #waiters = new Set<Waiter>();
+
+  get size(): number {
+    return this.#replicas.size;
+  }
+
+  get waiterCount(): number {
+    return this.#waiters.size;
+  }
+
+  /** Registers a replica; one with the same id replaces the old record (a reconnect). */
+  add(record: Omit<ReplicaRecord, "ackedAtMs">, nowMs: number): ReplicaRecord {
+    const full: ReplicaRecord = { ...record, ackedAtMs: nowMs };
+    this.#replicas.set(record.id, full);
+    this.#settleWaiters();
+    return full;
+  }
+
+  /** Forgets a replica, unless `record` was already replaced by a newer connection. */
+  remove(record: ReplicaRecord): void {
+    if (this.#replicas.get(record.id) === record) this.#replicas.delete(record.id);
+  }
+
+  get(id: string): ReplicaRecord | undefined {
+    return this.#replicas.get(id);
+  }
+
+  /** Records that a replica holds everything up to `seq`. Acknowledgements never move
+   * back: a late, reordered one is ignored. */
+  ack(record: ReplicaRecord, seq: number, nowMs: number): void {
+    if (seq < record.ackedSeq) return;
+    record.ackedSeq = seq;
+    record.ackedAtMs = nowMs;
+    this.#settleWaiters();
+  }
+
+  /** How many attached replicas acknowledged `seq` or later. */
+  countAcked(seq: number): number {
+    let count = 0;
+    for (const record of this.#replicas.values()) if (record.ackedSeq >= seq) count++;
+    return count;
+  }
+
+  /** Blocks a Wait call; resolves it at once when enough replicas already acknowledged
+   * its target. Returns whether it is still waiting. */
+  addWaiter(waiter: Waiter): boolean {
+    const count = this.countAcked(waiter.targetSeq);
+    if (count >= waiter.replicasWanted) {
+      waiter.resolve(count);
+      return false;
+    }
+    this.#waiters.add(waiter);
+    return true;
+  }
+
+  /** Ends a Wait call that timed out, resolving it with the count reached so far. */
+  cancelWait(waiter: Waiter): void {
+    if (!this.#waiters.delete(waiter)) return;
+    waiter.resolve(this.countAcked(waiter.targetSeq));
+  }
+
+  /** Ends every Wait call with the count reached so far (the node stops being a master). */
+  cancelAllWaits(): void {
+    for (const waiter of [...this.#waiters]) this.cancelWait(waiter);
+  }
+
+  /**
+   * Every replica's figures. `masterSeq` is the master's last seq; `committedAtMs(seq)`
+   * says when a command was committed, if the backlog still holds it, and
+   * `oldestCommittedAtMs` when its oldest command was (a lower bound for older ones).
+   */
+  status(
+    masterSeq: number,
+    nowMs: number,
+    committedAtMs: (seq: number) => number | undefined,
+    oldestCommittedAtMs: number | undefined,
+  ): ReplicaStatus[] {
+    return [...this.#replicas.values()].map((record) => {
+      const lagSeqs = Math.max(0, masterSeq - record.ackedSeq);
+      let lagMs = 0;
+      if (lagSeqs > 0) {
+        const since = committedAtMs(record.ackedSeq + 1) ?? oldestCommittedAtMs ?? record.ackedAtMs;
+        lagMs = Math.max(0, nowMs - since);
+      }
+      return {
+        id: record.id,
+        address: record.address,
+        mode: record.mode,
+        state: record.state,
+        ackedSeq: record.ackedSeq,
+        lagSeqs,
+        lagMs,
+      };
+    });
+  }
+
+  #settleWaiters(): void {
+    if (this.#waiters.size === 0) return;
+    for (const waiter of [...this.#waiters]) {
+      const count = this.countAcked(waiter.targetSeq);
+      if (count >= waiter.replicasWanted) {
+        this.#waiters.delete(waiter);
+        waiter.resolve(count);
+      }
+    }
+  }
+}

@@ -1,0 +1,67 @@
+import assert from "node:assert/strict";
+import { ReplicaRegistry } from "./replica_registry.ts";
+
+function pull(id: string, ackedSeq = 0) {
+  return { id, address: `${id}:1`, mode: "pull" as const, state: "online", ackedSeq };
+}
+
+Deno.test("acknowledgements only move forward", () => {
+  const registry = new ReplicaRegistry();
+  const record = registry.add(pull("r1"), 0);
+  registry.ack(record, 10, 5);
+  registry.ack(record, 7, 6);
+  assert.equal(record.ackedSeq, 10);
+  assert.equal(record.ackedAtMs, 5);
+});
+
+Deno.test("a reconnect replaces the old record, and removing the old one keeps the new", () => {
+  const registry = new ReplicaRegistry();
+  const old = registry.add(pull("r1"), 0);
+  const fresh = registry.add(pull("r1", 4), 1);
+  registry.remove(old);
+  assert.equal(registry.get("r1"), fresh);
+  registry.remove(fresh);
+  assert.equal(registry.size, 0);
+});
+
+Deno.test("lag is told in commands and in the age of the oldest unacknowledged command", () => {
+  const registry = new ReplicaRegistry();
+  registry.ack(registry.add(pull("behind"), 0), 90, 0);
+  registry.ack(registry.add(pull("current"), 0), 100, 0);
+  const committedAt = (seq: number) => (seq >= 50 ? 1000 + seq : undefined);
+  const status = registry.status(100, 2000, committedAt, 1050);
+  assert.deepEqual(status.map((s) => [s.id, s.lagSeqs, s.lagMs]), [["behind", 10, 2000 - 1091], ["current", 0, 0]]);
+});
+
+Deno.test("lag of a replica behind the backlog is at least the age of the oldest command held", () => {
+  const registry = new ReplicaRegistry();
+  registry.add(pull("far", 3), 0);
+  const [status] = registry.status(100, 5000, () => undefined, 4000);
+  assert.equal(status.lagMs, 1000);
+});
+
+Deno.test("a Wait resolves when enough replicas acknowledge its target seq", () => {
+  const registry = new ReplicaRegistry();
+  const r1 = registry.add(pull("r1"), 0);
+  const r2 = registry.add(pull("r2"), 0);
+  const answers: number[] = [];
+  assert.equal(registry.addWaiter({ targetSeq: 5, replicasWanted: 2, resolve: (n) => answers.push(n) }), true);
+  registry.ack(r1, 5, 1);
+  assert.deepEqual(answers, []);
+  registry.ack(r2, 6, 2);
+  assert.deepEqual(answers, [2]);
+  assert.equal(registry.waiterCount, 0);
+});
+
+Deno.test("a Wait already satisfied resolves at once, and a timed-out one with the count reached", () => {
+  const registry = new ReplicaRegistry();
+  registry.add(pull("r1", 9), 0);
+  const answers: number[] = [];
+  assert.equal(registry.addWaiter({ targetSeq: 9, replicasWanted: 1, resolve: (n) => answers.push(n) }), false);
+  assert.equal(registry.addWaiter({ targetSeq: 0, replicasWanted: 0, resolve: (n) => answers.push(n) }), false);
+  const waiter = { targetSeq: 9, replicasWanted: 3, resolve: (n: number) => answers.push(n) };
+  registry.addWaiter(waiter);
+  registry.cancelWait(waiter);
+  registry.cancelWait(waiter);
+  assert.deepEqual(answers, [1, 1, 1], "each waiter is answered once");
+});

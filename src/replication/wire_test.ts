@@ -1,0 +1,67 @@
+import assert from "node:assert/strict";
+import type { ReplicationCommand } from "../transport/messages.ts";
+import { commandFromWire, commandToWire, entryFromWire, entryToWire } from "./wire.ts";
+
+const NOW = 1_700_000_000_000;
+const R = "9f".repeat(20);
+
+Deno.test("our commands survive a round trip through the wire form", () => {
+  const commands = [
+    { kind: "set", key: "k", value: "v", expiresAtMs: null },
+    { kind: "set", key: "k", value: "v", expiresAtMs: NOW + 60_000 },
+    { kind: "delete", key: "k" },
+    { kind: "expireAt", key: "k", expiresAtMs: NOW + 1500 },
+  ] as const;
+  for (const [i, command] of commands.entries()) {
+    const wire = commandToWire(i + 1, command, R, NOW);
+    assert.equal(wire.replid, R);
+    assert.deepEqual(commandFromWire(wire, NOW + 999_999), { seq: i + 1, command }, "the deadline stays absolute");
+  }
+});
+
+Deno.test("relative seconds are filled for the C++ store, rounded up", () => {
+  assert.equal(commandToWire(1, { kind: "expireAt", key: "k", expiresAtMs: NOW + 1500 }, R, NOW).seconds, 2);
+  assert.equal(commandToWire(1, { kind: "set", key: "k", value: "v", expiresAtMs: NOW + 60_000 }, R, NOW).seconds, 60);
+  assert.equal(commandToWire(1, { kind: "set", key: "k", value: "v", expiresAtMs: null }, R, NOW).seconds, 0);
+});
+
+function cpp(fields: Partial<ReplicationCommand>): ReplicationCommand {
+  return { type: "SET", key: "k", value: "", seconds: 0, sequence_id: "0", ...fields };
+}
+
+Deno.test("a C++ master's EXPIRE counts its seconds from when it is applied; seconds <= 0 deletes", () => {
+  assert.deepEqual(commandFromWire(cpp({ type: "EXPIRE", seconds: 10, sequence_id: "3" }), NOW), {
+    seq: 3,
+    command: { kind: "expireAt", key: "k", expiresAtMs: NOW + 10_000 },
+  });
+  assert.deepEqual(commandFromWire(cpp({ type: "EXPIRE", seconds: 0 }), NOW).command, { kind: "delete", key: "k" });
+  assert.deepEqual(commandFromWire(cpp({ type: "EXPIRE", seconds: -5 }), NOW).command, { kind: "delete", key: "k" });
+});
+
+Deno.test("a C++ master's SET carries no TTL, whatever its seconds", () => {
+  assert.deepEqual(commandFromWire(cpp({ value: "v", seconds: 30 }), NOW).command, {
+    kind: "set",
+    key: "k",
+    value: "v",
+    expiresAtMs: null,
+  });
+});
+
+Deno.test("bad commands are refused with a message naming the problem", () => {
+  assert.throws(() => commandFromWire(cpp({ key: "" }), NOW), /INVALID|the key is empty/);
+  assert.throws(() => commandFromWire(cpp({ sequence_id: "-1" }), NOW), /must not be negative/);
+  assert.throws(() => commandFromWire(cpp({ sequence_id: "99999999999999999999" }), NOW), /not a whole number/);
+  assert.throws(() => commandFromWire(cpp({ type: "INCR" as "SET" }), NOW), /unknown type "INCR"/);
+  assert.throws(() => commandFromWire(cpp({ expires_at_ms: "-4" }), NOW), /Invalid expires_at_ms -4/);
+});
+
+Deno.test("snapshot entries keep their deadlines", () => {
+  const wire = entryToWire("k", { value: "v", expiresAtMs: NOW });
+  assert.deepEqual(entryFromWire(wire), { kind: "set", key: "k", value: "v", expiresAtMs: NOW });
+  assert.deepEqual(entryFromWire(entryToWire("k", { value: "v", expiresAtMs: null })).kind, "set");
+  assert.equal(
+    (entryFromWire(entryToWire("k", { value: "v", expiresAtMs: null })) as { expiresAtMs: null }).expiresAtMs,
+    null,
+  );
+  assert.throws(() => entryFromWire({ key: "", value: "", expires_at_ms: 0, ttl_ms: 0 }), /key is empty/);
+});

@@ -1,0 +1,185 @@
+/**
+ * Compatibility push mode and interoperation with the C++ store, whose master pushes
+ * ReplicateCommand with ids from 0 and serves no Sync, and whose replicas only take
+ * pushes (they apply what arrives and echo its id). Both are played here by small
+ * grpc-js servers and a test client.
+ */
+
+import assert from "node:assert/strict";
+import { KvClient } from "../src/client/client.ts";
+import { grpc, kvstoreServiceDefinition } from "../src/transport/grpc.ts";
+import type { ReplicationCommand, ReplicationResponse } from "../src/transport/messages.ts";
+import { dumpDataset, info, startMaster, startReplica, waitForConvergence } from "./helpers/replication.ts";
+import { freePort, startServer, waitUntil } from "./helpers/server_process.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+/** A grpc-js server on 127.0.0.1:`port` with only the given handlers; every other rpc
+ * answers UNIMPLEMENTED, as the C++ store does for Sync. */
+async function fakeServer(port: number, handlers: grpc.UntypedServiceImplementation): Promise<grpc.Server> {
+  const server = new grpc.Server();
+  server.addService(kvstoreServiceDefinition(), handlers);
+  await new Promise<void>((resolve, reject) =>
+    server.bindAsync(
+      `127.0.0.1:${port}`,
+      grpc.ServerCredentials.createInsecure(),
+      (error) => error ? reject(error) : resolve(),
+    )
+  );
+  return server;
+}
+
+function shutdown(server: grpc.Server): Promise<void> {
+  return new Promise((resolve) => server.tryShutdown(() => resolve()));
+}
+
+/** A push-only replica like the C++ store's: applies what arrives, echoes its id. */
+class FakePushReplica {
+  received: ReplicationCommand[] = [];
+  data = new Map<string, string>();
+  handlers: grpc.UntypedServiceImplementation = {
+    ReplicateCommand: (
+      call: grpc.ServerUnaryCall<ReplicationCommand, ReplicationResponse>,
+      callback: grpc.sendUnaryData<ReplicationResponse>,
+    ) => {
+      const command = call.request;
+      this.received.push(command);
+      if (command.type === "SET") this.data.set(command.key, command.value);
+      if (command.type === "DELETE") this.data.delete(command.key);
+      callback(null, { success: true, last_applied_sequence: command.sequence_id });
+    },
+  };
+}
+
+Deno.test("smoke: push mode with --replicas and pull together apply each command once", opts, async () => {
+  const replicaPort = freePort();
+  await using master = await startMaster(["--replicas", `127.0.0.1:${replicaPort}`]);
+  await using replica = await startReplica(master, [], { address: `127.0.0.1:${replicaPort}` });
+  using client = new KvClient(master.address);
+  for (let i = 0; i < 300; i++) {
+    await client.set(`k${i % 40}`, `v${i}`);
+    if (i % 5 === 0) await client.expire(`k${(i + 3) % 40}`, 100 + i);
+    if (i % 11 === 0) await client.delete(`k${(i + 7) % 40}`);
+  }
+  await waitForConvergence(master, [replica]);
+  const last = (await info(master.address)).last_seq;
+  await waitUntil(async () => {
+    const replicas = (await info(master.address)).replicas ?? [];
+    return replicas.length === 2 && replicas.every((r) => r.acked_seq === last);
+  }, "both the pull stream and the push link are acknowledged up to the last seq");
+  const modes = (await info(master.address)).replicas!.map((r) => r.mode).sort();
+  assert.deepEqual(modes, ["pull", "push"]);
+  // Each seq was staged once: the replica's seq equals the master's although most
+  // commands reached it twice.
+  assert.equal((await info(replica.address)).last_seq, last);
+});
+
+Deno.test("our master pushes every write in order to a push-only replica, resending what it missed", opts, async () => {
+  const port = freePort();
+  const fake = new FakePushReplica();
+  let server = await fakeServer(port, fake.handlers);
+  await using master = await startMaster(["--replicas", `127.0.0.1:${port}`]);
+  using client = new KvClient(master.address);
+  try {
+    await client.set("a", "1");
+    await client.set("b", "2");
+    await client.expire("b", 60);
+    await client.delete("a");
+    await waitUntil(() => fake.received.length === 4, "4 pushes arrive");
+    assert.deepEqual(fake.received.map((c) => [c.sequence_id, c.type, c.key]), [
+      ["1", "SET", "a"],
+      ["2", "SET", "b"],
+      ["3", "EXPIRE", "b"],
+      ["4", "DELETE", "a"],
+    ]);
+    assert.equal(fake.received[2].seconds, 60, "relative seconds for a replica that knows no deadlines");
+
+    await shutdown(server);
+    server.forceShutdown();
+    for (let i = 0; i < 20; i++) await client.set(`down:${i}`, `${i}`);
+    await master.waitForLog(/Cannot push to replica 127\.0\.0\.1:\d+/);
+    server = await fakeServer(port, fake.handlers);
+    await waitUntil(() => fake.data.size === 21, "the pushes missed while the replica was down arrive", 20_000);
+    await master.waitForLog(/Pushing to replica \S+ again/);
+    const seqs = fake.received.map((c) => Number(c.sequence_id));
+    assert.deepEqual([...new Set(seqs)], Array.from({ length: 24 }, (_, i) => i + 1), "every seq, in order");
+    assert.deepEqual([...fake.data.keys()].sort(), ["b", ...Array.from({ length: 20 }, (_, i) => `down:${i}`)].sort());
+  } finally {
+    server.forceShutdown();
+  }
+});
+
+Deno.test("smoke: our replica follows a C++-style master that pushes ids from 0 and serves no Sync", opts, async () => {
+  const masterPort = freePort();
+  const fakeMaster = await fakeServer(masterPort, {});
+  await using replica = await startServer({ args: ["--replica", "--master-address", `127.0.0.1:${masterPort}`] });
+  using pusher = new KvClient(replica.address);
+  const push = (id: number, type: string, key: string, value = "", seconds = 0) =>
+    pusher.call<ReplicationResponse>("ReplicateCommand", { type, key, value, seconds, sequence_id: String(id) });
+  try {
+    await replica.waitForLog(/does not serve Sync/);
+    assert.equal((await info(replica.address)).link_state, "push-only");
+
+    assert.deepEqual(await push(0, "SET", "a", "1"), {
+      success: true,
+      last_applied_sequence: "0",
+      replid: "0".repeat(40),
+      detail: "",
+    });
+    assert.equal((await push(1, "SET", "b", "2")).last_applied_sequence, "1");
+    assert.equal((await push(0, "SET", "a", "1")).success, true, "a duplicate is acknowledged, not applied again");
+    // Pushes that overtake each other wait for their turn.
+    const answers = await Promise.all([
+      push(4, "DELETE", "a"),
+      push(3, "EXPIRE", "b", "", 100),
+      push(2, "SET", "a", "3"),
+    ]);
+    assert.ok(answers.every((answer) => answer.success));
+    assert.equal((await push(5, "SET", "c", "5")).last_applied_sequence, "5");
+
+    assert.deepEqual((await dumpDataset(replica.address)).map(([key, value]) => [key, value]), [["b", "2"], [
+      "c",
+      "5",
+    ]]);
+    const ttl = await pusher.ttl("b");
+    assert.ok(ttl === 100 || ttl === 99, `the relative EXPIRE counts from its arrival: ${ttl}`);
+    const replicaInfo = await info(replica.address);
+    assert.equal(replicaInfo.last_seq, "6", "ids 0-5 are our seqs 1-6");
+    assert.equal(replicaInfo.replid, "0".repeat(40));
+    await assert.rejects(pusher.set("x", "y"), /FAILED_PRECONDITION/);
+  } finally {
+    fakeMaster.forceShutdown();
+  }
+});
+
+Deno.test(
+  "a gap in a C++ master's pushes is skipped after a wait, and pushes of another history are refused",
+  opts,
+  async () => {
+    const masterPort = freePort();
+    const fakeMaster = await fakeServer(masterPort, {});
+    await using replica = await startServer({ args: ["--replica", "--master-address", `127.0.0.1:${masterPort}`] });
+    using pusher = new KvClient(replica.address, { deadlineMs: 10_000 });
+    const push = (id: number, key: string) =>
+      pusher.call<ReplicationResponse>("ReplicateCommand", { type: "SET", key, value: "v", sequence_id: String(id) });
+    try {
+      await replica.waitForLog(/does not serve Sync/);
+      assert.equal((await push(0, "a")).success, true);
+      const skipped = await push(3, "d");
+      assert.equal(skipped.success, true);
+      assert.equal(skipped.last_applied_sequence, "3");
+      assert.match(replica.stderr, /never sent 2 commands before id 3/);
+      const ours = await pusher.call<ReplicationResponse>("ReplicateCommand", {
+        type: "SET",
+        key: "x",
+        value: "v",
+        sequence_id: "9",
+        replid: "f".repeat(40),
+      });
+      assert.equal(ours.success, false);
+      assert.match(ours.detail ?? "", /holds history 000000000000, not ffffffffffff/);
+    } finally {
+      fakeMaster.forceShutdown();
+    }
+  },
+);
