@@ -46,6 +46,19 @@ Deno.test("a replica is NOT_SERVING until its first sync, and says so with exit 
   assert.deepEqual([cli.code, cli.stdout], [1, "NOT_SERVING\n"]);
 });
 
+Deno.test("a replica turns SERVING after its first sync, and a promoted replica stays SERVING", opts, async () => {
+  await using master = await startServer();
+  await using replica = await startServer({ args: ["--replica", "--master-address", master.address] });
+  using health = new HealthClient(replica.address);
+  await waitUntil(async () => (await health.check("")) === "SERVING", "the replica has synced", 15_000);
+  assert.equal(await health.check("kvstore.KeyValueStore"), "SERVING");
+  await master.kill();
+  assert.equal(await health.check(""), "SERVING", "a replica that has synced keeps serving (possibly stale) reads");
+  const promoted = await runKvstore(["promote", "--endpoint", replica.address]);
+  assert.equal(promoted.code, 0, promoted.stderr);
+  assert.equal(await health.check(""), "SERVING");
+});
+
 Deno.test("a watcher sees SERVING, then NOT_SERVING as shutdown starts, then the stream ends", opts, async () => {
   await using server = await startServer();
   using health = new HealthClient(server.address);
