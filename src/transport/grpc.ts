@@ -86,8 +86,25 @@ export function kvstoreServiceDefinition(): grpc.ServiceDefinition {
   return definition as grpc.ServiceDefinition;
 }
 
-/** A client for kvstore.KeyValueStore at `address` ("host:port"). */
-export function createKvstoreClient(address: string, limits: TransportLimits): grpc.Client {
+/** How fast a channel retries a lost connection: the first pause and the cap, in ms. */
+export interface ReconnectBackoff {
+  readonly initialMs: number;
+  readonly maxMs: number;
+}
+
+/** A client for kvstore.KeyValueStore at `address` ("host:port"). `reconnect` tightens
+ * the reconnect backoff (the router's links to shards use it, so a shard that comes
+ * back is used again within a second rather than grpc-js's cap of two minutes). */
+export function createKvstoreClient(
+  address: string,
+  limits: TransportLimits,
+  reconnect?: ReconnectBackoff,
+): grpc.Client {
   const ServiceClient = grpc.makeGenericClientConstructor(kvstoreServiceDefinition(), "KeyValueStore");
-  return new ServiceClient(address, grpc.credentials.createInsecure(), channelOptions(limits));
+  const options: grpc.ChannelOptions = { ...channelOptions(limits) };
+  if (reconnect !== undefined) {
+    options["grpc.initial_reconnect_backoff_ms"] = reconnect.initialMs;
+    options["grpc.max_reconnect_backoff_ms"] = reconnect.maxMs;
+  }
+  return new ServiceClient(address, grpc.credentials.createInsecure(), options);
 }

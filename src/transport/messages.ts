@@ -85,14 +85,20 @@ export interface InfoResponse {
   replid: string;
   last_seq: string | number;
   master_address: string;
+  /** Cluster: set by a router only (null from a node). */
+  cluster?: ClusterStatusResponse | null;
 }
 
 export interface MGetRequest {
   keys: string[];
+  /** Cluster: also return each key's deadline. */
+  include_deadlines?: boolean;
 }
 
 export interface MGetResponse {
   values: GetResponse[];
+  /** Cluster: with include_deadlines, each key's deadline (unix ms, 0 for none). */
+  expires_at_ms?: (string | number)[];
 }
 
 /** Entry as decoded: int64 fields are decimal strings. When sending, numbers do too. */
@@ -105,6 +111,8 @@ export interface WireEntry {
 
 export interface MSetRequest {
   entries: WireEntry[];
+  /** Cluster: write only entries whose key does not exist. */
+  only_if_absent?: boolean;
 }
 
 export interface MSetResponse {
@@ -122,4 +130,50 @@ export interface ScanRequest {
 export interface ScanResponse {
   entries: WireEntry[];
   cursor: string;
+}
+
+// Cluster.
+
+export type ClusterStatusRequest = Record<string, never>;
+
+export interface ShardStatus {
+  name: string;
+  master: string;
+  replicas: string[];
+  /** "serving", "joining" or "leaving". */
+  state: string;
+  reachable: boolean;
+  error: string;
+  keys: string | number;
+  dataset_bytes: string | number;
+  ring_share: number;
+}
+
+export interface MigrationStatus {
+  /** "add" or "remove". */
+  kind: string;
+  shard: string;
+  started_at_ms: string | number;
+  /** "moving", "waiting" or "done". */
+  state: string;
+  error: string;
+  keys_moved: string | number;
+  keys_to_move: string | number;
+  keys_scanned: string | number;
+  keys_to_scan: string | number;
+  finished_at_ms: string | number;
+}
+
+export interface ClusterStatusResponse {
+  epoch: string | number;
+  vnodes: number;
+  shards: ShardStatus[];
+  /** null when no rebalancing is under way. */
+  migration: MigrationStatus | null;
+}
+
+export interface ClusterChangeRequest {
+  shard: string;
+  force: boolean;
+  forget: boolean;
 }
