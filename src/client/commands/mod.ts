@@ -7,7 +7,8 @@
 
 import type { ClientCommand } from "../command.ts";
 import { mget, mset, scan } from "./batch.ts";
+import { cluster } from "./cluster.ts";
 import { info } from "./info.ts";
 import { del, exists, expire, get, set, ttl } from "./keys.ts";
 
-export const COMMANDS: readonly ClientCommand[] = [get, set, del, exists, expire, ttl, mget, mset, scan, info];
+export const COMMANDS: readonly ClientCommand[] = [get, set, del, exists, expire, ttl, mget, mset, scan, info, cluster];
