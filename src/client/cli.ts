@@ -95,6 +95,8 @@ export async function runClientCommand(args: readonly string[]): Promise<number>
       writeErr(`kvstore ${command.name}: ${error.message}\n`);
       return EXIT_USAGE;
     }
+    // The reader went away (`kvstore scan | head`): stop quietly, as Unix tools do.
+    if (error instanceof Deno.errors.BrokenPipe) return EXIT_OK;
     writeErr(`kvstore ${command.name}: ${describeFailure(error, context.endpoint, context.timeoutMs)}\n`);
     return EXIT_ERROR;
   } finally {

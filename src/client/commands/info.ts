@@ -19,6 +19,8 @@ export const info: ClientCommand = {
     }
     const width = Math.max(...Object.keys(response).map((field) => field.length));
     for (const [field, value] of Object.entries(response)) {
+      // Message fields a node leaves unset (a router's `cluster`) decode as null.
+      if (value === null || value === undefined) continue;
       context.print(`${field.padEnd(width)}  ${typeof value === "object" ? JSON.stringify(value) : value}`);
     }
     return EXIT_OK;
