@@ -176,23 +176,27 @@ Deno.test("the command line works through a router", opts, async () => {
   assert.doesNotMatch(nodeInfo.stdout, /cluster/, "a node has no cluster to describe");
 });
 
-Deno.test("kvstore scan through a router lists every key, and stops quietly when its reader goes away", opts, async () => {
-  await using cluster = await startCluster(2);
-  using client = cluster.client();
-  const keys = Array.from({ length: 4000 }, (_, i) => `key:${i}`);
-  await client.mset(keys.map((key) => ({ key, value: "v" })));
-  const all = await runKvstore(["scan", "--page-size", "500", "--endpoint", cluster.router.address]);
-  assert.deepEqual(all.stdout.trim().split("\n").sort(), [...keys].sort());
+Deno.test(
+  "kvstore scan through a router lists every key, and stops quietly when its reader goes away",
+  opts,
+  async () => {
+    await using cluster = await startCluster(2);
+    using client = cluster.client();
+    const keys = Array.from({ length: 4000 }, (_, i) => `key:${i}`);
+    await client.mset(keys.map((key) => ({ key, value: "v" })));
+    const all = await runKvstore(["scan", "--page-size", "500", "--endpoint", cluster.router.address]);
+    assert.deepEqual(all.stdout.trim().split("\n").sort(), [...keys].sort());
 
-  // `kvstore scan | head -1`: the reader closes after the first line.
-  const child = spawnKvstore(["scan", "--page-size", "100", "--endpoint", cluster.router.address]);
-  const reader = child.stdout.getReader();
-  await reader.read();
-  await reader.cancel();
-  const [status, stderr] = await Promise.all([child.status, new Response(child.stderr).text()]);
-  assert.equal(status.code, 0, stderr);
-  assert.equal(stderr, "");
-});
+    // `kvstore scan | head -1`: the reader closes after the first line.
+    const child = spawnKvstore(["scan", "--page-size", "100", "--endpoint", cluster.router.address]);
+    const reader = child.stdout.getReader();
+    await reader.read();
+    await reader.cancel();
+    const [status, stderr] = await Promise.all([child.status, new Response(child.stderr).text()]);
+    assert.equal(status.code, 0, stderr);
+    assert.equal(stderr, "");
+  },
+);
 
 type UnaryMethod = (
   request: object,

@@ -227,6 +227,26 @@ export class ClusterAdmin {
     return { status: { epoch: membership.epoch, vnodes: membership.vnodes, shards, migration: this.current() }, infos };
   }
 
+  /** Logs a warning for each shard that does not answer, or is not a master: a router
+   * started with a wrong --shards should say so at once, not on the first call. */
+  async checkShards(): Promise<void> {
+    const { status, infos } = await this.describe();
+    status.shards.forEach((shard, i) => {
+      const info = infos[i];
+      if (info === null) {
+        this.#options.logger.warn("A shard does not answer; calls for its keys fail until it does", {
+          shard: shard.name,
+          error: shard.error,
+        });
+      } else if (info.role !== "master") {
+        this.#options.logger.warn("A shard's address is not a master; writes for its keys will fail", {
+          shard: shard.name,
+          role: info.role || "unknown",
+        });
+      }
+    });
+  }
+
   /** Stops the running change (it resumes when the router starts again). */
   async stop(): Promise<void> {
     this.#stopped = true;
@@ -366,6 +386,8 @@ export class ClusterAdmin {
         seconds: Math.round((active.finishedAtMs - startedMs) / 100) / 10,
         shards: shardsAfter(active.membership).length,
       });
+      // No change is running once its end is recorded; watchers hear "done" after that.
+      if (this.#active === active) this.#active = null;
       this.#notify(active, true);
     } catch (error) {
       if (!signal.aborted) throw error;

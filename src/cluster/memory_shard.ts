@@ -42,6 +42,8 @@ export class MemoryShard implements ShardApi {
   readonly store = new Store();
   /** When true, every call fails with UNAVAILABLE. */
   down = false;
+  /** The role Info reports. */
+  role = "master";
   /** Calls made, by rpc name. */
   readonly calls = new Map<string, number>();
   /** Called before each rpc runs; may throw to make that call fail. */
@@ -145,7 +147,7 @@ export class MemoryShard implements ShardApi {
         };
       }
       case "Info":
-        return { role: "master", keys: this.store.size, dataset_bytes: this.store.datasetBytes } as Partial<
+        return { role: this.role, keys: this.store.size, dataset_bytes: this.store.datasetBytes } as Partial<
           InfoResponse
         >;
     }

@@ -123,6 +123,7 @@ export class Router {
       dataDir: config.dataDir,
     });
     admin.resume();
+    admin.checkShards().catch((error) => log.error("Cannot check the shards", { error: String(error) }));
     return router;
   }
 
