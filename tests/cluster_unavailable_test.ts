@@ -46,6 +46,9 @@ Deno.test(
     const downStatus = info.cluster!.shards.find((shard) => shard.name === down.address)!;
     assert.equal(downStatus.reachable, false);
     assert.match(downStatus.error, /Cannot reach shard/);
+    const cli = await runKvstore(["get", onDown[0], "--endpoint", cluster.router.address]);
+    assert.equal(cli.code, 3);
+    assert.match(cli.stderr, new RegExp(`^kvstore get: UNAVAILABLE: router: Cannot reach shard "${down.address}"`));
     const status = await runKvstore(["cluster", "status", "--endpoint", cluster.router.address]);
     assert.match(status.stdout, new RegExp(`${down.address} +${down.address} +serving +down`));
 
@@ -127,7 +130,15 @@ Deno.test("adding a shard that cannot serve is refused before anything moves", o
 
   const unreachable = await kv("cluster", "add-shard", "127.0.0.1:1");
   assert.equal(unreachable.code, 3);
-  assert.match(unreachable.stderr, /Cannot add shard "127.0.0.1:1": .*Cannot reach shard/);
+  assert.match(
+    unreachable.stderr,
+    /^kvstore cluster: UNAVAILABLE: cluster: Cannot add shard "127.0.0.1:1": .*Cannot reach shard/,
+  );
+  assert.doesNotMatch(
+    unreachable.stderr,
+    /is the server running/,
+    "the router answered; it is not the one unreachable",
+  );
 
   await using busy = await startServer();
   await runKvstore(["set", "mine", "x", "--endpoint", busy.address]);

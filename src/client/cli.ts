@@ -107,7 +107,10 @@ export async function runClientCommand(args: readonly string[]): Promise<number>
 /** One line that says what went wrong talking to the server. */
 export function describeFailure(error: unknown, endpoint: string, timeoutMs: number): string {
   if (error instanceof KvClientError) {
-    if (error.codeName === "UNAVAILABLE") {
+    // Our servers' own messages start with their subsystem ("router: Cannot reach shard
+    // ..."); those are the server speaking, not a failure to reach it.
+    const fromServer = /^[a-z]+: /.test(error.details);
+    if (error.codeName === "UNAVAILABLE" && !fromServer) {
       return `Cannot reach ${endpoint}: ${error.details} (is the server running? set --endpoint or KVSTORE_ENDPOINT)`;
     }
     if (error.codeName === "DEADLINE_EXCEEDED") {

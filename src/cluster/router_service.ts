@@ -205,7 +205,12 @@ function streamProgress(
     write(current);
     heartbeat = setInterval(() => {
       const status = admin.current();
-      if (status !== null && Date.now() - lastWriteMs >= MIGRATION_PROGRESS_INTERVAL_MS) write(status);
+      if (status === null) {
+        // The change stopped without finishing: the router is shutting down.
+        finish(new KvError("UNAVAILABLE", "cluster: The router is stopping; the change resumes when it starts again"));
+      } else if (Date.now() - lastWriteMs >= MIGRATION_PROGRESS_INTERVAL_MS) {
+        write(status);
+      }
     }, MIGRATION_PROGRESS_INTERVAL_MS);
   }, finish);
 }

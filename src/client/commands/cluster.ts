@@ -133,6 +133,7 @@ export function describeProgress(status: MigrationStatus): string {
   const counts = `${moved} of about ${toMove} keys moved${percent}, ` +
     `${status.keys_scanned} of ${status.keys_to_scan} scanned`;
   if (status.state === "waiting") return `${what}: waiting (${status.error}); ${counts}`;
+  if (status.state === "moving" && moved === 0 && Number(status.keys_to_scan) === 0) return `${what}: starting`;
   if (status.state === "done") return `${what}: done; ${moved} keys moved`;
   return `${what}: ${counts}`;
 }
