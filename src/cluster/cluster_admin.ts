@@ -159,7 +159,14 @@ export class ClusterAdmin {
       }
       if (options.forget) {
         const next = forgetShard(this.#membership, reference);
-        const gone = this.#membership.shards.find((spec) => !next.shards.includes(spec))!;
+        const gone = shardsInvolved(this.#membership).find((spec) => !next.shards.includes(spec))!;
+        // Forgetting the shard a running change moves keys to or from calls the change
+        // off: stop its mover before the ring changes under it.
+        const active = this.#active;
+        if (active !== null) {
+          active.abort.abort(new Error(`shard ${gone.name} was forgotten`));
+          await active.done;
+        }
         await this.#adopt(next);
         this.#options.pool.sync(shardsInvolved(next));
         this.#options.logger.warn("Forgot a shard: its keys are no longer part of the cluster", { shard: gone.name });

@@ -214,3 +214,19 @@ Deno.test("a stopped change is resumed by the next router from the recorded memb
     assert.deepEqual(holders.map((shard) => shard.spec.name), [ring.owner(key)], key);
   }
 });
+
+Deno.test("forgetting a dead shard that is being added calls the change off and keeps the old ring", async () => {
+  const { admin, core, pool, persisted } = setup();
+  await load(core, 200);
+  await admin.addShard(parseShardSpec("h:4", "t"), { force: false });
+  pool.shards.get("h:4")!.down = true;
+  while (admin.current()?.state !== "waiting") await new Promise((resolve) => setTimeout(resolve, 1));
+  assert.equal(await admin.removeShard("h:4", { forget: true }), "forgotten");
+  assert.equal(admin.current(), null);
+  assert.equal(persisted.at(-1)!.migration, null);
+  assert.deepEqual(persisted.at(-1)!.shards.map((spec) => spec.name), ["h:1", "h:2", "h:3"]);
+  assert.equal(core.topology.migrating, false);
+  assert.deepEqual(pool.linked, ["h:1", "h:2", "h:3"]);
+  const read = await core.get({ key: "k1" }, CONTEXT);
+  assert.equal(read.found || pool.shards.get("h:4")!.keys().includes("k1"), true, "keys not moved are still served");
+});

@@ -6,6 +6,7 @@
  *   stable {shards}  --startAdd(S)-->     migrating {shards, add S}     --complete--> stable {shards + S}
  *   stable {shards}  --startRemove(S)-->  migrating {shards, remove S}  --complete--> stable {shards - S}
  *   stable {shards}  --forget(S)-->       stable {shards - S}      (S is gone; its keys are given up)
+ *   migrating {shards, add|remove S}  --forget(S)-->  stable {shards - S}  (the move is called off)
  *
  * While a migration is under way, `shards` is still the ring before the change, and the
  * ring after it is derived ({@linkcode shardsAfter}). Keeping both lets the router route
@@ -101,10 +102,22 @@ export function startRemove(membership: Membership, reference: string, nowMs: nu
   return { ...membership, epoch: membership.epoch + 1, migration: { kind: "remove", shard, startedAtMs: nowMs } };
 }
 
-/** Takes the shard `reference` names off the ring at once, without moving its keys: for
- * a shard that is gone for good. Its keys are lost to the cluster. */
+/**
+ * Takes the shard `reference` names off the ring at once, without moving its keys: for
+ * a shard that is gone for good. Its keys are lost to the cluster. During a migration,
+ * only the shard being added or removed can be forgotten, which ends the migration: an
+ * add is called off (keys already moved to the shard are lost with it), a remove is
+ * completed at once (keys not yet moved off it are lost).
+ */
 export function forgetShard(membership: Membership, reference: string): Membership {
-  refuseWhileMigrating(membership, `forget shard ${JSON.stringify(reference)}`);
+  const migration = membership.migration;
+  if (migration !== null) {
+    if (!shardMatches(migration.shard, reference)) {
+      refuseWhileMigrating(membership, `forget shard ${JSON.stringify(reference)}`);
+    }
+    const shards = membership.shards.filter((spec) => spec.name !== migration.shard.name);
+    return { epoch: membership.epoch + 1, vnodes: membership.vnodes, shards, migration: null };
+  }
   const shard = requireShard(membership, reference, "forget");
   if (membership.shards.length === 1) {
     throw new KvError(

@@ -61,3 +61,14 @@ Deno.test("a scan visits the shards keys leave before the shards they join", () 
   assert.equal(topology.migrating, false);
   assert.equal(topology.moves("anything"), false);
 });
+
+Deno.test("forgetting the shard a migration moves keys to or from calls the migration off", () => {
+  const adding = startAdd(base, spec("h:4"), 0);
+  const calledOff = forgetShard(adding, "h:4");
+  assert.equal(calledOff.migration, null);
+  assert.deepEqual(calledOff.shards.map((s) => s.name), ["h:1", "h:2", "h:3"]);
+  assert.equal(calledOff.epoch, adding.epoch + 1);
+  const removing = startRemove(base, "h:2", 0);
+  assert.deepEqual(forgetShard(removing, "h:2").shards.map((s) => s.name), ["h:1", "h:3"]);
+  assert.throws(() => forgetShard(adding, "h:1"), /is adding shard "h:4"; wait until it completes/);
+});

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { type Address, parseAddress } from "../config/address.ts";
+import { type Address, formatAddress, parseAddress } from "../config/address.ts";
 import {
   BATCH_KEYS_MAX,
   KEY_BYTES_MAX_DEFAULT,
@@ -150,13 +150,20 @@ export function parseRouterArgs(args: readonly string[]): RouterArgs {
   if (values.help === true) return { help: true };
   const text = (name: string) => values[name] as string | undefined;
   const shardsText = text("shards");
+  const address = parseAddress(text("address") ?? DEFAULT_ADDRESS, "--address");
+  const shards = shardsText === undefined ? null : parseShardList(shardsText, "--shards");
+  const own = formatAddress(address);
+  const loop = shards?.find((spec) => [spec.master, ...spec.replicas].includes(own));
+  if (loop !== undefined) {
+    throw new UsageError(`Invalid --shards: shard ${JSON.stringify(loop.name)} is the router's own --address ${own}`);
+  }
   const dataDir = text("data-dir") ?? ".";
   if (dataDir.trim() === "") throw new UsageError('Invalid --data-dir "": give a directory path');
   return {
     help: false,
     config: {
-      address: parseAddress(text("address") ?? DEFAULT_ADDRESS, "--address"),
-      shards: shardsText === undefined ? null : parseShardList(shardsText, "--shards"),
+      address,
+      shards,
       dataDir,
       vnodes: parseInteger(text("vnodes") ?? String(VNODES_PER_SHARD_DEFAULT), "--vnodes", 1, VNODES_PER_SHARD_MAX),
       readFrom: parseChoice(text("read-from") ?? "master", "--read-from", READ_FROM_CHOICES),

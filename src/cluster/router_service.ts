@@ -206,8 +206,15 @@ function streamProgress(
     heartbeat = setInterval(() => {
       const status = admin.current();
       if (status === null) {
-        // The change stopped without finishing: the router is shutting down.
-        finish(new KvError("UNAVAILABLE", "cluster: The router is stopping; the change resumes when it starts again"));
+        // The change stopped without finishing: the router is shutting down (it resumes
+        // the change when it starts again), or its shard was forgotten.
+        finish(
+          new KvError(
+            "UNAVAILABLE",
+            "cluster: The change stopped before it was done (the router is stopping, or the shard was forgotten); " +
+              "see kvstore cluster status",
+          ),
+        );
       } else if (Date.now() - lastWriteMs >= MIGRATION_PROGRESS_INTERVAL_MS) {
         write(status);
       }
