@@ -85,6 +85,9 @@ interface Setup {
 interface Measured extends LoadResult {
   readonly routerCpuPercent: number;
   readonly shardsCpuPercent: number;
+  /** Calls answered per second of CPU used by all the servers (router and shards):
+   * steadier than ops/s on a shared machine, and the cost of a call through the setup. */
+  readonly opsPerServerCpuSecond: number;
 }
 
 async function measure(setup: Setup, workload: Workload): Promise<Measured> {
@@ -97,10 +100,12 @@ async function measure(setup: Setup, workload: Workload): Promise<Measured> {
   const load = await drive({ ...settings, address: setup.address, workload, core: DRIVER_CORE });
   const seconds = (performance.now() - started) / 1000;
   const after = cpu();
+  const serverCpuSeconds = after.router - before.router + after.shards - before.shards;
   return {
     ...load,
     routerCpuPercent: Math.round((100 * (after.router - before.router)) / seconds),
     shardsCpuPercent: Math.round((100 * (after.shards - before.shards)) / seconds),
+    opsPerServerCpuSecond: Math.round(load.ops / serverCpuSeconds),
   };
 }
 
@@ -133,6 +138,8 @@ async function timeChange(
   return { status: last, seconds: (performance.now() - started) / 1000 };
 }
 
+/** The machine is shared: the load average when the run began says how quiet it was. */
+const loadAverageAtStart = Deno.loadavg().map((load) => load.toFixed(2)).join(", ");
 const throughputRows: Record<string, string | number>[] = [];
 const rebalanceRows: Record<string, string | number>[] = [];
 try {
@@ -161,15 +168,17 @@ try {
         const samples: Measured[] = [];
         for (let round = 0; round < rounds; round++) samples.push(await measure(setup, workload));
         const pick = (field: keyof Measured) => median(samples.map((sample) => sample[field] as number));
+        const ms = (field: keyof Measured) => Math.round(pick(field) * 10) / 10;
         const row = {
           setup: setup.label,
           workload,
-          "ops/s": pick("opsPerSecond"),
-          "p50 ms": pick("p50Ms"),
-          "p99 ms": pick("p99Ms"),
+          "ops/s": Math.round(pick("opsPerSecond")),
+          "p50 ms": ms("p50Ms"),
+          "p99 ms": ms("p99Ms"),
           errors: samples.reduce((sum, sample) => sum + sample.errors, 0),
-          "router CPU": router === null ? "-" : `${pick("routerCpuPercent")}%`,
-          "shards CPU": `${pick("shardsCpuPercent")}%`,
+          "router CPU": router === null ? "-" : `${Math.round(pick("routerCpuPercent"))}%`,
+          "shards CPU": `${Math.round(pick("shardsCpuPercent"))}%`,
+          "calls per server CPU-s": Math.round(pick("opsPerServerCpuSecond")),
         };
         console.error(JSON.stringify(row));
         throughputRows.push(row);
@@ -233,6 +242,8 @@ try {
     `${machine.os}, Deno ${machine.deno}  `,
     `Load: ${settings.connections} connections x ${settings.concurrency} calls in flight, ${settings.durationMs} ms ` +
     `per workload, median of ${rounds} rounds, ${settings.valueBytes}-byte values, ${settings.keySpace} keys  `,
+    `Load average (1, 5, 15 min) when the run began: ${loadAverageAtStart} (other work on the machine skews ` +
+    `the figures when it is above 0)  `,
     `Pinning: ${
       canPin()
         ? `every server (router and shards) on core ${SERVER_CORE}, load driver on core ${DRIVER_CORE}`
@@ -246,8 +257,10 @@ try {
     "On this 2-core machine all servers share one core, so more shards cannot add throughput: each call " +
     "through the router costs a second gRPC hop (router CPU plus shard CPU per call, against one node's CPU " +
     "alone), and adding shards only adds processes competing for the same core. What the table shows is the " +
-    "router's overhead and that splitting the keyspace costs little; capacity grows with shards when each has " +
-    "its own machine.",
+    "router's overhead (compare calls per server CPU-second, which other work on the machine disturbs less than " +
+    "ops/s) and that splitting the keyspace costs little; capacity grows with shards when each has its own " +
+    "machine. Server CPU well below 100% means the servers were not the limit: the load driver, or other work " +
+    "on the machine, was.",
     "",
     "## Rebalancing",
     "",

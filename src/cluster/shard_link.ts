@@ -135,8 +135,8 @@ export class ShardLink implements ShardApi {
     if (error.code === grpc.status.DEADLINE_EXCEEDED) {
       return new KvError(
         "DEADLINE_EXCEEDED",
-        `router: Shard ${quote(this.spec.name)} at ${endpoint.address} did not answer within ${elapsedMs} ms ` +
-          `(the deadline of the call)`,
+        `router: The call's deadline passed before shard ${quote(this.spec.name)} at ${endpoint.address} answered ` +
+          `(waited ${elapsedMs} ms for it)`,
       );
     }
     if (PASSED_THROUGH.has(codeName)) return new KvError(codeName as ErrorCode, error.details);
