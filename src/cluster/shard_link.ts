@@ -139,6 +139,13 @@ export class ShardLink implements ShardApi {
           `(waited ${elapsedMs} ms for it)`,
       );
     }
+    // A kvstore server's own refusals start with their subsystem ("store: Cannot set
+    // ..."). INTERNAL or UNKNOWN without one is the transport failing mid-call (a stream
+    // reset as the shard died), which the caller should hear as the shard unreachable.
+    const fromShard = /^[a-z]+: /.test(error.details);
+    if (!fromShard && (error.code === grpc.status.INTERNAL || error.code === grpc.status.UNKNOWN)) {
+      return unavailable(this.spec.name, endpoint.address, error.details);
+    }
     if (PASSED_THROUGH.has(codeName)) return new KvError(codeName as ErrorCode, error.details);
     return new KvError("INTERNAL", `router: Shard ${quote(this.spec.name)} answered ${codeName}: ${error.details}`);
   }

@@ -32,6 +32,9 @@ export async function runServer(args: readonly string[]): Promise<number> {
   }
   const { config } = parsed;
   const logger = new Logger({ level: config.logLevel, format: config.logFormat, sink: stderrSink });
+  // Listen for signals before starting: a signal sent as soon as "Listening" is logged (a
+  // supervisor, a test) must still get a graceful shutdown, not the default exit.
+  const signalled = waitForSignal(() => logger.warn("Second signal: exiting without waiting"));
 
   let node: Node;
   try {
@@ -41,7 +44,7 @@ export async function runServer(args: readonly string[]): Promise<number> {
     throw error;
   }
 
-  const signal = await waitForSignal(() => logger.warn("Second signal: exiting without waiting"));
+  const signal = await signalled;
   await node.shutdown(`received ${signal}`);
   return 0;
 }
