@@ -153,6 +153,8 @@ export async function runCommand(
       io.stderr(`kvstore ${command.name}: ${error.message}\n`);
       return EXIT_USAGE;
     }
+    // The reader went away (`kvstore scan | head`): stop quietly, as Unix tools do.
+    if (error instanceof Deno.errors.BrokenPipe) return EXIT_OK;
     io.stderr(`kvstore ${command.name}: ${describeFailure(error, context.endpoint, context.timeoutMs)}\n`);
     return EXIT_ERROR;
   } finally {
@@ -163,7 +165,10 @@ export async function runCommand(
 /** One line that says what went wrong talking to the server. */
 export function describeFailure(error: unknown, endpoint: string, timeoutMs: number): string {
   if (error instanceof KvClientError) {
-    if (error.codeName === "UNAVAILABLE") {
+    // Our servers' own messages start with their subsystem ("router: Cannot reach shard
+    // ..."); those are the server speaking, not a failure to reach it.
+    const fromServer = /^[a-z]+: /.test(error.details);
+    if (error.codeName === "UNAVAILABLE" && !fromServer) {
       return `Cannot reach ${endpoint}: ${error.details} (is the server running? set --endpoint or KVSTORE_ENDPOINT)`;
     }
     if (error.codeName === "DEADLINE_EXCEEDED") {

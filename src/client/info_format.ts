@@ -63,6 +63,8 @@ export function formatInfo(info: Readonly<Record<string, unknown>>, nowMs: numbe
   }
   for (const field of Object.keys(info)) {
     if (known.has(field)) continue;
+    // A message field the node leaves unset (a plain node's `cluster`) decodes as null.
+    if (info[field] === null || info[field] === undefined) continue;
     const section = WORD_SECTIONS.find(([pattern]) => pattern.test(field))?.[1] ?? "Other";
     placed.get(section)!.push(field);
   }

@@ -219,3 +219,58 @@ export const WAITERS_MAX = 10_000;
 
 /** Longest a Wait call may block, in ms (one hour); Wait with timeout 0 waits this long. */
 export const WAIT_TIMEOUT_MS_MAX = 60 * 60 * 1000;
+// Cluster: the hash ring, the router and rebalancing.
+
+/** Virtual nodes per shard on the hash ring (router flag --vnodes, fixed once a cluster
+ * is created). The busiest of N shards holds about 1 + 1.5/sqrt(vnodes) times the mean:
+ * with 512 about 1.07x (rarely over 1.11x with 10 shards), with 128 about 1.13x. More
+ * costs ring memory (8 bytes a vnode) and build time, not lookup time (binary search). */
+export const VNODES_PER_SHARD_DEFAULT = 512;
+
+/** Most vnodes per shard the --vnodes flag accepts. */
+export const VNODES_PER_SHARD_MAX = 4096;
+
+/** Most shards one cluster may hold. Each costs the router a channel and `vnodes` ring
+ * entries; Redis Cluster recommends at most about 1000 masters. */
+export const CLUSTER_SHARDS_MAX = 1024;
+
+/** How long the router waits for a shard's connection before answering UNAVAILABLE, in
+ * ms (router flag --connect-timeout-ms). A shard that is down fails calls this fast. */
+export const ROUTER_CONNECT_TIMEOUT_MS_DEFAULT = 1000;
+
+/** Deadline of a call the router forwards to a shard, in ms, when the client gave none
+ * or a longer one: a shard that accepted the call but hangs cannot hold it longer. */
+export const ROUTER_FORWARD_DEADLINE_MS = 10_000;
+
+/** Reconnect backoff of the router's links to shards, in ms: first retry and cap. The
+ * cap bounds how long a shard that came back stays unused (grpc-js's own cap is 120 s). */
+export const ROUTER_RECONNECT_BACKOFF_MS_INITIAL = 100;
+export const ROUTER_RECONNECT_BACKOFF_MS_MAX = 1000;
+
+/** Deadline of each shard's Info when the router describes the cluster, in ms; a shard
+ * slower than this is reported as unreachable rather than holding up the answer. */
+export const ROUTER_SHARD_INFO_DEADLINE_MS = 2000;
+
+/** Time a removed shard's link stays open after the ring no longer names it, in ms, so
+ * calls that started before the change finish. */
+export const ROUTER_RETIRED_LINK_GRACE_MS = ROUTER_FORWARD_DEADLINE_MS;
+
+/** Keys a rebalancing scan asks a shard for per page. */
+export const MIGRATION_SCAN_PAGE_KEYS = 2000;
+
+/** Keys moved per step of a rebalancing (read, copy, delete under one lock; router flag
+ * --migration-batch-keys). Client calls on those keys wait for the step, so this bounds
+ * their added latency (a step of 500 keys takes a few ms on a local network). */
+export const MIGRATION_BATCH_KEYS = 500;
+
+/** Pause between steps of a rebalancing, in ms (router flag --migration-pause-ms): 0
+ * moves keys as fast as the shards take them; a pause leaves the shards more room for
+ * client traffic while a big move runs. */
+export const MIGRATION_PAUSE_MS_DEFAULT = 0;
+
+/** Pause before a rebalancing step that failed (a shard unreachable) is tried again, ms. */
+export const MIGRATION_RETRY_MS = 1000;
+
+/** Most often a rebalancing reports progress to watchers, in ms; also the heartbeat of
+ * the progress stream while nothing moves. */
+export const MIGRATION_PROGRESS_INTERVAL_MS = 250;

@@ -159,9 +159,11 @@ export class Keyspace {
    * MSET: writes every entry, all or none. Every entry is validated before any is
    * staged, and all are staged at once so they share one batch: the log takes them
    * together or not at all. An entry whose deadline has already passed deletes its key.
-   * Resolves with the number of entries written.
+   * With `onlyIfAbsent` (the cluster's rebalancing copies keys that way, so a newer
+   * write on the shard a key moves to is never overwritten), entries whose key exists
+   * are skipped. Resolves with the number of entries written.
    */
-  async setMany(entries: readonly EntryWrite[]): Promise<number> {
+  async setMany(entries: readonly EntryWrite[], options: { onlyIfAbsent?: boolean } = {}): Promise<number> {
     validateBatchSize(entries.length, "write");
     const nowMs = this.#clock();
     const deadlines = entries.map((entry) => {
@@ -172,7 +174,10 @@ export class Keyspace {
     if (entries.length > 0) this.#refuseOnReplica("set", entries[0].key);
     const staged: SequencedCommand[] = [];
     const staging = this.pipeline.staging;
+    let written = 0;
     entries.forEach((entry, i) => {
+      if (options.onlyIfAbsent && staging.view(entry.key, nowMs) !== undefined) return;
+      written++;
       const expiresAtMs = deadlines[i];
       if (expiresAtMs !== null && expiresAtMs <= nowMs) {
         const decision = staging.delete(entry.key, nowMs);
@@ -182,7 +187,7 @@ export class Keyspace {
       }
     });
     await Promise.all(staged.map((command) => this.pipeline.commit(command)));
-    return entries.length;
+    return written;
   }
 
   /** SCAN: the next page of live keys with `prefix`, continuing from `cursor` ("" to

@@ -138,3 +138,20 @@ Deno.test("bad input is refused before anything is staged", async () => {
   assert.throws(() => keyspace.get("x".repeat(65)), /--max-key-bytes/);
   assert.equal(pipeline.staging.lastSeq, 0);
 });
+
+Deno.test("cluster: MSet with onlyIfAbsent skips keys that exist, counting only the entries written", async () => {
+  const { keyspace, clock } = keyspaceWith(new VolatileLog());
+  await keyspace.set("kept", "newer");
+  await keyspace.setMany([{ key: "stale", value: "old", expiresAtMs: clock.nowMs + 10 }]);
+  clock.nowMs += 20;
+  const written = await keyspace.setMany([
+    { key: "kept", value: "copied" },
+    { key: "fresh", value: "copied", expiresAtMs: clock.nowMs + 5000 },
+    { key: "fresh", value: "second copy" },
+    { key: "stale", value: "copied" },
+  ], { onlyIfAbsent: true });
+  assert.equal(written, 2, "an existing key and a repeated key are skipped; an expired key counts as absent");
+  assert.equal(keyspace.get("kept")?.value, "newer");
+  assert.deepEqual(keyspace.get("fresh"), { value: "copied", expiresAtMs: clock.nowMs + 5000 });
+  assert.equal(keyspace.get("stale")?.value, "copied");
+});

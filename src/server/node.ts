@@ -287,7 +287,7 @@ async function prepareDataDir(dataDir: string): Promise<void> {
 
 /** Stops accepting calls, waits up to `graceMs` for in-flight calls, then closes every
  * connection. */
-function stopServer(server: grpc.Server, graceMs: number): Promise<void> {
+export function stopServer(server: grpc.Server, graceMs: number): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(() => {
       server.forceShutdown();

@@ -53,7 +53,7 @@ export async function runServer(args: readonly string[]): Promise<number> {
 
 /** Resolves with the name of the first SIGINT or SIGTERM; a second signal exits at
  * once, for the operator whose shutdown is stuck. */
-function waitForSignal(onSecond: () => void): Promise<Deno.Signal> {
+export function waitForSignal(onSecond: () => void): Promise<Deno.Signal> {
   return new Promise((resolve) => {
     let received = false;
     const handle = (signal: Deno.Signal) => {

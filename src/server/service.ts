@@ -59,25 +59,30 @@ export function dataHandlers(keyspace: Keyspace, logger: Logger): Handlers {
     TTL: unaryHandler<KeyRequest, TtlResponse>("TTL", logger, ({ key }) => {
       return { seconds: keyspace.ttlSeconds(key) };
     }),
-    MGet: unaryHandler<MGetRequest, MGetResponse>("MGet", logger, ({ keys }) => {
+    MGet: unaryHandler<MGetRequest, MGetResponse>("MGet", logger, ({ keys, include_deadlines }) => {
       const entries = keyspace.getMany(keys);
       return {
         values: entries.map((entry) =>
           entry === undefined ? { found: false, value: "" } : { found: true, value: entry.value }
         ),
+        // Cluster: rebalancing reads deadlines with values, so keys move with their TTLs.
+        expires_at_ms: include_deadlines ? entries.map((entry) => entry?.expiresAtMs ?? 0) : [],
       };
     }),
-    MSet: unaryHandler<MSetRequest, MSetResponse>("MSet", logger, async ({ entries }) => {
-      const count = await keyspace.setMany(entries.map((entry) => {
-        const expiresAtMs = int64Field(entry.expires_at_ms, "expires_at_ms");
-        const ttlMs = int64Field(entry.ttl_ms, "ttl_ms");
-        return {
-          key: entry.key,
-          value: entry.value,
-          expiresAtMs: expiresAtMs === 0 ? undefined : expiresAtMs,
-          ttlMs: ttlMs === 0 ? undefined : ttlMs,
-        };
-      }));
+    MSet: unaryHandler<MSetRequest, MSetResponse>("MSet", logger, async ({ entries, only_if_absent }) => {
+      const count = await keyspace.setMany(
+        entries.map((entry) => {
+          const expiresAtMs = int64Field(entry.expires_at_ms, "expires_at_ms");
+          const ttlMs = int64Field(entry.ttl_ms, "ttl_ms");
+          return {
+            key: entry.key,
+            value: entry.value,
+            expiresAtMs: expiresAtMs === 0 ? undefined : expiresAtMs,
+            ttlMs: ttlMs === 0 ? undefined : ttlMs,
+          };
+        }),
+        { onlyIfAbsent: only_if_absent === true },
+      );
       return { success: true, count };
     }),
     Scan: unaryHandler<ScanRequest, ScanResponse>("Scan", logger, ({ cursor, prefix, limit, include_values }) => {

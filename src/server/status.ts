@@ -39,16 +39,17 @@ export function toServiceError(error: unknown, rpc: string, logger: Logger): Par
 }
 
 /** Wraps a handler that returns a response (or a promise of one) into a grpc-js unary
- * handler that can never throw out of the transport. */
+ * handler that can never throw out of the transport. The handler also gets the call, for
+ * its metadata and deadline (the router forwards both). */
 export function unaryHandler<Request, Response>(
   rpc: string,
   logger: Logger,
-  handle: (request: Request) => Response | Promise<Response>,
+  handle: (request: Request, call: grpc.ServerUnaryCall<Request, Response>) => Response | Promise<Response>,
 ): grpc.handleUnaryCall<Request, Response> {
   return (call, callback) => {
     let result: Response | Promise<Response>;
     try {
-      result = handle(call.request);
+      result = handle(call.request, call);
     } catch (error) {
       callback(toServiceError(error, rpc, logger));
       return;

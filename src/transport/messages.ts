@@ -92,16 +92,16 @@ export interface InfoResponse {
   replid: string;
   last_seq: string | number;
   master_address: string;
-  // Operations (fields 60-79).
-  pid: string | number;
-  runtime: string;
-  started_at_ms: string | number;
-  connections: string | number;
-  heap_used_bytes: string | number;
-  health: string;
-  metrics_address: string;
-  calls_total: string | number;
-  config_file: string;
+  // Operations (fields 60-79); a router leaves them unset.
+  pid?: string | number;
+  runtime?: string;
+  started_at_ms?: string | number;
+  connections?: string | number;
+  heap_used_bytes?: string | number;
+  health?: string;
+  metrics_address?: string;
+  calls_total?: string | number;
+  config_file?: string;
   // Replication (see src/replication/status.ts for their meaning).
   link_state?: string;
   first_sync_done?: boolean;
@@ -114,14 +114,20 @@ export interface InfoResponse {
   backlog_first_seq?: string | number;
   previous_replid?: string;
   previous_replid_last_seq?: string | number;
+  /** Cluster: set by a router only (null from a node). */
+  cluster?: ClusterStatusResponse | null;
 }
 
 export interface MGetRequest {
   keys: string[];
+  /** Cluster: also return each key's deadline. */
+  include_deadlines?: boolean;
 }
 
 export interface MGetResponse {
   values: GetResponse[];
+  /** Cluster: with include_deadlines, each key's deadline (unix ms, 0 for none). */
+  expires_at_ms?: (string | number)[];
 }
 
 /** Entry as decoded: int64 fields are decimal strings. When sending, numbers do too. */
@@ -134,6 +140,8 @@ export interface WireEntry {
 
 export interface MSetRequest {
   entries: WireEntry[];
+  /** Cluster: write only entries whose key does not exist. */
+  only_if_absent?: boolean;
 }
 
 export interface MSetResponse {
@@ -219,4 +227,50 @@ export interface WaitRequest {
 export interface WaitResponse {
   replicas: number;
   seq: string | number;
+}
+
+// Cluster.
+
+export type ClusterStatusRequest = Record<string, never>;
+
+export interface ShardStatus {
+  name: string;
+  master: string;
+  replicas: string[];
+  /** "serving", "joining" or "leaving". */
+  state: string;
+  reachable: boolean;
+  error: string;
+  keys: string | number;
+  dataset_bytes: string | number;
+  ring_share: number;
+}
+
+export interface MigrationStatus {
+  /** "add" or "remove". */
+  kind: string;
+  shard: string;
+  started_at_ms: string | number;
+  /** "moving", "waiting" or "done". */
+  state: string;
+  error: string;
+  keys_moved: string | number;
+  keys_to_move: string | number;
+  keys_scanned: string | number;
+  keys_to_scan: string | number;
+  finished_at_ms: string | number;
+}
+
+export interface ClusterStatusResponse {
+  epoch: string | number;
+  vnodes: number;
+  shards: ShardStatus[];
+  /** null when no rebalancing is under way. */
+  migration: MigrationStatus | null;
+}
+
+export interface ClusterChangeRequest {
+  shard: string;
+  force: boolean;
+  forget: boolean;
 }

@@ -7,6 +7,7 @@
 
 import type { ClientCommand } from "../command.ts";
 import { mget, mset, scan } from "./batch.ts";
+import { cluster } from "./cluster.ts";
 import { info } from "./info.ts";
 import { del, exists, expire, get, set, ttl } from "./keys.ts";
 import { health } from "./health.ts";
@@ -32,7 +33,10 @@ export const COMMANDS: readonly ClientCommand[] = [
   importCommand,
   exportCommand,
   bench,
+  // Replication.
   promote,
   replicaof,
   wait,
+  // Cluster.
+  cluster,
 ];

@@ -1,0 +1,268 @@
+/**
+ * A client that talks to a sharded cluster's masters directly, routing each key to its
+ * owner on the same hash ring the router uses, so it saves the router's hop.
+ *
+ * ```ts
+ * const client = new ShardedClient("127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003");
+ * await client.set("user:1", "ada");          // goes to owner("user:1")
+ * await client.mget(["user:1", "user:2"]);    // one MGet per owning shard, merged in order
+ * client.close();
+ * ```
+ *
+ * Shards are written as for the router (`[NAME=]MASTER[+REPLICA...]`) and must be the
+ * cluster's exact membership, with the same names and vnode count, or keys are looked
+ * for on the wrong shards. {@linkcode ShardedClient.fromRouter} reads them from a router.
+ *
+ * Rebalancing: this client does not take part in a router's migration protocol. While
+ * a router is adding or removing a shard, use the router, and make a new ShardedClient
+ * (fromRouter) once the change is done; fromRouter refuses while one is under way.
+ *
+ * Batches: MGet and MSet are split into one call per owning shard, made in parallel.
+ * Each shard applies its part of an MSet all or nothing; if one shard fails, the others'
+ * parts may have been applied, and the call rejects with that shard's error.
+ *
+ * @module
+ */
+
+import { BATCH_KEYS_MAX, CLIENT_CALL_DEADLINE_MS_DEFAULT, VNODES_PER_SHARD_DEFAULT } from "../config/limits.ts";
+import { HashRing } from "../cluster/ring.ts";
+import { decodeClusterCursor, encodeClusterCursor } from "../cluster/scan_cursor.ts";
+import type { ReadFrom } from "../cluster/shard_api.ts";
+import { findConflict, parseShardList, parseShardSpec, type ShardSpec } from "../cluster/shard_spec.ts";
+import type { TransportLimits } from "../transport/grpc.ts";
+import type { ClusterStatusResponse, InfoResponse, MGetResponse } from "../transport/messages.ts";
+import { type EntryInput, KvClient, KvClientError, type ScannedEntry } from "./client.ts";
+
+export interface ShardedClientOptions {
+  /** Virtual nodes per shard: the cluster's (default 512, the router's default). */
+  readonly vnodes?: number;
+  /** Deadline of each call, in ms. */
+  readonly deadlineMs?: number;
+  /** Where reads go unless a call says otherwise (default master). */
+  readonly readFrom?: ReadFrom;
+  readonly limits?: TransportLimits;
+}
+
+/** Per-call choice of where a read goes. */
+export interface ReadOptions {
+  readonly readFrom?: ReadFrom;
+}
+
+interface Shard {
+  readonly spec: ShardSpec;
+  readonly master: KvClient;
+  readonly replicas: KvClient[];
+  nextReplica: number;
+}
+
+export class ShardedClient {
+  readonly ring: HashRing;
+  readonly shards: readonly ShardSpec[];
+  #byName = new Map<string, Shard>();
+  #readFrom: ReadFrom;
+  #deadlineMs: number;
+
+  /** A client for `shards`: a comma-separated text, or a list of texts or specs. */
+  constructor(shards: string | readonly (string | ShardSpec)[], options: ShardedClientOptions = {}) {
+    const specs = typeof shards === "string"
+      ? parseShardList(shards, "shards")
+      : shards.map((shard) => typeof shard === "string" ? parseShardSpec(shard, "shards") : shard);
+    const conflict = findConflict(specs);
+    if (conflict !== null) throw new Error(`client: Invalid shards: ${conflict}`);
+    if (specs.length === 0) throw new Error("client: A sharded client needs at least one shard");
+    this.shards = specs;
+    this.ring = new HashRing(specs.map((spec) => spec.name), options.vnodes ?? VNODES_PER_SHARD_DEFAULT);
+    this.#readFrom = options.readFrom ?? "master";
+    this.#deadlineMs = options.deadlineMs ?? CLIENT_CALL_DEADLINE_MS_DEFAULT;
+    const clientOptions = { deadlineMs: this.#deadlineMs, limits: options.limits };
+    for (const spec of specs) {
+      this.#byName.set(spec.name, {
+        spec,
+        master: new KvClient(spec.master, clientOptions),
+        replicas: spec.replicas.map((address) => new KvClient(address, clientOptions)),
+        nextReplica: 0,
+      });
+    }
+  }
+
+  /** A client for the shards a router serves, with the router's vnode count. Rejects
+   * while the router is moving keys between shards (use the router until it is done). */
+  static async fromRouter(
+    address: string,
+    options: Omit<ShardedClientOptions, "vnodes"> = {},
+  ): Promise<ShardedClient> {
+    using router = new KvClient(address, { deadlineMs: options.deadlineMs, limits: options.limits });
+    const status = await router.call<ClusterStatusResponse>("ClusterStatus", {});
+    if (status.migration !== null) {
+      throw new Error(
+        `client: Cannot route by ${address}'s ring now: it is ${
+          status.migration.kind === "add" ? "adding" : "removing"
+        } ` +
+          `shard ${JSON.stringify(status.migration.shard)}; use the router until that completes`,
+      );
+    }
+    const specs = status.shards.map((shard) => ({ name: shard.name, master: shard.master, replicas: shard.replicas }));
+    return new ShardedClient(specs, { ...options, vnodes: status.vnodes });
+  }
+
+  /** The shard that owns `key`. */
+  owner(key: string): ShardSpec {
+    return this.#shard(key).spec;
+  }
+
+  async get(key: string, options: ReadOptions = {}): Promise<string | undefined> {
+    return await this.#read(this.#shard(key), options, (client) => client.get(key));
+  }
+
+  set(key: string, value: string): Promise<boolean> {
+    return this.#shard(key).master.set(key, value);
+  }
+
+  contains(key: string, options: ReadOptions = {}): Promise<boolean> {
+    return this.#read(this.#shard(key), options, (client) => client.contains(key));
+  }
+
+  /** Deletes `key`; resolves with whether it existed. */
+  delete(key: string): Promise<boolean> {
+    return this.#shard(key).master.delete(key);
+  }
+
+  expire(key: string, seconds: number): Promise<boolean> {
+    return this.#shard(key).master.expire(key, seconds);
+  }
+
+  ttl(key: string, options: ReadOptions = {}): Promise<number> {
+    return this.#read(this.#shard(key), options, (client) => client.ttl(key));
+  }
+
+  /** The values of `keys`, in order; one MGet per owning shard, in parallel. */
+  async mget(keys: readonly string[], options: ReadOptions = {}): Promise<(string | undefined)[]> {
+    refuseLargeBatch(keys.length, "read");
+    const values: (string | undefined)[] = new Array(keys.length);
+    const groups = this.#group(keys.map((key, index) => ({ key, index })));
+    await Promise.all([...groups].map(async ([shard, items]) => {
+      const response = await this.#read(
+        shard,
+        options,
+        (client) => client.call<MGetResponse>("MGet", { keys: items.map((item) => item.key) }),
+      );
+      items.forEach((item, i) => values[item.index] = response.values[i].found ? response.values[i].value : undefined);
+    }));
+    return values;
+  }
+
+  /** Writes every entry; one MSet per owning shard, in parallel (see the module notes on
+   * what a failure leaves). Resolves with the number written. */
+  async mset(entries: readonly EntryInput[]): Promise<number> {
+    refuseLargeBatch(entries.length, "write");
+    const groups = this.#group(entries);
+    const counts = await Promise.all([...groups].map(([shard, part]) => shard.master.mset(part)));
+    return counts.reduce((sum, count) => sum + count, 0);
+  }
+
+  /** One page of a scan over every shard in turn. Pass the returned cursor to continue;
+   * "" means done. Keys a shard holds but does not own are skipped. */
+  async scan(
+    options: { cursor?: string; prefix?: string; limit?: number; includeValues?: boolean } = {},
+  ): Promise<{ entries: ScannedEntry[]; cursor: string }> {
+    let { index, shardCursor } = options.cursor ? decodeClusterCursor(options.cursor) : { index: 0, shardCursor: "" };
+    if (index >= this.shards.length) {
+      throw new Error(`client: Scan cursor ${JSON.stringify(options.cursor)} is past the last shard`);
+    }
+    const limit = options.limit ?? 100;
+    const entries: ScannedEntry[] = [];
+    while (index < this.shards.length && entries.length < limit) {
+      const shard = this.#byName.get(this.shards[index].name)!;
+      const page = await shard.master.scan({
+        cursor: shardCursor,
+        prefix: options.prefix,
+        limit: limit - entries.length,
+        includeValues: options.includeValues,
+      });
+      entries.push(...page.entries.filter((entry) => this.ring.owner(entry.key) === shard.spec.name));
+      if (page.cursor !== "") {
+        shardCursor = page.cursor;
+        break;
+      }
+      index++;
+      shardCursor = "";
+    }
+    return {
+      entries,
+      cursor: index >= this.shards.length ? "" : encodeClusterCursor({ epoch: 0, index, shardCursor }),
+    };
+  }
+
+  /** Every key (with values when asked) with `prefix`, shard after shard. */
+  async *scanAll(
+    options: { prefix?: string; pageSize?: number; includeValues?: boolean } = {},
+  ): AsyncGenerator<ScannedEntry> {
+    let cursor = "";
+    do {
+      const page = await this.scan({
+        cursor,
+        prefix: options.prefix,
+        limit: options.pageSize,
+        includeValues: options.includeValues,
+      });
+      yield* page.entries;
+      cursor = page.cursor;
+    } while (cursor !== "");
+  }
+
+  /** Each shard's Info, by shard name. */
+  async info(): Promise<Map<string, InfoResponse>> {
+    const infos = await Promise.all(this.shards.map((spec) => this.#byName.get(spec.name)!.master.info()));
+    return new Map(this.shards.map((spec, i) => [spec.name, infos[i]]));
+  }
+
+  close(): void {
+    for (const shard of this.#byName.values()) {
+      shard.master.close();
+      for (const replica of shard.replicas) replica.close();
+    }
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #shard(key: string): Shard {
+    return this.#byName.get(this.ring.owner(key))!;
+  }
+
+  #group<T extends { key: string }>(items: readonly T[]): Map<Shard, T[]> {
+    const groups = new Map<Shard, T[]>();
+    for (const item of items) {
+      const shard = this.#shard(item.key);
+      const group = groups.get(shard);
+      if (group === undefined) groups.set(shard, [item]);
+      else group.push(item);
+    }
+    return groups;
+  }
+
+  /** Runs a read on a replica when asked (and the shard has one that answers), else on
+   * the master. */
+  async #read<T>(shard: Shard, options: ReadOptions, read: (client: KvClient) => Promise<T>): Promise<T> {
+    if ((options.readFrom ?? this.#readFrom) === "replica" && shard.replicas.length > 0) {
+      const replica = shard.replicas[shard.nextReplica++ % shard.replicas.length];
+      try {
+        return await read(replica);
+      } catch (error) {
+        const unreachable = error instanceof KvClientError &&
+          (error.codeName === "UNAVAILABLE" || error.codeName === "DEADLINE_EXCEEDED");
+        if (!unreachable) throw error;
+      }
+    }
+    return await read(shard.master);
+  }
+}
+
+function refuseLargeBatch(count: number, action: string): void {
+  if (count > BATCH_KEYS_MAX) {
+    throw new Error(
+      `client: Cannot ${action} ${count} keys in one call: the limit is ${BATCH_KEYS_MAX}; split the batch`,
+    );
+  }
+}

@@ -1,0 +1,442 @@
+/**
+ * Changes to the cluster's membership, as the router carries them out: adding a shard,
+ * removing one, and describing the cluster.
+ *
+ * A change goes: check it (the shard answers, is a master, is empty unless forced) ->
+ * record the new membership in the state file -> route by it -> wait until calls that
+ * started under the old ring have finished -> move the keys (migrator.ts) -> record the
+ * completed membership -> route by the new ring alone -> close links to shards that
+ * left. Recording before acting means a router that stops at any point finds on restart
+ * a membership it can route by and a migration it can finish ({@linkcode resume}).
+ *
+ * One change runs at a time; asking to add the shard that is being added watches the
+ * running change instead of failing, so an operator whose terminal dropped can simply
+ * run the command again.
+ *
+ * @module
+ */
+
+import { MIGRATION_PROGRESS_INTERVAL_MS, ROUTER_SHARD_INFO_DEADLINE_MS } from "../config/limits.ts";
+import { KvError, quote } from "../errors.ts";
+import type { Logger } from "../logging/logger.ts";
+import type { ClusterStatusResponse, InfoResponse, MigrationStatus, ShardStatus } from "../transport/messages.ts";
+import { KeyLocks } from "./key_locks.ts";
+import {
+  completeMigration,
+  describeMigration,
+  forgetShard,
+  type Membership,
+  shardsAfter,
+  shardsInvolved,
+  startAdd,
+  startRemove,
+} from "./membership.ts";
+import { type MigrationProgress, Migrator } from "./migrator.ts";
+import type { RouterCore } from "./router_core.ts";
+import type { ShardApi } from "./shard_api.ts";
+import { formatShardSpec, shardMatches, type ShardSpec } from "./shard_spec.ts";
+import { Topology } from "./topology.ts";
+
+/** The router's links to shards, opened and closed as the membership changes. */
+export interface ShardPool {
+  /** The link to shard `name`; it must have been opened by {@linkcode sync}. */
+  get(name: string): ShardApi;
+  /** Opens links to `specs` not yet linked, and retires links to shards not in it. */
+  sync(specs: readonly ShardSpec[]): void;
+}
+
+export interface ClusterAdminOptions {
+  readonly core: RouterCore;
+  readonly pool: ShardPool;
+  /** Records a membership durably; rejects if it could not. */
+  readonly persist: (membership: Membership) => Promise<void>;
+  readonly logger: Logger;
+  readonly clock: () => number;
+  /** Resolves after `ms`, or rejects when `signal` aborts. */
+  readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+  readonly scanPageKeys: number;
+  readonly batchKeys: number;
+  readonly pauseMs: number;
+  readonly retryMs: number;
+}
+
+/** Receives the progress of the running change. */
+export type ProgressListener = (status: MigrationStatus) => void;
+
+interface ActiveMigration {
+  readonly membership: Membership;
+  readonly abort: AbortController;
+  progress: MigrationProgress;
+  finishedAtMs: number;
+  lastNotifiedMs: number;
+  lastState: string;
+  done: Promise<void>;
+}
+
+export class ClusterAdmin {
+  #membership: Membership;
+  #options: ClusterAdminOptions;
+  #active: ActiveMigration | null = null;
+  #listeners = new Set<ProgressListener>();
+  /** Serializes changes: one check-and-start at a time. */
+  #changes = new KeyLocks();
+  #stopped = false;
+
+  constructor(membership: Membership, options: ClusterAdminOptions) {
+    this.#membership = membership;
+    this.#options = options;
+    options.pool.sync(shardsInvolved(membership));
+  }
+
+  get membership(): Membership {
+    return this.#membership;
+  }
+
+  /** Continues the migration the membership records, if any (after a restart). */
+  resume(): void {
+    if (this.#membership.migration === null || this.#active !== null) return;
+    this.#options.logger.info("Resuming the rebalancing the state file records", {
+      migration: describeMigration(this.#membership.migration),
+    });
+    this.#start(this.#membership);
+  }
+
+  /** The running change's progress, or null when the ring is stable. */
+  current(): MigrationStatus | null {
+    return this.#active === null ? null : this.#wireStatus(this.#active);
+  }
+
+  /** Calls `listener` with the progress of the running change; returns the unsubscribe. */
+  watch(listener: ProgressListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /**
+   * Adds `shard`: checks that it answers, is a master and holds no keys (unless
+   * `force`), then starts moving keys onto it. Resolves once the change is recorded and
+   * under way. If the same shard is already being added, resolves at once (the caller
+   * watches the running change).
+   */
+  async addShard(shard: ShardSpec, options: { force: boolean }): Promise<void> {
+    const release = await this.#changes.lock(["change"]);
+    try {
+      const migration = this.#membership.migration;
+      if (migration?.kind === "add" && migration.shard.name === shard.name) return;
+      if (this.#membership.shards.some((spec) => spec.name === shard.name)) {
+        throw new KvError(
+          "FAILED_PRECONDITION",
+          `cluster: Cannot add shard ${quote(shard.name)}: it is already on the ring`,
+        );
+      }
+      const next = startAdd(this.#membership, shard, this.#options.clock());
+      this.#options.pool.sync(shardsInvolved(next));
+      try {
+        await this.#checkJoining(shard, options.force);
+      } catch (error) {
+        this.#options.pool.sync(shardsInvolved(this.#membership));
+        throw error;
+      }
+      await this.#adopt(next);
+      this.#options.logger.info("Adding a shard: moving the keys it now owns", { shard: formatShardSpec(shard) });
+      this.#start(next);
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * Removes the shard `reference` names: starts moving its keys to the others, or with
+   * `forget` takes it off the ring at once without moving anything. Resolves with
+   * "moving" or "forgotten" once the change is recorded.
+   */
+  async removeShard(reference: string, options: { forget: boolean }): Promise<"moving" | "forgotten"> {
+    const release = await this.#changes.lock(["change"]);
+    try {
+      const migration = this.#membership.migration;
+      if (migration?.kind === "remove" && shardMatches(migration.shard, reference) && !options.forget) {
+        return "moving";
+      }
+      if (options.forget) {
+        const next = forgetShard(this.#membership, reference);
+        const gone = shardsInvolved(this.#membership).find((spec) => !next.shards.includes(spec))!;
+        // Forgetting the shard a running change moves keys to or from calls the change
+        // off: stop its mover before the ring changes under it.
+        const active = this.#active;
+        if (active !== null) {
+          active.abort.abort(new Error(`shard ${gone.name} was forgotten`));
+          await active.done;
+        }
+        await this.#adopt(next);
+        this.#options.pool.sync(shardsInvolved(next));
+        this.#options.logger.warn("Forgot a shard: its keys are no longer part of the cluster", { shard: gone.name });
+        return "forgotten";
+      }
+      const next = startRemove(this.#membership, reference, this.#options.clock());
+      const leaving = next.migration!.shard;
+      await this.#checkLeaving(leaving);
+      await this.#adopt(next);
+      this.#options.logger.info("Removing a shard: moving its keys to the others", { shard: leaving.name });
+      this.#start(next);
+      return "moving";
+    } finally {
+      release();
+    }
+  }
+
+  /** Describes the cluster: every shard with what its master says of itself. */
+  async status(): Promise<ClusterStatusResponse> {
+    return (await this.describe()).status;
+  }
+
+  /** The cluster's status, and each involved shard's Info (null where it did not answer),
+   * in the order of `status.shards`. */
+  async describe(): Promise<{ status: ClusterStatusResponse; infos: (InfoResponse | null)[] }> {
+    const membership = this.#membership;
+    const migration = membership.migration;
+    const shares = new Topology(membership).after.shares();
+    const deadlineMs = this.#options.clock() + ROUTER_SHARD_INFO_DEADLINE_MS;
+    const infos: (InfoResponse | null)[] = [];
+    const shards = await Promise.all(
+      shardsInvolved(membership).map(async (spec, i): Promise<ShardStatus> => {
+        infos[i] = null;
+        const state = migration?.shard.name !== spec.name
+          ? "serving"
+          : migration.kind === "add"
+          ? "joining"
+          : "leaving";
+        const status: ShardStatus = {
+          name: spec.name,
+          master: spec.master,
+          replicas: [...spec.replicas],
+          state,
+          reachable: false,
+          error: "",
+          keys: 0,
+          dataset_bytes: 0,
+          ring_share: shares.get(spec.name) ?? 0,
+        };
+        try {
+          const info = await this.#options.pool.get(spec.name).call<InfoResponse>("Info", {}, {
+            deadlineMs,
+            readFrom: "master",
+          });
+          infos[i] = info;
+          status.reachable = true;
+          status.keys = info.keys;
+          status.dataset_bytes = info.dataset_bytes;
+        } catch (error) {
+          status.error = error instanceof Error ? error.message : String(error);
+        }
+        return status;
+      }),
+    );
+    return { status: { epoch: membership.epoch, vnodes: membership.vnodes, shards, migration: this.current() }, infos };
+  }
+
+  /** Logs a warning for each shard that does not answer, or is not a master: a router
+   * started with a wrong --shards should say so at once, not on the first call. */
+  async checkShards(): Promise<void> {
+    const { status, infos } = await this.describe();
+    status.shards.forEach((shard, i) => {
+      const info = infos[i];
+      if (info === null) {
+        this.#options.logger.warn("A shard does not answer; calls for its keys fail until it does", {
+          shard: shard.name,
+          error: shard.error,
+        });
+      } else if (info.role !== "master") {
+        this.#options.logger.warn("A shard's address is not a master; writes for its keys will fail", {
+          shard: shard.name,
+          role: info.role || "unknown",
+        });
+      }
+    });
+  }
+
+  /** Stops the running change (it resumes when the router starts again). */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    const active = this.#active;
+    if (active === null) return;
+    active.abort.abort(new Error("the router is stopping"));
+    await active.done;
+  }
+
+  // ---- Internals -----------------------------------------------------------------
+
+  /** Records `membership`, then routes by it. */
+  async #adopt(membership: Membership): Promise<void> {
+    await this.#options.persist(membership);
+    this.#membership = membership;
+    this.#options.core.setTopology(new Topology(membership));
+  }
+
+  async #checkJoining(shard: ShardSpec, force: boolean): Promise<void> {
+    const info = await this.#probe(shard, "add");
+    if (info.role !== "master") {
+      const what = info.role === "router" ? "a router" : `a ${info.role || "node of unknown role"}`;
+      throw new KvError(
+        "FAILED_PRECONDITION",
+        `cluster: Cannot add shard ${
+          quote(shard.name)
+        }: ${shard.master} is ${what}; a shard's address must be a master`,
+      );
+    }
+    const keys = Number(info.keys);
+    if (keys > 0 && !force) {
+      throw new KvError(
+        "FAILED_PRECONDITION",
+        `cluster: Cannot add shard ${quote(shard.name)}: it already holds ${keys} keys; a new shard should be ` +
+          `empty (keys it holds that it does not own would be invisible, and keys moving in would not replace ` +
+          `its copies). Empty it, or pass --force to add it anyway`,
+      );
+    }
+  }
+
+  async #checkLeaving(shard: ShardSpec): Promise<void> {
+    try {
+      await this.#probe(shard, "remove");
+    } catch (error) {
+      if (!(error instanceof KvError) || error.code !== "UNAVAILABLE") throw error;
+      throw new KvError(
+        "UNAVAILABLE",
+        `${error.message}. Its keys can only move while it answers; if it is gone for good, ` +
+          `remove it with --forget (its keys are then lost to the cluster)`,
+      );
+    }
+  }
+
+  async #probe(shard: ShardSpec, action: string): Promise<InfoResponse> {
+    try {
+      return await this.#options.pool.get(shard.name).call<InfoResponse>("Info", {}, {
+        deadlineMs: this.#options.clock() + ROUTER_SHARD_INFO_DEADLINE_MS,
+        readFrom: "master",
+      });
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      throw new KvError(
+        error instanceof KvError && error.code !== "UNIMPLEMENTED" ? error.code : "FAILED_PRECONDITION",
+        `cluster: Cannot ${action} shard ${quote(shard.name)}: ${message}`,
+      );
+    }
+  }
+
+  /** Runs the migration `membership` records until it completes or the router stops. */
+  #start(membership: Membership): void {
+    const active: ActiveMigration = {
+      membership,
+      abort: new AbortController(),
+      progress: { state: "moving", error: "", keysMoved: 0, keysToMove: 0, keysScanned: 0, keysToScan: 0 },
+      finishedAtMs: 0,
+      lastNotifiedMs: 0,
+      lastState: "",
+      done: Promise.resolve(),
+    };
+    this.#active = active;
+    active.done = this.#run(active).finally(() => {
+      if (this.#active === active) this.#active = null;
+    });
+    this.#notify(active, true);
+  }
+
+  async #run(active: ActiveMigration): Promise<void> {
+    const { core, pool, logger, clock } = this.#options;
+    const signal = active.abort.signal;
+    const startedMs = clock();
+    try {
+      await core.drained();
+      while (true) {
+        const migrator = new Migrator(core, (name) => pool.get(name), core.topology, {
+          scanPageKeys: this.#options.scanPageKeys,
+          batchKeys: this.#options.batchKeys,
+          pauseMs: this.#options.pauseMs,
+          retryMs: this.#options.retryMs,
+          clock,
+          sleep: this.#options.sleep,
+          logger,
+          onProgress: (progress) => {
+            active.progress = progress;
+            this.#notify(active, false);
+          },
+        });
+        try {
+          await migrator.run(signal);
+          break;
+        } catch (error) {
+          if (signal.aborted) throw error;
+          // The migrator retries every failure it expects; anything else is a bug. Start
+          // over (settling is idempotent) rather than leave the cluster half-moved.
+          logger.error("Rebalancing failed unexpectedly; starting it over", { error: String(error) });
+          await this.#options.sleep(this.#options.retryMs, signal);
+        }
+      }
+      const completed = completeMigration(active.membership);
+      while (true) {
+        try {
+          await this.#adopt(completed);
+          break;
+        } catch (error) {
+          if (signal.aborted) throw error;
+          active.progress = { ...active.progress, state: "waiting", error: String(error) };
+          this.#notify(active, true);
+          logger.error("Cannot record the completed rebalancing; retrying", { error: String(error) });
+          await this.#options.sleep(this.#options.retryMs, signal);
+        }
+      }
+      pool.sync(shardsInvolved(completed));
+      active.finishedAtMs = clock();
+      active.progress = { ...active.progress, state: "done", error: "" };
+      logger.info("Rebalancing complete", {
+        migration: describeMigration(active.membership.migration!),
+        keysMoved: active.progress.keysMoved,
+        seconds: Math.round((active.finishedAtMs - startedMs) / 100) / 10,
+        shards: shardsAfter(active.membership).length,
+      });
+      // No change is running once its end is recorded; watchers hear "done" after that.
+      if (this.#active === active) this.#active = null;
+      this.#notify(active, true);
+    } catch (error) {
+      if (!signal.aborted) throw error;
+      if (!this.#stopped) return;
+      logger.info("Rebalancing paused: the router is stopping; it resumes when the router starts again", {
+        keysMoved: active.progress.keysMoved,
+      });
+    }
+  }
+
+  /** Tells listeners, at most every MIGRATION_PROGRESS_INTERVAL_MS unless the state
+   * changed or `force`. */
+  #notify(active: ActiveMigration, force: boolean): void {
+    const nowMs = this.#options.clock();
+    const stateChanged = active.progress.state !== active.lastState;
+    if (!force && !stateChanged && nowMs - active.lastNotifiedMs < MIGRATION_PROGRESS_INTERVAL_MS) return;
+    active.lastNotifiedMs = nowMs;
+    active.lastState = active.progress.state;
+    const status = this.#wireStatus(active);
+    for (const listener of [...this.#listeners]) {
+      try {
+        listener(status);
+      } catch (error) {
+        this.#options.logger.warn("A progress listener failed", { error: String(error) });
+      }
+    }
+  }
+
+  #wireStatus(active: ActiveMigration): MigrationStatus {
+    const migration = active.membership.migration!;
+    const progress = active.progress;
+    return {
+      kind: migration.kind,
+      shard: migration.shard.name,
+      started_at_ms: migration.startedAtMs,
+      state: progress.state,
+      error: progress.error,
+      keys_moved: progress.keysMoved,
+      keys_to_move: Math.max(progress.keysToMove, progress.keysMoved),
+      keys_scanned: progress.keysScanned,
+      keys_to_scan: Math.max(progress.keysToScan, progress.keysScanned),
+      finished_at_ms: active.finishedAtMs,
+    };
+  }
+}

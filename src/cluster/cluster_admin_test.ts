@@ -1,0 +1,232 @@
+import assert from "node:assert/strict";
+import { silentLogger } from "../logging/logger.ts";
+import type { MigrationStatus, WireEntry } from "../transport/messages.ts";
+import { ClusterAdmin, type ShardPool } from "./cluster_admin.ts";
+import { initialMembership, type Membership } from "./membership.ts";
+import { MemoryShard, seededRandom } from "./memory_shard.ts";
+import { RouterCore } from "./router_core.ts";
+import type { ShardApi } from "./shard_api.ts";
+import { parseShardList, parseShardSpec, type ShardSpec } from "./shard_spec.ts";
+import { Topology } from "./topology.ts";
+
+const CONTEXT = { deadlineMs: Infinity, readFrom: "master" as const };
+
+class MemoryPool implements ShardPool {
+  readonly shards = new Map<string, MemoryShard>();
+  linked: string[] = [];
+  get(name: string): ShardApi {
+    const shard = this.shards.get(name);
+    if (shard === undefined || !this.linked.includes(name)) throw new Error(`no link to ${name}`);
+    return shard;
+  }
+  sync(specs: readonly ShardSpec[]): void {
+    this.linked = specs.map((spec) => spec.name);
+  }
+}
+
+/** An admin over in-memory shards h:1..h:3 (and h:4, h:5 not on the ring), recording
+ * every membership it persists. */
+function setup(options: { failPersist?: () => boolean } = {}) {
+  const random = seededRandom(3);
+  const pool = new MemoryPool();
+  for (const name of ["h:1", "h:2", "h:3", "h:4", "h:5"]) {
+    pool.shards.set(name, new MemoryShard(name, Date.now, random));
+  }
+  const membership = initialMembership(parseShardList("h:1,h:2,h:3", "t"), 64);
+  const core = new RouterCore(new Topology(membership), (name) => pool.get(name), {
+    limits: { keyBytesMax: 1024, valueBytesMax: 1024, ttlSecondsMax: 1_000_000 },
+    clock: Date.now,
+  });
+  const persisted: Membership[] = [];
+  const admin = new ClusterAdmin(membership, {
+    core,
+    pool,
+    persist: (next) => {
+      if (options.failPersist?.()) return Promise.reject(new Error("disk full"));
+      persisted.push(next);
+      return Promise.resolve();
+    },
+    logger: silentLogger(),
+    clock: Date.now,
+    sleep: () => new Promise((resolve) => setTimeout(resolve, 0)),
+    scanPageKeys: 50,
+    batchKeys: 10,
+    pauseMs: 0,
+    retryMs: 1,
+  });
+  return { admin, core, pool, persisted };
+}
+
+async function load(core: RouterCore, count: number): Promise<void> {
+  const entries: WireEntry[] = Array.from(
+    { length: count },
+    (_, i) => ({ key: `k${i}`, value: `v${i}`, expires_at_ms: 0, ttl_ms: 0 }),
+  );
+  await core.mset({ entries }, CONTEXT);
+}
+
+/** Resolves with every status a watcher sees until "done". */
+function watchUntilDone(admin: ClusterAdmin): Promise<MigrationStatus[]> {
+  return new Promise((resolve) => {
+    const seen: MigrationStatus[] = [];
+    const stop = admin.watch((status) => {
+      seen.push(status);
+      if (status.state === "done") {
+        stop();
+        resolve(seen);
+      }
+    });
+  });
+}
+
+Deno.test("adding a shard records the change before moving keys, and its end before routing by the new ring", async () => {
+  const { admin, core, pool, persisted } = setup();
+  await load(core, 300);
+  const done = watchUntilDone(admin);
+  await admin.addShard(parseShardSpec("h:4", "t"), { force: false });
+  assert.equal(persisted.length, 1);
+  assert.equal(persisted[0].migration?.kind, "add");
+  assert.equal(core.topology.migrating, true, "the router routes by the migration as soon as it is recorded");
+  assert.equal((await admin.status()).shards.find((shard) => shard.name === "h:4")?.state, "joining");
+
+  const seen = await done;
+  const last = seen.at(-1)!;
+  assert.equal(last.state, "done");
+  assert.ok(Number(last.finished_at_ms) >= Number(last.started_at_ms));
+  assert.ok(Number(last.keys_moved) > 20 && Number(last.keys_moved) === pool.shards.get("h:4")!.keys().length);
+  assert.equal(persisted.length, 2);
+  assert.equal(persisted[1].migration, null);
+  assert.deepEqual(persisted[1].shards.map((spec) => spec.name), ["h:1", "h:2", "h:3", "h:4"]);
+  assert.equal(core.topology.migrating, false);
+  assert.equal(admin.current(), null);
+  assert.deepEqual(pool.linked, ["h:1", "h:2", "h:3", "h:4"]);
+  const status = await admin.status();
+  assert.ok(status.shards.every((shard) => shard.state === "serving" && shard.reachable));
+  assert.ok(Math.abs(status.shards.reduce((sum, shard) => sum + shard.ring_share, 0) - 1) < 1e-9);
+});
+
+Deno.test("asking to add the shard being added watches the running change", async () => {
+  const { admin, core, persisted } = setup();
+  await load(core, 200);
+  const done = watchUntilDone(admin);
+  await admin.addShard(parseShardSpec("h:4", "t"), { force: false });
+  await admin.addShard(parseShardSpec("h:4", "t"), { force: false });
+  await assert.rejects(admin.addShard(parseShardSpec("h:5", "t"), { force: false }), /wait until it completes/);
+  await done;
+  assert.equal(persisted.length, 2, "one change: its start and its end");
+  await assert.rejects(admin.addShard(parseShardSpec("h:4", "t"), { force: false }), /already on the ring/);
+});
+
+Deno.test("a shard that holds keys, is not a master or does not answer is not added", async () => {
+  const { admin, pool, persisted } = setup();
+  pool.shards.get("h:4")!.store.apply({ kind: "set", key: "stray", value: "x", expiresAtMs: null });
+  await assert.rejects(admin.addShard(parseShardSpec("h:4", "t"), { force: false }), /holds 1 keys; .*--force/);
+  pool.shards.get("h:5")!.role = "replica";
+  await assert.rejects(
+    admin.addShard(parseShardSpec("h:5", "t"), { force: false }),
+    /is a replica; .* must be a master/,
+  );
+  pool.shards.get("h:5")!.role = "master";
+  pool.shards.get("h:5")!.down = true;
+  await assert.rejects(admin.addShard(parseShardSpec("h:5", "t"), { force: false }), /Cannot add shard "h:5": .*down/);
+  assert.deepEqual(persisted, [], "nothing was recorded");
+  assert.deepEqual(pool.linked, ["h:1", "h:2", "h:3"], "links opened for the checks are closed again");
+  const done = watchUntilDone(admin);
+  await admin.addShard(parseShardSpec("h:4", "t"), { force: true });
+  await done;
+  assert.ok(pool.shards.get("h:4")!.keys().includes("stray"), "with --force the shard keeps what it held");
+});
+
+Deno.test("removing a shard empties it; forgetting one drops it at once", async () => {
+  const { admin, core, pool, persisted } = setup();
+  await load(core, 300);
+  const held = pool.shards.get("h:2")!.keys().length;
+  const done = watchUntilDone(admin);
+  assert.equal(await admin.removeShard("h:2", { forget: false }), "moving");
+  assert.equal((await admin.status()).shards.find((shard) => shard.name === "h:2")?.state, "leaving");
+  const last = (await done).at(-1)!;
+  assert.equal(Number(last.keys_moved), held);
+  assert.deepEqual(pool.shards.get("h:2")!.keys(), []);
+  assert.deepEqual(pool.linked, ["h:1", "h:3"]);
+
+  assert.equal(await admin.removeShard("h:3", { forget: true }), "forgotten");
+  assert.deepEqual(persisted.at(-1)!.shards.map((spec) => spec.name), ["h:1"]);
+  assert.equal(core.topology.after.owner("anything"), "h:1");
+  await assert.rejects(admin.removeShard("h:1", { forget: false }), /it is the last one/);
+});
+
+Deno.test("a change the state file cannot record is not made", async () => {
+  let fail = true;
+  const { admin, core } = setup({ failPersist: () => fail });
+  await assert.rejects(admin.addShard(parseShardSpec("h:4", "t"), { force: false }), /disk full/);
+  assert.equal(admin.membership.migration, null);
+  assert.equal(core.topology.migrating, false);
+  fail = false;
+  const done = watchUntilDone(admin);
+  await admin.addShard(parseShardSpec("h:4", "t"), { force: false });
+  await done;
+});
+
+Deno.test("a stopped change is resumed by the next router from the recorded membership", async () => {
+  const first = setup();
+  await load(first.core, 400);
+  let stopped = false;
+  first.admin.watch((status) => {
+    if (!stopped && Number(status.keys_moved) > 0) {
+      stopped = true;
+      void first.admin.stop();
+    }
+  });
+  await first.admin.addShard(parseShardSpec("h:4", "t"), { force: false });
+  while (first.admin.current() !== null) await new Promise((resolve) => setTimeout(resolve, 1));
+  const recorded = first.persisted.at(-1)!;
+  assert.equal(recorded.migration?.kind, "add", "the change is still recorded as under way");
+
+  // The next router: the same shards, the recorded membership.
+  const core = new RouterCore(new Topology(recorded), (name) => first.pool.get(name), {
+    limits: { keyBytesMax: 1024, valueBytesMax: 1024, ttlSecondsMax: 1_000_000 },
+    clock: Date.now,
+  });
+  const persisted: Membership[] = [];
+  const admin = new ClusterAdmin(recorded, {
+    core,
+    pool: first.pool,
+    persist: (next) => {
+      persisted.push(next);
+      return Promise.resolve();
+    },
+    logger: silentLogger(),
+    clock: Date.now,
+    sleep: () => new Promise((resolve) => setTimeout(resolve, 0)),
+    scanPageKeys: 50,
+    batchKeys: 10,
+    pauseMs: 0,
+    retryMs: 1,
+  });
+  const done = watchUntilDone(admin);
+  admin.resume();
+  await done;
+  assert.equal(persisted.at(-1)!.migration, null);
+  const ring = core.topology.after;
+  for (let i = 0; i < 400; i++) {
+    const key = `k${i}`;
+    const holders = [...first.pool.shards.values()].filter((shard) => shard.keys().includes(key));
+    assert.deepEqual(holders.map((shard) => shard.spec.name), [ring.owner(key)], key);
+  }
+});
+
+Deno.test("forgetting a dead shard that is being added calls the change off and keeps the old ring", async () => {
+  const { admin, core, pool, persisted } = setup();
+  await load(core, 200);
+  await admin.addShard(parseShardSpec("h:4", "t"), { force: false });
+  pool.shards.get("h:4")!.down = true;
+  while (admin.current()?.state !== "waiting") await new Promise((resolve) => setTimeout(resolve, 1));
+  assert.equal(await admin.removeShard("h:4", { forget: true }), "forgotten");
+  assert.equal(admin.current(), null);
+  assert.equal(persisted.at(-1)!.migration, null);
+  assert.deepEqual(persisted.at(-1)!.shards.map((spec) => spec.name), ["h:1", "h:2", "h:3"]);
+  assert.equal(core.topology.migrating, false);
+  assert.deepEqual(pool.linked, ["h:1", "h:2", "h:3"]);
+  const read = await core.get({ key: "k1" }, CONTEXT);
+  assert.equal(read.found || pool.shards.get("h:4")!.keys().includes("k1"), true, "keys not moved are still served");
+});

@@ -1,0 +1,279 @@
+/**
+ * A router's lifecycle: load or create the cluster's membership, link to the shards,
+ * serve kvstore.KeyValueStore on one address, resume an unfinished rebalancing, and shut
+ * down gracefully.
+ *
+ * Start-up: the state file in the data directory, if there is one, says which shards
+ * form the ring (and whether a rebalancing was under way); --shards is only read to
+ * create a new cluster, as etcd reads --initial-cluster. The router then binds its
+ * address and logs `Listening on HOST:PORT role=router shards=N`.
+ *
+ * Shutdown (SIGINT, SIGTERM): pause a running rebalancing (the state file still records
+ * it, so the next start resumes it), stop accepting calls, let calls in flight finish,
+ * close the links to the shards.
+ *
+ * @module
+ */
+
+import { type Address, formatAddress } from "../config/address.ts";
+import {
+  MIGRATION_RETRY_MS,
+  MIGRATION_SCAN_PAGE_KEYS,
+  ROUTER_RETIRED_LINK_GRACE_MS,
+  SHUTDOWN_GRACE_MS,
+} from "../config/limits.ts";
+import { KvError } from "../errors.ts";
+import type { Logger } from "../logging/logger.ts";
+import { stopServer } from "../server/node.ts";
+import {
+  CLIENT_TRANSPORT_LIMITS,
+  createServer,
+  type grpc,
+  kvstoreServiceDefinition,
+  listen,
+  transportLimitsFor,
+} from "../transport/grpc.ts";
+import type { InfoResponse } from "../transport/messages.ts";
+import { VERSION } from "../version.ts";
+import { ClusterAdmin, type ShardPool } from "./cluster_admin.ts";
+import { initialMembership, type Membership, sameShards } from "./membership.ts";
+import type { RouterConfig } from "./router_flags.ts";
+import { RouterCore } from "./router_core.ts";
+import { routerHandlers } from "./router_service.ts";
+import type { ShardApi } from "./shard_api.ts";
+import { ShardLink } from "./shard_link.ts";
+import { formatShardSpec, type ShardSpec } from "./shard_spec.ts";
+import { readState, STATE_FILE_NAME, writeState } from "./state_file.ts";
+import { Topology } from "./topology.ts";
+
+export class Router {
+  readonly config: RouterConfig;
+  readonly boundAddress: Address;
+  readonly admin: ClusterAdmin;
+  #server: grpc.Server;
+  #pool: LinkPool;
+  #logger: Logger;
+  #startedAtMs = Date.now();
+  #shutdown: Promise<void> | null = null;
+
+  private constructor(
+    config: RouterConfig,
+    parts: { boundAddress: Address; admin: ClusterAdmin; server: grpc.Server; pool: LinkPool; logger: Logger },
+  ) {
+    this.config = config;
+    this.boundAddress = parts.boundAddress;
+    this.admin = parts.admin;
+    this.#server = parts.server;
+    this.#pool = parts.pool;
+    this.#logger = parts.logger;
+  }
+
+  /** Starts a router and resolves once it serves. Rejects with a KvError saying what
+   * stopped it (no shards to serve, an unreadable state file, the address in use). */
+  static async start(config: RouterConfig, logger: Logger): Promise<Router> {
+    const log = logger.child("router");
+    await prepareDataDir(config.dataDir);
+    const membership = await loadMembership(config, log);
+    const pool = new LinkPool(config, log);
+    const core = new RouterCore(new Topology(membership), (name) => pool.get(name), {
+      limits: config.limits,
+      clock: Date.now,
+    });
+    const admin = new ClusterAdmin(membership, {
+      core,
+      pool,
+      persist: (next) => writeState(config.dataDir, next),
+      logger: logger.child("rebalance"),
+      clock: Date.now,
+      sleep,
+      scanPageKeys: MIGRATION_SCAN_PAGE_KEYS,
+      batchKeys: config.migrationBatchKeys,
+      pauseMs: config.migrationPauseMs,
+      retryMs: MIGRATION_RETRY_MS,
+    });
+    const server = createServer(transportLimitsFor(config.limits.keyBytesMax, config.limits.valueBytesMax));
+    const started: { router?: Router } = {};
+    server.addService(
+      kvstoreServiceDefinition(),
+      routerHandlers({
+        core,
+        admin,
+        readFrom: config.readFrom,
+        info: () => started.router!.info(),
+        logger: log,
+      }),
+    );
+    let port: number;
+    try {
+      port = await listen(server, config.address);
+    } catch (error) {
+      pool.closeAll();
+      throw error;
+    }
+    const boundAddress = { host: config.address.host, port };
+    const router = new Router(config, { boundAddress, admin, server, pool, logger: log });
+    started.router = router;
+    log.info(`Listening on ${formatAddress(boundAddress)}`, {
+      role: "router",
+      version: VERSION,
+      pid: Deno.pid,
+      shards: membership.shards.length,
+      epoch: membership.epoch,
+      vnodes: membership.vnodes,
+      dataDir: config.dataDir,
+    });
+    admin.resume();
+    admin.checkShards().catch((error) => log.error("Cannot check the shards", { error: String(error) }));
+    return router;
+  }
+
+  /** What the Info rpc answers: the router itself, the sums over its shards, and the
+   * cluster's status. */
+  async info(): Promise<InfoResponse> {
+    const { status, infos } = await this.admin.describe();
+    const sum = (field: keyof InfoResponse) => infos.reduce((total, info) => total + Number(info?.[field] ?? 0), 0);
+    return {
+      role: "router",
+      version: VERSION,
+      address: formatAddress(this.boundAddress),
+      uptime_ms: Date.now() - this.#startedAtMs,
+      keys: sum("keys"),
+      expiring_keys: sum("expiring_keys"),
+      expired_keys: sum("expired_keys"),
+      dataset_bytes: sum("dataset_bytes"),
+      rss_bytes: Deno.memoryUsage().rss,
+      replid: "",
+      last_seq: 0,
+      master_address: "",
+      cluster: status,
+    };
+  }
+
+  /** Stops the router gracefully; safe to call more than once. */
+  shutdown(reason: string): Promise<void> {
+    this.#shutdown ??= this.#stop(reason);
+    return this.#shutdown;
+  }
+
+  async #stop(reason: string): Promise<void> {
+    this.#logger.info("Shutting down", { reason });
+    await this.admin.stop();
+    await stopServer(this.#server, SHUTDOWN_GRACE_MS);
+    this.#pool.closeAll();
+    this.#logger.info("Stopped");
+  }
+}
+
+/** The membership from the state file, or a new one from --shards (saved at once). */
+async function loadMembership(config: RouterConfig, logger: Logger): Promise<Membership> {
+  const saved = await readState(config.dataDir);
+  const path = `${config.dataDir}/${STATE_FILE_NAME}`;
+  if (saved !== null) {
+    if (config.shards !== null && !sameShards(config.shards, saved.shards)) {
+      logger.warn(
+        "--shards differs from the ring in the state file, which wins (add-shard and remove-shard change it); " +
+          "--shards is only read when a cluster is created",
+        { stateFile: path, shards: saved.shards.map(formatShardSpec).join(",") },
+      );
+    }
+    if (saved.vnodes !== config.vnodes) {
+      logger.info("Using the vnode count the cluster was created with", { vnodes: saved.vnodes });
+    }
+    return saved;
+  }
+  if (config.shards === null) {
+    throw new KvError(
+      "FAILED_PRECONDITION",
+      `router: No cluster to serve: ${path} does not exist; give --shards HOST:PORT,... to create one`,
+    );
+  }
+  const membership = initialMembership(config.shards, config.vnodes);
+  await writeState(config.dataDir, membership);
+  logger.info("Created a new cluster", { stateFile: path, shards: config.shards.map(formatShardSpec).join(",") });
+  return membership;
+}
+
+/** Links to the shards by name. A shard that leaves the ring keeps its link for a grace
+ * period, so calls routed to it before the change can finish. */
+class LinkPool implements ShardPool {
+  #links = new Map<string, ShardLink>();
+  #config: RouterConfig;
+  #logger: Logger;
+  #retiring = new Set<ReturnType<typeof setTimeout>>();
+
+  constructor(config: RouterConfig, logger: Logger) {
+    this.#config = config;
+    this.#logger = logger;
+  }
+
+  get(name: string): ShardApi {
+    const link = this.#links.get(name);
+    if (link === undefined) throw new KvError("INTERNAL", `router: No link to shard ${JSON.stringify(name)}`);
+    return link;
+  }
+
+  sync(specs: readonly ShardSpec[]): void {
+    const wanted = new Map(specs.map((spec) => [spec.name, spec]));
+    for (const [name, link] of this.#links) {
+      const spec = wanted.get(name);
+      if (spec !== undefined && formatShardSpec(spec) === formatShardSpec(link.spec)) continue;
+      this.#links.delete(name);
+      this.#retire(link);
+    }
+    for (const spec of specs) {
+      if (this.#links.has(spec.name)) continue;
+      this.#links.set(
+        spec.name,
+        new ShardLink(spec, { connectTimeoutMs: this.#config.connectTimeoutMs, limits: CLIENT_TRANSPORT_LIMITS }),
+      );
+    }
+  }
+
+  closeAll(): void {
+    for (const timer of this.#retiring) clearTimeout(timer);
+    this.#retiring.clear();
+    for (const link of this.#links.values()) link.close();
+    this.#links.clear();
+  }
+
+  #retire(link: ShardLink): void {
+    this.#logger.debug("Closing the link to a shard that left the ring", { shard: link.spec.name });
+    const timer = setTimeout(() => {
+      this.#retiring.delete(timer);
+      link.close();
+    }, ROUTER_RETIRED_LINK_GRACE_MS);
+    this.#retiring.add(timer);
+  }
+}
+
+/** Resolves after `ms`; rejects with the abort reason if `signal` aborts first. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/** Creates the data directory if needed and checks that it is a writable directory. */
+async function prepareDataDir(dataDir: string): Promise<void> {
+  try {
+    await Deno.mkdir(dataDir, { recursive: true });
+    const probe = await Deno.makeTempFile({ dir: dataDir, prefix: ".kvstore-probe-" });
+    await Deno.remove(probe);
+  } catch (error) {
+    const detail = error instanceof Deno.errors.PermissionDenied
+      ? "permission denied"
+      : error instanceof Error
+      ? error.message
+      : String(error);
+    throw new KvError("FAILED_PRECONDITION", `router: Cannot use data directory ${JSON.stringify(dataDir)}: ${detail}`);
+  }
+}

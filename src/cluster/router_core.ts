@@ -1,0 +1,503 @@
+/**
+ * The router's core: each data rpc of kvstore.KeyValueStore carried out on the shards
+ * that own its keys, including while keys move between shards.
+ *
+ * ## Routing when the ring is stable
+ *
+ * A key goes to its owner on the ring. A batch (MGet, MSet) is split into one call per
+ * owner, made in parallel, and the answers are merged back into request order. A scan
+ * walks the shards one after another (see scan_cursor.ts for its cursor).
+ *
+ * ## The migration protocol
+ *
+ * While a shard is added or removed, the membership holds two rings, `before` and
+ * `after`. For each key, `from` = before.owner(key) holds it until it moves, and
+ * `to` = after.owner(key) owns it afterwards. Keys with `from` = `to` (most of them) are
+ * routed as above. For a *moving* key, every call and every step of the mover holds the
+ * router's lock on the key (key_locks.ts), and:
+ *
+ * - **settle(keys)** moves keys from `from` to `to`: read them from `from` with their
+ *   deadlines (MGet include_deadlines), write those found to `to` *only if absent*
+ *   (MSet only_if_absent), then delete them from `from` (MSet with a deadline in the
+ *   past, which deletes). Deadlines are absolute, so TTLs move exactly.
+ * - **a write** (Set, Delete, Expire, MSet) first settles its keys, then writes to `to`.
+ * - **a read** (Get, Contains, TTL, MGet) asks `to` first and, if the key is not there,
+ *   `from`. It never moves anything.
+ * - **the mover** (migrator.ts) scans each `from` shard and settles the moving keys it
+ *   finds, a batch at a time.
+ *
+ * The invariant, whenever a moving key's lock is free: *if `to` holds the key, that is
+ * its current value; otherwise `from` holds its current value, or it has none.* Why it
+ * holds:
+ *
+ * - A write reaches `to` only after settle has removed the key from `from`; so `from`
+ *   never holds a value older than `to`'s once `to` has been written.
+ * - settle never overwrites `to` (only if absent): if `to` already holds the key, that
+ *   copy is current by the invariant, and the copy on `from` is a leftover to delete.
+ * - If settle stops half-way (a shard unreachable, the router killed) the key is on both
+ *   shards with the same value, or already only on `to`: the invariant still holds, and
+ *   the next settle finishes the job. So every step can be retried and the mover can
+ *   restart from scratch after a crash.
+ * - A delete is `settle` then a delete on `to`: both copies are gone, and since nothing
+ *   writes a moving key to `from`, nothing can bring it back.
+ * - Expiry is the shards' own: a deadline is absolute, so both copies die at once.
+ *
+ * Completion: the mover has scanned every `from` shard to the end. A shard's scan
+ * returns every key present for the whole scan (live iterators), and during the
+ * migration nothing writes a moving key to `from`; so afterwards `from` holds no moving
+ * key and `after` alone describes where every key is.
+ *
+ * Calls in flight across a change: a call routes by the topology it started with. A
+ * call that started before a migration began may still write a moving key to `from`
+ * after the mover settled it. So before the mover starts, the router waits until every
+ * call that started under an older topology has finished ({@linkcode RouterCore.drained}).
+ * Calls that started during the migration and finish after it are safe as they are:
+ * they settle (which finds nothing left) and write to `to`, as the new ring would.
+ *
+ * What this does not cover: writes that bypass this router (a client talking to shards
+ * directly, or a second router) while keys move. Run rebalancing through the one router
+ * that all clients use.
+ *
+ * @module
+ */
+
+import { BATCH_KEYS_MAX, SCAN_PAGE_KEYS_DEFAULT, SCAN_PAGE_KEYS_MAX } from "../config/limits.ts";
+import { invalidArgument, quote } from "../errors.ts";
+import { type DataLimits, validateKey, validateTtlSeconds, validateValue } from "../store/validation.ts";
+import type {
+  ContainsResponse,
+  DeleteResponse,
+  ExpireRequest,
+  ExpireResponse,
+  GetResponse,
+  KeyRequest,
+  MGetRequest,
+  MGetResponse,
+  MSetRequest,
+  MSetResponse,
+  ScanRequest,
+  ScanResponse,
+  SetRequest,
+  SetResponse,
+  TtlResponse,
+  WireEntry,
+} from "../transport/messages.ts";
+import { KeyLocks } from "./key_locks.ts";
+import { decodeClusterCursor, encodeClusterCursor } from "./scan_cursor.ts";
+import type { CallContext, ShardApi } from "./shard_api.ts";
+import type { Topology } from "./topology.ts";
+
+/** Finds the link to a shard by name. */
+export type ShardDirectory = (name: string) => ShardApi;
+
+export interface RouterCoreOptions {
+  /** The limits the shards enforce, checked here too so that a batch spanning shards is
+   * refused whole rather than applied on some shards and refused on others. */
+  readonly limits: DataLimits;
+  readonly clock: () => number;
+}
+
+/** A deadline in the past: an MSet entry carrying it deletes its key. */
+const DELETE_DEADLINE_MS = 1;
+
+export class RouterCore {
+  #topology: Topology;
+  #shards: ShardDirectory;
+  #limits: DataLimits;
+  #clock: () => number;
+  #locks = new KeyLocks();
+  /** Calls in flight per topology they started under. */
+  #inflight = new Map<Topology, number>();
+  #drainWaiters: (() => void)[] = [];
+
+  constructor(topology: Topology, shards: ShardDirectory, options: RouterCoreOptions) {
+    this.#topology = topology;
+    this.#shards = shards;
+    this.#limits = options.limits;
+    this.#clock = options.clock;
+  }
+
+  get topology(): Topology {
+    return this.#topology;
+  }
+
+  /** Keys locked by migration steps and calls right now. */
+  get lockedKeys(): number {
+    return this.#locks.size;
+  }
+
+  /** Routes new calls by `topology`. Calls already running keep theirs; see
+   * {@linkcode drained}. */
+  setTopology(topology: Topology): void {
+    this.#topology = topology;
+    this.#notifyIfDrained();
+  }
+
+  /** Resolves when no call that started under an older topology is still running. */
+  drained(): Promise<void> {
+    if (this.#olderInflight() === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#drainWaiters.push(resolve));
+  }
+
+  // ---- Single-key rpcs ----------------------------------------------------------
+  //
+  // Each checks its input against the same limits, with the same words, as a node's
+  // Keyspace, so a client hears through the router what a node would have said, and a
+  // router with stricter limits than its shards enforces them.
+
+  get(request: KeyRequest, context: CallContext): Promise<GetResponse> {
+    validateKey(request.key, "get", this.#limits);
+    return this.#read<GetResponse>("Get", request, context, (response) => !response.found);
+  }
+
+  contains(request: KeyRequest, context: CallContext): Promise<ContainsResponse> {
+    validateKey(request.key, "check", this.#limits);
+    return this.#read<ContainsResponse>("Contains", request, context, (response) => !response.exists);
+  }
+
+  ttl(request: KeyRequest, context: CallContext): Promise<TtlResponse> {
+    validateKey(request.key, "read the TTL of", this.#limits);
+    return this.#read<TtlResponse>("TTL", request, context, (response) => response.seconds === -2);
+  }
+
+  set(request: SetRequest, context: CallContext): Promise<SetResponse> {
+    validateKey(request.key, "set", this.#limits);
+    validateValue(request.key, request.value, this.#limits);
+    return this.#write<SetResponse>("Set", request, context);
+  }
+
+  delete(request: KeyRequest, context: CallContext): Promise<DeleteResponse> {
+    validateKey(request.key, "delete", this.#limits);
+    return this.#write<DeleteResponse>("Delete", request, context);
+  }
+
+  expire(request: ExpireRequest, context: CallContext): Promise<ExpireResponse> {
+    validateKey(request.key, "expire", this.#limits);
+    validateTtlSeconds(request.key, request.seconds, this.#limits);
+    return this.#write<ExpireResponse>("Expire", request, context);
+  }
+
+  // ---- Batches -----------------------------------------------------------------
+
+  /** MGet: one MGet per owner in parallel; moving keys under their locks, `to` first. */
+  async mget(request: MGetRequest, context: CallContext): Promise<MGetResponse> {
+    const keys = request.keys;
+    refuseLargeBatch(keys.length, "read");
+    for (const key of keys) validateKey(key, "get", this.#limits);
+    const withDeadlines = request.include_deadlines === true;
+    const values: GetResponse[] = new Array(keys.length);
+    const deadlines: (string | number)[] = new Array(keys.length).fill(0);
+    const fill = (indices: readonly number[], response: MGetResponse) => {
+      indices.forEach((index, i) => {
+        values[index] = response.values[i];
+        if (withDeadlines) deadlines[index] = response.expires_at_ms?.[i] ?? 0;
+      });
+    };
+    await this.#withTopology(async (topology) => {
+      const stable = new Map<string, number[]>();
+      const moving: number[] = [];
+      keys.forEach((key, index) => {
+        const { from, to } = topology.route(key);
+        if (from === to) pushTo(stable, to, index);
+        else moving.push(index);
+      });
+      const calls = [...stable].map(async ([name, indices]) => {
+        const response = await this.#shard(name).call<MGetResponse>(
+          "MGet",
+          { keys: indices.map((index) => keys[index]), include_deadlines: withDeadlines },
+          context,
+        );
+        fill(indices, response);
+      });
+      if (moving.length > 0) calls.push(this.#mgetMoving(topology, keys, moving, withDeadlines, context, fill));
+      await Promise.all(calls);
+    });
+    return { values, expires_at_ms: withDeadlines ? deadlines : [] };
+  }
+
+  /**
+   * MSet: validated whole here, then one MSet per owner in parallel. Each shard applies
+   * its part all or nothing; across shards a failure (a shard unreachable) can leave the
+   * other shards' parts applied, and the call then fails naming the shard.
+   */
+  async mset(request: MSetRequest, context: CallContext): Promise<MSetResponse> {
+    const entries = request.entries;
+    refuseLargeBatch(entries.length, "write");
+    for (const entry of entries) this.#validateEntry(entry);
+    const onlyIfAbsent = request.only_if_absent === true;
+    let count = 0;
+    await this.#withTopology(async (topology) => {
+      const byShard = new Map<string, WireEntry[]>();
+      const moving = new Map<string, { from: string; to: string; keys: string[] }>();
+      for (const entry of entries) {
+        const { from, to } = topology.route(entry.key);
+        pushTo(byShard, to, entry);
+        if (from !== to) {
+          const group = moving.get(`${from}\n${to}`) ?? { from, to, keys: [] };
+          group.keys.push(entry.key);
+          moving.set(`${from}\n${to}`, group);
+        }
+      }
+      const movingKeys = [...moving.values()].flatMap((group) => group.keys);
+      const release = movingKeys.length === 0 ? null : await this.#locks.lock(movingKeys);
+      try {
+        await Promise.all([...moving.values()].map(({ from, to, keys }) => this.settle(from, to, keys, context)));
+        const counts = await Promise.all(
+          [...byShard].map(([name, part]) =>
+            this.#shard(name).call<MSetResponse>("MSet", { entries: part, only_if_absent: onlyIfAbsent }, context)
+          ),
+        );
+        count = counts.reduce((sum, response) => sum + Number(response.count), 0);
+      } finally {
+        release?.();
+      }
+    });
+    return { success: true, count };
+  }
+
+  // ---- Scan --------------------------------------------------------------------
+
+  /**
+   * Scan: the shards in scan order, each from its own cursor; a page continues on the
+   * next shard when one is exhausted, so it holds up to `limit` keys. Keys are filtered
+   * to those the shard owns or is handing over (Topology.scanKeeps).
+   */
+  async scan(request: ScanRequest, context: CallContext): Promise<ScanResponse> {
+    const limit = request.limit === 0 ? SCAN_PAGE_KEYS_DEFAULT : request.limit;
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > SCAN_PAGE_KEYS_MAX) {
+      throw invalidArgument(
+        `scan: Cannot scan: limit ${request.limit} is not from 1 to ${SCAN_PAGE_KEYS_MAX} (0 for ${SCAN_PAGE_KEYS_DEFAULT})`,
+      );
+    }
+    return await this.#withTopology(async (topology) => {
+      const order = topology.scanOrder();
+      const cursor = request.cursor === ""
+        ? { epoch: topology.epoch, index: 0, shardCursor: "" }
+        : decodeClusterCursor(request.cursor);
+      if (cursor.epoch !== topology.epoch || cursor.index >= order.length) {
+        throw invalidArgument(
+          `scan: Cursor ${quote(request.cursor)} belongs to an earlier shape of the cluster (a shard was added ` +
+            `or removed since the scan began); start again with an empty cursor`,
+        );
+      }
+      let { index, shardCursor } = cursor;
+      const entries: WireEntry[] = [];
+      while (index < order.length && entries.length < limit) {
+        const name = order[index];
+        const page = await this.#shard(name).call<ScanResponse>("Scan", {
+          cursor: shardCursor,
+          prefix: request.prefix,
+          limit: limit - entries.length,
+          include_values: request.include_values,
+        }, { ...context, readFrom: "master" });
+        for (const entry of page.entries) {
+          if (topology.scanKeeps(name, entry.key)) entries.push(entry);
+        }
+        if (page.cursor !== "") {
+          // The shard has more; its page may have stopped short (a prefix skipping many
+          // keys), so answer now rather than make the caller wait on more shard calls.
+          shardCursor = page.cursor;
+          break;
+        }
+        index++;
+        shardCursor = "";
+      }
+      return {
+        entries,
+        cursor: index >= order.length ? "" : encodeClusterCursor({ epoch: topology.epoch, index, shardCursor }),
+      };
+    });
+  }
+
+  // ---- Migration -----------------------------------------------------------------
+
+  /**
+   * Moves `keys` from shard `from` to shard `to` (see the protocol above). The caller
+   * holds the keys' locks. Resolves with how many keys `from` held (and so were moved,
+   * or found already moved). Safe to repeat after a failure.
+   */
+  async settle(from: string, to: string, keys: readonly string[], context: CallContext): Promise<number> {
+    const master = { ...context, readFrom: "master" as const };
+    const found = await this.#shard(from).call<MGetResponse>("MGet", { keys, include_deadlines: true }, master);
+    const entries: WireEntry[] = [];
+    found.values.forEach((value, i) => {
+      if (!value.found) return;
+      entries.push({ key: keys[i], value: value.value, expires_at_ms: found.expires_at_ms?.[i] ?? 0, ttl_ms: 0 });
+    });
+    if (entries.length === 0) return 0;
+    await this.#shard(to).call<MSetResponse>("MSet", { entries, only_if_absent: true }, master);
+    const deletions = entries.map((entry) => ({
+      key: entry.key,
+      value: "",
+      expires_at_ms: DELETE_DEADLINE_MS,
+      ttl_ms: 0,
+    }));
+    await this.#shard(from).call<MSetResponse>("MSet", { entries: deletions }, master);
+    return entries.length;
+  }
+
+  /**
+   * For the mover: settles those of `keys` (found on shard `from`) that the current
+   * migration moves, under their locks. Resolves with the number moved.
+   */
+  async moveFound(from: string, keys: readonly string[], context: CallContext): Promise<number> {
+    return await this.#withTopology(async (topology) => {
+      const byTarget = new Map<string, string[]>();
+      for (const key of keys) {
+        const route = topology.route(key);
+        if (route.from === from && route.to !== from) pushTo(byTarget, route.to, key);
+      }
+      if (byTarget.size === 0) return 0;
+      const release = await this.#locks.lock([...byTarget.values()].flat());
+      try {
+        const moved = await Promise.all([...byTarget].map(([to, group]) => this.settle(from, to, group, context)));
+        return moved.reduce((sum, count) => sum + count, 0);
+      } finally {
+        release();
+      }
+    });
+  }
+
+  // ---- Internals -----------------------------------------------------------------
+
+  async #read<Response>(
+    rpc: string,
+    request: KeyRequest,
+    context: CallContext,
+    absent: (response: Response) => boolean,
+  ): Promise<Response> {
+    return await this.#withTopology(async (topology) => {
+      const { from, to } = topology.route(request.key);
+      if (from === to) return await this.#shard(to).call<Response>(rpc, request, context);
+      const master = { ...context, readFrom: "master" as const };
+      const release = await this.#locks.lock([request.key]);
+      try {
+        const answer = await this.#shard(to).call<Response>(rpc, request, master);
+        if (!absent(answer)) return answer;
+        return await this.#shard(from).call<Response>(rpc, request, master);
+      } finally {
+        release();
+      }
+    });
+  }
+
+  async #write<Response>(rpc: string, request: KeyRequest, context: CallContext): Promise<Response> {
+    return await this.#withTopology(async (topology) => {
+      const { from, to } = topology.route(request.key);
+      if (from === to) return await this.#shard(to).call<Response>(rpc, request, context);
+      const release = await this.#locks.lock([request.key]);
+      try {
+        await this.settle(from, to, [request.key], context);
+        return await this.#shard(to).call<Response>(rpc, request, context);
+      } finally {
+        release();
+      }
+    });
+  }
+
+  async #mgetMoving(
+    topology: Topology,
+    keys: readonly string[],
+    moving: readonly number[],
+    withDeadlines: boolean,
+    context: CallContext,
+    fill: (indices: readonly number[], response: MGetResponse) => void,
+  ): Promise<void> {
+    const master = { ...context, readFrom: "master" as const };
+    const release = await this.#locks.lock(moving.map((index) => keys[index]));
+    try {
+      const byTo = new Map<string, number[]>();
+      for (const index of moving) pushTo(byTo, topology.route(keys[index]).to, index);
+      const missing = new Map<string, number[]>();
+      await Promise.all([...byTo].map(async ([name, indices]) => {
+        const response = await this.#shard(name).call<MGetResponse>(
+          "MGet",
+          { keys: indices.map((index) => keys[index]), include_deadlines: withDeadlines },
+          master,
+        );
+        fill(indices, response);
+        indices.forEach((index, i) => {
+          if (!response.values[i].found) pushTo(missing, topology.route(keys[index]).from, index);
+        });
+      }));
+      await Promise.all([...missing].map(async ([name, indices]) => {
+        const response = await this.#shard(name).call<MGetResponse>(
+          "MGet",
+          { keys: indices.map((index) => keys[index]), include_deadlines: withDeadlines },
+          master,
+        );
+        fill(indices, response);
+      }));
+    } finally {
+      release();
+    }
+  }
+
+  /** Runs `work` with the current topology, counted as in flight under it. */
+  async #withTopology<T>(work: (topology: Topology) => Promise<T>): Promise<T> {
+    const topology = this.#topology;
+    this.#inflight.set(topology, (this.#inflight.get(topology) ?? 0) + 1);
+    try {
+      return await work(topology);
+    } finally {
+      const left = this.#inflight.get(topology)! - 1;
+      if (left === 0) this.#inflight.delete(topology);
+      else this.#inflight.set(topology, left);
+      this.#notifyIfDrained();
+    }
+  }
+
+  #olderInflight(): number {
+    let count = 0;
+    for (const [topology, calls] of this.#inflight) if (topology !== this.#topology) count += calls;
+    return count;
+  }
+
+  #notifyIfDrained(): void {
+    if (this.#drainWaiters.length === 0 || this.#olderInflight() > 0) return;
+    const waiters = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  #shard(name: string): ShardApi {
+    return this.#shards(name);
+  }
+
+  #validateEntry(entry: WireEntry): void {
+    validateKey(entry.key, "set", this.#limits);
+    validateValue(entry.key, entry.value, this.#limits);
+    const expiresAtMs = Number(entry.expires_at_ms);
+    const ttlMs = Number(entry.ttl_ms);
+    if (expiresAtMs !== 0 && ttlMs !== 0) {
+      throw invalidArgument(`store: Cannot set key ${quote(entry.key)}: give expires_at_ms or ttl_ms, not both`);
+    }
+    const maxMs = this.#limits.ttlSecondsMax * 1000;
+    if (!Number.isSafeInteger(ttlMs) || ttlMs > maxMs) {
+      throw invalidArgument(
+        `store: Cannot set key ${quote(entry.key)}: ttl_ms ${entry.ttl_ms} is not a whole number up to ${maxMs} ` +
+          `(raise the limit with --max-ttl-seconds)`,
+      );
+    }
+    if (!Number.isSafeInteger(expiresAtMs) || expiresAtMs > this.#clock() + maxMs) {
+      throw invalidArgument(
+        `store: Cannot set key ${quote(entry.key)}: expires_at_ms ${entry.expires_at_ms} is not a unix time in ms ` +
+          `within ${this.#limits.ttlSecondsMax} s from now (raise the limit with --max-ttl-seconds)`,
+      );
+    }
+  }
+}
+
+function refuseLargeBatch(count: number, action: string): void {
+  if (count > BATCH_KEYS_MAX) {
+    throw invalidArgument(
+      `store: Cannot ${action} ${count} keys in one call: the limit is ${BATCH_KEYS_MAX}; split the batch`,
+    );
+  }
+}
+
+function pushTo<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list === undefined) map.set(key, [value]);
+  else list.push(value);
+}

@@ -1,0 +1,355 @@
+import assert from "node:assert/strict";
+import { silentLogger } from "../logging/logger.ts";
+import type { GetResponse, ScanResponse, WireEntry } from "../transport/messages.ts";
+import { completeMigration, initialMembership, type Membership, startAdd, startRemove } from "./membership.ts";
+import { MemoryShard, seededRandom } from "./memory_shard.ts";
+import { type MigrationProgress, Migrator } from "./migrator.ts";
+import { RouterCore } from "./router_core.ts";
+import type { CallContext } from "./shard_api.ts";
+import { parseShardSpec } from "./shard_spec.ts";
+import { Topology } from "./topology.ts";
+
+const NOW_MS = 1_700_000_000_000;
+const CONTEXT: CallContext = { deadlineMs: Infinity, readFrom: "master" };
+const LIMITS = { keyBytesMax: 1024, valueBytesMax: 1024, ttlSecondsMax: 1_000_000 };
+const VNODES = 64;
+
+/** Shards in memory, a core routing over them, and helpers to change the ring. */
+class Harness {
+  readonly clock = { nowMs: NOW_MS };
+  readonly random: () => number;
+  readonly shards = new Map<string, MemoryShard>();
+  membership: Membership;
+  core: RouterCore;
+
+  constructor(names: string[], seed: number, extra: string[] = []) {
+    this.random = seededRandom(seed);
+    for (const name of [...names, ...extra]) {
+      this.shards.set(name, new MemoryShard(name, () => this.clock.nowMs, this.random));
+    }
+    this.membership = initialMembership(names.map((name) => parseShardSpec(name, "test")), VNODES);
+    this.core = this.newCore();
+  }
+
+  newCore(): RouterCore {
+    return new RouterCore(new Topology(this.membership), (name) => this.shard(name), {
+      limits: LIMITS,
+      clock: () => this.clock.nowMs,
+    });
+  }
+
+  shard(name: string): MemoryShard {
+    const shard = this.shards.get(name);
+    if (shard === undefined) throw new Error(`no shard ${name}`);
+    return shard;
+  }
+
+  change(membership: Membership): void {
+    this.membership = membership;
+    this.core.setTopology(new Topology(membership));
+  }
+
+  migrator(onProgress: (progress: MigrationProgress) => void = () => {}): Migrator {
+    return new Migrator(this.core, (name) => this.shard(name), this.core.topology, {
+      scanPageKeys: 37,
+      batchKeys: 11,
+      pauseMs: 0,
+      retryMs: 1,
+      clock: () => this.clock.nowMs,
+      sleep: () => new Promise((resolve) => setTimeout(resolve, 0)),
+      logger: silentLogger(),
+      onProgress,
+    });
+  }
+
+  /** Where each live key is, by shard. */
+  holders(key: string): string[] {
+    return [...this.shards.values()].filter((shard) => shard.store.get(key, this.clock.nowMs) !== undefined)
+      .map((shard) => shard.spec.name);
+  }
+}
+
+const NAMES = ["10.0.0.1:1", "10.0.0.2:1", "10.0.0.3:1"];
+const NEW_SHARD = "10.0.0.4:1";
+
+async function get(core: RouterCore, key: string): Promise<string | undefined> {
+  const response: GetResponse = await core.get({ key }, CONTEXT);
+  return response.found ? response.value : undefined;
+}
+
+async function scanAll(core: RouterCore, limit: number): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor = "";
+  do {
+    const page: ScanResponse = await core.scan({ cursor, prefix: "", limit, include_values: false }, CONTEXT);
+    keys.push(...page.entries.map((entry) => entry.key));
+    cursor = page.cursor;
+  } while (cursor !== "");
+  return keys;
+}
+
+function entry(key: string, value: string, expiresAtMs = 0): WireEntry {
+  return { key, value, expires_at_ms: expiresAtMs, ttl_ms: 0 };
+}
+
+Deno.test("with a stable ring every key lands on its owner and batches are split and merged in order", async () => {
+  const h = new Harness(NAMES, 1);
+  const keys = Array.from({ length: 200 }, (_, i) => `k${i}`);
+  const written = await h.core.mset({ entries: keys.map((key) => entry(key, `v-${key}`)) }, CONTEXT);
+  assert.equal(written.count, 200);
+  const ring = h.core.topology.after;
+  for (const key of keys) assert.deepEqual(h.holders(key), [ring.owner(key)]);
+  for (const name of NAMES) assert.ok(h.shard(name).keys().length > 30, "each shard holds a fair part");
+
+  const read = await h.core.mget({ keys: ["k5", "missing", "k0", "k199"] }, CONTEXT);
+  assert.deepEqual(read.values.map((value) => value.value), ["v-k5", "", "v-k0", "v-k199"]);
+  assert.deepEqual((await scanAll(h.core, 7)).sort(), [...keys].sort(), "a scan returns every key once");
+
+  assert.deepEqual(await h.core.delete({ key: "k1" }, CONTEXT), { success: true, found: true });
+  assert.deepEqual(await h.core.expire({ key: "k2", seconds: 50 }, CONTEXT), { success: true });
+  assert.deepEqual(await h.core.ttl({ key: "k2" }, CONTEXT), { seconds: 50 });
+  assert.deepEqual(await h.core.contains({ key: "k1" }, CONTEXT), { exists: false });
+});
+
+Deno.test("a batch that breaks a limit is refused whole before any shard is written", async () => {
+  const h = new Harness(NAMES, 2);
+  await assert.rejects(
+    h.core.mset({ entries: [entry("fine", "v"), entry("big", "x".repeat(2000))] }, CONTEXT),
+    /RESOURCE_EXHAUSTED|over the limit of 1024/,
+  );
+  await assert.rejects(h.core.mset({ entries: [entry("", "v")] }, CONTEXT), /the key is empty/);
+  await assert.rejects(
+    h.core.mset({ entries: [{ key: "k", value: "v", expires_at_ms: NOW_MS + 1, ttl_ms: 5 }] }, CONTEXT),
+    /not both/,
+  );
+  await assert.rejects(h.core.mget({ keys: Array.from({ length: 10_001 }, (_, i) => `k${i}`) }, CONTEXT), /split/);
+  for (const name of NAMES) assert.equal(h.shard(name).calls.get("MSet") ?? 0, 0);
+});
+
+Deno.test("a scan cursor from before the ring changed is refused", async () => {
+  const h = new Harness(NAMES, 3, [NEW_SHARD]);
+  await h.core.mset({ entries: Array.from({ length: 50 }, (_, i) => entry(`k${i}`, "v")) }, CONTEXT);
+  const page = await h.core.scan({ cursor: "", prefix: "", limit: 5, include_values: false }, CONTEXT);
+  h.change(startAdd(h.membership, parseShardSpec(NEW_SHARD, "test"), NOW_MS));
+  await assert.rejects(
+    h.core.scan({ cursor: page.cursor, prefix: "", limit: 5, include_values: false }, CONTEXT),
+    /earlier shape of the cluster .* start again/,
+  );
+});
+
+Deno.test("during a migration, a key not yet moved is read from its old shard, and a write moves it first", async () => {
+  const h = new Harness(NAMES, 4, [NEW_SHARD]);
+  await h.core.mset(
+    { entries: Array.from({ length: 300 }, (_, i) => entry(`k${i}`, `v${i}`, NOW_MS + 60_000)) },
+    CONTEXT,
+  );
+  h.change(startAdd(h.membership, parseShardSpec(NEW_SHARD, "test"), NOW_MS));
+  const moving = Array.from({ length: 300 }, (_, i) => `k${i}`).filter((key) => h.core.topology.moves(key));
+  assert.ok(moving.length > 20, `${moving.length} keys move`);
+  const [read, written, deleted, expired] = moving;
+
+  assert.equal(await get(h.core, read), `v${read.slice(1)}`);
+  assert.deepEqual(h.holders(read), [h.core.topology.before.owner(read)], "a read moves nothing");
+
+  await h.core.set({ key: written, value: "new" }, CONTEXT);
+  assert.deepEqual(h.holders(written), [NEW_SHARD]);
+  assert.equal(await get(h.core, written), "new");
+
+  assert.deepEqual(await h.core.delete({ key: deleted }, CONTEXT), { success: true, found: true });
+  assert.deepEqual(h.holders(deleted), []);
+
+  assert.deepEqual(await h.core.ttl({ key: expired }, CONTEXT), { seconds: 60 }, "TTL reads the old shard");
+  assert.deepEqual(await h.core.expire({ key: expired, seconds: 5 }, CONTEXT), { success: true });
+  assert.deepEqual(h.holders(expired), [NEW_SHARD]);
+  assert.deepEqual(await h.core.ttl({ key: expired }, CONTEXT), { seconds: 5 });
+
+  const batch = await h.core.mget({ keys: [read, written, deleted, "k-missing"], include_deadlines: true }, CONTEXT);
+  assert.deepEqual(batch.values.map((value) => value.found), [true, true, false, false]);
+  assert.equal(Number(batch.expires_at_ms![0]), NOW_MS + 60_000, "deadlines come from the shard holding the key");
+
+  await h.migrator().run(new AbortController().signal);
+  assert.equal(await get(h.core, deleted), undefined, "the mover does not bring a deleted key back");
+  for (const key of moving) {
+    assert.ok(h.holders(key).every((name) => name === NEW_SHARD), `${key} is only on the new shard`);
+  }
+});
+
+/**
+ * Many clients work on their own keys while the mover runs; each checks every read
+ * against what it last wrote, and at the end every key must be where the new ring says,
+ * alone, with the value and deadline of its last acknowledged write.
+ */
+async function migrateUnderLoad(seed: number, kind: "add" | "remove"): Promise<void> {
+  const h = new Harness(NAMES, seed, [NEW_SHARD]);
+  const random = seededRandom(seed * 7919);
+  const model = new Map<string, { value: string; expiresAtMs: number | null } | null>();
+  const keys = Array.from({ length: 400 }, (_, i) => `key:${seed}:${i}`);
+  if (kind === "remove") h.change(completeMigration(startAdd(h.membership, parseShardSpec(NEW_SHARD, "t"), NOW_MS)));
+  await h.core.mset({ entries: keys.map((key) => entry(key, `initial-${key}`)) }, CONTEXT);
+  for (const key of keys) model.set(key, { value: `initial-${key}`, expiresAtMs: null });
+
+  h.change(
+    kind === "add"
+      ? startAdd(h.membership, parseShardSpec(NEW_SHARD, "t"), NOW_MS)
+      : startRemove(h.membership, NEW_SHARD, NOW_MS),
+  );
+  const progress: MigrationProgress[] = [];
+  const mover = h.migrator((p) => progress.push({ ...p })).run(new AbortController().signal);
+
+  const worker = async (own: string[]) => {
+    for (let op = 0; op < 30; op++) {
+      const key = own[Math.floor(random() * own.length)];
+      const expected = model.get(key)!;
+      const choice = random();
+      if (choice < 0.25) {
+        const value = `w${op}-${random().toString(36).slice(2, 7)}`;
+        await h.core.set({ key, value }, CONTEXT);
+        model.set(key, { value, expiresAtMs: null });
+      } else if (choice < 0.35) {
+        const response = await h.core.delete({ key }, CONTEXT);
+        assert.equal(response.found, expected !== null, `delete of ${key} found it`);
+        model.set(key, null);
+      } else if (choice < 0.45) {
+        const seconds = 100 + Math.floor(random() * 1000);
+        const response = await h.core.expire({ key, seconds }, CONTEXT);
+        assert.equal(response.success, expected !== null);
+        if (expected !== null) model.set(key, { value: expected.value, expiresAtMs: NOW_MS + seconds * 1000 });
+      } else if (choice < 0.55) {
+        const pair = [key, own[Math.floor(random() * own.length)]].filter((k, i, all) => all.indexOf(k) === i);
+        const expiresAtMs = NOW_MS + 5000;
+        await h.core.mset({ entries: pair.map((k) => entry(k, `m${op}`, expiresAtMs)) }, CONTEXT);
+        for (const k of pair) model.set(k, { value: `m${op}`, expiresAtMs });
+      } else if (choice < 0.65) {
+        const ttl = (await h.core.ttl({ key }, CONTEXT)).seconds;
+        const expectedTtl = expected === null
+          ? -2
+          : expected.expiresAtMs === null
+          ? -1
+          : Math.floor((expected.expiresAtMs - NOW_MS + 500) / 1000);
+        assert.equal(ttl, expectedTtl, `ttl of ${key}`);
+      } else {
+        assert.equal(await get(h.core, key), expected?.value, `read of ${key}`);
+      }
+    }
+  };
+  const workers = Array.from({ length: 20 }, (_, w) => worker(keys.filter((_, i) => i % 20 === w)));
+  await Promise.all([mover, ...workers]);
+
+  h.change(completeMigration(h.membership));
+  const ring = h.core.topology.after;
+  for (const key of keys) {
+    const expected = model.get(key)!;
+    if (expected === null) {
+      assert.deepEqual(h.holders(key), [], `${key} was deleted and stays deleted`);
+      continue;
+    }
+    const owner = ring.owner(key);
+    assert.deepEqual(h.holders(key), [owner], `${key} is on its owner only`);
+    assert.deepEqual(h.shard(owner).store.get(key, NOW_MS), expected, `${key} has its last written value`);
+  }
+  const last = progress.at(-1)!;
+  assert.equal(last.state, "moving");
+  assert.ok(last.keysMoved > 0 && last.keysScanned >= last.keysMoved);
+  assert.ok(Math.abs(last.keysToMove - last.keysMoved) < last.keysToMove * 0.6 + 20, JSON.stringify(last));
+  assert.equal(h.core.lockedKeys, 0, "every lock was released");
+}
+
+for (const seed of [1, 2, 3]) {
+  Deno.test(`adding a shard under concurrent writes loses nothing and leaves each key on its owner only (seed ${seed})`, () =>
+    migrateUnderLoad(seed, "add"));
+  Deno.test(`removing a shard under concurrent writes loses nothing and leaves each key on its owner only (seed ${seed})`, () =>
+    migrateUnderLoad(seed + 10, "remove"));
+}
+
+Deno.test("a mover stopped half-way (a router crash) is finished by a new one from scratch", async () => {
+  const h = new Harness(NAMES, 5, [NEW_SHARD]);
+  const keys = Array.from({ length: 500 }, (_, i) => `k${i}`);
+  await h.core.mset({ entries: keys.map((key) => entry(key, `v-${key}`, NOW_MS + 90_000)) }, CONTEXT);
+  h.change(startAdd(h.membership, parseShardSpec(NEW_SHARD, "t"), NOW_MS));
+  const moving = keys.filter((key) => h.core.topology.moves(key));
+
+  // The copy to the new shard succeeds but the deletion on the old one fails once: the
+  // key is on both shards with the same value, as after a crash between the two steps.
+  let failedDeletes = 0;
+  for (const name of NAMES) {
+    h.shard(name).beforeCall = (rpc, request) => {
+      const entries = (request as { entries?: WireEntry[] }).entries;
+      if (rpc === "MSet" && entries?.[0]?.expires_at_ms === 1 && failedDeletes++ === 0) throw new Error("lost");
+    };
+  }
+  const stop = new AbortController();
+  const first = h.migrator((progress) => {
+    if (progress.keysMoved > 15) stop.abort(new Error("router killed"));
+  });
+  await assert.rejects(first.run(stop.signal), /router killed/);
+  assert.equal(failedDeletes > 0, true);
+  for (const key of moving) assert.equal(await get(h.core, key), `v-${key}`, `${key} reads its value mid-way`);
+
+  h.core = h.newCore();
+  await h.migrator().run(new AbortController().signal);
+  h.change(completeMigration(h.membership));
+  for (const key of keys) {
+    const owner = h.core.topology.after.owner(key);
+    assert.deepEqual(h.holders(key), [owner]);
+    assert.deepEqual(h.shard(owner).store.get(key, NOW_MS), { value: `v-${key}`, expiresAtMs: NOW_MS + 90_000 });
+  }
+});
+
+Deno.test("an unreachable shard makes the mover wait and retry, then finish", async () => {
+  const h = new Harness(NAMES, 6, [NEW_SHARD]);
+  await h.core.mset({ entries: Array.from({ length: 100 }, (_, i) => entry(`k${i}`, "v")) }, CONTEXT);
+  h.change(startAdd(h.membership, parseShardSpec(NEW_SHARD, "t"), NOW_MS));
+  h.shard(NEW_SHARD).down = true;
+  const states: string[] = [];
+  const mover = h.migrator((progress) => {
+    states.push(progress.state);
+    if (progress.state === "waiting" && states.filter((state) => state === "waiting").length === 3) {
+      assert.match(progress.error, /Cannot move keys from shard .*down/);
+      h.shard(NEW_SHARD).down = false;
+    }
+  });
+  await mover.run(new AbortController().signal);
+  assert.ok(states.includes("waiting"));
+  assert.equal(states.at(-1), "moving");
+  assert.ok(h.shard(NEW_SHARD).keys().length > 0);
+});
+
+Deno.test("a scan during a migration returns every key that exists throughout at least once", async () => {
+  for (const kind of ["add", "remove"] as const) {
+    const h = new Harness(NAMES, 7, [NEW_SHARD]);
+    if (kind === "remove") h.change(completeMigration(startAdd(h.membership, parseShardSpec(NEW_SHARD, "t"), NOW_MS)));
+    const keys = Array.from({ length: 600 }, (_, i) => `k${i}`);
+    await h.core.mset({ entries: keys.map((key) => entry(key, "v")) }, CONTEXT);
+    h.change(
+      kind === "add"
+        ? startAdd(h.membership, parseShardSpec(NEW_SHARD, "t"), NOW_MS)
+        : startRemove(h.membership, NEW_SHARD, NOW_MS),
+    );
+    const [scanned] = await Promise.all([scanAll(h.core, 13), h.migrator().run(new AbortController().signal)]);
+    assert.deepEqual([...new Set(scanned)].sort(), [...keys].sort(), kind);
+  }
+});
+
+Deno.test("drained() waits for calls that started under an earlier topology", async () => {
+  const h = new Harness(NAMES, 8, [NEW_SHARD]);
+  let releaseCall!: () => void;
+  const blocked = new Promise<void>((resolve) => releaseCall = resolve);
+  const owner = h.core.topology.after.owner("k");
+  const shard = h.shard(owner);
+  const original = shard.call.bind(shard);
+  shard.call = async <R>(rpc: string, request: object, context: CallContext): Promise<R> => {
+    await blocked;
+    return await original<R>(rpc, request, context);
+  };
+  const call = h.core.set({ key: "k", value: "v" }, CONTEXT);
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  h.change(startAdd(h.membership, parseShardSpec(NEW_SHARD, "t"), NOW_MS));
+  let drained = false;
+  const waiting = h.core.drained().then(() => drained = true);
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  assert.equal(drained, false, "a call from the old topology is still running");
+  releaseCall();
+  await call;
+  await waiting;
+  assert.equal(drained, true);
+});

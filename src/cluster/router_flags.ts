@@ -1,0 +1,238 @@
+/**
+ * The router's command line: `kvstore router --shards SHARD,... [flags]`.
+ *
+ * Like the node's, the flags are one table ({@linkcode ROUTER_FLAGS}) from which both
+ * the parser and `kvstore router --help` are made; parsing is pure and throws a
+ * UsageError naming the flag.
+ *
+ * @module
+ */
+
+import { type Address, formatAddress, parseAddress } from "../config/address.ts";
+import {
+  BATCH_KEYS_MAX,
+  KEY_BYTES_MAX_DEFAULT,
+  MIGRATION_BATCH_KEYS,
+  MIGRATION_PAUSE_MS_DEFAULT,
+  ROUTER_CONNECT_TIMEOUT_MS_DEFAULT,
+  TTL_SECONDS_MAX_DEFAULT,
+  VALUE_BYTES_MAX_CEILING,
+  VALUE_BYTES_MAX_DEFAULT,
+  VNODES_PER_SHARD_DEFAULT,
+  VNODES_PER_SHARD_MAX,
+} from "../config/limits.ts";
+import { DEFAULT_ADDRESS, type FlagSpec, parseFlags } from "../config/server_flags.ts";
+import { UsageError } from "../config/usage_error.ts";
+import { parseByteSize, parseChoice, parseInteger } from "../config/values.ts";
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "../logging/logger.ts";
+import type { DataLimits } from "../store/validation.ts";
+import { READ_FROM_CHOICES, type ReadFrom } from "./shard_api.ts";
+import { parseShardList, type ShardSpec } from "./shard_spec.ts";
+
+export interface RouterConfig {
+  readonly address: Address;
+  /** The shards of a new cluster; null when the state file is to say (a restart). */
+  readonly shards: readonly ShardSpec[] | null;
+  readonly dataDir: string;
+  readonly vnodes: number;
+  /** Where reads go unless a call asks otherwise. */
+  readonly readFrom: ReadFrom;
+  readonly connectTimeoutMs: number;
+  /** Keys moved per step of a rebalancing, and the pause between steps (ms). */
+  readonly migrationBatchKeys: number;
+  readonly migrationPauseMs: number;
+  /** The shards' limits, checked by the router so a batch is refused whole. */
+  readonly limits: DataLimits;
+  readonly logLevel: LogLevel;
+  readonly logFormat: LogFormat;
+}
+
+export const ROUTER_FLAGS: readonly FlagSpec[] = [
+  {
+    name: "address",
+    type: "string",
+    valueName: "HOST:PORT",
+    help: "Address to serve gRPC on; port 0 picks a free port.",
+    defaultText: DEFAULT_ADDRESS,
+  },
+  {
+    name: "shards",
+    type: "string",
+    valueName: "SHARD,...",
+    help: "The shards of a new cluster, each [NAME=]MASTER[+REPLICA...]. Read once: after that the " +
+      "router's state file holds the ring, changed by kvstore cluster add-shard/remove-shard.",
+  },
+  {
+    name: "data-dir",
+    type: "string",
+    valueName: "DIR",
+    help: "Directory for the router's state file, kvstore-cluster.json.",
+    defaultText: "the working directory",
+  },
+  {
+    name: "vnodes",
+    type: "string",
+    valueName: "N",
+    help: "Virtual nodes per shard on the hash ring (fixed when the cluster is created).",
+    defaultText: String(VNODES_PER_SHARD_DEFAULT),
+  },
+  {
+    name: "read-from",
+    type: "string",
+    valueName: READ_FROM_CHOICES.join("|"),
+    help: "Where reads go; a call may ask for replicas with the metadata kvstore-read-from: replica.",
+    defaultText: "master",
+  },
+  {
+    name: "connect-timeout-ms",
+    type: "string",
+    valueName: "MS",
+    help: "How long a call waits for a shard's connection before failing with UNAVAILABLE.",
+    defaultText: String(ROUTER_CONNECT_TIMEOUT_MS_DEFAULT),
+  },
+  {
+    name: "migration-batch-keys",
+    type: "string",
+    valueName: "N",
+    help: "Keys moved per step when a shard is added or removed (calls on them wait for the step).",
+    defaultText: String(MIGRATION_BATCH_KEYS),
+  },
+  {
+    name: "migration-pause-ms",
+    type: "string",
+    valueName: "MS",
+    help: "Pause between steps of a rebalancing, leaving the shards room for client calls.",
+    defaultText: String(MIGRATION_PAUSE_MS_DEFAULT),
+  },
+  {
+    name: "max-key-bytes",
+    type: "string",
+    valueName: "BYTES",
+    help: "Largest key accepted (match the shards).",
+    defaultText: "64kb",
+  },
+  {
+    name: "max-value-bytes",
+    type: "string",
+    valueName: "BYTES",
+    help: "Largest value accepted (match the shards).",
+    defaultText: "16mb",
+  },
+  {
+    name: "max-ttl-seconds",
+    type: "string",
+    valueName: "SECONDS",
+    help: "Longest TTL accepted (match the shards).",
+    defaultText: String(TTL_SECONDS_MAX_DEFAULT),
+  },
+  {
+    name: "log-level",
+    type: "string",
+    valueName: LOG_LEVELS.join("|"),
+    help: "Least severe log lines to print.",
+    defaultText: "info",
+  },
+  {
+    name: "log-format",
+    type: "string",
+    valueName: LOG_FORMATS.join("|"),
+    help: "Human-readable lines or one JSON object per line.",
+    defaultText: "text",
+  },
+  { name: "help", type: "boolean", help: "Print this help and exit." },
+];
+
+export type RouterArgs = { readonly help: true } | { readonly help: false; readonly config: RouterConfig };
+
+/** Parses `kvstore router`'s arguments (without the word `router`). */
+export function parseRouterArgs(args: readonly string[]): RouterArgs {
+  const values = parseFlags(args, ROUTER_FLAGS);
+  if (values.help === true) return { help: true };
+  const text = (name: string) => values[name] as string | undefined;
+  const shardsText = text("shards");
+  const address = parseAddress(text("address") ?? DEFAULT_ADDRESS, "--address");
+  const shards = shardsText === undefined ? null : parseShardList(shardsText, "--shards");
+  const own = formatAddress(address);
+  const loop = shards?.find((spec) => [spec.master, ...spec.replicas].includes(own));
+  if (loop !== undefined) {
+    throw new UsageError(`Invalid --shards: shard ${JSON.stringify(loop.name)} is the router's own --address ${own}`);
+  }
+  const dataDir = text("data-dir") ?? ".";
+  if (dataDir.trim() === "") throw new UsageError('Invalid --data-dir "": give a directory path');
+  return {
+    help: false,
+    config: {
+      address,
+      shards,
+      dataDir,
+      vnodes: parseInteger(text("vnodes") ?? String(VNODES_PER_SHARD_DEFAULT), "--vnodes", 1, VNODES_PER_SHARD_MAX),
+      readFrom: parseChoice(text("read-from") ?? "master", "--read-from", READ_FROM_CHOICES),
+      connectTimeoutMs: parseInteger(
+        text("connect-timeout-ms") ?? String(ROUTER_CONNECT_TIMEOUT_MS_DEFAULT),
+        "--connect-timeout-ms",
+        1,
+        600_000,
+      ),
+      migrationBatchKeys: parseInteger(
+        text("migration-batch-keys") ?? String(MIGRATION_BATCH_KEYS),
+        "--migration-batch-keys",
+        1,
+        BATCH_KEYS_MAX,
+      ),
+      migrationPauseMs: parseInteger(
+        text("migration-pause-ms") ?? String(MIGRATION_PAUSE_MS_DEFAULT),
+        "--migration-pause-ms",
+        0,
+        60_000,
+      ),
+      limits: {
+        keyBytesMax: parseByteSize(
+          text("max-key-bytes") ?? String(KEY_BYTES_MAX_DEFAULT),
+          "--max-key-bytes",
+          1,
+          1024 ** 2,
+        ),
+        valueBytesMax: parseByteSize(
+          text("max-value-bytes") ?? String(VALUE_BYTES_MAX_DEFAULT),
+          "--max-value-bytes",
+          0,
+          VALUE_BYTES_MAX_CEILING,
+        ),
+        ttlSecondsMax: parseInteger(
+          text("max-ttl-seconds") ?? String(TTL_SECONDS_MAX_DEFAULT),
+          "--max-ttl-seconds",
+          1,
+          2 ** 31 - 1,
+        ),
+      },
+      logLevel: parseChoice(text("log-level") ?? "info", "--log-level", LOG_LEVELS),
+      logFormat: parseChoice(text("log-format") ?? "text", "--log-format", LOG_FORMATS),
+    },
+  };
+}
+
+/** The usage text for `kvstore router --help`. */
+export function routerUsage(): string {
+  const label = (flag: FlagSpec) => flag.type === "boolean" ? `--${flag.name}` : `--${flag.name} ${flag.valueName}`;
+  const width = Math.max(...ROUTER_FLAGS.map((flag) => label(flag).length));
+  return [
+    "kvstore router: one address in front of a sharded cluster. It serves kvstore.KeyValueStore and",
+    "forwards each call to the shard that owns the key on a consistent-hash ring.",
+    "",
+    "Usage:",
+    "  kvstore router --shards SHARD,... [--address HOST:PORT] [--data-dir DIR] [flags]",
+    "  kvstore router [--data-dir DIR] [flags]        (a restart: the state file names the shards)",
+    "",
+    "A SHARD is [NAME=]MASTER[+REPLICA...], e.g. 127.0.0.1:7001 or users=10.0.0.5:50051+10.0.0.6:50051.",
+    "",
+    "Flags:",
+    ...ROUTER_FLAGS.map((flag) => {
+      const defaultText = flag.defaultText === undefined ? "" : ` (default: ${flag.defaultText})`;
+      return `  ${label(flag).padEnd(width)}  ${flag.help}${defaultText}`;
+    }),
+    "",
+    "Grow or shrink the cluster with kvstore cluster add-shard / remove-shard against the router.",
+    "Example:",
+    "  kvstore router --address 0.0.0.0:50051 --shards 127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003",
+  ].join("\n");
+}

@@ -1,0 +1,54 @@
+/**
+ * `kvstore router [flags]`: parse the command line, start a router, and run it until
+ * SIGINT or SIGTERM. Exit status as for a node: 0 after a graceful shutdown or --help,
+ * 1 when the router could not start (the reason is one line on stderr), 2 on a
+ * command-line mistake.
+ *
+ * @module
+ */
+
+import { UsageError } from "../config/usage_error.ts";
+import { KvError } from "../errors.ts";
+import { Logger } from "../logging/logger.ts";
+import { stderrSink } from "../logging/stderr.ts";
+import { waitForSignal } from "../server/run.ts";
+import { Router } from "./router.ts";
+import { parseRouterArgs, routerUsage } from "./router_flags.ts";
+
+const encoder = new TextEncoder();
+
+/** Runs `kvstore router` with `args` (the words after `router`); resolves with the exit
+ * status. */
+export async function runRouter(args: readonly string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseRouterArgs(args);
+  } catch (error) {
+    if (error instanceof UsageError) return fail(error.message, 2);
+    throw error;
+  }
+  if (parsed.help) {
+    await Deno.stdout.write(encoder.encode(routerUsage() + "\n"));
+    return 0;
+  }
+  const { config } = parsed;
+  const logger = new Logger({ level: config.logLevel, format: config.logFormat, sink: stderrSink });
+  // Listen for signals before starting, so a signal that arrives as soon as the router
+  // logs "Listening" (a supervisor, a test) still gets a graceful shutdown.
+  const signalled = waitForSignal(() => logger.warn("Second signal: exiting without waiting"));
+  let router: Router;
+  try {
+    router = await Router.start(config, logger);
+  } catch (error) {
+    if (error instanceof KvError) return fail(error.message, 1);
+    throw error;
+  }
+  const signal = await signalled;
+  await router.shutdown(`received ${signal}`);
+  return 0;
+}
+
+function fail(message: string, status: number): number {
+  stderrSink(`kvstore router: ${message}`);
+  return status;
+}

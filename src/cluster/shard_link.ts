@@ -1,0 +1,160 @@
+/**
+ * The router's connection to one shard: a gRPC channel to its master and one to each
+ * replica, made through src/transport/grpc.ts.
+ *
+ * Failing fast: a call on a channel that is not connected waits at most the connect
+ * timeout (1 s by default) for the connection, then fails with UNAVAILABLE naming the
+ * shard, rather than hanging until the caller's deadline. Channels reconnect with a
+ * backoff capped at one second, so a shard that comes back is used again promptly.
+ *
+ * Replica reads: a read asked for with readFrom "replica" goes to the shard's replicas in
+ * turn; if the replica chosen cannot be reached, the master answers instead, since a
+ * read from a replica is an optimization, not a requirement.
+ *
+ * Errors: a shard that cannot be reached or does not answer in time becomes UNAVAILABLE
+ * or DEADLINE_EXCEEDED with a message naming the shard and its address; a shard's own
+ * refusal (INVALID_ARGUMENT for an empty key, and so on) passes through unchanged, so a
+ * client sees through the router exactly what a node would have told it.
+ *
+ * @module
+ */
+
+import { ROUTER_RECONNECT_BACKOFF_MS_INITIAL, ROUTER_RECONNECT_BACKOFF_MS_MAX } from "../config/limits.ts";
+import { type ErrorCode, KvError, quote } from "../errors.ts";
+import { createKvstoreClient, grpc, type TransportLimits } from "../transport/grpc.ts";
+import type { CallContext, ShardApi } from "./shard_api.ts";
+import type { ShardSpec } from "./shard_spec.ts";
+
+/** Rpcs that only read, and so may be served by a replica. */
+const READ_RPCS: ReadonlySet<string> = new Set(["Get", "Contains", "TTL", "MGet"]);
+
+/** Statuses a shard answers with that the router passes on as they are. */
+const PASSED_THROUGH: ReadonlySet<string> = new Set<ErrorCode>([
+  "INVALID_ARGUMENT",
+  "RESOURCE_EXHAUSTED",
+  "FAILED_PRECONDITION",
+  "NOT_FOUND",
+  "INTERNAL",
+  "UNIMPLEMENTED",
+]);
+
+export interface ShardLinkOptions {
+  /** How long a call waits for a connection to the shard, in ms. */
+  readonly connectTimeoutMs: number;
+  readonly limits: TransportLimits;
+}
+
+interface Endpoint {
+  readonly address: string;
+  readonly client: grpc.Client;
+}
+
+type UnaryMethod = (
+  request: object,
+  metadata: grpc.Metadata,
+  options: grpc.CallOptions,
+  callback: (error: grpc.ServiceError | null, response?: unknown) => void,
+) => void;
+
+export class ShardLink implements ShardApi {
+  readonly spec: ShardSpec;
+  #master: Endpoint;
+  #replicas: Endpoint[];
+  #nextReplica = 0;
+  #connectTimeoutMs: number;
+
+  constructor(spec: ShardSpec, options: ShardLinkOptions) {
+    this.spec = spec;
+    this.#connectTimeoutMs = options.connectTimeoutMs;
+    const endpoint = (address: string): Endpoint => ({
+      address,
+      client: createKvstoreClient(address, options.limits, {
+        reconnect: { initialMs: ROUTER_RECONNECT_BACKOFF_MS_INITIAL, maxMs: ROUTER_RECONNECT_BACKOFF_MS_MAX },
+      }),
+    });
+    this.#master = endpoint(spec.master);
+    this.#replicas = spec.replicas.map(endpoint);
+  }
+
+  async call<Response>(rpc: string, request: object, context: CallContext): Promise<Response> {
+    if (context.readFrom === "replica" && this.#replicas.length > 0 && READ_RPCS.has(rpc)) {
+      const replica = this.#replicas[this.#nextReplica++ % this.#replicas.length];
+      try {
+        return await this.#callOn<Response>(replica, rpc, request, context.deadlineMs);
+      } catch (error) {
+        const unreachable = error instanceof KvError &&
+          (error.code === "UNAVAILABLE" || error.code === "DEADLINE_EXCEEDED");
+        if (!unreachable) throw error;
+      }
+    }
+    return await this.#callOn<Response>(this.#master, rpc, request, context.deadlineMs);
+  }
+
+  close(): void {
+    this.#master.client.close();
+    for (const replica of this.#replicas) replica.client.close();
+  }
+
+  async #callOn<Response>(endpoint: Endpoint, rpc: string, request: object, deadlineMs: number): Promise<Response> {
+    await this.#connected(endpoint, deadlineMs);
+    const method = (endpoint.client as unknown as Record<string, UnaryMethod>)[rpc];
+    if (typeof method !== "function") throw new Error(`router: Unknown rpc ${JSON.stringify(rpc)}`);
+    const started = Date.now();
+    return await new Promise<Response>((resolve, reject) => {
+      method.call(endpoint.client, request, new grpc.Metadata(), { deadline: deadlineMs }, (error, response) => {
+        if (error === null) resolve(response as Response);
+        else reject(this.#failure(endpoint, error, Date.now() - started));
+      });
+    });
+  }
+
+  /** Resolves once `endpoint` is connected; rejects with UNAVAILABLE if that takes more
+   * than the connect timeout (or the call's deadline, if sooner). */
+  async #connected(endpoint: Endpoint, deadlineMs: number): Promise<void> {
+    const channel = endpoint.client.getChannel();
+    if (channel.getConnectivityState(true) === grpc.connectivityState.READY) return;
+    const waitMs = Math.max(0, Math.min(this.#connectTimeoutMs, deadlineMs - Date.now()));
+    await new Promise<void>((resolve, reject) => {
+      endpoint.client.waitForReady(Date.now() + waitMs, (error) => {
+        if (error === undefined || error === null) return resolve();
+        reject(unavailable(
+          this.spec.name,
+          endpoint.address,
+          `no connection within ${waitMs} ms (is it running, and is the address right?)`,
+        ));
+      });
+    });
+  }
+
+  #failure(endpoint: Endpoint, error: grpc.ServiceError, elapsedMs: number): KvError {
+    const codeName = grpc.status[error.code] ?? `STATUS_${error.code}`;
+    if (error.code === grpc.status.UNAVAILABLE || error.code === grpc.status.CANCELLED) {
+      return unavailable(this.spec.name, endpoint.address, error.details);
+    }
+    if (error.code === grpc.status.DEADLINE_EXCEEDED) {
+      return new KvError(
+        "DEADLINE_EXCEEDED",
+        `router: The call's deadline passed before shard ${quote(this.spec.name)} at ${endpoint.address} answered ` +
+          `(waited ${elapsedMs} ms for it)`,
+      );
+    }
+    // A kvstore server's own refusals start with their subsystem ("store: Cannot set
+    // ..."). INTERNAL or UNKNOWN without one is the transport failing mid-call (a stream
+    // reset as the shard died), which the caller should hear as the shard unreachable.
+    const fromShard = /^[a-z]+: /.test(error.details);
+    if (!fromShard && (error.code === grpc.status.INTERNAL || error.code === grpc.status.UNKNOWN)) {
+      return unavailable(this.spec.name, endpoint.address, error.details);
+    }
+    if (PASSED_THROUGH.has(codeName)) return new KvError(codeName as ErrorCode, error.details);
+    return new KvError("INTERNAL", `router: Shard ${quote(this.spec.name)} answered ${codeName}: ${error.details}`);
+  }
+}
+
+/** The error for a shard that cannot be reached. */
+export function unavailable(name: string, address: string, detail: string): KvError {
+  return new KvError(
+    "UNAVAILABLE",
+    `router: Cannot reach shard ${quote(name)} at ${address}: ${detail}; ` +
+      `the keys it owns are unavailable until it answers again`,
+  );
+}

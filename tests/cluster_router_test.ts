@@ -1,0 +1,224 @@
+/**
+ * A 3-shard cluster behind `kvstore router`: every rpc through one address, keys on the
+ * shards the ring names (checked by asking the shards directly), errors as a node gives
+ * them, replica reads when asked, Info and the CLI.
+ */
+
+import assert from "node:assert/strict";
+import { KvClient } from "../src/client/client.ts";
+import { CLIENT_TRANSPORT_LIMITS, createKvstoreClient, grpc } from "../src/transport/grpc.ts";
+import type { InfoResponse, MGetResponse } from "../src/transport/messages.ts";
+import { keysOn, startCluster, startRouter } from "./helpers/cluster_process.ts";
+import { runKvstore, spawnKvstore, startServer } from "./helpers/server_process.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+Deno.test(
+  "smoke: a router serves every rpc over 3 shards, and each key lands on the shard the ring names",
+  opts,
+  async () => {
+    await using cluster = await startCluster(3);
+    using client = cluster.client();
+
+    // The seed rpcs, with the C++ store's answers.
+    assert.equal(await client.set("k", "v1"), true);
+    assert.equal(await client.get("k"), "v1");
+    assert.deepEqual(await client.call("Get", { key: "missing" }), { found: false, value: "" });
+    assert.equal(await client.contains("k"), true);
+    assert.equal(await client.ttl("k"), -1);
+    assert.equal(await client.expire("k", 100), true);
+    assert.ok([99, 100].includes(await client.ttl("k")));
+    assert.equal(await client.expire("missing", 100), false);
+    assert.deepEqual(await client.call("Delete", { key: "k" }), { success: true, found: true });
+    assert.deepEqual(await client.call("Delete", { key: "k" }), { success: true, found: false });
+    assert.equal(await client.ttl("k"), -2);
+
+    // Batches split over the shards and merged back in order.
+    const keys = Array.from({ length: 300 }, (_, i) => `user:${i}`);
+    assert.equal(await client.mset(keys.map((key) => ({ key, value: `v-${key}`, ttlMs: 600_000 }))), 300);
+    const values = await client.mget(["user:7", "nope", ...keys]);
+    assert.deepEqual(values, ["v-user:7", undefined, ...keys.map((key) => `v-${key}`)]);
+
+    // Each key is on its owner and nowhere else, with its deadline.
+    const ring = cluster.ring();
+    const held = await Promise.all(cluster.shards.map((shard) => keysOn(shard.address)));
+    for (const key of keys) {
+      const holders = cluster.shards.filter((_, i) => held[i].has(key)).map((shard) => shard.address);
+      assert.deepEqual(holders, [ring.owner(key)], key);
+    }
+    for (const shardKeys of held) {
+      assert.ok(shardKeys.size > 50, `every shard holds a fair part (${shardKeys.size})`);
+      for (const entry of shardKeys.values()) assert.ok(entry.expiresAtMs! > Date.now() + 500_000);
+    }
+
+    // A scan through the router returns every key once, across the shards.
+    const scanned: string[] = [];
+    for await (const entry of client.scanAll({ pageSize: 37 })) scanned.push(entry.key);
+    assert.deepEqual(scanned.sort(), [...keys].sort());
+    const prefixed: string[] = [];
+    for await (const entry of client.scanAll({ prefix: "user:1", includeValues: true })) {
+      assert.equal(entry.value, `v-${entry.key}`);
+      prefixed.push(entry.key);
+    }
+    assert.equal(prefixed.length, keys.filter((key) => key.startsWith("user:1")).length);
+  },
+);
+
+Deno.test("the router passes on a shard's refusals unchanged and refuses what it does not serve", opts, async () => {
+  await using cluster = await startCluster(2, ["--max-value-bytes", "1kb"]);
+  using client = cluster.client();
+  using node = new KvClient(cluster.shards[0].address);
+  const refusal = async (promise: Promise<unknown>) => {
+    const error = await promise.then(() => null, (error) => error);
+    assert.ok(error !== null, "the call must fail");
+    return `${error.codeName}: ${error.details}`;
+  };
+  assert.equal(await refusal(client.get("")), await refusal(node.get("")), "same message as a node");
+  assert.match(await refusal(client.set("k", "x".repeat(2000))), /^RESOURCE_EXHAUSTED: .*over the limit of 1024/);
+  assert.match(
+    await refusal(client.mset([{ key: "a", value: "ok" }, { key: "b", value: "x".repeat(2000) }])),
+    /^RESOURCE_EXHAUSTED: .*"b"/,
+  );
+  assert.deepEqual(await client.mget(["a", "b"]), [undefined, undefined], "a refused batch writes nothing");
+  assert.match(
+    await refusal(client.scan({ cursor: "bogus" })),
+    /^INVALID_ARGUMENT: scan: Cursor "bogus" is not a cluster/,
+  );
+  assert.match(
+    await refusal(client.call("ReplicateCommand", { type: "SET", key: "k", value: "v", sequence_id: "1" })),
+    /^UNIMPLEMENTED: router: ReplicateCommand is not served by a router/,
+  );
+});
+
+Deno.test("Info from a router describes the cluster and sums its shards", opts, async () => {
+  await using cluster = await startCluster(3);
+  using client = cluster.client();
+  await client.mset(Array.from({ length: 90 }, (_, i) => ({ key: `k${i}`, value: "v", ttlMs: i < 30 ? 60_000 : 0 })));
+  const info: InfoResponse = await client.info();
+  assert.equal(info.role, "router");
+  assert.equal(info.address, cluster.router.address);
+  assert.equal(Number(info.keys), 90);
+  assert.equal(Number(info.expiring_keys), 30);
+  const shards = info.cluster!.shards;
+  assert.deepEqual(shards.map((shard) => shard.name).sort(), cluster.shards.map((shard) => shard.address).sort());
+  assert.ok(shards.every((shard) => shard.reachable && shard.state === "serving"));
+  assert.equal(shards.reduce((sum, shard) => sum + Number(shard.keys), 0), 90);
+  assert.ok(Math.abs(shards.reduce((sum, shard) => sum + shard.ring_share, 0) - 1) < 1e-9);
+  assert.equal(info.cluster!.vnodes, 512);
+  assert.equal(info.cluster!.migration, null);
+
+  const plain = await runKvstore(["cluster", "status", "--endpoint", cluster.router.address]);
+  assert.equal(plain.code, 0, plain.stderr);
+  assert.match(plain.stdout, /^3 shards, 512 vnodes per shard, epoch 1, stable\n/);
+  assert.match(plain.stdout, /SHARD +MASTER +STATE +KEYS +RING +REPLICAS/);
+  for (const shard of cluster.shards) {
+    assert.match(plain.stdout, new RegExp(`${shard.address} +${shard.address} +serving`));
+  }
+  const notRouter = await runKvstore(["cluster", "status", "--endpoint", cluster.shards[0].address]);
+  assert.equal(notRouter.code, 3);
+  assert.match(notRouter.stderr, /is not a router/);
+});
+
+Deno.test(
+  "reads go to a shard's replica when the call or the router asks, and writes to its master",
+  opts,
+  async () => {
+    // The "replica" is a second master holding its own value, so the test can tell which
+    // node answered without depending on replication.
+    await using master = await startServer();
+    await using replica = await startServer();
+    using direct = new KvClient(replica.address);
+    await direct.set("k", "from the replica");
+    await using router = await startRouter({ shards: [`${master.address}+${replica.address}`] });
+    using client = new KvClient(router.address);
+    await client.set("k", "from the master");
+    assert.equal(await client.get("k"), "from the master");
+
+    const metadata = new grpc.Metadata();
+    metadata.set("kvstore-read-from", "replica");
+    const viaReplica = await callWithMetadata<{ found: boolean; value: string }>(
+      router.address,
+      "Get",
+      { key: "k" },
+      metadata,
+    );
+    assert.equal(viaReplica.value, "from the replica");
+    const batch = await callWithMetadata<MGetResponse>(router.address, "MGet", { keys: ["k"] }, metadata);
+    assert.equal(batch.values[0].value, "from the replica");
+    assert.equal(await direct.get("k"), "from the replica", "writes never go to the replica");
+
+    await using replicaRouter = await startRouter({
+      shards: [`${master.address}+${replica.address}`],
+      args: ["--read-from", "replica"],
+    });
+    using replicaClient = new KvClient(replicaRouter.address);
+    assert.equal(await replicaClient.get("k"), "from the replica");
+    const bad = new grpc.Metadata();
+    bad.set("kvstore-read-from", "nearest");
+    await assert.rejects(callWithMetadata(router.address, "Get", { key: "k" }, bad), /expected master or replica/);
+
+    // A replica that is down does not fail the read: the master answers.
+    await replica.kill();
+    assert.equal(await replicaClient.get("k"), "from the master");
+  },
+);
+
+Deno.test("the command line works through a router", opts, async () => {
+  await using cluster = await startCluster(3);
+  const kv = (...args: string[]) => runKvstore([...args, "--endpoint", cluster.router.address]);
+  assert.equal((await kv("mset", "a", "1", "b", "2", "c", "3")).stdout, "OK\n");
+  assert.equal((await kv("mget", "c", "a", "missing", "b")).stdout, "3\n1\n\n2\n");
+  assert.equal((await kv("scan")).stdout.split("\n").filter(Boolean).sort().join(","), "a,b,c");
+  assert.equal((await kv("del", "a", "b", "zz")).stdout, "2\n");
+  assert.equal((await kv("get", "c")).stdout, "3\n");
+  assert.match((await kv("info")).stdout, /^role +router\n/);
+  const nodeInfo = await runKvstore(["info", "--endpoint", cluster.shards[0].address]);
+  assert.doesNotMatch(nodeInfo.stdout, /cluster/, "a node has no cluster to describe");
+});
+
+Deno.test(
+  "kvstore scan through a router lists every key, and stops quietly when its reader goes away",
+  opts,
+  async () => {
+    await using cluster = await startCluster(2);
+    using client = cluster.client();
+    const keys = Array.from({ length: 4000 }, (_, i) => `key:${i}`);
+    await client.mset(keys.map((key) => ({ key, value: "v" })));
+    const all = await runKvstore(["scan", "--page-size", "500", "--endpoint", cluster.router.address]);
+    assert.deepEqual(all.stdout.trim().split("\n").sort(), [...keys].sort());
+
+    // `kvstore scan | head -1`: the reader closes after the first line.
+    const child = spawnKvstore(["scan", "--page-size", "100", "--endpoint", cluster.router.address]);
+    const reader = child.stdout.getReader();
+    await reader.read();
+    await reader.cancel();
+    const [status, stderr] = await Promise.all([child.status, new Response(child.stderr).text()]);
+    assert.equal(status.code, 0, stderr);
+    assert.equal(stderr, "");
+  },
+);
+
+type UnaryMethod = (
+  request: object,
+  metadata: grpc.Metadata,
+  options: grpc.CallOptions,
+  callback: (error: grpc.ServiceError | null, response?: unknown) => void,
+) => void;
+
+/** A unary call with gRPC metadata, as any gRPC client (grpcurl -H, C++) would make it. */
+function callWithMetadata<Response>(
+  address: string,
+  rpc: string,
+  request: object,
+  metadata: grpc.Metadata,
+): Promise<Response> {
+  const client = createKvstoreClient(address, CLIENT_TRANSPORT_LIMITS);
+  const method = (client as unknown as Record<string, UnaryMethod>)[rpc];
+  return new Promise<Response>((resolve, reject) => {
+    method.call(client, request, metadata, { deadline: Date.now() + 5000 }, (error, response) => {
+      client.close();
+      if (error !== null) reject(error);
+      else resolve(response as Response);
+    });
+  });
+}

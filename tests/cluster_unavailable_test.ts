@@ -1,0 +1,160 @@
+/**
+ * Shards that are down or hung: the router answers UNAVAILABLE naming the shard, fast,
+ * keeps serving the other shards' keys, and uses a shard again once it is back. Also the
+ * router's start-up mistakes.
+ */
+
+import assert from "node:assert/strict";
+import { KvClient, type KvClientError } from "../src/client/client.ts";
+import { ClusterClient } from "../src/client/cluster_client.ts";
+import { startCluster, startRouter } from "./helpers/cluster_process.ts";
+import { runKvstore, startServer, waitUntil } from "./helpers/server_process.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+async function failure(promise: Promise<unknown>): Promise<{ error: KvClientError; elapsedMs: number }> {
+  const started = performance.now();
+  const error = await promise.then(() => null, (error) => error);
+  assert.ok(error !== null, "the call should have failed");
+  return { error, elapsedMs: performance.now() - started };
+}
+
+Deno.test(
+  "smoke: a shard that is down gives UNAVAILABLE naming it, fast, and the other shards keep serving",
+  opts,
+  async () => {
+    await using cluster = await startCluster(3);
+    using client = cluster.client(30_000);
+    const ring = cluster.ring();
+    const keys = Array.from({ length: 60 }, (_, i) => `k${i}`);
+    await client.mset(keys.map((key) => ({ key, value: `v-${key}` })));
+    const down = cluster.shards[1];
+    const onDown = keys.filter((key) => ring.owner(key) === down.address);
+    const elsewhere = keys.filter((key) => ring.owner(key) !== down.address);
+    await down.kill();
+
+    // The client's own deadline is 30 s: the answer must come from the router, quickly.
+    const { error, elapsedMs } = await failure(client.get(onDown[0]));
+    assert.equal(error.codeName, "UNAVAILABLE");
+    assert.match(error.details, new RegExp(`router: Cannot reach shard "${down.address}" at ${down.address}: `));
+    assert.ok(elapsedMs < 3000, `answered in ${elapsedMs} ms`);
+    const batch = await failure(client.mget([elsewhere[0], onDown[1]]));
+    assert.match(batch.error.details, new RegExp(`Cannot reach shard "${down.address}"`));
+    assert.deepEqual(await client.mget(elsewhere), elsewhere.map((key) => `v-${key}`), "other shards answer");
+
+    const info = await client.info();
+    const downStatus = info.cluster!.shards.find((shard) => shard.name === down.address)!;
+    assert.equal(downStatus.reachable, false);
+    assert.match(downStatus.error, /Cannot reach shard/);
+    const cli = await runKvstore(["get", onDown[0], "--endpoint", cluster.router.address]);
+    assert.equal(cli.code, 3);
+    assert.match(cli.stderr, new RegExp(`^kvstore get: UNAVAILABLE: router: Cannot reach shard "${down.address}"`));
+    const status = await runKvstore(["cluster", "status", "--endpoint", cluster.router.address]);
+    assert.match(status.stdout, new RegExp(`${down.address} +${down.address} +serving +down`));
+
+    // The shard comes back (empty: it kept nothing) at the same address, and is used again.
+    await using back = await startServer({ address: down.address });
+    await waitUntil(
+      async () => {
+        try {
+          await client.set(onDown[0], "again");
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      "the router uses the shard again",
+      15_000,
+      200,
+    );
+    assert.equal(await client.get(onDown[0]), "again");
+    void back;
+  },
+);
+
+Deno.test(
+  "a shard that accepts connections but never answers gives UNAVAILABLE within the connect timeout",
+  opts,
+  async () => {
+    // A TCP listener that never speaks HTTP/2: connections open, but gRPC never becomes ready.
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const silent: Deno.Conn[] = [];
+    const accepting = (async () => {
+      try {
+        for await (const conn of listener) silent.push(conn);
+      } catch { /* closed */ }
+    })();
+    const address = `127.0.0.1:${(listener.addr as Deno.NetAddr).port}`;
+    try {
+      await using router = await startRouter({ shards: [address], args: ["--connect-timeout-ms", "500"] });
+      using client = new KvClient(router.address, { deadlineMs: 30_000 });
+      const { error, elapsedMs } = await failure(client.get("k"));
+      assert.equal(error.codeName, "UNAVAILABLE");
+      assert.match(error.details, /Cannot reach shard .*: no connection within 500 ms/);
+      assert.ok(elapsedMs < 3000, `answered in ${elapsedMs} ms`);
+    } finally {
+      listener.close();
+      for (const conn of silent) conn.close();
+      await accepting;
+    }
+  },
+);
+
+Deno.test("router start-up mistakes exit with one clear line", opts, async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "kvstore-router-" });
+  try {
+    const none = await runKvstore(["router", "--address", "127.0.0.1:0", "--data-dir", dataDir]);
+    assert.equal(none.code, 1);
+    assert.match(none.stderr.trim(), /^kvstore router: router: No cluster to serve: .* give --shards/);
+    const bad = await runKvstore(["router", "--shards", "127.0.0.1:1,127.0.0.1:1"]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr.trim(), /^kvstore router: Invalid --shards: shard "127.0.0.1:1" is listed twice$/);
+    const flag = await runKvstore(["router", "--bogus"]);
+    assert.equal(flag.code, 2);
+    assert.match(flag.stderr, /Unknown flag --bogus/);
+    const help = await runKvstore(["router", "--help"]);
+    assert.equal(help.code, 0);
+    for (const text of ["--shards", "--data-dir", "--vnodes", "--read-from", "--connect-timeout-ms"]) {
+      assert.ok(help.stdout.includes(text), text);
+    }
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("adding a shard that cannot serve is refused before anything moves", opts, async () => {
+  await using cluster = await startCluster(2);
+  using client = cluster.client();
+  await client.set("k", "v");
+  const kv = (...args: string[]) => runKvstore([...args, "--endpoint", cluster.router.address]);
+
+  const unreachable = await kv("cluster", "add-shard", "127.0.0.1:1");
+  assert.equal(unreachable.code, 3);
+  assert.match(
+    unreachable.stderr,
+    /^kvstore cluster: UNAVAILABLE: cluster: Cannot add shard "127.0.0.1:1": .*Cannot reach shard/,
+  );
+  assert.doesNotMatch(
+    unreachable.stderr,
+    /is the server running/,
+    "the router answered; it is not the one unreachable",
+  );
+
+  await using busy = await startServer();
+  await runKvstore(["set", "mine", "x", "--endpoint", busy.address]);
+  const nonEmpty = await kv("cluster", "add-shard", busy.address);
+  assert.equal(nonEmpty.code, 3);
+  assert.match(nonEmpty.stderr, /it already holds 1 keys; .*pass --force/);
+
+  const router = await kv("cluster", "add-shard", cluster.router.address);
+  assert.match(router.stderr, /is a router; a shard's address must be a master/);
+
+  const unknown = await kv("cluster", "remove-shard", "127.0.0.1:2");
+  assert.match(unknown.stderr, /NOT_FOUND: cluster: Cannot remove shard "127.0.0.1:2": no shard has that name/);
+
+  using admin = new ClusterClient(cluster.router.address);
+  const status = await admin.status();
+  assert.equal(Number(status.epoch), 1, "nothing changed");
+  assert.equal(status.shards.length, 2);
+  assert.equal(await client.get("k"), "v");
+});
