@@ -111,15 +111,19 @@ function formatNested(value: object, indent: string): string[] {
         : [`${indent}[${i}] ${String(item)}`]
     );
   }
-  return Object.entries(value).map(([key, item]) =>
-    `${indent}${key}  ${typeof item === "object" ? inline(item) : String(item)}`
-  );
+  return Object.entries(value).flatMap(([key, item]) => {
+    // An unset message field (a router's `migration` while none runs) says nothing.
+    if (item === null || item === undefined) return [];
+    if (Array.isArray(item)) return [`${indent}${key}`, ...formatNested(item, indent + "  ")];
+    return [`${indent}${key}  ${typeof item === "object" ? inline(item) : String(item)}`];
+  });
 }
 
 function inline(value: object): string {
-  return Object.entries(value).map(([key, item]) =>
-    `${key}=${item !== null && typeof item === "object" ? JSON.stringify(item) : String(item)}`
-  ).join(" ");
+  return Object.entries(value)
+    .filter(([, item]) => item !== null && item !== undefined)
+    .map(([key, item]) => `${key}=${typeof item === "object" ? JSON.stringify(item) : String(item)}`)
+    .join(" ");
 }
 
 /** 65012 -> "1m 05s"; 950 -> "950 ms"; 93784000 -> "1d 02h 03m". */

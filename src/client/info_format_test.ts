@@ -70,3 +70,26 @@ Deno.test("JSON gives int64 fields as numbers where exact, and leaves strings al
     { keys: 12, replid: "123", big: "9007199254740993", role: "master" },
   );
 });
+
+Deno.test("a router's cluster prints its shards one per line and leaves unset fields out", () => {
+  const lines = formatInfo({
+    role: "router",
+    cluster: {
+      epoch: "3",
+      vnodes: 512,
+      shards: [{ name: "a", master: "10.0.0.1:1", replicas: [], reachable: true }],
+      migration: null,
+    },
+  }, 0);
+  assert.deepEqual(lines, [
+    "# Server",
+    "role     router",
+    "",
+    "# Cluster",
+    "cluster",
+    "  epoch  3",
+    "  vnodes  512",
+    "  shards",
+    "    [0] name=a master=10.0.0.1:1 replicas=[] reachable=true",
+  ]);
+});
