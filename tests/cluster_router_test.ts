@@ -174,7 +174,7 @@ Deno.test("the command line works through a router", opts, async () => {
   const routerInfo = (await kv("info")).stdout;
   assert.match(routerInfo, /^role +router$/m);
   assert.match(routerInfo, /^cluster$/m);
-  assert.match(routerInfo, /^  shards$/m);
+  assert.match(routerInfo, /^ {2}shards$/m);
   const nodeInfo = await runKvstore(["info", "--endpoint", cluster.shards[0].address]);
   assert.doesNotMatch(nodeInfo.stdout, /cluster/, "a node has no cluster to describe");
 });
