@@ -8,7 +8,9 @@ import assert from "node:assert/strict";
 import { KvClient } from "../src/client/client.ts";
 import { CLIENT_TRANSPORT_LIMITS, createKvstoreClient, grpc } from "../src/transport/grpc.ts";
 import type { InfoResponse, MGetResponse } from "../src/transport/messages.ts";
+import { HealthClient } from "../src/client/health_client.ts";
 import { keysOn, startCluster, startRouter } from "./helpers/cluster_process.ts";
+import { ReflectionClient } from "./helpers/grpc_tools.ts";
 import { runKvstore, spawnKvstore, startServer } from "./helpers/server_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -225,3 +227,16 @@ function callWithMetadata<Response>(
     });
   });
 }
+
+Deno.test("a router serves health and reflection like a node", opts, async () => {
+  await using cluster = await startCluster(1);
+  using health = new HealthClient(cluster.router.address);
+  assert.equal(await health.check(""), "SERVING");
+  assert.equal(await health.check("kvstore.KeyValueStore"), "SERVING");
+  const reflection = new ReflectionClient(cluster.router.address);
+  try {
+    assert.ok((await reflection.listServices()).includes("kvstore.KeyValueStore"));
+  } finally {
+    reflection.close();
+  }
+});

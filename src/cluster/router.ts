@@ -24,8 +24,11 @@ import {
 } from "../config/limits.ts";
 import { KvError } from "../errors.ts";
 import type { Logger } from "../logging/logger.ts";
+import { Health, NODE_HEALTH_SERVICES } from "../server/health.ts";
 import { stopServer } from "../server/node.ts";
+import { addOperationsServices } from "../server/operations.ts";
 import {
+  addService,
   CLIENT_TRANSPORT_LIMITS,
   createServer,
   type grpc,
@@ -50,6 +53,8 @@ export class Router {
   readonly config: RouterConfig;
   readonly boundAddress: Address;
   readonly admin: ClusterAdmin;
+  /** What grpc.health.v1 reports: SERVING from listening until shutdown begins. */
+  readonly health: Health;
   #server: grpc.Server;
   #pool: LinkPool;
   #logger: Logger;
@@ -58,11 +63,19 @@ export class Router {
 
   private constructor(
     config: RouterConfig,
-    parts: { boundAddress: Address; admin: ClusterAdmin; server: grpc.Server; pool: LinkPool; logger: Logger },
+    parts: {
+      boundAddress: Address;
+      admin: ClusterAdmin;
+      health: Health;
+      server: grpc.Server;
+      pool: LinkPool;
+      logger: Logger;
+    },
   ) {
     this.config = config;
     this.boundAddress = parts.boundAddress;
     this.admin = parts.admin;
+    this.health = parts.health;
     this.#server = parts.server;
     this.#pool = parts.pool;
     this.#logger = parts.logger;
@@ -93,7 +106,12 @@ export class Router {
     });
     const server = createServer(transportLimitsFor(config.limits.keyBytesMax, config.limits.valueBytesMax));
     const started: { router?: Router } = {};
-    server.addService(
+    // A router serves the standard health service and reflection like a node, so load
+    // balancers and grpcurl treat it as one. It is SERVING once it listens: a shard that
+    // is down fails only the calls for its keys, with UNAVAILABLE naming it.
+    const health = new Health(NODE_HEALTH_SERVICES, false);
+    addService(
+      server,
       kvstoreServiceDefinition(),
       routerHandlers({
         core,
@@ -103,6 +121,7 @@ export class Router {
         logger: log,
       }),
     );
+    addOperationsServices(server, health);
     let port: number;
     try {
       port = await listen(server, config.address);
@@ -111,8 +130,9 @@ export class Router {
       throw error;
     }
     const boundAddress = { host: config.address.host, port };
-    const router = new Router(config, { boundAddress, admin, server, pool, logger: log });
+    const router = new Router(config, { boundAddress, admin, health, server, pool, logger: log });
     started.router = router;
+    health.setAllServing(true);
     log.info(`Listening on ${formatAddress(boundAddress)}`, {
       role: "router",
       version: VERSION,
@@ -157,6 +177,7 @@ export class Router {
 
   async #stop(reason: string): Promise<void> {
     this.#logger.info("Shutting down", { reason });
+    this.health.enterShutdown();
     await this.admin.stop();
     await stopServer(this.#server, SHUTDOWN_GRACE_MS);
     this.#pool.closeAll();
