@@ -21,6 +21,7 @@ import { CLIENT_TRANSPORT_LIMITS, createKvstoreClient, grpc, type TransportLimit
 import type {
   ContainsResponse,
   DeleteResponse,
+  DigestResponse,
   ExpireResponse,
   GetResponse,
   InfoResponse,
@@ -28,6 +29,7 @@ import type {
   MSetResponse,
   ScanResponse,
   SetResponse,
+  SnapshotResponse,
   TtlResponse,
 } from "../transport/messages.ts";
 
@@ -168,6 +170,18 @@ export class KvClient {
 
   info(): Promise<InfoResponse> {
     return this.call<InfoResponse>("Info", {});
+  }
+
+  /** Asks the node to write a snapshot now; resolves once it is durable. Snapshots of
+   * large datasets take a while: pass a deadline to suit. */
+  snapshot(deadlineMs?: number): Promise<SnapshotResponse> {
+    return this.call<SnapshotResponse>("Snapshot", {}, deadlineMs);
+  }
+
+  /** The order-independent hash of the node's live entries, with its key count, seq and
+   * replid. */
+  digest(): Promise<DigestResponse> {
+    return this.call<DigestResponse>("Digest", {});
   }
 
   /** Makes a unary call by rpc name; the building block of the methods above. */

@@ -75,3 +75,43 @@ export const SCAN_CURSORS_MAX = 1024;
 
 /** How long an idle Scan cursor lives, in ms. */
 export const SCAN_CURSOR_IDLE_MS = 60_000;
+
+// Persistence.
+
+/** Seconds between automatic snapshots (flag --snapshot-interval-seconds; 0 turns them
+ * off). Each snapshot walks the whole dataset and writes its size to disk; the log holds
+ * at most about one interval of writes beyond the snapshot. */
+export const SNAPSHOT_INTERVAL_SECONDS_DEFAULT = 60;
+
+/** Period of the log's fsync under --appendfsync everysec, in ms (Redis: one second).
+ * A power cut loses up to about this much acknowledged writing. */
+export const LOG_SYNC_INTERVAL_MS = 1000;
+
+/** Entry bytes per snapshot frame. The writer hands each frame to the OS and yields to
+ * the event loop in between, so this bounds how long one step of a snapshot holds the
+ * event loop (encoding runs at a few hundred MB/s: about 3 ms per MiB). */
+export const SNAPSHOT_CHUNK_BYTES = 1 * MIB;
+
+/** Payload bytes per log frame when a large batch is split. Bigger frames cost fewer
+ * headers; a batch torn between its frames is dropped whole either way. */
+export const LOG_FRAME_TARGET_BYTES = 1 * MIB;
+
+/** Largest frame payload a reader accepts, in bytes: a frame closes once it passes its
+ * target size, so it holds at most the target plus one record, and the largest record is
+ * the largest value --max-value-bytes allows plus a key of up to 1 MiB. A header that
+ * declares more is corruption, and the reader says so rather than allocating it. */
+export const FRAME_PAYLOAD_BYTES_MAX = VALUE_BYTES_MAX_CEILING + 4 * MIB;
+
+/** Bytes read at a time when the snapshot and log are loaded, and when the log is cut. */
+export const PERSISTENCE_READ_CHUNK_BYTES = 1 * MIB;
+
+/** Period of the progress lines of a long start-up load, in ms. */
+export const LOAD_PROGRESS_INTERVAL_MS = 2000;
+
+/** Keys examined per step when, after start-up, a master deletes the keys whose deadline
+ * passed while it was down; it yields between steps so serving goes on. */
+export const EXPIRED_AFTER_LOAD_KEYS_PER_STEP = 10_000;
+
+/** How long `kvstore snapshot` waits for the snapshot by default, in ms: a snapshot of a
+ * large dataset takes seconds to minutes (--timeout-ms overrides it). */
+export const SNAPSHOT_CALL_DEADLINE_MS_DEFAULT = 10 * 60_000;

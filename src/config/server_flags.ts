@@ -14,11 +14,13 @@ import type { DataLimits } from "../store/validation.ts";
 import { type Address, formatAddress, parseAddress, parseAddressList } from "./address.ts";
 import {
   KEY_BYTES_MAX_DEFAULT,
+  SNAPSHOT_INTERVAL_SECONDS_DEFAULT,
   TTL_SECONDS_MAX_DEFAULT,
   VALUE_BYTES_MAX_CEILING,
   VALUE_BYTES_MAX_DEFAULT,
 } from "./limits.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "../logging/logger.ts";
+import { FSYNC_POLICIES, type FsyncPolicy } from "../persistence/file_log.ts";
 import { UsageError } from "./usage_error.ts";
 import { parseByteSize, parseChoice, parseInteger } from "./values.ts";
 
@@ -39,6 +41,10 @@ export interface ServerConfig {
   readonly limits: DataLimits;
   readonly logLevel: LogLevel;
   readonly logFormat: LogFormat;
+  /** When the log is fsynced (--appendfsync). */
+  readonly appendfsync: FsyncPolicy;
+  /** Seconds between automatic snapshots; 0 turns them off (--snapshot-interval-seconds). */
+  readonly snapshotIntervalSeconds: number;
 }
 
 /** One flag: its name without dashes, whether it takes a value, and its help line. */
@@ -111,6 +117,20 @@ export const SERVER_FLAGS: readonly FlagSpec[] = [
     defaultText: "text",
   },
   { name: "help", type: "boolean", help: "Print this help and exit." },
+  {
+    name: "appendfsync",
+    type: "string",
+    valueName: FSYNC_POLICIES.join("|"),
+    help: "When the log is fsynced: before each answer, once a second, or when the OS likes.",
+    defaultText: "everysec",
+  },
+  {
+    name: "snapshot-interval-seconds",
+    type: "string",
+    valueName: "SECONDS",
+    help: "Seconds between snapshots (kvstore.rdb) when the data changed; 0 turns them off.",
+    defaultText: String(SNAPSHOT_INTERVAL_SECONDS_DEFAULT),
+  },
 ];
 
 /** The result of parsing the server's arguments: a config to start, or a request for help. */
@@ -216,6 +236,13 @@ function buildServerConfig(values: FlagValues): ServerConfig {
     limits: { keyBytesMax, valueBytesMax, ttlSecondsMax },
     logLevel: parseChoice(asString("log-level") ?? "info", "--log-level", LOG_LEVELS),
     logFormat: parseChoice(asString("log-format") ?? "text", "--log-format", LOG_FORMATS),
+    appendfsync: parseChoice(asString("appendfsync") ?? "everysec", "--appendfsync", FSYNC_POLICIES),
+    snapshotIntervalSeconds: parseInteger(
+      asString("snapshot-interval-seconds") ?? String(SNAPSHOT_INTERVAL_SECONDS_DEFAULT),
+      "--snapshot-interval-seconds",
+      0,
+      365 * 24 * 60 * 60,
+    ),
   };
 }
 

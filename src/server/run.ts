@@ -32,6 +32,10 @@ export async function runServer(args: readonly string[]): Promise<number> {
   }
   const { config } = parsed;
   const logger = new Logger({ level: config.logLevel, format: config.logFormat, sink: stderrSink });
+  // Listen for signals before starting: a signal that arrives while the node starts (or
+  // right after it logs that it listens) then shuts it down gracefully once it is up,
+  // rather than killing it with the signal's default action.
+  const signal = waitForSignal(() => logger.warn("Second signal: exiting without waiting"));
 
   let node: Node;
   try {
@@ -41,8 +45,7 @@ export async function runServer(args: readonly string[]): Promise<number> {
     throw error;
   }
 
-  const signal = await waitForSignal(() => logger.warn("Second signal: exiting without waiting"));
-  await node.shutdown(`received ${signal}`);
+  await node.shutdown(`received ${await signal}`);
   return 0;
 }
 

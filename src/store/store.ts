@@ -34,6 +34,7 @@ export class Store {
   #entries = new Map<string, Entry>();
   #expiring = new SampleSet();
   #datasetBytes = 0;
+  #generation = 0;
 
   /** Keys held, including keys whose deadline passed that are not removed yet. */
   get size(): number {
@@ -48,6 +49,12 @@ export class Store {
   /** An estimate of the memory the dataset takes, in bytes. */
   get datasetBytes(): number {
     return this.#datasetBytes;
+  }
+
+  /** Counts calls to {@linkcode Store.clear}: a long walk over the entries (a snapshot)
+   * compares it before and after to notice that the dataset was replaced under it. */
+  get generation(): number {
+    return this.#generation;
   }
 
   /** The entry as stored, whether or not its deadline has passed. */
@@ -106,6 +113,7 @@ export class Store {
     this.#entries.clear();
     this.#expiring.clear();
     this.#datasetBytes = 0;
+    this.#generation++;
   }
 
   #put(key: string, entry: Entry): void {

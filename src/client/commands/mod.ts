@@ -9,5 +9,20 @@ import type { ClientCommand } from "../command.ts";
 import { mget, mset, scan } from "./batch.ts";
 import { info } from "./info.ts";
 import { del, exists, expire, get, set, ttl } from "./keys.ts";
+import { digest, repair, snapshot } from "./persistence.ts";
 
-export const COMMANDS: readonly ClientCommand[] = [get, set, del, exists, expire, ttl, mget, mset, scan, info];
+export const COMMANDS: readonly ClientCommand[] = [
+  get,
+  set,
+  del,
+  exists,
+  expire,
+  ttl,
+  mget,
+  mset,
+  scan,
+  info,
+  snapshot,
+  digest,
+  repair,
+];
