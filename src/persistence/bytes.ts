@@ -30,6 +30,11 @@ const WORD = 0x1_0000_0000;
  * buffer grows by their exact size rather than by the 3-bytes-per-unit worst case. */
 const MEASURE_STRING_UNITS_MIN = 64 * 1024;
 
+/** Strings up to this many units are encoded and decoded by a plain loop when they are
+ * ASCII: TextEncoder and TextDecoder cost a fixed ~0.5 us per call, several times the
+ * work for a typical key, and a snapshot holds two strings per key. */
+const SHORT_STRING_UNITS_MAX = 32;
+
 /** An error in bytes read back from disk: a field that cannot be what the writer wrote. */
 export class FormatError extends Error {
   /** The byte position of the bad field within what was being decoded. */
@@ -118,12 +123,28 @@ export class ByteWriter {
   }
 
   string32(value: string): void {
+    if (value.length <= SHORT_STRING_UNITS_MAX && this.#shortAscii32(value)) return;
     const start = this.#length;
     const bytesMax = value.length < MEASURE_STRING_UNITS_MIN ? value.length * 3 : utf8ByteLength(value);
     this.#ensure(4 + bytesMax);
     const { written } = encoder.encodeInto(value, this.#buffer.subarray(start + 4, start + 4 + bytesMax));
     this.#view.setUint32(start, written, true);
     this.#length += 4 + written;
+  }
+
+  /** Writes `value` as string32 if it is ASCII and returns true; else writes nothing. */
+  #shortAscii32(value: string): boolean {
+    this.#ensure(4 + value.length);
+    const buffer = this.#buffer;
+    const start = this.#length + 4;
+    for (let i = 0; i < value.length; i++) {
+      const unit = value.charCodeAt(i);
+      if (unit >= 0x80) return false;
+      buffer[start + i] = unit;
+    }
+    this.#view.setUint32(this.#length, value.length, true);
+    this.#length = start + value.length;
+    return true;
   }
 
   #ensure(extra: number): void {
@@ -193,6 +214,13 @@ export class ByteReader {
     this.#need(length, "string");
     const start = this.#position;
     this.#position += length;
+    if (length <= SHORT_STRING_UNITS_MAX) {
+      const bytes = this.bytes;
+      let text = "";
+      let i = start;
+      for (; i < start + length && bytes[i] < 0x80; i++) text += String.fromCharCode(bytes[i]);
+      if (i === start + length) return text;
+    }
     try {
       return strictDecoder.decode(this.bytes.subarray(start, start + length));
     } catch {

@@ -231,6 +231,9 @@ export class FileLog implements CommitLog {
         this.#end = tmp.size;
         this.#header = header;
         this.#dirty = false;
+        // The new file holds exactly the complete batches; whatever a failed append left
+        // past the end of the old one stayed behind with it.
+        this.#truncatePending = null;
         if (this.#lastBatch !== null) this.#lastBatch = { ...this.#lastBatch, offset: this.#lastBatch.offset + shift };
         await file.close().catch(() => {});
         return { bytesBefore, bytesAfter: tmp.size };

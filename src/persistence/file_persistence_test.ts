@@ -269,3 +269,26 @@ Deno.test("with fsync always, a failed fsync fails the batch and cuts it off", a
   const recovered = await openPersistence(storage.afterPowerCut(seededRandom(9)));
   assert.deepEqual(contents(recovered.store), { a: "1", c: "3" });
 });
+
+Deno.test("a failed append that cannot even be cut back blocks appends until a cut log replaces it", async () => {
+  const storage = disk();
+  const opened = await openPersistence(storage, { fsync: "no" });
+  for (let i = 0; i < 5; i++) await writeBatch(opened, [set(`k${i}`, `v${i}`)]);
+  storage.capacityBytes = storage.usedBytes() + 10;
+  storage.failTruncates = true;
+  await assert.rejects(writeBatch(opened, [set("big", "x".repeat(100))]), /No space left/);
+  storage.capacityBytes = Infinity;
+  await assert.rejects(
+    writeBatch(opened, [set("next", "1")]),
+    /the end of an earlier failed append cannot be cut off .*Nothing was applied/,
+  );
+  // The snapshot's cut writes a new log holding exactly the complete batches, so the
+  // partial bytes stay behind with the old file and appends go on.
+  await opened.persistence.snapshot(opened.staging);
+  storage.failTruncates = false;
+  await writeBatch(opened, [set("after", "cut")]);
+  const recovered = await openPersistence(storage.afterProcessCrash(seededRandom(9)));
+  assert.deepEqual(contents(recovered.store), contents(opened.store));
+  assert.equal(recovered.store.peek("big"), undefined);
+  assert.equal(recovered.store.peek("after")?.value, "cut");
+});

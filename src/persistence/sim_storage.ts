@@ -17,7 +17,7 @@
  *   on its own), sometimes followed by zeros (a file system that extended the file
  *   and lost the data).
  * - A capacity makes appends fail part way with "No space left on device", as a full
- *   disk does; `failSyncs` makes fsync fail.
+ *   disk does; `failSyncs` and `failTruncates` make fsync and truncate fail.
  *
  * Every operation yields a random number of microtasks, so concurrent work (a snapshot
  * next to appends) interleaves differently from seed to seed.
@@ -79,6 +79,7 @@ export class SimStorage implements Storage {
   #halted = false;
   capacityBytes: number;
   failSyncs = false;
+  failTruncates = false;
   /** File syncs that succeeded. */
   syncs = 0;
 
@@ -283,7 +284,11 @@ class SimWriter implements FileWriter {
 
   async truncate(size: number): Promise<void> {
     if (await this.#disk.step(true)) throw new PowerCut();
-    this.#inode.data = this.#inode.data.slice(0, size);
+    if (this.#disk.failTruncates) throw new Error("Input/output error (os error 5)");
+    // Like ftruncate: shorter cuts, longer extends with zeros.
+    const data = new Uint8Array(size);
+    data.set(this.#inode.data.subarray(0, size));
+    this.#inode.data = data;
     this.#size = size;
   }
 
