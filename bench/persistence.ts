@@ -7,8 +7,12 @@
  * The server runs pinned to core 0 and the load driver (bench/load_driver.ts) to core 1,
  * as in bench/throughput.ts. A benchmark, never a test: it fails on nothing but errors.
  *
+ * Latency and throughput are measured over several rounds in alternating order, so
+ * that drift on a shared machine falls on every variant alike; the tables show medians,
+ * and the report records the machine's load average, which other work can raise.
+ *
  * Usage: deno task bench:persistence [--keys 1000000] [--value-bytes 100]
- *          [--duration-ms 5000] [--connections 8] [--concurrency 8]
+ *          [--duration-ms 5000] [--connections 8] [--concurrency 8] [--rounds 3]
  */
 
 import { parseArgs } from "node:util";
@@ -26,6 +30,7 @@ const { values } = parseArgs({
     "duration-ms": { type: "string", default: "5000" },
     connections: { type: "string", default: "8" },
     concurrency: { type: "string", default: "8" },
+    rounds: { type: "string", default: "3" },
   },
 });
 const keys = Number(values.keys);
@@ -33,6 +38,7 @@ const valueBytes = Number(values["value-bytes"]);
 const durationMs = Number(values["duration-ms"]);
 const connections = Number(values.connections);
 const concurrency = Number(values.concurrency);
+const rounds = Number(values.rounds);
 const SERVER_CORE = 0;
 const DRIVER_CORE = 1;
 /** Entries per MSet while loading the dataset. */
@@ -47,6 +53,23 @@ async function fileBytes(path: string): Promise<number> {
     return (await Deno.stat(path)).size;
   } catch {
     return 0;
+  }
+}
+
+/** The median, to two decimals. */
+function median(numbers: number[]): number {
+  const sorted = [...numbers].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  const value = sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+  return Math.round(value * 100) / 100;
+}
+
+/** The 1-minute load average, from /proc/loadavg ("" elsewhere). */
+function loadAverage(): string {
+  try {
+    return Deno.readTextFileSync("/proc/loadavg").split(" ")[0];
+  } catch {
+    return "";
   }
 }
 
@@ -81,6 +104,8 @@ async function loadDataset(address: string): Promise<number> {
 }
 
 const driverSettings = { connections, concurrency, durationMs, valueBytes, keySpace: keys, core: DRIVER_CORE };
+
+const loadAverageBefore = loadAverage();
 
 // 1. Recovery and file sizes.
 const dataDir = await Deno.makeTempDir({ prefix: "kvstore-bench-persistence-", dir: "/var/tmp" });
@@ -132,8 +157,9 @@ try {
     "of which loading": `${seconds(Number(snapshot.duration_ms))} to write`,
   });
 
-  // 2. Latency with and without a snapshot being written.
-  const measure = async (label: string, duringSnapshots: boolean): Promise<LoadResult> => {
+  // 2. Latency with and without a snapshot being written, alternating over the rounds
+  // so that drift on a shared machine falls on both alike; medians are reported.
+  const measure = async (duringSnapshots: boolean) => {
     let snapshots = 0;
     let snapshotMs = 0;
     let running = true;
@@ -149,62 +175,94 @@ try {
       })()
       : Promise.resolve();
     const cpuBefore = cpuSeconds(server.pid);
+    const wallBefore = performance.now();
     const result = await drive({ ...driverSettings, address: server.address, workload: "mixed" });
-    const cpuPercent = Math.round((100 * (cpuSeconds(server.pid) - cpuBefore)) / (durationMs / 1000));
+    const cpuPercent = (100 * (cpuSeconds(server.pid) - cpuBefore)) / ((performance.now() - wallBefore) / 1000);
     running = false;
     await snapshotter;
-    console.error(`${label}: p99 ${result.p99Ms} ms, ${result.opsPerSecond} ops/s, ${snapshots} snapshots`);
+    console.error(
+      `${duringSnapshots ? "with snapshots" : "no snapshot"}: p99 ${result.p99Ms} ms, ${result.opsPerSecond} ops/s, ` +
+        `${snapshots} snapshots`,
+    );
+    return { ...result, cpuPercent, snapshots, snapshotMs };
+  };
+  const samples: Record<string, Awaited<ReturnType<typeof measure>>[]> = { without: [], with: [] };
+  for (let round = 0; round < rounds; round++) {
+    const order = round % 2 === 0 ? [false, true] : [true, false];
+    for (const duringSnapshots of order) {
+      samples[duringSnapshots ? "with" : "without"].push(await measure(duringSnapshots));
+    }
+  }
+  for (
+    const [label, list] of [["no snapshot", samples.without], ["snapshots written back to back", samples.with]] as const
+  ) {
+    const pick = (field: "opsPerSecond" | "p50Ms" | "p99Ms" | "maxMs" | "cpuPercent") =>
+      median(list.map((sample) => sample[field]));
+    const snapshots = list.reduce((sum, sample) => sum + sample.snapshots, 0);
+    const snapshotMs = list.reduce((sum, sample) => sum + sample.snapshotMs, 0);
     latency.push({
       load: `mixed get/set, ${keys} keys`,
       "while": label,
-      "ops/s": result.opsPerSecond,
-      "p50 ms": result.p50Ms,
-      "p99 ms": result.p99Ms,
-      "max ms": result.maxMs,
-      errors: result.errors,
-      "server CPU": `${cpuPercent}%`,
-      "snapshots written": duringSnapshots ? `${snapshots} (${seconds(snapshotMs / Math.max(1, snapshots))} each)` : "",
+      "ops/s": pick("opsPerSecond"),
+      "p50 ms": pick("p50Ms"),
+      "p99 ms": pick("p99Ms"),
+      "max ms": pick("maxMs"),
+      errors: list.reduce((sum, sample) => sum + sample.errors, 0),
+      "server CPU": `${Math.round(pick("cpuPercent"))}%`,
+      "snapshots written": snapshots === 0 ? "" : `${snapshots} (${seconds(snapshotMs / snapshots)} each)`,
     });
-    return result;
-  };
-  await measure("no snapshot", false);
-  await measure("snapshots written back to back", true);
-  await measure("no snapshot (again)", false);
+  }
   client.close();
   await server.stop();
 
-  // 3. Write throughput under each fsync policy, each on a fresh data directory.
-  for (const policy of ["always", "everysec", "no"]) {
-    const policyDir = await Deno.makeTempDir({ prefix: `kvstore-bench-${policy}-`, dir: "/var/tmp" });
-    try {
-      const policyServer = await startDenoServer(
-        "main.ts",
-        serverArgs(policyDir, ["--appendfsync", policy]),
-        SERVER_CORE,
+  // 3. Write throughput under each fsync policy: one node per policy, each on a fresh
+  // data directory, measured in alternating order over the rounds; medians reported.
+  const policies = ["always", "everysec", "no"];
+  const policyDirs = await Promise.all(
+    policies.map((policy) => Deno.makeTempDir({ prefix: `kvstore-bench-${policy}-`, dir: "/var/tmp" })),
+  );
+  const policyServers: BenchProcess[] = [];
+  try {
+    for (const [i, policy] of policies.entries()) {
+      policyServers.push(
+        await startDenoServer("main.ts", serverArgs(policyDirs[i], ["--appendfsync", policy]), SERVER_CORE),
       );
-      const cpuBefore = cpuSeconds(policyServer.pid);
-      const result = await drive({
-        ...driverSettings,
-        keySpace: 100_000,
-        address: policyServer.address,
-        workload: "set",
-      });
-      const cpuPercent = Math.round((100 * (cpuSeconds(policyServer.pid) - cpuBefore)) / (durationMs / 1000));
-      console.error(`--appendfsync ${policy}: ${result.opsPerSecond} sets/s, p99 ${result.p99Ms} ms`);
+    }
+    const policySamples = policies.map(() => [] as (LoadResult & { cpuPercent: number })[]);
+    for (let round = 0; round < rounds; round++) {
+      const order = round % 2 === 0 ? [0, 1, 2] : [2, 1, 0];
+      for (const i of order) {
+        const cpuBefore = cpuSeconds(policyServers[i].pid);
+        const wallBefore = performance.now();
+        const result = await drive({
+          ...driverSettings,
+          keySpace: 100_000,
+          address: policyServers[i].address,
+          workload: "set",
+        });
+        const cpuPercent = (100 * (cpuSeconds(policyServers[i].pid) - cpuBefore)) /
+          ((performance.now() - wallBefore) / 1000);
+        console.error(`--appendfsync ${policies[i]}: ${result.opsPerSecond} sets/s, p99 ${result.p99Ms} ms`);
+        policySamples[i].push({ ...result, cpuPercent });
+      }
+    }
+    for (const [i, policy] of policies.entries()) {
+      const list = policySamples[i];
+      const pick = (field: "opsPerSecond" | "p50Ms" | "p99Ms" | "maxMs" | "cpuPercent") =>
+        median(list.map((sample) => sample[field]));
       throughput.push({
         "--appendfsync": policy,
-        "sets/s": result.opsPerSecond,
-        "p50 ms": result.p50Ms,
-        "p99 ms": result.p99Ms,
-        "max ms": result.maxMs,
-        errors: result.errors,
-        "server CPU": `${cpuPercent}%`,
-        "log bytes": mib(await fileBytes(`${policyDir}/kvstore.aof`)),
+        "sets/s": pick("opsPerSecond"),
+        "p50 ms": pick("p50Ms"),
+        "p99 ms": pick("p99Ms"),
+        "max ms": pick("maxMs"),
+        errors: list.reduce((sum, sample) => sum + sample.errors, 0),
+        "server CPU": `${Math.round(pick("cpuPercent"))}%`,
       });
-      await policyServer.stop();
-    } finally {
-      await Deno.remove(policyDir, { recursive: true });
     }
+  } finally {
+    for (const policyServer of policyServers) await policyServer.stop();
+    for (const policyDir of policyDirs) await Deno.remove(policyDir, { recursive: true });
   }
 } finally {
   await Deno.remove(dataDir, { recursive: true });
@@ -218,7 +276,9 @@ const markdown = [
   `Machine: ${machine.hostname}, ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memoryGiB} GiB, ` +
   `${machine.os}, Deno ${machine.deno}  `,
   `Dataset: ${keys} keys of ${valueBytes}-byte values (keys key:0 .. key:${keys - 1})  `,
-  `Load: ${connections} connections x ${concurrency} calls in flight, ${durationMs} ms per measurement  `,
+  `Load: ${connections} connections x ${concurrency} calls in flight, ${durationMs} ms per measurement, ` +
+  `median of ${rounds} alternating rounds  `,
+  `Machine load average (1 min): ${loadAverageBefore} at the start, ${loadAverage()} at the end  `,
   `Pinning: ${canPin() ? `server on core ${SERVER_CORE}, load driver on core ${DRIVER_CORE}` : "none (no taskset)"}`,
   "",
   "## Recovery and file sizes",
@@ -244,7 +304,7 @@ const markdown = [
   "",
 ].join("\n");
 const path = await writeResults("persistence", markdown, {
-  settings: { keys, valueBytes, durationMs, connections, concurrency },
+  settings: { keys, valueBytes, durationMs, connections, concurrency, rounds },
   recovery,
   latency,
   throughput,

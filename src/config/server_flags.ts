@@ -128,7 +128,7 @@ export const SERVER_FLAGS: readonly FlagSpec[] = [
     name: "snapshot-interval-seconds",
     type: "string",
     valueName: "SECONDS",
-    help: "Seconds between snapshots (kvstore.rdb) when the data changed; 0 turns them off.",
+    help: "Seconds between snapshots (kvstore.rdb) when the data changed; 0: only on demand and at shutdown.",
     defaultText: String(SNAPSHOT_INTERVAL_SECONDS_DEFAULT),
   },
 ];

@@ -306,16 +306,16 @@ export class FilePersistence implements Persistence {
     const startedMs = clock();
     const store = source.store;
     const generation = store.generation;
-    // These four are read in one step, so they describe one point of the history: the
-    // records after `seq` start at `offset`, under `replid`, in the log `logId`.
-    const seq = source.committedSeq;
-    const offset = this.log.offsetAfter(seq);
-    const replid = this.#replid;
-    const logId = this.log.header.logId;
     const abandoned = () =>
       this.#abandonReason ?? (store.generation !== generation ? "the dataset was replaced while it was written" : null);
     this.#snapshotInProgress = true;
     try {
+      // These four are read in one step, so they describe one point of the history: the
+      // records after `seq` start at `offset`, under `replid`, in the log `logId`.
+      const seq = source.committedSeq;
+      const offset = this.log.offsetAfter(seq);
+      const replid = this.#replid;
+      const logId = this.log.header.logId;
       const written = await writeSnapshotFile(storage, source, { logId, replid, seq, createdAtMs: startedMs }, {
         chunkBytes: this.#sizes.snapshotChunkBytes,
         crash: this.#crash,

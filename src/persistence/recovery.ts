@@ -18,7 +18,8 @@
  * 6. Cut a torn tail off (one warning line), and check the log reached the snapshot's
  *    seqEnd, without which the fuzzy snapshot would not be made exact.
  * 7. With no log at all: start a new one, continuing the snapshot when there is one
- *    (with a warning: writes after it are gone), else a new history at seq 0.
+ *    (with a warning: writes after it are gone; a snapshot that only the lost log could
+ *    have made exact is first rewritten as loaded), else a new history at seq 0.
  *
  * Damage stops recovery with a {@linkcode DamagedFileError}; files that do not belong
  * together with a {@linkcode MismatchedFilesError}. Keys past their deadline are loaded
@@ -35,7 +36,14 @@ import { FrameEncoder, FrameScanner, type FrameScannerOptions } from "./frame.ts
 import { encodeLogStart, LOG_FILE, LOG_MAGIC, LOG_TMP_FILE, MAGIC_BYTES, readLog } from "./log_format.ts";
 import type { History } from "./persistence.ts";
 import { type LogHeader, readLogHeader } from "./records.ts";
-import { readSnapshot, SNAPSHOT_FILE, SNAPSHOT_TMP_FILE, type SnapshotReadResult } from "./snapshot_format.ts";
+import {
+  readSnapshot,
+  SNAPSHOT_FILE,
+  SNAPSHOT_TMP_FILE,
+  type SnapshotReadResult,
+  writeSnapshotFile,
+} from "./snapshot_format.ts";
+import { NO_CRASH } from "./crashpoints.ts";
 import type { FileWriter, Storage } from "./storage.ts";
 
 export interface RecoveryOptions {
@@ -114,6 +122,17 @@ export async function recover(store: Store, options: RecoveryOptions): Promise<R
         `${storage.pathOf(LOG_FILE)} is missing: starting from ${storage.pathOf(SNAPSHOT_FILE)} alone; ` +
           `writes after its seq ${snapshot.end.seqEnd} are not in it`,
       );
+      if (!readOnly && snapshot.end.seqEnd !== snapshot.header.seq) {
+        // The snapshot alone is a mix of the dataset between seq and seqEnd, which only
+        // the lost log could make exact. Make what was loaded the new starting point:
+        // a snapshot at seqEnd, which the new log continues.
+        await writeSnapshotFile(
+          storage,
+          { store, committedSeq: header.seq },
+          { logId: header.logId, replid: header.replid, seq: header.seq, createdAtMs: options.clock() },
+          { chunkBytes: options.scanner.readChunkBytes, crash: NO_CRASH },
+        );
+      }
     }
     const file = readOnly ? null : await createLog(storage, header);
     if (!readOnly) await storage.remove(LOG_TMP_FILE);
@@ -286,9 +305,13 @@ export async function readHeaderOnly(
 }
 
 function newLogHeader(snapshot: SnapshotReadResult | null, options: RecoveryOptions): LogHeader {
+  const logId = options.newId();
+  // A snapshot that is exact at its seq is continued as it is (the new log is its
+  // child); one that is not is rewritten with the new log's id (see above).
+  const exact = snapshot !== null && snapshot.end.seqEnd === snapshot.header.seq;
   return {
-    logId: options.newId(),
-    parentLogId: snapshot?.header.logId ?? "",
+    logId,
+    parentLogId: exact ? snapshot.header.logId : "",
     replid: snapshot?.header.replid ?? options.newId(),
     seq: snapshot?.end.seqEnd ?? 0,
     createdAtMs: options.clock(),

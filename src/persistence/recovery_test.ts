@@ -221,3 +221,21 @@ Deno.test("a long load logs its progress", async () => {
   assert.match(progress.at(-1)!, /keysLoaded=0 recordsReplayed=\d+ seconds=\d/);
   assert.match(recovered.lines.at(-1)!, /Loaded the dataset keys=30 .*recordsReplayed=30 seq=30/);
 });
+
+Deno.test("a missing log after a snapshot taken under writes: the snapshot as loaded becomes the new start", async () => {
+  for (let seed = 1; seed <= 10; seed++) {
+    const storage = new SimStorage({ random: seededRandom(seed) });
+    const opened = await openPersistence(storage);
+    for (let i = 0; i < 30; i++) await writeBatch(opened, [set(`k${i}`, `v${i}`)]);
+    const snapshot = opened.persistence.snapshot(opened.staging);
+    for (let i = 0; i < 30; i++) await writeBatch(opened, [set(`k${i}`, `w${i}`)]);
+    const summary = await snapshot;
+    const restored = restart(storage);
+    await restored.remove(LOG_FILE);
+    const first = await openPersistence(restored);
+    assert.equal(first.staging.committedSeq, summary.seqEnd, `seed ${seed}`);
+    await writeBatch(first, [set("after", "restore")]);
+    const again = await openPersistence(restart(restored));
+    assert.deepEqual(contents(again.store), contents(first.store), `seed ${seed}`);
+  }
+});
