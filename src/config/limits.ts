@@ -115,3 +115,12 @@ export const EXPIRED_AFTER_LOAD_KEYS_PER_STEP = 10_000;
 /** How long `kvstore snapshot` waits for the snapshot by default, in ms: a snapshot of a
  * large dataset takes seconds to minutes (--timeout-ms overrides it). */
 export const SNAPSHOT_CALL_DEADLINE_MS_DEFAULT = 10 * 60_000;
+
+/** Bytes of encoding buffer the write path keeps between batches. A batch of large
+ * values grows the buffer to its size; past this, the memory is given back afterwards
+ * rather than held for good. */
+export const LOG_ENCODER_RETAINED_BYTES_MAX = 4 * MIB;
+
+/** Fixes one `kvstore repair` run makes before it gives up. Each fix removes one problem
+ * and there are only a few kinds, so needing more means repair itself is stuck. */
+export const REPAIR_FIXES_MAX = 8;

@@ -68,6 +68,15 @@ export class ByteWriter {
     this.#length = 0;
   }
 
+  /** Forgets what was written and, if the buffer grew past `bytesMax` (a batch of large
+   * values), gives the memory back and starts again at `initialBytes`. */
+  release(bytesMax: number, initialBytes: number): void {
+    this.#length = 0;
+    if (this.#buffer.length <= bytesMax) return;
+    this.#buffer = new Uint8Array(initialBytes);
+    this.#view = new DataView(this.#buffer.buffer);
+  }
+
   /** The bytes from `start` to `end` (default: all written). A view, valid until the
    * next write or reset. */
   view(start = 0, end = this.#length): Uint8Array {

@@ -23,6 +23,7 @@
  * @module
  */
 
+import { LOG_ENCODER_RETAINED_BYTES_MAX } from "../config/limits.ts";
 import { KvError } from "../errors.ts";
 import type { SequencedCommand } from "../store/command.ts";
 import type { CommitLog } from "./commit_log.ts";
@@ -35,6 +36,10 @@ import { describeStorageError, type FileWriter, type Storage } from "./storage.t
 import { Mutex } from "./mutex.ts";
 
 export const FSYNC_POLICIES = ["always", "everysec", "no"] as const;
+
+/** The write path's encoding buffer to begin with, in bytes: a batch of a hundred small
+ * writes fits, larger ones grow it. */
+const LOG_ENCODER_INITIAL_BYTES = 64 * 1024;
 export type FsyncPolicy = typeof FSYNC_POLICIES[number];
 
 export interface FileLogOptions {
@@ -72,7 +77,7 @@ export class FileLog implements CommitLog {
   #syncChain: Promise<void> = Promise.resolve();
   #syncsInFlight = 0;
   #lastError: string | null = null;
-  #encoder = new FrameEncoder();
+  #encoder = new FrameEncoder(LOG_ENCODER_INITIAL_BYTES);
 
   constructor(storage: Storage, options: FileLogOptions) {
     this.#storage = storage;
@@ -138,6 +143,7 @@ export class FileLog implements CommitLog {
       } catch (error) {
         throw await this.#failAppend(file, offset, error, `${batch.length} write${batch.length === 1 ? "" : "s"}`);
       }
+      this.#encoder.release(LOG_ENCODER_RETAINED_BYTES_MAX, LOG_ENCODER_INITIAL_BYTES);
       this.#lastSeq = batch[batch.length - 1].seq;
       this.#end = offset + bytes.length;
       this.#lastBatch = { offset, firstSeq };

@@ -93,6 +93,12 @@ export class FrameEncoder {
     this.body.reset();
     this.#frameStart = -1;
   }
+
+  /** Resets, giving back memory beyond `bytesMax` (see ByteWriter.release). */
+  release(bytesMax: number, initialBytes: number): void {
+    this.body.release(bytesMax, initialBytes);
+    this.#frameStart = -1;
+  }
 }
 
 /** One step of reading frames from a file. */

@@ -25,7 +25,7 @@
  * @module
  */
 
-import { FRAME_PAYLOAD_BYTES_MAX, PERSISTENCE_READ_CHUNK_BYTES } from "../config/limits.ts";
+import { FRAME_PAYLOAD_BYTES_MAX, PERSISTENCE_READ_CHUNK_BYTES, REPAIR_FIXES_MAX } from "../config/limits.ts";
 import { Logger } from "../logging/logger.ts";
 import { Store } from "../store/store.ts";
 import { DamagedFileError, MismatchedFilesError } from "./damage.ts";
@@ -37,10 +37,6 @@ import { readSnapshot, SNAPSHOT_FILE, type SnapshotSource, writeSnapshotFile } f
 import type { SnapshotHeader } from "./records.ts";
 import type { Storage } from "./storage.ts";
 import { NO_CRASH } from "./crashpoints.ts";
-
-/** Fixes one repair run may make before it gives up (each removes one problem; there
- * are at most a few kinds, so needing more means repair itself is stuck). */
-const REPAIR_FIXES_MAX = 8;
 
 export interface RepairOptions {
   readonly storage: Storage;

@@ -125,8 +125,8 @@ export class Node {
     });
     const server = createServer(transportLimitsFor(config.limits.keyBytesMax, config.limits.valueBytesMax));
     const serverLogger = logger.child("server");
-    // The node is created before the port is bound so Info can describe it; its handlers
-    // only run once the server listens.
+    // The handlers are registered before the port is bound, behind the loading gate: none
+    // runs before the dataset is loaded and the node (which Info describes) exists.
     const started: { node?: Node } = {};
     const loadingSinceMs = Date.now();
     const gate = new LoadingGate(() =>

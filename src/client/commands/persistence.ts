@@ -52,8 +52,7 @@ export const snapshot: ClientCommand = {
 export const digest: ClientCommand = {
   name: "digest",
   args: "",
-  summary: "Print a hash of every live key, value and deadline, the key count and the seq: " +
-    "equal digests mean equal data.",
+  summary: "Print a hash of all live keys, values and deadlines: equal digests mean equal data.",
   arity: [0, 0],
   async run(context) {
     const response = await context.client().digest();
@@ -70,9 +69,8 @@ export const digest: ClientCommand = {
 
 export const repair: ClientCommand = {
   name: "repair",
-  args: "",
-  summary: "Offline: make a stopped node's data directory loadable by cutting off damage " +
-    "(set aside, never deleted). --check only reports.",
+  args: "[--data-dir DIR] [--check]",
+  summary: "Offline: cut damage off a stopped node's data files (set aside, never deleted).",
   arity: [0, 0],
   flags: [
     { name: "data-dir", type: "string", valueName: "DIR", help: "The data directory (default: the working directory)" },
