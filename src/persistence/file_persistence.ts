@@ -212,14 +212,23 @@ export class FilePersistence implements Persistence {
           createdAtMs: startedMs,
         };
         let written: SnapshotWritten | null = null;
-        await this.log.replace(logHeader, async () => {
-          written = await writeSnapshotFile(
-            this.#options.storage,
-            { store, committedSeq: history.seq },
-            { logId: logHeader.logId, replid: history.replid, seq: history.seq, createdAtMs: startedMs },
-            { chunkBytes: this.#sizes.snapshotChunkBytes, crash: this.#crash },
+        try {
+          await this.log.replace(logHeader, async () => {
+            written = await writeSnapshotFile(
+              this.#options.storage,
+              { store, committedSeq: history.seq },
+              { logId: logHeader.logId, replid: history.replid, seq: history.seq, createdAtMs: startedMs },
+              { chunkBytes: this.#sizes.snapshotChunkBytes, crash: this.#crash },
+            );
+          });
+        } catch (error) {
+          if (error instanceof KvError) throw error;
+          throw new KvError(
+            "UNAVAILABLE",
+            `persistence: Cannot replace the data files in ${this.#options.storage.location}: ` +
+              `${describeStorageError(error)}; the files still hold the dataset as it was before`,
           );
-        });
+        }
         this.#replid = history.replid;
         const done = written as SnapshotWritten | null;
         this.#lastSnapshot = {
@@ -371,7 +380,13 @@ export class FilePersistence implements Persistence {
     } catch (error) {
       const detail = error instanceof SnapshotAbandoned ? error.message : describeStorageError(error);
       this.#lastSnapshot = { ...this.#lastSnapshot, status: `failed: ${detail}` };
-      logger.error("Snapshot failed; the previous snapshot and the whole log are still in place", { error: detail });
+      if (error instanceof SnapshotAbandoned) {
+        logger.warn("Snapshot given up; the previous snapshot and the whole log are still in place", {
+          reason: detail,
+        });
+      } else {
+        logger.error("Snapshot failed; the previous snapshot and the whole log are still in place", { error: detail });
+      }
       throw new KvError("UNAVAILABLE", `snapshot: Cannot write ${storage.pathOf(SNAPSHOT_FILE)}: ${detail}`);
     } finally {
       this.#snapshotInProgress = false;

@@ -173,7 +173,8 @@ Deno.test("a replaceWith interrupted between its two renames is finished by reco
   await writeBatch(opened, [set("old", "1")]);
   const replacement = new Store();
   replacement.apply(set("new", "2"));
-  await assert.rejects(opened.persistence.replaceWith(replacement, { replid: "r2", seq: 40 }), Crash);
+  await assert.rejects(opened.persistence.replaceWith(replacement, { replid: "r2", seq: 40 }));
+  assert.ok(storage.halted, "the process died at mid-replace");
   assert.ok(storage.names().includes(LOG_TMP_FILE), "the new log waits under its temporary name");
 
   const restarted = storage.afterProcessCrash(seededRandom(2));
@@ -291,4 +292,22 @@ Deno.test("a failed append that cannot even be cut back blocks appends until a c
   assert.deepEqual(contents(recovered.store), contents(opened.store));
   assert.equal(recovered.store.peek("big"), undefined);
   assert.equal(recovered.store.peek("after")?.value, "cut");
+});
+
+Deno.test("a replaceWith that fails on a full disk leaves the files as they were", async () => {
+  const storage = disk();
+  const opened = await openPersistence(storage);
+  await writeBatch(opened, [set("old", "1")]);
+  storage.capacityBytes = storage.usedBytes() + 50;
+  const replacement = new Store();
+  replacement.apply(set("new", "x".repeat(200)));
+  const error = await opened.persistence.replaceWith(replacement, { replid: "r2", seq: 9 }).catch((error) => error);
+  assert.ok(error instanceof KvError, String(error));
+  assert.match(error.message, /^persistence: Cannot replace the data files in \/sim: No space left on device/);
+  storage.capacityBytes = Infinity;
+  assert.deepEqual(storage.names(), [LOG_FILE]);
+  await writeBatch(opened, [set("still", "writable")]);
+  const recovered = await openPersistence(storage.afterProcessCrash(seededRandom(2)));
+  assert.deepEqual(contents(recovered.store), { old: "1", still: "writable" });
+  assert.equal(recovered.persistence.replid, opened.persistence.replid);
 });
