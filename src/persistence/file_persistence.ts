@@ -128,6 +128,10 @@ export class FilePersistence implements Persistence {
   /** Set while a replacement or close waits: a running snapshot gives up. */
   #abandonReason: string | null = null;
   #lastSnapshot = { atMs: 0, status: "none", durationMs: 0, keys: 0, bytes: 0, seq: 0 };
+  /** The store the files hold, and its generation then (see Store.generation). A clear()
+   * since then, without the replaceWith that ends a full resync, means the store is
+   * being refilled: it describes no point of any history and must not be snapshotted. */
+  #heldStore: { store: Store; generation: number } | null = null;
   #loadDurationMs = 0;
 
   constructor(options: FilePersistenceOptions) {
@@ -161,6 +165,7 @@ export class FilePersistence implements Persistence {
     });
     this.log.attach(recovered.file!, recovered.logHeader, recovered.history.seq);
     this.#replid = recovered.history.replid;
+    this.#heldStore = { store, generation: store.generation };
     this.#loadDurationMs = recovered.durationMs;
     if (recovered.snapshot !== null) {
       this.#lastSnapshot = {
@@ -230,6 +235,7 @@ export class FilePersistence implements Persistence {
           );
         }
         this.#replid = history.replid;
+        this.#heldStore = { store, generation: store.generation };
         const done = written as SnapshotWritten | null;
         this.#lastSnapshot = {
           atMs: startedMs,
@@ -319,6 +325,10 @@ export class FilePersistence implements Persistence {
       this.#abandonReason ?? (store.generation !== generation ? "the dataset was replaced while it was written" : null);
     this.#snapshotInProgress = true;
     try {
+      const held = this.#heldStore;
+      if (held !== null && held.store === store && held.generation !== generation) {
+        throw new SnapshotAbandoned("the dataset is being replaced (a full resync); snapshots wait until it is");
+      }
       // These four are read in one step, so they describe one point of the history: the
       // records after `seq` start at `offset`, under `replid`, in the log `logId`.
       const seq = source.committedSeq;

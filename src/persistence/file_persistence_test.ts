@@ -311,3 +311,22 @@ Deno.test("a replaceWith that fails on a full disk leaves the files as they were
   assert.deepEqual(contents(recovered.store), { old: "1", still: "writable" });
   assert.equal(recovered.persistence.replid, opened.persistence.replid);
 });
+
+Deno.test("no snapshot is taken between a clear of the store and the replaceWith that ends the resync", async () => {
+  const storage = disk();
+  const opened = await openPersistence(storage);
+  await writeBatch(opened, [set("old", "1")]);
+  await opened.persistence.snapshot(opened.staging);
+  const snapshotBefore = storage.bytes(SNAPSHOT_FILE)!.slice();
+  opened.store.clear();
+  opened.store.apply(set("half", "of the master's data"));
+  await assert.rejects(opened.persistence.snapshot(opened.staging), /the dataset is being replaced \(a full resync\)/);
+  assert.deepEqual(storage.bytes(SNAPSHOT_FILE), snapshotBefore, "the files still hold the old history");
+
+  opened.store.apply(set("rest", "of it"));
+  await opened.persistence.replaceWith(opened.store, { replid: "master", seq: 70 });
+  opened.staging.resetSeq(70);
+  const summary = await opened.persistence.snapshot(opened.staging);
+  assert.equal(summary.keys, 2);
+  assert.equal(summary.seq, 70);
+});
