@@ -86,15 +86,15 @@ Deno.test(
     {
       await using server = await startOn(dir.path);
       using client = new KvClient(server.address);
-      // Values of 100 KiB make each entry a frame of its own (frames close at 1 MiB), so
-      // damage near the end of the file spares the entries before it.
+      // Values of 50-100 KB put one or two entries in each frame (frames close at 64 KiB),
+      // so damage in the middle of the file spares the entries before it.
       await client.mset(Array.from({ length: 30 }, (_, i) => ({ key: `k${i}`, value: `${i}`.repeat(50_000) })));
       await client.snapshot();
       await client.set("k29", "written after the snapshot");
       await server.kill();
     }
     const snapshotBytes = (await Deno.stat(join(dir.path, SNAPSHOT_FILE))).size;
-    await damageByte(join(dir.path, SNAPSHOT_FILE), snapshotBytes - 200);
+    await damageByte(join(dir.path, SNAPSHOT_FILE), Math.floor(snapshotBytes * 0.6));
     assert.match(await startFails(dir.path), /^kvstore: recovery: Cannot load ".*kvstore\.rdb" at offset \d+: /);
 
     const repair = await runKvstore(["repair", "--data-dir", dir.path]);
@@ -110,7 +110,7 @@ Deno.test(
     assert.equal(values[0], "0".repeat(50_000));
     assert.equal(values[29], "written after the snapshot", "the log after the snapshot is replayed");
     const kept = values.filter((value) => value !== undefined).length;
-    assert.ok(kept >= 25 && kept < 30, `${kept} of 30 keys kept`);
+    assert.ok(kept >= 10 && kept < 30, `${kept} of 30 keys kept`);
   },
 );
 
