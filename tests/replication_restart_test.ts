@@ -10,8 +10,6 @@ import { countLog, info, startReplica, waitForConvergence } from "./helpers/repl
 import { freePort, startServer } from "./helpers/server_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
-// Needs file persistence (issue 3): the lead enables these tests at merge.
-const ignore = true;
 
 async function withTempDir<T>(use: (dir: string) => Promise<T>): Promise<T> {
   const dir = await Deno.makeTempDir({ prefix: "kvstore-restart-" });
@@ -22,7 +20,7 @@ async function withTempDir<T>(use: (dir: string) => Promise<T>): Promise<T> {
   }
 }
 
-Deno.test({ name: "seqs keep increasing across a master's restart", ignore, ...opts }, async () => {
+Deno.test("seqs keep increasing across a master's restart", opts, async () => {
   await withTempDir(async (dataDir) => {
     const first = await startServer({ dataDir });
     try {
@@ -41,7 +39,7 @@ Deno.test({ name: "seqs keep increasing across a master's restart", ignore, ...o
   });
 });
 
-Deno.test({ name: "a replica restarted with its data resumes from its own last seq", ignore, ...opts }, async () => {
+Deno.test("a replica restarted with its data resumes from its own last seq", opts, async () => {
   await withTempDir(async (replicaDir) => {
     await using master = await startServer();
     using client = new KvClient(master.address);
@@ -63,7 +61,8 @@ Deno.test({ name: "a replica restarted with its data resumes from its own last s
 });
 
 Deno.test(
-  { name: "a master restarted with its data converges running replicas partially", ignore, ...opts },
+  "a master restarted with its data converges running replicas partially",
+  opts,
   async () => {
     await withTempDir(async (masterDir) => {
       const address = `127.0.0.1:${freePort()}`;

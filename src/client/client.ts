@@ -24,6 +24,7 @@ import { CLIENT_TRANSPORT_LIMITS, createKvstoreClient, grpc, type TransportLimit
 import type {
   ContainsResponse,
   DeleteResponse,
+  DigestResponse,
   ExpireResponse,
   GetResponse,
   InfoResponse,
@@ -31,6 +32,7 @@ import type {
   MSetResponse,
   ScanResponse,
   SetResponse,
+  SnapshotResponse,
   TtlResponse,
   WaitResponse,
 } from "../transport/messages.ts";
@@ -215,6 +217,18 @@ export class KvClient {
       deadlineMs,
     );
     return { replicas: response.replicas, seq: Number(response.seq) };
+  }
+
+  /** Asks the node to write a snapshot now; resolves once it is durable. Snapshots of
+   * large datasets take a while: pass a deadline to suit. */
+  snapshot(deadlineMs?: number): Promise<SnapshotResponse> {
+    return this.call<SnapshotResponse>("Snapshot", {}, deadlineMs);
+  }
+
+  /** The order-independent hash of the node's live entries, with its key count, seq and
+   * replid. */
+  digest(): Promise<DigestResponse> {
+    return this.call<DigestResponse>("Digest", {});
   }
 
   /** Makes a unary call by rpc name; the building block of the methods above. */

@@ -274,3 +274,54 @@ export const MIGRATION_RETRY_MS = 1000;
 /** Most often a rebalancing reports progress to watchers, in ms; also the heartbeat of
  * the progress stream while nothing moves. */
 export const MIGRATION_PROGRESS_INTERVAL_MS = 250;
+// Persistence.
+
+/** Seconds between automatic snapshots (flag --snapshot-interval-seconds; 0 turns them
+ * off). Each snapshot walks the whole dataset and writes its size to disk; the log holds
+ * at most about one interval of writes beyond the snapshot. */
+export const SNAPSHOT_INTERVAL_SECONDS_DEFAULT = 60;
+
+/** Period of the log's fsync under --appendfsync everysec, in ms (Redis: one second).
+ * A power cut loses up to about this much acknowledged writing. */
+export const LOG_SYNC_INTERVAL_MS = 1000;
+
+/** Entry bytes per snapshot frame. The writer hands each frame to the OS and so yields
+ * to the event loop between frames; one frame takes about 0.25 ms to encode. A request
+ * passes through many event-loop turns, each of which may wait behind one frame, so the
+ * frame size sets how much a snapshot slows requests down: with 1 MiB frames a lone Get
+ * took 20-200 ms during a snapshot of a million keys, with 64 KiB frames it stays near
+ * its usual time. The cost is more write calls: 64 KiB each. */
+export const SNAPSHOT_CHUNK_BYTES = 64 * KIB;
+
+/** Payload bytes per log frame when a large batch is split. Bigger frames cost fewer
+ * headers; a batch torn between its frames is dropped whole either way. */
+export const LOG_FRAME_TARGET_BYTES = 1 * MIB;
+
+/** Largest frame payload a reader accepts, in bytes: a frame closes once it passes its
+ * target size, so it holds at most the target plus one record, and the largest record is
+ * the largest value --max-value-bytes allows plus a key of up to 1 MiB. A header that
+ * declares more is corruption, and the reader says so rather than allocating it. */
+export const FRAME_PAYLOAD_BYTES_MAX = VALUE_BYTES_MAX_CEILING + 4 * MIB;
+
+/** Bytes read at a time when the snapshot and log are loaded, and when the log is cut. */
+export const PERSISTENCE_READ_CHUNK_BYTES = 1 * MIB;
+
+/** Period of the progress lines of a long start-up load, in ms. */
+export const LOAD_PROGRESS_INTERVAL_MS = 2000;
+
+/** Keys examined per step when, after start-up, a master deletes the keys whose deadline
+ * passed while it was down; it yields between steps so serving goes on. */
+export const EXPIRED_AFTER_LOAD_KEYS_PER_STEP = 10_000;
+
+/** How long `kvstore snapshot` waits for the snapshot by default, in ms: a snapshot of a
+ * large dataset takes seconds to minutes (--timeout-ms overrides it). */
+export const SNAPSHOT_CALL_DEADLINE_MS_DEFAULT = 10 * 60_000;
+
+/** Bytes of encoding buffer the write path keeps between batches. A batch of large
+ * values grows the buffer to its size; past this, the memory is given back afterwards
+ * rather than held for good. */
+export const LOG_ENCODER_RETAINED_BYTES_MAX = 4 * MIB;
+
+/** Fixes one `kvstore repair` run makes before it gives up. Each fix removes one problem
+ * and there are only a few kinds, so needing more means repair itself is stuck. */
+export const REPAIR_FIXES_MAX = 8;

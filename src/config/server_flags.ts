@@ -20,11 +20,13 @@ import {
   BACKLOG_BYTES_DEFAULT,
   KEY_BYTES_MAX_DEFAULT,
   REPLICATION_TIMEOUT_MS_DEFAULT,
+  SNAPSHOT_INTERVAL_SECONDS_DEFAULT,
   TTL_SECONDS_MAX_DEFAULT,
   VALUE_BYTES_MAX_CEILING,
   VALUE_BYTES_MAX_DEFAULT,
 } from "./limits.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "../logging/logger.ts";
+import { FSYNC_POLICIES, type FsyncPolicy } from "../persistence/file_log.ts";
 import { UsageError } from "./usage_error.ts";
 import { parseByteSize, parseChoice, parseInteger } from "./values.ts";
 import { nameSources, resolveSettings } from "./settings.ts";
@@ -54,6 +56,10 @@ export interface ServerConfig {
   readonly backlogBytesMax: number;
   /** How long a replica goes without hearing from its master before reconnecting, in ms. */
   readonly replicationTimeoutMs: number;
+  /** When the log is fsynced (--appendfsync). */
+  readonly appendfsync: FsyncPolicy;
+  /** Seconds between automatic snapshots; 0 turns them off (--snapshot-interval-seconds). */
+  readonly snapshotIntervalSeconds: number;
 }
 
 /** One flag: its name without dashes, whether it takes a value, and its help line. */
@@ -152,6 +158,20 @@ export const SERVER_FLAGS: readonly FlagSpec[] = [
     type: "string",
     valueName: "HOST:PORT",
     help: "Serve Prometheus metrics at http://HOST:PORT/metrics (and /healthz); off unless given.",
+  },
+  {
+    name: "appendfsync",
+    type: "string",
+    valueName: FSYNC_POLICIES.join("|"),
+    help: "When the log is fsynced: before each answer, once a second, or when the OS likes.",
+    defaultText: "everysec",
+  },
+  {
+    name: "snapshot-interval-seconds",
+    type: "string",
+    valueName: "SECONDS",
+    help: "Seconds between snapshots (kvstore.rdb) when the data changed; 0: only on demand and at shutdown.",
+    defaultText: String(SNAPSHOT_INTERVAL_SECONDS_DEFAULT),
   },
 ];
 
@@ -328,6 +348,13 @@ function buildServerConfig(values: FlagValues): ServerConfig {
       "--repl-timeout-ms",
       100,
       24 * 60 * 60 * 1000,
+    ),
+    appendfsync: parseChoice(asString("appendfsync") ?? "everysec", "--appendfsync", FSYNC_POLICIES),
+    snapshotIntervalSeconds: parseInteger(
+      asString("snapshot-interval-seconds") ?? String(SNAPSHOT_INTERVAL_SECONDS_DEFAULT),
+      "--snapshot-interval-seconds",
+      0,
+      365 * 24 * 60 * 60,
     ),
   };
 }

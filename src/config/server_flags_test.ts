@@ -75,3 +75,18 @@ Deno.test("the usage text lists every flag", () => {
   const usage = serverUsage();
   for (const flag of SERVER_FLAGS) assert.ok(usage.includes(`--${flag.name}`), flag.name);
 });
+
+Deno.test("durability flags: --appendfsync and --snapshot-interval-seconds, with Redis's defaults", () => {
+  const defaults = config([]);
+  assert.equal(defaults.appendfsync, "everysec");
+  assert.equal(defaults.snapshotIntervalSeconds, 60);
+  assert.equal(config(["--appendfsync", "always"]).appendfsync, "always");
+  assert.equal(config(["--appendfsync=no"]).appendfsync, "no");
+  assert.equal(config(["--snapshot-interval-seconds", "0"]).snapshotIntervalSeconds, 0);
+  assert.match(
+    usageError(["--appendfsync", "sometimes"]),
+    /Invalid --appendfsync "sometimes": expected one of always, everysec, no/,
+  );
+  assert.match(usageError(["--snapshot-interval-seconds=-1"]), /Invalid --snapshot-interval-seconds "-1"/);
+  assert.match(serverUsage(), /--appendfsync always\|everysec\|no/);
+});

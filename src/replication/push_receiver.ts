@@ -166,8 +166,10 @@ export class PushReceiver {
         "may differ from its master (a master that cannot resync its replicas): restart the replica empty to repair",
       { skipped },
     );
+    // The seq jumped past commands the log never saw, and a log's seqs have no gaps: the
+    // files start over from the dataset as it is, at the new seq (rare: an error path).
     await this.#suspendedWhile(() =>
-      persistence.startHistory({ replid: FOREIGN_REPLID, seq: applier.staging.committedSeq })
+      persistence.replaceWith(applier.staging.store, { replid: FOREIGN_REPLID, seq: applier.staging.committedSeq })
     );
     this.notify();
   }

@@ -145,29 +145,38 @@ export class Replication {
 
   /** The rpcs of replication, by name, for the node's gRPC service. */
   handlers(): Handlers {
-    const logger = this.#logger;
+    return Replication.handlersFor(() => this, this.#logger);
+  }
+
+  /**
+   * The replication rpcs' handlers, finding the Replication through `get` when a call
+   * arrives. The node registers them before it binds its port, while it cannot yet make
+   * the Replication (that needs the history recovery returns); its loading gate holds
+   * every call until then.
+   */
+  static handlersFor(get: () => Replication, logger: Logger): Handlers {
     return {
       ReplicateCommand: unaryHandler<ReplicationCommand, ReplicationResponse>(
         "ReplicateCommand",
         logger,
-        (request) => this.#replicateCommand(request),
+        (request) => get().#replicateCommand(request),
       ),
       StreamReplication: ((call: grpc.ServerWritableStream<ReplicationStreamRequest, ReplicationCommand>) => {
-        this.#masterStreams("StreamReplication").serveStream(call);
+        get().#masterStreams("StreamReplication").serveStream(call);
       }) as grpc.UntypedHandleCall,
       Sync: ((call: grpc.ServerDuplexStream<SyncRequest, SyncMessage>) => {
-        this.#masterStreams("Sync").serveSync(call);
+        get().#masterStreams("Sync").serveSync(call);
       }) as grpc.UntypedHandleCall,
-      Promote: unaryHandler<PromoteRequest, PromoteResponse>("Promote", logger, () => this.promote()),
+      Promote: unaryHandler<PromoteRequest, PromoteResponse>("Promote", logger, () => get().promote()),
       ReplicaOf: unaryHandler<ReplicaOfRequest, ReplicaOfResponse>(
         "ReplicaOf",
         logger,
-        ({ master_address }) => this.replicaOf(master_address),
+        ({ master_address }) => get().replicaOf(master_address),
       ),
       Wait: unaryHandler<WaitRequest, WaitResponse>(
         "Wait",
         logger,
-        ({ num_replicas, timeout_ms }) => this.wait(num_replicas, int64(timeout_ms, "timeout_ms")),
+        ({ num_replicas, timeout_ms }) => get().wait(num_replicas, int64(timeout_ms, "timeout_ms")),
       ),
     };
   }

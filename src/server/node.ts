@@ -2,9 +2,13 @@
  * A kvstore node's lifecycle: assemble the engine, listen, serve, and shut down
  * gracefully.
  *
- * Start-up: check the data directory, build store -> staging -> pipeline -> keyspace,
- * bind the gRPC port (failing fast and clearly when it is taken), start the expiry
- * timer, log one line with the role and address.
+ * Start-up: check and lock the data directory, build store -> staging -> pipeline ->
+ * keyspace, bind the gRPC port (failing fast and clearly when it is taken) with every
+ * call answered UNAVAILABLE "loading" behind the loading gate, load the dataset
+ * (snapshot, then log), open the gate, start the timers (expiry sweep, everysec fsync,
+ * snapshots), and log one line, "Listening on", with the role and address: from then
+ * on the node serves. A master then deletes, through the write path, the keys whose
+ * deadline passed while it was down.
  *
  * Beside the data service the node serves health and reflection (operations.ts), and,
  * with --metrics-address, Prometheus metrics over HTTP (node_metrics.ts). A master
@@ -14,8 +18,9 @@
  * Shutdown (SIGINT, SIGTERM, or {@linkcode Node.shutdown}): report NOT_SERVING and end
  * health watches (so load balancers drain the node first), stop accepting calls, let
  * in-flight calls finish for up to SHUTDOWN_GRACE_MS, then close connections; stop the
- * timers; drain the write pipeline so every acknowledged write is in the log; close
- * the log.
+ * timers; drain the write pipeline so every acknowledged write is in the log; take a
+ * snapshot if the data changed since the last one (so the next start loads fast); sync
+ * and close the log; release the data directory.
  *
  * @module
  */
@@ -31,7 +36,9 @@ import {
 import type { ServerConfig } from "../config/server_flags.ts";
 import { KvError } from "../errors.ts";
 import type { Logger } from "../logging/logger.ts";
-import { type Persistence, VolatilePersistence } from "../persistence/persistence.ts";
+import { lockDataDir } from "../persistence/deno_storage.ts";
+import type { FilePersistence } from "../persistence/file_persistence.ts";
+import type { History } from "../persistence/persistence.ts";
 import { Store } from "../store/store.ts";
 import { WriteStaging } from "../store/staging.ts";
 import {
@@ -50,7 +57,15 @@ import { registerNodeMetrics, RpcMetrics } from "./node_metrics.ts";
 import { addOperationsServices } from "./operations.ts";
 import type { InfoRequest, InfoResponse } from "../transport/messages.ts";
 import { VERSION } from "../version.ts";
+import {
+  deleteKeysExpiredWhileDown,
+  durabilityHandlers,
+  DurabilityTimers,
+  openFilePersistence,
+  persistenceInfo,
+} from "./durability.ts";
 import { Keyspace } from "./keyspace.ts";
+import { LoadingGate } from "./loading_gate.ts";
 import { dataHandlers } from "./service.ts";
 import { unaryHandler } from "./status.ts";
 import { WritePipeline } from "./write_pipeline.ts";
@@ -61,7 +76,7 @@ export class Node {
   readonly keyspace: Keyspace;
   /** The address actually bound (the port is resolved when 0 was asked for). */
   readonly boundAddress: Address;
-  readonly persistence: Persistence;
+  readonly persistence: FilePersistence;
   /** What the health service reports: SERVING on a master, and on a replica once it
    * completed its first sync (see #refreshHealth). */
   readonly health: Health;
@@ -75,19 +90,22 @@ export class Node {
   #startedAtMs: number;
   #sweepTimer: ReturnType<typeof setInterval>;
   #shutdown: Promise<void> | null = null;
+  #durability: DurabilityTimers;
+  #dataDirLock: Deno.FsFile;
 
   private constructor(
     config: ServerConfig,
     parts: {
       keyspace: Keyspace;
       server: grpc.Server;
-      persistence: Persistence;
+      persistence: FilePersistence;
       logger: Logger;
       boundAddress: Address;
       health: Health;
       metrics: MetricsRegistry;
       rpcMetrics: RpcMetrics;
       replication: Replication;
+      dataDirLock: Deno.FsFile;
     },
   ) {
     this.config = config;
@@ -102,16 +120,29 @@ export class Node {
     this.replication = parts.replication;
     this.#startedAtMs = Date.now();
     this.#sweepTimer = setInterval(() => this.#sweep(), EXPIRY_SWEEP_INTERVAL_MS);
+    this.#dataDirLock = parts.dataDirLock;
+    this.#durability = new DurabilityTimers(this.persistence, this.keyspace.pipeline.staging, this.#logger);
+    this.#durability.start(config);
   }
 
   /** Starts a node and resolves once it serves. Rejects with a KvError that says what
    * stopped it (data directory unusable, address in use). */
   static async start(config: ServerConfig, logger: Logger): Promise<Node> {
     await prepareDataDir(config.dataDir);
-    const persistence: Persistence = new VolatilePersistence();
+    const dataDirLock = await lockDataDir(config.dataDir);
+    try {
+      return await Node.#startLocked(config, logger, dataDirLock);
+    } catch (error) {
+      dataDirLock.close();
+      throw error;
+    }
+  }
+
+  static async #startLocked(config: ServerConfig, logger: Logger, dataDirLock: Deno.FsFile): Promise<Node> {
+    const persistence = openFilePersistence(config, logger);
     const store = new Store();
-    const history = await persistence.recover(store);
-    const staging = new WriteStaging(store, history.seq);
+    // The seq is set once the dataset is loaded; nothing is staged before that.
+    const staging = new WriteStaging(store, 0);
     const pipeline = new WritePipeline(staging, persistence.log, logger.child("pipeline"));
     const keyspace = new Keyspace(pipeline, {
       role: config.role,
@@ -131,6 +162,40 @@ export class Node {
     const transportLimits = transportLimitsFor(config.limits.keyBytesMax, config.limits.valueBytesMax);
     const server = createServer(transportLimits, { interceptors: [rpcMetrics.interceptor()] });
     const serverLogger = logger.child("server");
+    // The handlers are registered before the port is bound, behind the loading gate: none
+    // runs before the dataset is loaded and the node (which Info describes) and its
+    // replication (which needs the recovered history) exist.
+    const started: { node?: Node; replication?: Replication } = {};
+    const loadingSinceMs = Date.now();
+    const gate = new LoadingGate(() =>
+      `loading its dataset from ${config.dataDir} (${Math.round((Date.now() - loadingSinceMs) / 1000)} s so far)`
+    );
+    addService(
+      server,
+      kvstoreServiceDefinition(),
+      gate.guard(kvstoreServiceDefinition(), {
+        ...dataHandlers(keyspace, serverLogger),
+        ...Replication.handlersFor(() => started.replication!, logger.child("replication")),
+        Info: unaryHandler<InfoRequest, InfoResponse>("Info", serverLogger, () => started.node!.info()),
+        ...durabilityHandlers(persistence, staging, serverLogger),
+      }),
+    );
+    // Health answers from the start: NOT_SERVING while loading.
+    addOperationsServices(server, health);
+    const port = await listen(server, config.address);
+    const boundAddress = { host: config.address.host, port };
+    serverLogger.info("Loading the dataset; calls are refused until it is loaded", {
+      address: formatAddress(boundAddress),
+      dataDir: config.dataDir,
+    });
+    let history: History;
+    try {
+      history = await persistence.recover(store);
+    } catch (error) {
+      server.forceShutdown();
+      throw error;
+    }
+    staging.resetSeq(history.seq);
     const replication = new Replication({
       config,
       keyspace,
@@ -139,17 +204,7 @@ export class Node {
       messageBytesMax: transportLimits.messageBytesMax,
       logger: logger.child("replication"),
     });
-    // The node is created before the port is bound so Info can describe it; its handlers
-    // only run once the server listens.
-    const started: { node?: Node } = {};
-    addService(server, kvstoreServiceDefinition(), {
-      ...dataHandlers(keyspace, serverLogger),
-      ...replication.handlers(),
-      Info: unaryHandler<InfoRequest, InfoResponse>("Info", serverLogger, () => started.node!.info()),
-    });
-    addOperationsServices(server, health);
-    const port = await listen(server, config.address);
-    const boundAddress = { host: config.address.host, port };
+    started.replication = replication;
     const node = new Node(config, {
       keyspace,
       server,
@@ -160,6 +215,7 @@ export class Node {
       metrics,
       rpcMetrics,
       replication,
+      dataDirLock,
     });
     started.node = node;
     registerNodeMetrics(metrics, {
@@ -181,6 +237,7 @@ export class Node {
       }
     }
     await replication.start(formatAddress(boundAddress));
+    gate.open();
     node.#refreshHealth();
     serverLogger.info(`Listening on ${formatAddress(boundAddress)}`, {
       role: config.role,
@@ -193,6 +250,7 @@ export class Node {
         : `http://${formatAddress(node.#metricsServer.address)}/metrics`,
       config: config.configFile ?? undefined,
     });
+    node.#deleteKeysExpiredWhileDown();
     return node;
   }
 
@@ -213,6 +271,7 @@ export class Node {
       last_seq: staging.committedSeq,
       master_address: this.keyspace.masterAddress ?? "",
       ...this.replication.info(),
+      ...persistenceInfo(this.persistence, staging, this.config),
       // Operations.
       pid: Deno.pid,
       runtime: `deno ${Deno.version.deno}`,
@@ -237,11 +296,35 @@ export class Node {
     this.health.enterShutdown();
     clearInterval(this.#sweepTimer);
     await this.replication.stop();
+    this.#durability.stop();
     await stopServer(this.#server, SHUTDOWN_GRACE_MS);
     await this.#metricsServer?.close();
     await this.keyspace.pipeline.drain();
-    await this.persistence.close();
+    if (this.#durability.changedSinceSnapshot()) {
+      // The log already holds every write; the snapshot only makes the next start fast,
+      // so a failure here is logged (by the persistence) and shutdown goes on.
+      await this.persistence.snapshot(this.keyspace.pipeline.staging).catch(() => {});
+    }
+    try {
+      await this.persistence.close();
+    } catch (error) {
+      this.#logger.error("Could not sync and close the log", { error: String(error) });
+    }
+    this.#dataDirLock.close();
     this.#logger.info("Stopped", { keys: this.keyspace.pipeline.staging.store.size });
+  }
+
+  /** On a master, right after start-up: removes, through the write path, the keys whose
+   * deadline passed while the node was down (replicas hide them and wait for their
+   * master's DELETE). Runs in the background; serving goes on meanwhile. */
+  #deleteKeysExpiredWhileDown(): void {
+    if (this.keyspace.role !== "master") return;
+    deleteKeysExpiredWhileDown(this.keyspace.pipeline, {
+      clock: Date.now,
+      isMaster: () => this.keyspace.role === "master" && this.#shutdown === null,
+    }).then((deleted) => {
+      if (deleted > 0) this.#logger.info("Deleted the keys whose deadline passed while the node was down", { deleted });
+    }, (error) => this.#logger.error("Could not delete the keys that expired while down", { error: String(error) }));
   }
 
   #sweep(): void {

@@ -36,6 +36,7 @@ export class Store {
   #entries = new Map<string, Entry>();
   #expiring = new SampleSet();
   #datasetBytes = 0;
+  #generation = 0;
 
   /** Keys held, including keys whose deadline passed that are not removed yet. */
   get size(): number {
@@ -50,6 +51,13 @@ export class Store {
   /** An estimate of the memory the dataset takes, in bytes. */
   get datasetBytes(): number {
     return this.#datasetBytes;
+  }
+
+  /** Counts calls to {@linkcode Store.clear} and {@linkcode Store.replaceContents}: a
+   * long walk over the entries (a snapshot) compares it before and after to notice that
+   * the dataset was replaced under it. */
+  get generation(): number {
+    return this.#generation;
   }
 
   /** The entry as stored, whether or not its deadline has passed. */
@@ -108,6 +116,7 @@ export class Store {
     this.#entries.clear();
     this.#expiring.clear();
     this.#datasetBytes = 0;
+    this.#generation++;
   }
 
   /** Replaces this store's entries with `source`'s, which is left empty. Takes constant
@@ -121,6 +130,7 @@ export class Store {
     source.#entries = new Map();
     source.#expiring = new SampleSet();
     source.#datasetBytes = 0;
+    this.#generation++;
   }
 
   #put(key: string, entry: Entry): void {

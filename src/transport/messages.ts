@@ -116,6 +116,22 @@ export interface InfoResponse {
   previous_replid_last_seq?: string | number;
   /** Cluster: set by a router only (null from a node). */
   cluster?: ClusterStatusResponse | null;
+  // Persistence (fields 20-39).
+  appendfsync?: string;
+  log_bytes?: string | number;
+  log_base_seq?: string | number;
+  log_error?: string;
+  last_snapshot_at_ms?: string | number;
+  last_snapshot_status?: string;
+  last_snapshot_duration_ms?: string | number;
+  last_snapshot_keys?: string | number;
+  last_snapshot_bytes?: string | number;
+  last_snapshot_seq?: string | number;
+  snapshot_in_progress?: boolean;
+  changes_since_snapshot?: string | number;
+  snapshot_interval_seconds?: string | number;
+  load_duration_ms?: string | number;
+  data_dir?: string;
 }
 
 export interface MGetRequest {
@@ -273,4 +289,31 @@ export interface ClusterChangeRequest {
   shard: string;
   force: boolean;
   forget: boolean;
+}
+
+// Persistence.
+
+export type SnapshotRequest = Record<string, never>;
+
+/** int64 fields are decimal strings when decoded; numbers are accepted when sending. */
+export interface SnapshotResponse {
+  path: string;
+  seq: string | number;
+  seq_end: string | number;
+  keys: string | number;
+  bytes: string | number;
+  duration_ms: string | number;
+  created_at_ms: string | number;
+  log_bytes_before: string | number;
+  log_bytes_after: string | number;
+  log_cut: boolean;
+}
+
+export type DigestRequest = Record<string, never>;
+
+export interface DigestResponse {
+  digest: string;
+  keys: string | number;
+  seq: string | number;
+  replid: string;
 }

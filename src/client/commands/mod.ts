@@ -15,6 +15,7 @@ import { shell } from "./shell.ts";
 import { exportCommand, importCommand } from "./bulk.ts";
 import { bench } from "./bench.ts";
 import { promote, replicaof, wait } from "./replication.ts";
+import { digest, repair, snapshot } from "./persistence.ts";
 
 export const COMMANDS: readonly ClientCommand[] = [
   get,
@@ -39,4 +40,7 @@ export const COMMANDS: readonly ClientCommand[] = [
   wait,
   // Cluster.
   cluster,
+  snapshot,
+  digest,
+  repair,
 ];

@@ -1,0 +1,332 @@
+import assert from "node:assert/strict";
+import { KvError } from "../errors.ts";
+import { Store } from "../store/store.ts";
+import { CRASH_POINTS, type CrashPoint } from "./crashpoints.ts";
+import { LOG_FILE, LOG_TMP_FILE } from "./log_format.ts";
+import { seededRandom, SimStorage } from "./sim_storage.ts";
+import { SNAPSHOT_FILE, SNAPSHOT_TMP_FILE } from "./snapshot_format.ts";
+import { contents, del, expireAt, openPersistence, set, writeBatch } from "./test_support.ts";
+
+class Crash extends Error {}
+
+/** A crash hook that kills the simulated process at `wanted`: the disk refuses every
+ * later call, so no cleanup code of the dead process runs. */
+const crashAt = (storage: SimStorage, wanted: CrashPoint) => (point: CrashPoint) => {
+  if (point !== wanted) return;
+  storage.halt();
+  throw new Crash(point);
+};
+
+function disk(seed = 1): SimStorage {
+  return new SimStorage({ random: seededRandom(seed) });
+}
+
+Deno.test("a fresh directory starts a new history at seq 0, and a restart continues it", async () => {
+  const storage = disk();
+  const first = await openPersistence(storage);
+  assert.equal(first.staging.committedSeq, 0);
+  const replid = first.persistence.replid;
+  assert.ok(replid.length > 0);
+  assert.deepEqual(storage.names(), [LOG_FILE]);
+  await writeBatch(first, [set("a", "1")]);
+  const second = await openPersistence(storage.afterProcessCrash(seededRandom(2)));
+  assert.equal(second.persistence.replid, replid);
+  assert.equal(second.staging.committedSeq, 1);
+});
+
+Deno.test("every acknowledged batch survives a restart, applied in order", async () => {
+  const storage = disk();
+  const first = await openPersistence(storage, { fsync: "no" });
+  await writeBatch(first, [set("a", "1"), set("b", "2", 2_000_000_000_000)]);
+  await writeBatch(first, [del("a"), set("c", "3"), expireAt("c", 1_900_000_000_000)]);
+  await writeBatch(first, [set("a", "again"), del("missing")]);
+  const second = await openPersistence(storage.afterProcessCrash(seededRandom(2)));
+  assert.deepEqual(contents(second.store), contents(first.store));
+  assert.deepEqual(contents(second.store), {
+    a: "again",
+    b: "2@2000000000000",
+    c: "3@1900000000000",
+  });
+  assert.equal(second.staging.committedSeq, 7);
+});
+
+Deno.test("a snapshot cuts the log to the records after it, and a restart loads both", async () => {
+  const storage = disk();
+  const first = await openPersistence(storage);
+  for (let i = 0; i < 20; i++) await writeBatch(first, [set(`k${i}`, `value ${i}`)]);
+  const logBefore = storage.bytes(LOG_FILE)!.length;
+  const summary = await first.persistence.snapshot(first.staging);
+  assert.equal(summary.keys, 20);
+  assert.equal(summary.seq, 20);
+  assert.equal(summary.logBytesBefore, logBefore);
+  assert.ok(summary.logBytesAfter! < 100, `the cut log holds only its header (${summary.logBytesAfter} bytes)`);
+  assert.equal(storage.bytes(LOG_FILE)!.length, summary.logBytesAfter);
+  await writeBatch(first, [del("k0"), set("k1", "changed")]);
+  assert.deepEqual(storage.names(), [LOG_FILE, SNAPSHOT_FILE]);
+
+  const second = await openPersistence(storage.afterProcessCrash(seededRandom(2)));
+  assert.deepEqual(contents(second.store), contents(first.store));
+  assert.equal(second.store.peek("k0"), undefined, "a deleted key stays deleted");
+  assert.equal(second.staging.committedSeq, 22);
+  assert.equal(second.persistence.status().lastSnapshotKeys, 20);
+});
+
+Deno.test("a snapshot taken while writes go on recovers to the exact final state", async () => {
+  for (let seed = 1; seed <= 30; seed++) {
+    const storage = disk(seed);
+    const random = seededRandom(seed * 7);
+    const opened = await openPersistence(storage, { fsync: "everysec" });
+    for (let i = 0; i < 30; i++) await writeBatch(opened, [set(`k${i}`, `v${i}`)]);
+    const snapshot = opened.persistence.snapshot(opened.staging);
+    // Writes interleave with the snapshot's chunks: overwrite, delete, re-add, expire.
+    for (let i = 0; i < 40; i++) {
+      const key = `k${Math.floor(random() * 35)}`;
+      const roll = random();
+      const command = roll < 0.4
+        ? set(key, `w${i}`)
+        : roll < 0.7
+        ? del(key)
+        : roll < 0.85
+        ? expireAt(key, 1_800_000_000_000 + i)
+        : set(key, `x${i}`, 1_900_000_000_000);
+      await writeBatch(opened, [command]);
+    }
+    await snapshot;
+    await writeBatch(opened, [set("after", "snapshot")]);
+    const recovered = await openPersistence(storage.afterProcessCrash(seededRandom(seed)));
+    assert.deepEqual(contents(recovered.store), contents(opened.store), `seed ${seed}`);
+    assert.equal(recovered.staging.committedSeq, opened.staging.committedSeq, `seed ${seed}`);
+  }
+});
+
+Deno.test("a TTL keeps its absolute deadline across snapshot and restart", async () => {
+  const storage = disk();
+  const first = await openPersistence(storage);
+  await writeBatch(first, [set("session", "abc", 1_764_000_123_456), set("plain", "p")]);
+  await first.persistence.snapshot(first.staging);
+  await writeBatch(first, [expireAt("plain", 1_764_000_999_000)]);
+  const second = await openPersistence(storage.afterProcessCrash(seededRandom(2)));
+  assert.equal(second.store.peek("session")?.expiresAtMs, 1_764_000_123_456);
+  assert.equal(second.store.peek("plain")?.expiresAtMs, 1_764_000_999_000);
+});
+
+Deno.test("keys past their deadline are loaded; removing them is the master's call", async () => {
+  const storage = disk();
+  const first = await openPersistence(storage);
+  await writeBatch(first, [set("gone", "v", 1000)]);
+  const second = await openPersistence(storage.afterProcessCrash(seededRandom(2)));
+  assert.equal(second.store.peek("gone")?.expiresAtMs, 1000);
+  assert.equal(second.store.get("gone", 2000), undefined, "hidden from readers");
+});
+
+Deno.test("a new history survives a restart: same replid, seq going on", async () => {
+  const storage = disk();
+  const first = await openPersistence(storage, { fsync: "no" });
+  await writeBatch(first, [set("a", "1"), set("b", "2")]);
+  await first.persistence.startHistory({ replid: "promoted", seq: 2 });
+  assert.equal(first.persistence.replid, "promoted");
+  await writeBatch(first, [set("c", "3")]);
+  await assert.rejects(first.persistence.startHistory({ replid: "x", seq: 1 }), /the log ends at seq 3/);
+
+  const second = await openPersistence(storage.afterProcessCrash(seededRandom(2)));
+  assert.equal(second.persistence.replid, "promoted");
+  assert.equal(second.staging.committedSeq, 3);
+  await second.persistence.snapshot(second.staging);
+  const third = await openPersistence(storage.afterProcessCrash(seededRandom(3)));
+  assert.equal(third.persistence.replid, "promoted", "the snapshot and cut log carry it on");
+  assert.deepEqual(contents(third.store), { a: "1", b: "2", c: "3" });
+});
+
+Deno.test("replaceWith makes the files hold exactly the given dataset and history", async () => {
+  const storage = disk();
+  const opened = await openPersistence(storage);
+  await writeBatch(opened, [set("old", "1"), set("older", "2")]);
+  await opened.persistence.snapshot(opened.staging);
+  await writeBatch(opened, [set("old", "3")]);
+
+  const replacement = new Store();
+  replacement.apply(set("fresh", "from master", 1_900_000_000_000));
+  replacement.apply(set("other", "x"));
+  await opened.persistence.replaceWith(replacement, { replid: "master-history", seq: 500 });
+  assert.equal(opened.persistence.replid, "master-history");
+  assert.equal(opened.persistence.log.lastSeq, 500);
+  opened.staging.store.clear();
+  for (const [key, entry] of replacement.entries()) {
+    opened.staging.store.apply(set(key, entry.value, entry.expiresAtMs));
+  }
+  opened.staging.resetSeq(500);
+  await writeBatch(opened, [set("after", "resync")]);
+
+  const recovered = await openPersistence(storage.afterProcessCrash(seededRandom(2)));
+  assert.equal(recovered.persistence.replid, "master-history");
+  assert.equal(recovered.staging.committedSeq, 501);
+  assert.deepEqual(contents(recovered.store), {
+    after: "resync",
+    fresh: "from master@1900000000000",
+    other: "x",
+  });
+});
+
+Deno.test("a replaceWith interrupted between its two renames is finished by recovery", async () => {
+  const storage = disk();
+  const opened = await openPersistence(storage, { crash: crashAt(storage, "mid-replace") });
+  await writeBatch(opened, [set("old", "1")]);
+  const replacement = new Store();
+  replacement.apply(set("new", "2"));
+  await assert.rejects(opened.persistence.replaceWith(replacement, { replid: "r2", seq: 40 }));
+  assert.ok(storage.halted, "the process died at mid-replace");
+  assert.ok(storage.names().includes(LOG_TMP_FILE), "the new log waits under its temporary name");
+
+  const restarted = storage.afterProcessCrash(seededRandom(2));
+  const recovered = await openPersistence(restarted);
+  assert.deepEqual(contents(recovered.store), { new: "2" });
+  assert.equal(recovered.persistence.replid, "r2");
+  assert.equal(recovered.staging.committedSeq, 40);
+  assert.ok(recovered.lines.some((line) => line.includes("Finished a replacement")));
+  assert.deepEqual(restarted.names(), [LOG_FILE, SNAPSHOT_FILE]);
+});
+
+Deno.test("a crash at any crash point loses nothing and recovers the same state", async () => {
+  for (const point of CRASH_POINTS) {
+    const storage = disk(3);
+    const opened = await openPersistence(storage, { fsync: "everysec", crash: crashAt(storage, point) });
+    const expected = new Store();
+    const unlessCrashed = (error: unknown) => {
+      if (!storage.halted) throw error;
+    };
+    for (let i = 0; i < 12 && !storage.halted; i++) {
+      const commands = [set(`k${i}`, `v${i}`), set(`n${i % 3}`, `${i}`)];
+      await writeBatch(opened, commands).catch(unlessCrashed);
+      // A batch in the log when the process dies is recovered even if never answered.
+      for (const command of commands) expected.apply(command);
+    }
+    if (!storage.halted) await opened.persistence.snapshot(opened.staging).catch(unlessCrashed);
+    if (!storage.halted) {
+      await opened.persistence.replaceWith(expected, { replid: "r", seq: opened.staging.committedSeq })
+        .catch(unlessCrashed);
+    }
+    assert.ok(storage.halted, `${point} was reached`);
+    const restarted = storage.afterProcessCrash(seededRandom(4));
+    const recovered = await openPersistence(restarted);
+    assert.deepEqual(contents(recovered.store), contents(expected), point);
+    const names = restarted.names();
+    assert.ok(!names.includes(SNAPSHOT_TMP_FILE) && !names.includes(LOG_TMP_FILE), `${point}: ${names}`);
+  }
+});
+
+Deno.test("snapshot requests made while one runs share the one queued after it", async () => {
+  const storage = disk();
+  const opened = await openPersistence(storage);
+  for (let i = 0; i < 50; i++) await writeBatch(opened, [set(`k${i}`, "v".repeat(20))]);
+  const running = opened.persistence.snapshot(opened.staging);
+  await writeBatch(opened, [set("late", "write")]);
+  const queued = [1, 2, 3].map(() => opened.persistence.snapshot(opened.staging));
+  assert.equal(new Set(queued).size, 1, "one queued snapshot serves every later request");
+  const [first, second] = [await running, await queued[0]];
+  assert.equal(first.seq, 50);
+  assert.equal(second.seq, 51, "the queued one holds the write made before it was asked for");
+});
+
+Deno.test("a snapshot gives up when the dataset is replaced under it, leaving the old files", async () => {
+  const storage = disk();
+  const opened = await openPersistence(storage);
+  for (let i = 0; i < 50; i++) await writeBatch(opened, [set(`k${i}`, "v".repeat(20))]);
+  const snapshot = opened.persistence.snapshot(opened.staging);
+  await Promise.resolve();
+  opened.store.clear();
+  await assert.rejects(snapshot, /the dataset was replaced while it was written/);
+  assert.match(opened.persistence.status().lastSnapshotStatus, /^failed: /);
+  assert.deepEqual(storage.names(), [LOG_FILE]);
+});
+
+Deno.test("an append that fails on a full disk leaves the log as if never offered", async () => {
+  const storage = disk();
+  const opened = await openPersistence(storage, { fsync: "always" });
+  await writeBatch(opened, [set("before", "full")]);
+  const logBytes = storage.bytes(LOG_FILE)!.length;
+  storage.capacityBytes = storage.usedBytes() + 20;
+  const error = await writeBatch(opened, [set("big", "x".repeat(100))]).catch((error) => error);
+  assert.ok(error instanceof KvError, String(error));
+  assert.equal(error.code, "UNAVAILABLE");
+  assert.match(error.message, /^log: Cannot append 1 write to \/sim\/kvstore\.aof: No space left on device/);
+  assert.equal(storage.bytes(LOG_FILE)!.length, logBytes, "the partial write was cut off");
+  assert.match(opened.persistence.status().logError, /No space left/);
+
+  storage.capacityBytes = Infinity;
+  await writeBatch(opened, [set("after", "room")]);
+  assert.equal(opened.persistence.status().logError, "");
+  const recovered = await openPersistence(storage.afterPowerCut(seededRandom(9)));
+  assert.deepEqual(contents(recovered.store), { after: "room", before: "full" });
+});
+
+Deno.test("with fsync always, a failed fsync fails the batch and cuts it off", async () => {
+  const storage = disk();
+  const opened = await openPersistence(storage, { fsync: "always" });
+  await writeBatch(opened, [set("a", "1")]);
+  storage.failSyncs = true;
+  await assert.rejects(writeBatch(opened, [set("b", "2")]), /Input\/output error/);
+  storage.failSyncs = false;
+  await writeBatch(opened, [set("c", "3")]);
+  const recovered = await openPersistence(storage.afterPowerCut(seededRandom(9)));
+  assert.deepEqual(contents(recovered.store), { a: "1", c: "3" });
+});
+
+Deno.test("a failed append that cannot even be cut back blocks appends until a cut log replaces it", async () => {
+  const storage = disk();
+  const opened = await openPersistence(storage, { fsync: "no" });
+  for (let i = 0; i < 5; i++) await writeBatch(opened, [set(`k${i}`, `v${i}`)]);
+  storage.capacityBytes = storage.usedBytes() + 10;
+  storage.failTruncates = true;
+  await assert.rejects(writeBatch(opened, [set("big", "x".repeat(100))]), /No space left/);
+  storage.capacityBytes = Infinity;
+  await assert.rejects(
+    writeBatch(opened, [set("next", "1")]),
+    /the end of an earlier failed append cannot be cut off .*Nothing was applied/,
+  );
+  // The snapshot's cut writes a new log holding exactly the complete batches, so the
+  // partial bytes stay behind with the old file and appends go on.
+  await opened.persistence.snapshot(opened.staging);
+  storage.failTruncates = false;
+  await writeBatch(opened, [set("after", "cut")]);
+  const recovered = await openPersistence(storage.afterProcessCrash(seededRandom(9)));
+  assert.deepEqual(contents(recovered.store), contents(opened.store));
+  assert.equal(recovered.store.peek("big"), undefined);
+  assert.equal(recovered.store.peek("after")?.value, "cut");
+});
+
+Deno.test("a replaceWith that fails on a full disk leaves the files as they were", async () => {
+  const storage = disk();
+  const opened = await openPersistence(storage);
+  await writeBatch(opened, [set("old", "1")]);
+  storage.capacityBytes = storage.usedBytes() + 50;
+  const replacement = new Store();
+  replacement.apply(set("new", "x".repeat(200)));
+  const error = await opened.persistence.replaceWith(replacement, { replid: "r2", seq: 9 }).catch((error) => error);
+  assert.ok(error instanceof KvError, String(error));
+  assert.match(error.message, /^persistence: Cannot replace the data files in \/sim: No space left on device/);
+  storage.capacityBytes = Infinity;
+  assert.deepEqual(storage.names(), [LOG_FILE]);
+  await writeBatch(opened, [set("still", "writable")]);
+  const recovered = await openPersistence(storage.afterProcessCrash(seededRandom(2)));
+  assert.deepEqual(contents(recovered.store), { old: "1", still: "writable" });
+  assert.equal(recovered.persistence.replid, opened.persistence.replid);
+});
+
+Deno.test("no snapshot is taken between a clear of the store and the replaceWith that ends the resync", async () => {
+  const storage = disk();
+  const opened = await openPersistence(storage);
+  await writeBatch(opened, [set("old", "1")]);
+  await opened.persistence.snapshot(opened.staging);
+  const snapshotBefore = storage.bytes(SNAPSHOT_FILE)!.slice();
+  opened.store.clear();
+  opened.store.apply(set("half", "of the master's data"));
+  await assert.rejects(opened.persistence.snapshot(opened.staging), /the dataset is being replaced \(a full resync\)/);
+  assert.deepEqual(storage.bytes(SNAPSHOT_FILE), snapshotBefore, "the files still hold the old history");
+
+  opened.store.apply(set("rest", "of it"));
+  await opened.persistence.replaceWith(opened.store, { replid: "master", seq: 70 });
+  opened.staging.resetSeq(70);
+  const summary = await opened.persistence.snapshot(opened.staging);
+  assert.equal(summary.keys, 2);
+  assert.equal(summary.seq, 70);
+});
