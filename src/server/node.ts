@@ -133,7 +133,13 @@ export class Node {
     try {
       return await Node.#startLocked(config, logger, dataDirLock);
     } catch (error) {
-      dataDirLock.close();
+      // A node that got as far as starting its shutdown (the metrics endpoint could not
+      // start) has released the lock already.
+      try {
+        dataDirLock.close();
+      } catch (closeError) {
+        if (!(closeError instanceof Deno.errors.BadResource)) throw closeError;
+      }
       throw error;
     }
   }
