@@ -99,3 +99,38 @@ Deno.test("a metrics address that is taken stops start-up with one clear line", 
     await Deno.remove(dataDir, { recursive: true });
   }
 });
+
+Deno.test(
+  "persistence and replication report their metrics: log, fsync, snapshots, seq and replica lag",
+  opts,
+  async () => {
+    await using master = await startServer({ args: ["--metrics-address", "127.0.0.1:0", "--appendfsync", "always"] });
+    await using replica = await startServer({
+      args: ["--replica", "--master-address", master.address, "--metrics-address", "127.0.0.1:0"],
+    });
+    const masterUrl = await metricsUrl(master);
+    const replicaUrl = await metricsUrl(replica);
+    using client = new KvClient(master.address);
+    for (let i = 0; i < 5; i++) await client.set(`k${i}`, "v");
+    await client.snapshot(30_000);
+
+    const masterMetrics = await scrape(masterUrl);
+    assert.equal(sampleValue(masterMetrics, "kvstore_replication_seq"), 5);
+    assert.ok(sampleValue(masterMetrics, "kvstore_log_fsync_duration_seconds_count")! >= 5, "one fsync per write");
+    assert.equal(sampleValue(masterMetrics, "kvstore_snapshots_total", { status: "ok" }), 1);
+    assert.equal(sampleValue(masterMetrics, "kvstore_snapshot_duration_seconds_count"), 1);
+    assert.ok(sampleValue(masterMetrics, "kvstore_last_snapshot_timestamp_seconds")! > Date.now() / 1000 - 60);
+    assert.ok(sampleValue(masterMetrics, "kvstore_log_bytes")! > 0);
+    await waitUntil(async () => {
+      const metrics = await scrape(masterUrl);
+      return sampleValue(metrics, "kvstore_replication_connected_replicas") === 1 &&
+        sampleValue(metrics, "kvstore_replication_lag_seq", { replica: replica.address }) === 0;
+    }, "the master sees its replica caught up");
+    assert.equal(sampleValue(await scrape(masterUrl), "kvstore_replication_syncs_total", { kind: "fullSync" }), 1);
+
+    const replicaMetrics = await scrape(replicaUrl);
+    assert.equal(sampleValue(replicaMetrics, "kvstore_replication_link_up"), 1);
+    assert.equal(sampleValue(replicaMetrics, "kvstore_replication_seq"), 5);
+    assert.equal(sampleValue(replicaMetrics, "kvstore_replication_master_lag_seq"), 0);
+  },
+);

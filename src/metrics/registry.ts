@@ -20,18 +20,9 @@
  *
  * Names start `kvstore_`, use the project's vocabulary, and carry their unit as a
  * suffix (`_seconds`, `_bytes`, `_total` for counters), as Prometheus recommends.
- * Durations are observed in seconds. The metrics the node does not yet have are meant
- * to look like this, registered on `node.metrics` (or the registry passed to the
- * subsystem's constructor):
- *
- * - persistence: `kvstore_log_bytes` (gauge with `collect`: the log's size),
- *   `kvstore_log_fsync_duration_seconds` (histogram, {@linkcode DURATION_BUCKETS_SECONDS},
- *   observed around each fsync), `kvstore_snapshot_duration_seconds` (histogram),
- *   `kvstore_last_snapshot_timestamp_seconds` and `kvstore_snapshots_total{status}`.
- * - replication: `kvstore_replication_seq` (gauge with `collect`: the last seq held),
- *   `kvstore_replication_lag_seq{replica}` and `kvstore_replication_lag_seconds{replica}`
- *   (gauges with `collect` returning one sample per connected replica), and
- *   `kvstore_replication_full_syncs_total` / `kvstore_replication_partial_syncs_total`.
+ * Durations are observed in seconds. Persistence's and replication's metrics are in
+ * src/server/subsystem_metrics.ts: gauges that read state when scraped, and histograms
+ * fed by hooks on the log (each fsync) and the persistence (each snapshot).
  *
  * ## Format
  *

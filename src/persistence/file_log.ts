@@ -79,6 +79,9 @@ export class FileLog implements CommitLog {
   #lastError: string | null = null;
   #encoder = new FrameEncoder(LOG_ENCODER_INITIAL_BYTES);
 
+  /** Called with the duration of each fsync of the log, in ms (metrics). */
+  onFsync: ((durationMs: number) => void) | null = null;
+
   constructor(storage: Storage, options: FileLogOptions) {
     this.#storage = storage;
     this.#options = options;
@@ -139,7 +142,7 @@ export class FileLog implements CommitLog {
       try {
         await file.append(bytes);
         this.#options.crash("after-append-before-sync");
-        if (this.policy === "always") await file.sync();
+        if (this.policy === "always") await this.#timedSync(file);
       } catch (error) {
         throw await this.#failAppend(file, offset, error, `${batch.length} write${batch.length === 1 ? "" : "s"}`);
       }
@@ -173,6 +176,12 @@ export class FileLog implements CommitLog {
     });
   }
 
+  async #timedSync(file: FileWriter): Promise<void> {
+    const startedMs = performance.now();
+    await file.sync();
+    this.onFsync?.(performance.now() - startedMs);
+  }
+
   /** Makes everything appended so far durable. Concurrent calls queue; each covers every
    * append that finished before it was called. */
   sync(): Promise<void> {
@@ -182,7 +191,7 @@ export class FileLog implements CommitLog {
       if (file === null || !this.#dirty) return;
       this.#dirty = false;
       try {
-        await file.sync();
+        await this.#timedSync(file);
       } catch (error) {
         this.#dirty = true;
         this.#lastError = `fsync failed: ${describeStorageError(error)}`;

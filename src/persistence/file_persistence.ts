@@ -134,6 +134,10 @@ export class FilePersistence implements Persistence {
   #heldStore: { store: Store; generation: number } | null = null;
   #loadDurationMs = 0;
 
+  /** Called when a snapshot ends, with how ("ok", "abandoned" or "failed") and its
+   * duration in ms (metrics). */
+  onSnapshot: ((outcome: "ok" | "abandoned" | "failed", durationMs: number) => void) | null = null;
+
   constructor(options: FilePersistenceOptions) {
     this.#options = options;
     this.#sizes = { ...DEFAULT_PERSISTENCE_SIZES, ...options.sizes };
@@ -366,6 +370,7 @@ export class FilePersistence implements Persistence {
       }
       const durationMs = clock() - startedMs;
       this.#lastSnapshot = { atMs: startedMs, status: "ok", durationMs, keys: written.keys, bytes: written.bytes, seq };
+      this.onSnapshot?.("ok", durationMs);
       logger.info("Snapshot written", {
         path: storage.pathOf(SNAPSHOT_FILE),
         keys: written.keys,
@@ -390,6 +395,7 @@ export class FilePersistence implements Persistence {
     } catch (error) {
       const detail = error instanceof SnapshotAbandoned ? error.message : describeStorageError(error);
       this.#lastSnapshot = { ...this.#lastSnapshot, status: `failed: ${detail}` };
+      this.onSnapshot?.(error instanceof SnapshotAbandoned ? "abandoned" : "failed", clock() - startedMs);
       if (error instanceof SnapshotAbandoned) {
         logger.warn("Snapshot given up; the previous snapshot and the whole log are still in place", {
           reason: detail,

@@ -55,6 +55,8 @@ export interface MasterStreamsOptions {
   readonly messageBytesMax: number;
   readonly logger: Logger;
   readonly clock: () => number;
+  /** Counts each sync served by kind, for metrics. */
+  readonly onSync?: (kind: "fullSync" | "partialSync") => void;
 }
 
 type SyncCall = grpc.ServerDuplexStream<SyncRequest, SyncMessage>;
@@ -164,6 +166,7 @@ export class MasterStreams {
     try {
       let cursor: number;
       const { replid } = this.#options.position();
+      this.#options.onSync?.(plan.kind);
       if (plan.kind === "partialSync") {
         logger.info(`Replica ${address} resyncs with a partialSync`, {
           replica: replica.id,

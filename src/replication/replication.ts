@@ -95,6 +95,7 @@ export class Replication {
   /** Role changes, one after another. */
   #transition: Promise<unknown> = Promise.resolve();
   #stopped = false;
+  #syncsServed = { fullSync: 0, partialSync: 0 };
 
   constructor(options: ReplicationOptions) {
     this.#options = options;
@@ -317,6 +318,11 @@ export class Replication {
     return this.#follower?.masterLastSeq ?? null;
   }
 
+  /** Syncs this node served as a master, by kind, since start. */
+  get syncsServed(): Readonly<Record<"fullSync" | "partialSync", number>> {
+    return this.#syncsServed;
+  }
+
   /** For a master, every replica attached with its acknowledged seq and lag. */
   replicaStatuses(): ReplicaStatus[] {
     if (this.#keyspace.role !== "master") return [];
@@ -402,6 +408,7 @@ export class Replication {
       messageBytesMax: this.#options.messageBytesMax,
       logger: this.#logger,
       clock: this.#clock,
+      onSync: (kind) => this.#syncsServed[kind]++,
     });
   }
 

@@ -54,6 +54,7 @@ import { MetricsRegistry } from "../metrics/registry.ts";
 import { type MetricsServer, serveMetrics } from "../metrics/http.ts";
 import { Health, NODE_HEALTH_SERVICES } from "./health.ts";
 import { registerNodeMetrics, RpcMetrics } from "./node_metrics.ts";
+import { registerPersistenceMetrics, registerReplicationMetrics } from "./subsystem_metrics.ts";
 import { addOperationsServices } from "./operations.ts";
 import type { InfoRequest, InfoResponse } from "../transport/messages.ts";
 import { VERSION } from "../version.ts";
@@ -230,6 +231,8 @@ export class Node {
       connections: () => countConnections(server),
       startedAtMs: node.#startedAtMs,
     });
+    registerPersistenceMetrics(metrics, persistence);
+    registerReplicationMetrics(metrics, replication, staging);
     if (config.metricsAddress !== null) {
       try {
         node.#metricsServer = await serveMetrics(config.metricsAddress, {
