@@ -17,7 +17,6 @@
  *          [--connections 8] [--concurrency 8] [--value-bytes 100]
  */
 
-import { parseArgs } from "node:util";
 import { KvClient } from "../src/client/client.ts";
 import { ClusterClient } from "../src/client/cluster_client.ts";
 import type { MigrationStatus } from "../src/transport/messages.ts";
@@ -25,27 +24,18 @@ import { drive } from "./lib/driver.ts";
 import type { LoadResult, Workload } from "./lib/load.ts";
 import { type BenchProcess, canPin, cpuSeconds, startDenoServer } from "./lib/processes.ts";
 import { describeMachine, markdownTable, writeResults } from "./lib/report.ts";
+import { parseLoadSettings } from "./lib/settings.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    "duration-ms": { type: "string", default: "3000" },
-    rounds: { type: "string", default: "2" },
-    keys: { type: "string", default: "100000" },
-    connections: { type: "string", default: "8" },
-    concurrency: { type: "string", default: "8" },
-    "value-bytes": { type: "string", default: "100" },
-  },
-});
-const settings = {
-  durationMs: Number(values["duration-ms"]),
-  connections: Number(values.connections),
-  concurrency: Number(values.concurrency),
-  valueBytes: Number(values["value-bytes"]),
+const { settings, extra } = parseLoadSettings(Deno.args, {
+  durationMs: 3000,
+  rounds: 2,
+  connections: 8,
+  concurrency: 8,
+  valueBytes: 100,
   keySpace: 10_000,
-};
-const rounds = Number(values.rounds);
-const rebalanceKeys = Number(values.keys);
+}, { keys: "100000" });
+const { rounds } = settings;
+const rebalanceKeys = Number(extra.keys);
 const SERVER_CORE = 0;
 const DRIVER_CORE = 1;
 const workloads: Workload[] = ["set", "get", "mixed"];

@@ -17,31 +17,21 @@
  *          [--concurrency 8] [--value-bytes 100] [--key-space 10000]
  */
 
-import { parseArgs } from "node:util";
 import { drive } from "./lib/driver.ts";
 import type { LoadResult, Workload } from "./lib/load.ts";
 import { type BenchProcess, canPin, cpuSeconds, startDenoServer } from "./lib/processes.ts";
 import { describeMachine, markdownTable, writeResults } from "./lib/report.ts";
+import { parseLoadSettings } from "./lib/settings.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    "duration-ms": { type: "string", default: "3000" },
-    rounds: { type: "string", default: "3" },
-    connections: { type: "string", default: "8" },
-    concurrency: { type: "string", default: "8" },
-    "value-bytes": { type: "string", default: "100" },
-    "key-space": { type: "string", default: "10000" },
-  },
+const { settings } = parseLoadSettings(Deno.args, {
+  durationMs: 3000,
+  rounds: 3,
+  connections: 8,
+  concurrency: 8,
+  valueBytes: 100,
+  keySpace: 10_000,
 });
-const settings = {
-  durationMs: Number(values["duration-ms"]),
-  connections: Number(values.connections),
-  concurrency: Number(values.concurrency),
-  valueBytes: Number(values["value-bytes"]),
-  keySpace: Number(values["key-space"]),
-};
-const rounds = Number(values.rounds);
+const { rounds } = settings;
 const workloads: Workload[] = ["set", "get", "mixed"];
 const SERVER_CORE = 0;
 const DRIVER_CORE = 1;

@@ -54,6 +54,39 @@ export interface ScannedEntry {
   readonly expiresAtMs: number | null;
 }
 
+/** What to scan for with scanAll. */
+export interface ScanAllOptions {
+  readonly prefix?: string;
+  readonly pageSize?: number;
+  readonly includeValues?: boolean;
+}
+
+/** The scan of one page, as KvClient.scan and the sharded client's scan take it. */
+export interface ScanPageRequest {
+  cursor?: string;
+  prefix?: string;
+  limit?: number;
+  includeValues?: boolean;
+}
+
+/** Walks a scan to its end, page after page, with any client's `scan`. */
+export async function* scanPages(
+  scan: (request: ScanPageRequest) => Promise<{ entries: ScannedEntry[]; cursor: string }>,
+  options: ScanAllOptions,
+): AsyncGenerator<ScannedEntry> {
+  let cursor = "";
+  do {
+    const page = await scan({
+      cursor,
+      prefix: options.prefix,
+      limit: options.pageSize,
+      includeValues: options.includeValues,
+    });
+    yield* page.entries;
+    cursor = page.cursor;
+  } while (cursor !== "");
+}
+
 export interface KvClientOptions {
   /** Deadline of each call unless the call gives its own, in ms. */
   readonly deadlineMs?: number;
@@ -180,20 +213,8 @@ export class KvClient {
   }
 
   /** Every key (with values when asked) with `prefix`, page by page. */
-  async *scanAll(
-    options: { prefix?: string; pageSize?: number; includeValues?: boolean } = {},
-  ): AsyncGenerator<ScannedEntry> {
-    let cursor = "";
-    do {
-      const page = await this.scan({
-        cursor,
-        prefix: options.prefix,
-        limit: options.pageSize,
-        includeValues: options.includeValues,
-      });
-      yield* page.entries;
-      cursor = page.cursor;
-    } while (cursor !== "");
+  scanAll(options: ScanAllOptions = {}): AsyncGenerator<ScannedEntry> {
+    return scanPages((scan) => this.scan(scan), options);
   }
 
   info(): Promise<InfoResponse> {

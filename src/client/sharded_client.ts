@@ -31,7 +31,14 @@ import type { ReadFrom } from "../cluster/shard_api.ts";
 import { findConflict, parseShardList, parseShardSpec, type ShardSpec } from "../cluster/shard_spec.ts";
 import type { TransportLimits } from "../transport/grpc.ts";
 import type { ClusterStatusResponse, InfoResponse, MGetResponse } from "../transport/messages.ts";
-import { type EntryInput, KvClient, KvClientError, type ScannedEntry } from "./client.ts";
+import {
+  type EntryInput,
+  KvClient,
+  KvClientError,
+  type ScanAllOptions,
+  type ScannedEntry,
+  scanPages,
+} from "./client.ts";
 
 export interface ShardedClientOptions {
   /** Virtual nodes per shard: the cluster's (default 512, the router's default). */
@@ -194,20 +201,8 @@ export class ShardedClient {
   }
 
   /** Every key (with values when asked) with `prefix`, shard after shard. */
-  async *scanAll(
-    options: { prefix?: string; pageSize?: number; includeValues?: boolean } = {},
-  ): AsyncGenerator<ScannedEntry> {
-    let cursor = "";
-    do {
-      const page = await this.scan({
-        cursor,
-        prefix: options.prefix,
-        limit: options.pageSize,
-        includeValues: options.includeValues,
-      });
-      yield* page.entries;
-      cursor = page.cursor;
-    } while (cursor !== "");
+  scanAll(options: ScanAllOptions = {}): AsyncGenerator<ScannedEntry> {
+    return scanPages((scan) => this.scan(scan), options);
   }
 
   /** Each shard's Info, by shard name. */

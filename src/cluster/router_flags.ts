@@ -21,7 +21,7 @@ import {
   VNODES_PER_SHARD_DEFAULT,
   VNODES_PER_SHARD_MAX,
 } from "../config/limits.ts";
-import { DEFAULT_ADDRESS, type FlagSpec, parseFlags } from "../config/server_flags.ts";
+import { DEFAULT_ADDRESS, type FlagSpec, LOG_FORMAT_FLAG, LOG_LEVEL_FLAG, parseFlags } from "../config/server_flags.ts";
 import { UsageError } from "../config/usage_error.ts";
 import { parseByteSize, parseChoice, parseInteger } from "../config/values.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "../logging/logger.ts";
@@ -125,20 +125,8 @@ export const ROUTER_FLAGS: readonly FlagSpec[] = [
     help: "Longest TTL accepted (match the shards).",
     defaultText: String(TTL_SECONDS_MAX_DEFAULT),
   },
-  {
-    name: "log-level",
-    type: "string",
-    valueName: LOG_LEVELS.join("|"),
-    help: "Least severe log lines to print.",
-    defaultText: "info",
-  },
-  {
-    name: "log-format",
-    type: "string",
-    valueName: LOG_FORMATS.join("|"),
-    help: "Human-readable lines or one JSON object per line.",
-    defaultText: "text",
-  },
+  LOG_LEVEL_FLAG,
+  LOG_FORMAT_FLAG,
   { name: "help", type: "boolean", help: "Print this help and exit." },
 ];
 

@@ -72,6 +72,23 @@ export interface FlagSpec {
   readonly defaultText?: string;
 }
 
+/** The logging flags, shared by every kind of process (node, router). */
+export const LOG_LEVEL_FLAG: FlagSpec = {
+  name: "log-level",
+  type: "string",
+  valueName: LOG_LEVELS.join("|"),
+  help: "Least severe log lines to print.",
+  defaultText: "info",
+};
+
+export const LOG_FORMAT_FLAG: FlagSpec = {
+  name: "log-format",
+  type: "string",
+  valueName: LOG_FORMATS.join("|"),
+  help: "Human-readable lines or one JSON object per line.",
+  defaultText: "text",
+};
+
 export const SERVER_FLAGS: readonly FlagSpec[] = [
   { name: "master", type: "boolean", help: "Run as a master (the default)." },
   { name: "replica", type: "boolean", help: "Run as a read-only replica of --master-address." },
@@ -117,20 +134,8 @@ export const SERVER_FLAGS: readonly FlagSpec[] = [
     help: "Longest TTL an EXPIRE may set.",
     defaultText: `${TTL_SECONDS_MAX_DEFAULT} (10 years)`,
   },
-  {
-    name: "log-level",
-    type: "string",
-    valueName: LOG_LEVELS.join("|"),
-    help: "Least severe log lines to print.",
-    defaultText: "info",
-  },
-  {
-    name: "log-format",
-    type: "string",
-    valueName: LOG_FORMATS.join("|"),
-    help: "Human-readable lines or one JSON object per line.",
-    defaultText: "text",
-  },
+  LOG_LEVEL_FLAG,
+  LOG_FORMAT_FLAG,
   {
     name: "backlog-bytes",
     type: "string",
