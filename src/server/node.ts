@@ -167,7 +167,9 @@ export class Node {
     const rpcMetrics = new RpcMetrics(metrics);
     const health = new Health(NODE_HEALTH_SERVICES, false);
     const transportLimits = transportLimitsFor(config.limits.keyBytesMax, config.limits.valueBytesMax);
-    const server = createServer(transportLimits, { interceptors: [rpcMetrics.interceptor()] });
+    const server = createServer(transportLimits, {
+      instrument: (definition, handlers) => rpcMetrics.instrument(definition, handlers),
+    });
     const serverLogger = logger.child("server");
     // The handlers are registered before the port is bound, behind the loading gate: none
     // runs before the dataset is loaded and the node (which Info describes) and its

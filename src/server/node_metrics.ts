@@ -2,9 +2,10 @@
  * The node's own metrics: every call by service, rpc and status with its latency, and
  * the state of the dataset, the process, the connections and health.
  *
- * Calls are observed by a grpc-js server interceptor, so every service (the data rpcs,
- * health, reflection, and whatever replication or the router add) is counted the same
- * way without its handlers knowing. State is read when /metrics is scraped (`collect`),
+ * Calls are observed by wrapping each service's handlers as it is added to the server
+ * (RpcMetrics.instrument, applied by transport/grpc.ts's addService), so every service
+ * (the data rpcs, health, reflection, replication's streams) is counted the same way
+ * without its handlers knowing. State is read when /metrics is scraped (`collect`),
  * so nothing on the write or read path updates a gauge.
  *
  * Persistence and replication register their own metrics on the same registry (see the
@@ -23,13 +24,36 @@ import type { Keyspace } from "./keyspace.ts";
 /** Sizes of a committed write batch, in commands: group commit puts many writes in one. */
 const BATCH_COMMANDS_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384];
 
+type UnaryHandler = (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => void;
+type StreamHandler = (call: grpc.ServerWritableStream<unknown, unknown>) => void;
+
+/** The labels of one method, and of each status it answered with, made once so that a
+ * call allocates none. */
+class MethodLabels {
+  readonly method: { readonly service: string; readonly rpc: string };
+  #byCode = new Map<number, { service: string; rpc: string; code: string }>();
+
+  constructor(service: string, rpc: string) {
+    this.method = { service, rpc };
+  }
+
+  withCode(code: number): { service: string; rpc: string; code: string } {
+    let labels = this.#byCode.get(code);
+    if (labels === undefined) {
+      labels = { ...this.method, code: grpc.status[code] ?? String(code) };
+      this.#byCode.set(code, labels);
+    }
+    return labels;
+  }
+}
+
 /** Counts and times every call that reaches the server. */
 export class RpcMetrics {
   readonly #requests;
   readonly #duration;
   readonly #inFlight;
   /** "/pkg.Service/Method" -> its labels, made once per method. */
-  readonly #methods = new Map<string, { service: string; rpc: string }>();
+  readonly #methods = new Map<string, MethodLabels>();
 
   constructor(registry: MetricsRegistry) {
     this.#requests = registry.counter({
@@ -57,39 +81,72 @@ export class RpcMetrics {
   }
   #total = 0;
 
-  /** The grpc-js interceptor that observes each call once, when its status is sent or
-   * when the client cancels it. Streaming calls are counted but not timed: a stream's
-   * lifetime says nothing about latency. */
-  interceptor(): grpc.ServerInterceptor {
-    return (method, call) => {
+  /**
+   * Wraps a service's handlers so that each call is observed once: a unary call when its
+   * handler answers (status and time), a streaming call when it ends (status only: a
+   * stream's lifetime says nothing about latency). Installed on the node's server, so
+   * every service (the data rpcs, health, reflection, replication's streams) is counted
+   * the same way without its handlers knowing.
+   */
+  instrument(
+    definition: grpc.ServiceDefinition,
+    handlers: grpc.UntypedServiceImplementation,
+  ): grpc.UntypedServiceImplementation {
+    const wrapped: grpc.UntypedServiceImplementation = {};
+    for (const [rpc, handler] of Object.entries(handlers)) {
+      const method = definition[rpc];
+      if (method === undefined || method.requestStream) {
+        wrapped[rpc] = handler;
+        continue;
+      }
       const labels = this.#labelsOf(method.path);
-      const unary = !method.requestStream && !method.responseStream;
+      wrapped[rpc] = method.responseStream
+        ? this.#streaming(labels, handler as StreamHandler)
+        : this.#unary(labels, handler as UnaryHandler);
+    }
+    return wrapped;
+  }
+
+  #unary(labels: MethodLabels, handler: UnaryHandler): grpc.UntypedHandleCall {
+    return ((call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
       const startedMs = performance.now();
-      let done = false;
       this.#inFlight.add(1);
+      handler(call, (error, ...rest) => {
+        this.#finish(labels, error?.code ?? grpc.status.OK, performance.now() - startedMs);
+        callback(error, ...rest);
+      });
+    }) as grpc.UntypedHandleCall;
+  }
+
+  #streaming(labels: MethodLabels, handler: StreamHandler): grpc.UntypedHandleCall {
+    return ((call: grpc.ServerWritableStream<unknown, unknown>) => {
+      this.#inFlight.add(1);
+      let done = false;
       const finish = (code: number) => {
         if (done) return;
         done = true;
-        this.#inFlight.add(-1);
-        this.#total++;
-        this.#requests.inc({ ...labels, code: grpc.status[code] ?? String(code) });
-        if (unary) this.#duration.observe((performance.now() - startedMs) / 1000, labels);
+        this.#finish(labels, code, null);
       };
-      return new grpc.ServerInterceptingCall(call, {
-        start: (next) => next({ onCancel: () => finish(grpc.status.CANCELLED) }),
-        sendStatus: (status, next) => {
-          finish(status.code);
-          next(status);
-        },
-      });
-    };
+      // An error a handler emits becomes the stream's status; "finish" follows any end.
+      call.on("error", (error: Partial<grpc.StatusObject>) => finish(error?.code ?? grpc.status.UNKNOWN));
+      call.on("cancelled", () => finish(grpc.status.CANCELLED));
+      call.on("finish", () => finish(grpc.status.OK));
+      handler(call);
+    }) as grpc.UntypedHandleCall;
   }
 
-  #labelsOf(path: string): { service: string; rpc: string } {
+  #finish(labels: MethodLabels, code: number, durationMs: number | null): void {
+    this.#inFlight.add(-1);
+    this.#total++;
+    this.#requests.inc(labels.withCode(code));
+    if (durationMs !== null) this.#duration.observe(durationMs / 1000, labels.method);
+  }
+
+  #labelsOf(path: string): MethodLabels {
     let labels = this.#methods.get(path);
     if (labels === undefined) {
       const [, service = "", rpc = ""] = path.split("/");
-      labels = { service, rpc };
+      labels = new MethodLabels(service, rpc);
       this.#methods.set(path, labels);
     }
     return labels;
