@@ -13,7 +13,7 @@
  * server CPU-second is the fairer measure of what the server can do on one core.
  * A benchmark, never a test: it fails on nothing but errors.
  *
- * Usage: deno task bench [--duration-ms 3000] [--rounds 3] [--connections 8]
+ * Usage: deno task bench [--duration-ms 4000] [--rounds 5] [--connections 8]
  *          [--concurrency 8] [--value-bytes 100] [--key-space 10000]
  */
 
@@ -23,9 +23,11 @@ import { type BenchProcess, canPin, cpuSeconds, startDenoServer } from "./lib/pr
 import { describeMachine, markdownTable, writeResults } from "./lib/report.ts";
 import { parseLoadSettings } from "./lib/settings.ts";
 
+// Five alternating rounds: on a shared 2-core machine one round's figures move by 10%
+// or more (GC, JIT, the driver's own pauses); the median of five is steady to a few.
 const { settings } = parseLoadSettings(Deno.args, {
-  durationMs: 3000,
-  rounds: 3,
+  durationMs: 4000,
+  rounds: 5,
   connections: 8,
   concurrency: 8,
   valueBytes: 100,
