@@ -39,6 +39,7 @@
  * @module
  */
 
+import { nextTurn } from "../event_loop.ts";
 import type { Entry, Store } from "../store/store.ts";
 import { ByteReader, FormatError } from "./bytes.ts";
 import type { CrashHook } from "./crashpoints.ts";
@@ -132,6 +133,9 @@ export async function writeSnapshotFile(
       if (++chunks === 1) options.crash("mid-snapshot-write");
       const reason = options.abandoned?.() ?? null;
       if (reason !== null) throw new SnapshotAbandoned(reason);
+      // Let requests run between chunks: this is what keeps a snapshot from stopping
+      // the world (the append above may complete without yielding).
+      await nextTurn();
       encoder.reset();
       encoder.begin();
     }

@@ -18,7 +18,7 @@
  * @module
  */
 
-import { setImmediate } from "node:timers";
+import { nextTurn } from "../event_loop.ts";
 import {
   REPLICA_STREAMS_MAX,
   REPLICATION_PING_INTERVAL_MS,
@@ -370,8 +370,4 @@ export function replicaAddress(advertised: string, peer: string): string {
   if (match === null) return advertised;
   const host = match[1];
   return host === "0.0.0.0" || host === "[::]" || host === "::" ? `${peerHost}:${match[2]}` : advertised;
-}
-
-function nextTurn(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
 }
