@@ -36,21 +36,24 @@ Deno.test("info prints sections, known fields in order, with human forms beside 
 Deno.test("fields added by other subsystems land in a section by their name", () => {
   const lines = formatInfo({
     role: "replica",
-    last_snapshot_at_ms: "1000",
-    log_bytes: "2048",
+    fsync_lag_ms: "5",
+    snapshot_age_ms: "1000",
     replica_lag_ms: "12",
-    replicas: [{ address: "a:1", lag: 3 }],
+    sync_peers: [{ address: "a:1", lag: 3 }],
     shard_count: "4",
     mystery: "x",
   }, 61_000);
   const text = lines.join("\n");
-  assert.match(
-    text,
-    /# Persistence\nlast_snapshot_at_ms {2}1000 \(1970-01-01T00:00:01\.000Z, 1m 00s ago\)\nlog_bytes\s+2048 \(2\.0 KiB\)/,
-  );
-  assert.match(text, /# Replication\nreplica_lag_ms\s+12 \(12 ms\)\nreplicas\n {2}\[0\] address=a:1 lag=3/);
+  assert.match(text, /# Persistence\nfsync_lag_ms\s+5 \(5 ms\)\nsnapshot_age_ms\s+1000 \(1\.0 s\)/);
+  assert.match(text, /# Replication\nreplica_lag_ms\s+12 \(12 ms\)\nsync_peers\n {2}\[0\] address=a:1 lag=3/);
   assert.match(text, /# Cluster\nshard_count\s+4/);
   assert.match(text, /# Other\nmystery\s+x$/);
+});
+
+Deno.test("persistence and replication fields come in their sections' own order", () => {
+  const text = formatInfo({ log_bytes: "2048", data_dir: "/d", link_state: "up", replid: "r" }, 0).join("\n");
+  assert.match(text, /# Persistence\ndata_dir\s+\/d\nlog_bytes\s+2048 \(2\.0 KiB\)/);
+  assert.match(text, /# Replication\nreplid\s+r\nlink_state\s+up/);
 });
 
 Deno.test("durations, sizes and times read naturally", () => {
