@@ -240,3 +240,29 @@ Deno.test("a router serves health and reflection like a node", opts, async () =>
     reflection.close();
   }
 });
+
+Deno.test(
+  "a router's digest equals one node's holding the same data; per-node operations are refused",
+  opts,
+  async () => {
+    await using cluster = await startCluster(3);
+    await using single = await startServer();
+    using routed = cluster.client();
+    using direct = new KvClient(single.address);
+    const entries = Array.from({ length: 500 }, (_, i) => ({ key: `key:${i}`, value: `value ${i}` }));
+    await routed.mset(entries);
+    await direct.mset(entries);
+    const viaRouter = await runKvstore(["digest", "--endpoint", cluster.router.address]);
+    const ofNode = await runKvstore(["digest", "--endpoint", single.address]);
+    assert.equal(viaRouter.code, 0, viaRouter.stderr);
+    assert.equal(viaRouter.stdout.split(" ")[0], ofNode.stdout.split(" ")[0]);
+    assert.match(viaRouter.stdout, /keys=500/);
+
+    const snapshot = await runKvstore(["snapshot", "--endpoint", cluster.router.address]);
+    assert.equal(snapshot.code, 3);
+    assert.match(
+      snapshot.stderr,
+      /router: Snapshot acts on one node: run kvstore snapshot --endpoint HOST:PORT on each shard/,
+    );
+  },
+);

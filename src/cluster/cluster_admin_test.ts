@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { silentLogger } from "../logging/logger.ts";
 import type { MigrationStatus, WireEntry } from "../transport/messages.ts";
-import { ClusterAdmin, type ShardPool } from "./cluster_admin.ts";
+import { datasetDigest } from "../persistence/digest.ts";
+import { Store } from "../store/store.ts";
+import { ClusterAdmin, combineDigests, type ShardPool } from "./cluster_admin.ts";
 import { initialMembership, type Membership } from "./membership.ts";
 import { MemoryShard, seededRandom } from "./memory_shard.ts";
 import { RouterCore } from "./router_core.ts";
@@ -229,4 +231,21 @@ Deno.test("forgetting a dead shard that is being added calls the change off and 
   assert.deepEqual(pool.linked, ["h:1", "h:2", "h:3"]);
   const read = await core.get({ key: "k1" }, CONTEXT);
   assert.equal(read.found || pool.shards.get("h:4")!.keys().includes("k1"), true, "keys not moved are still served");
+});
+
+Deno.test("shards' digests combine into the digest of one node holding all their keys", () => {
+  const all = new Store();
+  const shards = [new Store(), new Store(), new Store()];
+  for (let i = 0; i < 300; i++) {
+    const command = { kind: "set", key: `k${i}`, value: `v${i}`, expiresAtMs: i % 7 === 0 ? 9e12 : null } as const;
+    all.apply(command);
+    shards[i % 3].apply(command);
+  }
+  const asResponse = (store: Store) => {
+    const { digest, keys } = datasetDigest(store, 0);
+    return { digest, keys, seq: 0, replid: "" };
+  };
+  const combined = combineDigests(shards.map(asResponse));
+  assert.deepEqual(combined, { ...asResponse(all) });
+  assert.notEqual(combineDigests(shards.slice(1).map(asResponse)).digest, combined.digest);
 });

@@ -25,6 +25,7 @@ import type {
   ClusterStatusResponse,
   ContainsResponse,
   DeleteResponse,
+  DigestResponse,
   ExpireRequest,
   ExpireResponse,
   GetResponse,
@@ -93,6 +94,22 @@ export function routerHandlers(parts: RouterServiceParts): Handlers {
     StreamReplication: (call: grpc.ServerWritableStream<unknown, unknown>) => {
       call.emit("error", toServiceError(notForRouter("StreamReplication"), "StreamReplication", logger));
     },
+    Sync: (call: grpc.ServerDuplexStream<unknown, unknown>) => {
+      call.emit("error", toServiceError(notForRouter("Sync"), "Sync", logger));
+    },
+    Digest: unaryHandler<Record<string, never>, DigestResponse>("Digest", logger, () => admin.digest()),
+    Snapshot: unaryHandler("Snapshot", logger, () => {
+      throw perShard("Snapshot", "kvstore snapshot");
+    }),
+    Promote: unaryHandler("Promote", logger, () => {
+      throw perShard("Promote", "kvstore promote");
+    }),
+    ReplicaOf: unaryHandler("ReplicaOf", logger, () => {
+      throw perShard("ReplicaOf", "kvstore replicaof");
+    }),
+    Wait: unaryHandler("Wait", logger, () => {
+      throw perShard("Wait", "kvstore wait");
+    }),
     ClusterStatus: unaryHandler<Record<string, never>, ClusterStatusResponse>(
       "ClusterStatus",
       logger,
@@ -153,6 +170,15 @@ function parseRequestShard(text: string, action: string) {
     if (error instanceof UsageError) throw invalidArgument(`cluster: Cannot ${action} a shard: ${error.message}`);
     throw error;
   }
+}
+
+/** The refusal of an operation that belongs to each shard's nodes, not to the router. */
+function perShard(rpc: string, command: string): KvError {
+  return new KvError(
+    "UNIMPLEMENTED",
+    `router: ${rpc} acts on one node: run ${command} --endpoint HOST:PORT on each shard's node ` +
+      "(kvstore cluster status lists them)",
+  );
 }
 
 function notForRouter(rpc: string): KvError {
