@@ -30,6 +30,8 @@ import type {
   InfoResponse,
   MGetResponse,
   MSetResponse,
+  PromoteResponse,
+  ReplicaOfResponse,
   ScanResponse,
   SetResponse,
   SnapshotResponse,
@@ -238,6 +240,18 @@ export class KvClient {
       deadlineMs,
     );
     return { replicas: response.replicas, seq: Number(response.seq) };
+  }
+
+  /** Turns the replica at this address into a master that keeps its data and starts a
+   * new history (a master answers `promoted: false`). */
+  promote(): Promise<PromoteResponse> {
+    return this.call<PromoteResponse>("Promote", {});
+  }
+
+  /** Makes the node at this address a replica of `masterAddress` (its data is replaced
+   * by that master's). */
+  replicaOf(masterAddress: string): Promise<ReplicaOfResponse> {
+    return this.call<ReplicaOfResponse>("ReplicaOf", { master_address: masterAddress });
   }
 
   /** Asks the node to write a snapshot now; resolves once it is durable. Snapshots of

@@ -23,7 +23,7 @@ export const promote: ClientCommand = {
   summary: "Turn a replica into a master that keeps its data and starts a new history.",
   arity: [0, 0],
   async run(context) {
-    const response = await context.client().call<PromoteResponse>("Promote", {});
+    const response = await context.client().promote();
     if (context.json) {
       context.print({ ...response, seq: Number(response.seq) });
     } else if (response.promoted) {
@@ -42,7 +42,7 @@ export const replicaof: ClientCommand = {
   arity: [1, 1],
   async run(context) {
     const [masterAddress] = context.positionals;
-    const response = await context.client().call<ReplicaOfResponse>("ReplicaOf", { master_address: masterAddress });
+    const response = await context.client().replicaOf(masterAddress);
     context.print(context.json ? { ...response, master_address: masterAddress } : "OK");
     return EXIT_OK;
   },
