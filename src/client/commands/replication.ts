@@ -14,7 +14,6 @@
  */
 
 import { UsageError } from "../../config/usage_error.ts";
-import type { PromoteResponse, ReplicaOfResponse } from "../../transport/messages.ts";
 import { type ClientCommand, EXIT_NOT_FOUND, EXIT_OK } from "../command.ts";
 
 export const promote: ClientCommand = {
