@@ -20,6 +20,12 @@
  * replacement, close) runs under one lock; `sync` does not, and uses its own file handle,
  * so an everysec fsync never holds up appends.
  *
+ * Once a cut or a replacement has renamed its new log over kvstore.aof, that file is the
+ * log, and appends go to it even if the fsync of the directory then fails: appending to
+ * the old one would write to a file no name leads to any more. The directory's fsync is
+ * then retried before every fsync of the log, so nothing is reported durable (under
+ * `always`, nothing acknowledged) before the new name is.
+ *
  * @module
  */
 
@@ -74,6 +80,9 @@ export class FileLog implements CommitLog {
   /** Set when a failed append could not be cut back: the offset to cut the file to. */
   #truncatePending: number | null = null;
   #dirty = false;
+  /** Set when the directory's fsync after a rename failed: the log's name is not durable
+   * yet, and the next fsync of the log syncs the directory first. */
+  #dirSyncPending = false;
   #syncChain: Promise<void> = Promise.resolve();
   #syncsInFlight = 0;
   #lastError: string | null = null;
@@ -167,7 +176,7 @@ export class FileLog implements CommitLog {
       const bytes = encodeHistory(this.#encoder, this.#lastSeq, replid);
       try {
         await file.append(bytes);
-        await file.sync();
+        await this.#syncFile(file);
       } catch (error) {
         throw await this.#failAppend(file, offset, error, "the new history");
       }
@@ -178,8 +187,29 @@ export class FileLog implements CommitLog {
 
   async #timedSync(file: FileWriter): Promise<void> {
     const startedMs = performance.now();
-    await file.sync();
+    await this.#syncFile(file);
     this.onFsync?.(performance.now() - startedMs);
+  }
+
+  /** Fsyncs `file`, and first the directory if the log's name is not durable yet. */
+  async #syncFile(file: FileWriter): Promise<void> {
+    if (this.#dirSyncPending) {
+      await this.#storage.syncDir();
+      this.#dirSyncPending = false;
+    }
+    await file.sync();
+  }
+
+  /** Fsyncs the directory after the log was renamed into place. A failure is not thrown:
+   * the rename is done, so the new file is the log from now on; the next fsync of the log
+   * retries the directory's (see #syncFile). */
+  async #syncDirAfterRename(): Promise<void> {
+    try {
+      await this.#storage.syncDir();
+    } catch (error) {
+      this.#dirSyncPending = true;
+      this.#lastError = `directory fsync failed: ${describeStorageError(error)}`;
+    }
   }
 
   /** Makes everything appended so far durable. Concurrent calls queue; each covers every
@@ -188,7 +218,7 @@ export class FileLog implements CommitLog {
     this.#syncsInFlight++;
     const run = async () => {
       const file = this.#file;
-      if (file === null || !this.#dirty) return;
+      if (file === null || (!this.#dirty && !this.#dirSyncPending)) return;
       this.#dirty = false;
       try {
         await this.#timedSync(file);
@@ -237,8 +267,8 @@ export class FileLog implements CommitLog {
         await tmp.sync();
         this.#options.crash("mid-log-cut");
         await this.#storage.rename(LOG_TMP_FILE, LOG_FILE);
-        await this.#storage.syncDir();
         installed = true;
+        await this.#syncDirAfterRename();
         this.#options.crash("after-log-cut");
         const shift = tmp.size - this.#end;
         await this.#syncChain;
@@ -279,7 +309,6 @@ export class FileLog implements CommitLog {
         await section();
         this.#options.crash("mid-replace");
         await this.#storage.rename(LOG_TMP_FILE, LOG_FILE);
-        await this.#storage.syncDir();
         installed = true;
       } finally {
         if (!installed) {
@@ -287,6 +316,8 @@ export class FileLog implements CommitLog {
           await this.#storage.remove(LOG_TMP_FILE).catch(() => {});
         }
       }
+      this.#lastError = null;
+      await this.#syncDirAfterRename();
       await this.#syncChain;
       const old = this.#file;
       this.#file = tmp;
@@ -296,7 +327,6 @@ export class FileLog implements CommitLog {
       this.#lastBatch = null;
       this.#truncatePending = null;
       this.#dirty = false;
-      this.#lastError = null;
       await old?.close().catch(() => {});
     });
   }
@@ -309,7 +339,7 @@ export class FileLog implements CommitLog {
       await this.#syncChain;
       this.#file = null;
       try {
-        await file.sync();
+        await this.#syncFile(file);
       } finally {
         await file.close();
       }

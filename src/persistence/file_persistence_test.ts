@@ -330,3 +330,49 @@ Deno.test("no snapshot is taken between a clear of the store and the replaceWith
   assert.equal(summary.keys, 2);
   assert.equal(summary.seq, 70);
 });
+
+/** A hook that makes the directory's fsync fail from crash point `at` on: the rename that
+ * follows it succeeds, the fsync after the rename does not. */
+const failDirSyncsFrom = (storage: SimStorage, at: CrashPoint) => (point: CrashPoint) => {
+  if (point === at) storage.failDirSyncs = true;
+};
+
+Deno.test("a log cut whose directory fsync fails goes on appending to the log the directory names", async () => {
+  const storage = disk();
+  const opened = await openPersistence(storage, { fsync: "always", crash: failDirSyncsFrom(storage, "mid-log-cut") });
+  for (let i = 0; i < 5; i++) await writeBatch(opened, [set(`k${i}`, `v${i}`)]);
+  await opened.persistence.snapshot(opened.staging);
+  assert.match(opened.persistence.status().logError, /Input\/output error/);
+  // Under always, a write is acknowledged only once the new log's name is durable too.
+  await assert.rejects(writeBatch(opened, [set("refused", "x")]), /Input\/output error/);
+  storage.failDirSyncs = false;
+  await writeBatch(opened, [set("after", "cut")]);
+
+  const crashed = await openPersistence(storage.afterProcessCrash(seededRandom(2)));
+  assert.deepEqual(contents(crashed.store), contents(opened.store));
+  assert.equal(crashed.store.peek("after")?.value, "cut", "the write after the cut is in kvstore.aof");
+  const powerCut = await openPersistence(storage.afterPowerCut(seededRandom(3)));
+  assert.deepEqual(contents(powerCut.store), contents(opened.store));
+});
+
+Deno.test("a replaceWith whose directory fsync fails after the new log is in place still switches to it", async () => {
+  const storage = disk();
+  const opened = await openPersistence(storage, { fsync: "everysec", crash: failDirSyncsFrom(storage, "mid-replace") });
+  await writeBatch(opened, [set("old", "1")]);
+  const replacement = new Store();
+  replacement.apply(set("new", "2"));
+  await opened.persistence.replaceWith(replacement, { replid: "r2", seq: 40 });
+  opened.store.clear();
+  opened.store.apply(set("new", "2"));
+  opened.staging.resetSeq(40);
+  await writeBatch(opened, [set("after", "resync")]);
+  storage.failDirSyncs = false;
+  await opened.persistence.log.sync();
+
+  const crashed = await openPersistence(storage.afterProcessCrash(seededRandom(2)));
+  assert.deepEqual(contents(crashed.store), { after: "resync", new: "2" });
+  assert.equal(crashed.staging.committedSeq, 41);
+  assert.equal(crashed.persistence.replid, "r2");
+  const powerCut = await openPersistence(storage.afterPowerCut(seededRandom(3)));
+  assert.deepEqual(contents(powerCut.store), { after: "resync", new: "2" });
+});

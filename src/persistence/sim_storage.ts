@@ -17,7 +17,8 @@
  *   on its own), sometimes followed by zeros (a file system that extended the file
  *   and lost the data).
  * - A capacity makes appends fail part way with "No space left on device", as a full
- *   disk does; `failSyncs` and `failTruncates` make fsync and truncate fail.
+ *   disk does; `failSyncs`, `failDirSyncs` and `failTruncates` make a file's fsync, the
+ *   directory's fsync and truncate fail.
  *
  * Every operation yields a random number of microtasks, so concurrent work (a snapshot
  * next to appends) interleaves differently from seed to seed.
@@ -79,6 +80,7 @@ export class SimStorage implements Storage {
   #halted = false;
   capacityBytes: number;
   failSyncs = false;
+  failDirSyncs = false;
   failTruncates = false;
   /** File syncs that succeeded. */
   syncs = 0;
@@ -215,6 +217,7 @@ export class SimStorage implements Storage {
 
   async syncDir(): Promise<void> {
     await this.#step(true);
+    if (this.failDirSyncs) throw new Error("Input/output error (os error 5)");
     this.#durableDir = new Map(this.#dir);
   }
 
