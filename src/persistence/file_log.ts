@@ -9,6 +9,9 @@
  *   writers share one write and one fsync (group commit).
  * - `everysec`: `append` resolves once the OS has the batch; the node calls `sync` once a
  *   second. A process crash loses nothing acknowledged; a power cut, up to about a second.
+ *   After a failed fsync, appends are refused until an fsync succeeds (as Redis refuses
+ *   writes then): what they added could not be made durable, so a power cut would take
+ *   more than the second this policy promises.
  * - `no`: the OS flushes when it likes (Linux: within about 30 s).
  *
  * A failed append (disk full, I/O error, file too large) is cut back: the file is
@@ -85,6 +88,8 @@ export class FileLog implements CommitLog {
   #dirSyncPending = false;
   #syncChain: Promise<void> = Promise.resolve();
   #syncsInFlight = 0;
+  /** Why the last fsync failed, until one succeeds (everysec refuses appends meanwhile). */
+  #syncFailure: string | null = null;
   #lastError: string | null = null;
   #encoder = new FrameEncoder(LOG_ENCODER_INITIAL_BYTES);
 
@@ -142,6 +147,13 @@ export class FileLog implements CommitLog {
     return this.#lock.run(async () => {
       const file = this.#open();
       await this.#finishPendingTruncate(file, batch.length);
+      if (this.policy === "everysec" && this.#syncFailure !== null) {
+        throw new KvError(
+          "UNAVAILABLE",
+          `log: Cannot append ${writes(batch.length)} to ${this.path}: the last fsync of the log failed ` +
+            `(${this.#syncFailure}); writes are refused until an fsync succeeds (retried every second)`,
+        );
+      }
       const firstSeq = batch[0].seq;
       if (firstSeq !== this.#lastSeq + 1) {
         throw new KvError("INTERNAL", `log: Cannot append seq ${firstSeq}: the log ends at seq ${this.#lastSeq}`);
@@ -153,7 +165,7 @@ export class FileLog implements CommitLog {
         this.#options.crash("after-append-before-sync");
         if (this.policy === "always") await this.#timedSync(file);
       } catch (error) {
-        throw await this.#failAppend(file, offset, error, `${batch.length} write${batch.length === 1 ? "" : "s"}`);
+        throw await this.#failAppend(file, offset, error, writes(batch.length));
       }
       this.#encoder.release(LOG_ENCODER_RETAINED_BYTES_MAX, LOG_ENCODER_INITIAL_BYTES);
       this.#lastSeq = batch[batch.length - 1].seq;
@@ -218,12 +230,19 @@ export class FileLog implements CommitLog {
     this.#syncsInFlight++;
     const run = async () => {
       const file = this.#file;
-      if (file === null || (!this.#dirty && !this.#dirSyncPending)) return;
+      if (file === null) return;
+      if (!this.#dirty && !this.#dirSyncPending) {
+        // Everything appended is durable (a cut or a replacement may have synced it).
+        this.#syncFailure = null;
+        return;
+      }
       this.#dirty = false;
       try {
         await this.#timedSync(file);
+        this.#syncFailure = null;
       } catch (error) {
         this.#dirty = true;
+        this.#syncFailure = describeStorageError(error);
         this.#lastError = `fsync failed: ${describeStorageError(error)}`;
         throw new KvError("UNAVAILABLE", `log: Cannot fsync ${this.path}: ${describeStorageError(error)}`);
       }
@@ -367,7 +386,7 @@ export class FileLog implements CommitLog {
     );
   }
 
-  async #finishPendingTruncate(file: FileWriter, writes: number): Promise<void> {
+  async #finishPendingTruncate(file: FileWriter, count: number): Promise<void> {
     if (this.#truncatePending === null) return;
     try {
       await file.truncate(this.#truncatePending);
@@ -375,7 +394,7 @@ export class FileLog implements CommitLog {
     } catch (error) {
       throw new KvError(
         "UNAVAILABLE",
-        `log: Cannot append ${writes} write${writes === 1 ? "" : "s"} to ${this.path}: the end of an earlier ` +
+        `log: Cannot append ${writes(count)} to ${this.path}: the end of an earlier ` +
           `failed append cannot be cut off (${describeStorageError(error)}). Nothing was applied`,
       );
     }
@@ -414,4 +433,9 @@ export class FileLog implements CommitLog {
       await reader.close();
     }
   }
+}
+
+/** "1 write", "3 writes". */
+function writes(count: number): string {
+  return `${count} write${count === 1 ? "" : "s"}`;
 }

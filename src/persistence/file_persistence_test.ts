@@ -271,6 +271,37 @@ Deno.test("with fsync always, a failed fsync fails the batch and cuts it off", a
   assert.deepEqual(contents(recovered.store), { a: "1", c: "3" });
 });
 
+Deno.test("with fsync everysec, writes are refused after a failed fsync until one succeeds", async () => {
+  const storage = disk();
+  const opened = await openPersistence(storage, { fsync: "everysec" });
+  await writeBatch(opened, [set("a", "1")]);
+  storage.failSyncs = true;
+  await assert.rejects(opened.persistence.log.sync(), /log: Cannot fsync \/sim\/kvstore\.aof: Input\/output error/);
+  // What the log would take now could not be made durable: a power cut would lose more
+  // than the second everysec promises, so it is refused, as Redis refuses writes then.
+  const error = await writeBatch(opened, [set("b", "2")]).catch((error) => error);
+  assert.ok(error instanceof KvError, String(error));
+  assert.equal(error.code, "UNAVAILABLE");
+  assert.match(error.message, /^log: Cannot append 1 write to \/sim\/kvstore\.aof: the last fsync of the log failed/);
+  assert.match(opened.persistence.status().logError, /fsync failed: Input\/output error/);
+  await assert.rejects(opened.persistence.log.sync());
+  storage.failSyncs = false;
+  await opened.persistence.log.sync();
+  await writeBatch(opened, [set("c", "3")]);
+  await opened.persistence.log.sync();
+  const recovered = await openPersistence(storage.afterPowerCut(seededRandom(9)));
+  assert.deepEqual(contents(recovered.store), { a: "1", c: "3" });
+  // A replacement syncs everything it installs: the next tick finds nothing to sync, and
+  // that ends the refusal too.
+  storage.failSyncs = true;
+  await writeBatch(opened, [set("d", "4")]);
+  await assert.rejects(opened.persistence.log.sync());
+  storage.failSyncs = false;
+  await opened.persistence.replaceWith(opened.store, { replid: "r2", seq: opened.staging.committedSeq });
+  await opened.persistence.log.sync();
+  await writeBatch(opened, [set("e", "5")]);
+});
+
 Deno.test("a failed append that cannot even be cut back blocks appends until a cut log replaces it", async () => {
   const storage = disk();
   const opened = await openPersistence(storage, { fsync: "no" });
