@@ -10,6 +10,7 @@ import { KvError } from "../../errors.ts";
 import { DenoStorage, lockDataDir } from "../../persistence/deno_storage.ts";
 import { repairDataDir } from "../../persistence/repair.ts";
 import { type ClientCommand, EXIT_ERROR, EXIT_NOT_FOUND, EXIT_OK } from "../command.ts";
+import { formatBytes } from "../info_format.ts";
 
 export const snapshot: ClientCommand = {
   name: "snapshot",
@@ -121,18 +122,6 @@ export const repair: ClientCommand = {
     }
   },
 };
-
-/** 1536 -> "1.5 KiB". */
-function formatBytes(bytes: number): string {
-  const units = ["bytes", "KiB", "MiB", "GiB", "TiB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${bytes} bytes` : `${value.toFixed(1)} ${units[unit]}`;
-}
 
 function formatSeconds(ms: number): string {
   return `${(ms / 1000).toFixed(2)} s`;
