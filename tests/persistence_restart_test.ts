@@ -204,7 +204,10 @@ Deno.test("calls made while the node loads its dataset get UNAVAILABLE saying so
     })();
     using client = new KvClient(address, { deadlineMs: 2000 });
     const refusals: string[] = [];
+    // Bounded: a node that died while loading answers UNAVAILABLE (no connection) for ever.
+    const deadlineMs = Date.now() + 120_000;
     while (true) {
+      if (Date.now() > deadlineMs) throw new Error(`the node did not serve within 120 s:\n${log}`);
       try {
         assert.equal((await client.get("key:299999"))?.length, 100);
         break;
