@@ -1,0 +1,61 @@
+import assert from "node:assert/strict";
+import { parseServerArgs, type ServerConfig } from "../config/server_flags.ts";
+import { silentLogger } from "../logging/logger.ts";
+import { seededRandom, SimStorage } from "../persistence/sim_storage.ts";
+import { openPersistence, set, writeBatch } from "../persistence/test_support.ts";
+import { DurabilityTimers } from "./durability.ts";
+
+function config(args: string[]): ServerConfig {
+  return (parseServerArgs(args) as { config: ServerConfig }).config;
+}
+
+/** Polls `condition` every 50 ms for up to `timeoutMs`. */
+async function eventually(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
+  const deadlineMs = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadlineMs) assert.fail(`${what}: not within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+Deno.test("under everysec the timer fsyncs the log each second and retries a failed fsync", async () => {
+  const storage = new SimStorage({ random: seededRandom(1) });
+  const opened = await openPersistence(storage, { fsync: "everysec", clock: Date.now });
+  const timers = new DurabilityTimers(opened.persistence, opened.staging, silentLogger());
+  timers.start(config(["--appendfsync", "everysec", "--snapshot-interval-seconds", "0"]));
+  try {
+    await writeBatch(opened, [set("a", "1")]);
+    const syncs = storage.syncs;
+    await eventually(() => storage.syncs > syncs, "the everysec timer fsyncs the log");
+
+    // A failed fsync refuses writes until the timer's retry succeeds.
+    storage.failSyncs = true;
+    await writeBatch(opened, [set("b", "2")]);
+    await eventually(() => opened.persistence.status().logError.startsWith("fsync failed"), "the fsync fails");
+    await assert.rejects(writeBatch(opened, [set("c", "3")]), /the last fsync of the log failed/);
+    storage.failSyncs = false;
+    await eventually(
+      () => writeBatch(opened, [set("c", "3")]).then(() => true, () => false),
+      "writes succeed again once the timer's fsync does",
+    );
+  } finally {
+    timers.stop();
+  }
+});
+
+Deno.test("the snapshot timer snapshots the data when it changed, and only then", async () => {
+  const storage = new SimStorage({ random: seededRandom(1) });
+  const opened = await openPersistence(storage, { fsync: "no", clock: Date.now });
+  const timers = new DurabilityTimers(opened.persistence, opened.staging, silentLogger());
+  timers.start(config(["--appendfsync", "no", "--snapshot-interval-seconds", "1"]));
+  try {
+    await writeBatch(opened, [set("a", "1")]);
+    await eventually(() => opened.persistence.status().lastSnapshotSeq === 1, "the interval snapshots the change");
+    assert.equal(timers.changedSinceSnapshot(), false);
+    const snapshotAtMs = opened.persistence.status().lastSnapshotAtMs;
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    assert.equal(opened.persistence.status().lastSnapshotAtMs, snapshotAtMs, "nothing changed: no new snapshot");
+  } finally {
+    timers.stop();
+  }
+});
