@@ -73,9 +73,12 @@ export class WritePipeline {
     this.#schedule();
   }
 
-  /** Resolves when nothing staged remains uncommitted. */
+  /** Resolves when nothing staged remains uncommitted. Commands staged without a
+   * {@linkcode commit} or {@linkcode flushSoon} (a replica's message that failed half-way)
+   * are flushed too, rather than waited for forever. */
   async drain(): Promise<void> {
     while (this.#flushing !== null || this.#flushScheduled || this.staging.pendingCount > 0) {
+      if (this.staging.hasQueued) this.#schedule();
       if (this.#flushing !== null) await this.#flushing;
       else await new Promise<void>((resolve) => setImmediate(resolve));
     }
