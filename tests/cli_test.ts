@@ -69,6 +69,28 @@ Deno.test("a data directory that is a file stops start-up with one clear line", 
   }
 });
 
+Deno.test({
+  name: "a data directory whose files cannot be written stops start-up with one clear line",
+  // /dev/full refuses every write, as a full disk does (and cannot be truncated).
+  ignore: Deno.build.os !== "linux",
+  ...opts,
+  fn: async () => {
+    const dataDir = await Deno.makeTempDir({ prefix: "kvstore-test-" });
+    try {
+      await Deno.symlink("/dev/full", `${dataDir}/kvstore.lock`);
+      const result = await runKvstore(["--address", "127.0.0.1:0", "--data-dir", dataDir], { timeoutMs: 10_000 });
+      assert.equal(result.code, 1, result.stderr);
+      assert.equal(result.stderr.trim().split("\n").length, 1, result.stderr);
+      assert.match(
+        result.stderr.trim(),
+        /^kvstore: server: Cannot start with data directory ".*": .*\(os error \d+\)$/,
+      );
+    } finally {
+      await Deno.remove(dataDir, { recursive: true });
+    }
+  },
+});
+
 Deno.test("a missing data directory is created", opts, async () => {
   const parent = await Deno.makeTempDir({ prefix: "kvstore-test-" });
   try {
