@@ -4,7 +4,8 @@
  */
 
 import assert from "node:assert/strict";
-import { KvClient } from "../src/client/client.ts";
+import { KvClient, KvClientError } from "../src/client/client.ts";
+import { startOn, tempDataDir } from "./helpers/durability.ts";
 import { startServer, waitUntil } from "./helpers/server_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -133,6 +134,32 @@ Deno.test("SIGTERM shuts the server down gracefully", opts, async () => {
   assert.equal(status.code, 0);
   assert.match(server.stderr, /Shutting down reason="received SIGTERM"/);
   assert.match(server.stderr, /Stopped keys=1/);
+});
+
+Deno.test("SIGTERM under load: calls in flight are answered, and every acknowledged write is kept", opts, async () => {
+  await using dataDir = await tempDataDir();
+  const acked: string[] = [];
+  const refusals: string[] = [];
+  {
+    await using server = await startOn(dataDir.path);
+    using client = new KvClient(server.address);
+    const writes = Array.from({ length: 500 }, (_, i) =>
+      client.set(`k${i}`, "v".repeat(1000)).then(
+        () => acked.push(`k${i}`),
+        (error: unknown) => refusals.push(error instanceof KvClientError ? error.codeName : String(error)),
+      ));
+    await waitUntil(() => acked.length > 0, "a first write acknowledged", 10_000);
+    const status = await server.stop("SIGTERM");
+    await Promise.all(writes);
+    assert.equal(status.code, 0, server.stderr);
+    assert.doesNotMatch(server.stderr, /ERROR/);
+  }
+  // Calls that reach the node after it stopped accepting are refused; none is cut off.
+  assert.deepEqual(refusals.filter((code) => code !== "UNAVAILABLE"), []);
+  await using restarted = await startOn(dataDir.path);
+  using client = new KvClient(restarted.address);
+  const values = await client.mget(acked);
+  assert.equal(values.filter((value) => value === undefined).length, 0, "acknowledged writes missing");
 });
 
 Deno.test("SIGINT shuts the server down gracefully", opts, async () => {
