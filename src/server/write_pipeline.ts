@@ -46,12 +46,6 @@ export class WritePipeline {
     this.#logger = logger;
   }
 
-  /** Replaces the log, e.g. once recovery has opened the files. Only while idle. */
-  setLog(log: CommitLog): void {
-    if (this.staging.pendingCount > 0) throw new Error("pipeline: Cannot replace the log while writes are pending");
-    this.#log = log;
-  }
-
   /** Registers a listener for committed batches. */
   onCommit(listener: CommitListener): void {
     this.#listeners.push(listener);
