@@ -4,6 +4,8 @@
  */
 
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import http2 from "node:http2";
 import { KvClient, KvClientError } from "../src/client/client.ts";
 import { startOn, tempDataDir } from "./helpers/durability.ts";
 import { startServer, waitUntil } from "./helpers/server_process.ts";
@@ -167,4 +169,45 @@ Deno.test("SIGINT shuts the server down gracefully", opts, async () => {
   const status = await server.stop("SIGINT");
   assert.equal(status.code, 0);
   assert.match(server.stderr, /received SIGINT/);
+});
+
+Deno.test("a second signal during a shutdown that waits for a call exits at once with status 130", opts, async () => {
+  await using server = await startServer();
+  using client = new KvClient(server.address);
+  await client.set("k", "v");
+  // A call whose request never ends: the graceful shutdown waits for it (up to 5 s).
+  const session = http2.connect(`http://${server.address}`);
+  session.on("error", () => {});
+  try {
+    const stuck = session.request({
+      ":method": "POST",
+      ":path": "/kvstore.KeyValueStore/Set",
+      "content-type": "application/grpc",
+      te: "trailers",
+    });
+    stuck.on("error", () => {});
+    stuck.write(Buffer.from([0, 0, 0, 0, 100])); // announces 100 bytes of message, never sent
+    // A whole call after it on the same connection: once it is answered, the server has
+    // read the stuck call's start too.
+    const probe = session.request({
+      ":method": "POST",
+      ":path": "/kvstore.KeyValueStore/Contains",
+      "content-type": "application/grpc",
+      te: "trailers",
+    });
+    probe.on("data", () => {});
+    probe.end(Buffer.from([0, 0, 0, 0, 0]));
+    await new Promise((resolve) => probe.on("close", resolve));
+    server.signal("SIGTERM");
+    await server.waitForLog(/Shutting down/);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.ok(server.running, "the shutdown waits for the call in flight");
+    const startedMs = performance.now();
+    const status = await server.stop("SIGTERM", 4000);
+    assert.equal(status.code, 130, server.stderr);
+    assert.ok(performance.now() - startedMs < 4000);
+    assert.match(server.stderr, /Second signal: exiting without waiting/);
+  } finally {
+    session.destroy();
+  }
 });
