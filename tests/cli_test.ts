@@ -4,7 +4,8 @@
  */
 
 import assert from "node:assert/strict";
-import { runKvstore, startServer } from "./helpers/server_process.ts";
+import { KvClient } from "../src/client/client.ts";
+import { kvstoreCommand, runKvstore, startServer } from "./helpers/server_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -66,6 +67,59 @@ Deno.test("a data directory that is a file stops start-up with one clear line", 
     assert.match(lastLine(result.stderr), /^kvstore: server: Cannot use data directory ".*": /);
   } finally {
     await Deno.remove(file);
+  }
+});
+
+Deno.test({
+  name: "a data directory whose files cannot be written stops start-up with one clear line",
+  // /dev/full refuses every write, as a full disk does (and cannot be truncated).
+  ignore: Deno.build.os !== "linux",
+  ...opts,
+  fn: async () => {
+    const dataDir = await Deno.makeTempDir({ prefix: "kvstore-test-" });
+    try {
+      await Deno.symlink("/dev/full", `${dataDir}/kvstore.lock`);
+      const result = await runKvstore(["--address", "127.0.0.1:0", "--data-dir", dataDir], { timeoutMs: 10_000 });
+      assert.equal(result.code, 1, result.stderr);
+      assert.equal(result.stderr.trim().split("\n").length, 1, result.stderr);
+      assert.match(
+        result.stderr.trim(),
+        /^kvstore: server: Cannot start with data directory ".*": .*\(os error \d+\)$/,
+      );
+    } finally {
+      await Deno.remove(dataDir, { recursive: true });
+    }
+  },
+});
+
+Deno.test("a master whose log cannot take its new history at start-up shuts down and exits 1", opts, async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "kvstore-test-" });
+  try {
+    // A log of a few KiB, left by a node that died before it could snapshot.
+    const first = await startServer({ dataDir, args: ["--snapshot-interval-seconds", "0"] });
+    using client = new KvClient(first.address);
+    await client.mset(Array.from({ length: 20 }, (_, i) => ({ key: `k${i}`, value: "v".repeat(200) })));
+    await first.kill();
+    // Restarted with room for no more than 512 bytes per file, the master can load the log
+    // but not append the record of the history it starts: replication fails to start
+    // after the node already listens and runs its timers.
+    const { command, args } = kvstoreCommand(["--address", "127.0.0.1:0", "--data-dir", dataDir]);
+    const child = new Deno.Command("sh", {
+      args: ["-c", `trap '' XFSZ; ulimit -f 1; exec "$@"`, "sh", command, ...args],
+      env: { NO_COLOR: "1" },
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+    const output = await child.output();
+    clearTimeout(timer);
+    const stderr = new TextDecoder().decode(output.stderr);
+    assert.equal(output.code, 1, stderr);
+    assert.match(lastLine(stderr), /^kvstore: log: Cannot append the new history to .*: File too large/);
+    assert.match(stderr, /Shutting down reason="start-up failed"[\s\S]*Stopped/, "the node released what it held");
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
   }
 });
 

@@ -4,7 +4,10 @@
  */
 
 import assert from "node:assert/strict";
-import { KvClient } from "../src/client/client.ts";
+import { Buffer } from "node:buffer";
+import http2 from "node:http2";
+import { KvClient, KvClientError } from "../src/client/client.ts";
+import { startOn, tempDataDir } from "./helpers/durability.ts";
 import { startServer, waitUntil } from "./helpers/server_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -135,9 +138,76 @@ Deno.test("SIGTERM shuts the server down gracefully", opts, async () => {
   assert.match(server.stderr, /Stopped keys=1/);
 });
 
+Deno.test("SIGTERM under load: calls in flight are answered, and every acknowledged write is kept", opts, async () => {
+  await using dataDir = await tempDataDir();
+  const acked: string[] = [];
+  const refusals: string[] = [];
+  {
+    await using server = await startOn(dataDir.path);
+    using client = new KvClient(server.address);
+    const writes = Array.from({ length: 500 }, (_, i) =>
+      client.set(`k${i}`, "v".repeat(1000)).then(
+        () => acked.push(`k${i}`),
+        (error: unknown) => refusals.push(error instanceof KvClientError ? error.codeName : String(error)),
+      ));
+    await waitUntil(() => acked.length > 0, "a first write acknowledged", 10_000);
+    const status = await server.stop("SIGTERM");
+    await Promise.all(writes);
+    assert.equal(status.code, 0, server.stderr);
+    assert.doesNotMatch(server.stderr, /ERROR/);
+  }
+  // Calls that reach the node after it stopped accepting are refused; none is cut off.
+  assert.deepEqual(refusals.filter((code) => code !== "UNAVAILABLE"), []);
+  await using restarted = await startOn(dataDir.path);
+  using client = new KvClient(restarted.address);
+  const values = await client.mget(acked);
+  assert.equal(values.filter((value) => value === undefined).length, 0, "acknowledged writes missing");
+});
+
 Deno.test("SIGINT shuts the server down gracefully", opts, async () => {
   await using server = await startServer();
   const status = await server.stop("SIGINT");
   assert.equal(status.code, 0);
   assert.match(server.stderr, /received SIGINT/);
+});
+
+Deno.test("a second signal during a shutdown that waits for a call exits at once with status 130", opts, async () => {
+  await using server = await startServer();
+  using client = new KvClient(server.address);
+  await client.set("k", "v");
+  // A call whose request never ends: the graceful shutdown waits for it (up to 5 s).
+  const session = http2.connect(`http://${server.address}`);
+  session.on("error", () => {});
+  try {
+    const stuck = session.request({
+      ":method": "POST",
+      ":path": "/kvstore.KeyValueStore/Set",
+      "content-type": "application/grpc",
+      te: "trailers",
+    });
+    stuck.on("error", () => {});
+    stuck.write(Buffer.from([0, 0, 0, 0, 100])); // announces 100 bytes of message, never sent
+    // A whole call after it on the same connection: once it is answered, the server has
+    // read the stuck call's start too.
+    const probe = session.request({
+      ":method": "POST",
+      ":path": "/kvstore.KeyValueStore/Contains",
+      "content-type": "application/grpc",
+      te: "trailers",
+    });
+    probe.on("data", () => {});
+    probe.end(Buffer.from([0, 0, 0, 0, 0]));
+    await new Promise((resolve) => probe.on("close", resolve));
+    server.signal("SIGTERM");
+    await server.waitForLog(/Shutting down/);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.ok(server.running, "the shutdown waits for the call in flight");
+    const startedMs = performance.now();
+    const status = await server.stop("SIGTERM", 4000);
+    assert.equal(status.code, 130, server.stderr);
+    assert.ok(performance.now() - startedMs < 4000);
+    assert.match(server.stderr, /Second signal: exiting without waiting/);
+  } finally {
+    session.destroy();
+  }
 });

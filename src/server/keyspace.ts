@@ -172,21 +172,22 @@ export class Keyspace {
       return this.#deadlineOf(entry, nowMs);
     });
     if (entries.length > 0) this.#refuseOnReplica("set", entries[0].key);
-    const staged: SequencedCommand[] = [];
     const staging = this.pipeline.staging;
+    // Every command is staged in this turn, so one batch takes them all: waiting for the
+    // last is waiting for all.
+    let last: SequencedCommand | null = null;
     let written = 0;
-    entries.forEach((entry, i) => {
-      if (options.onlyIfAbsent && staging.view(entry.key, nowMs) !== undefined) return;
+    for (const [i, entry] of entries.entries()) {
+      if (options.onlyIfAbsent && staging.view(entry.key, nowMs) !== undefined) continue;
       written++;
       const expiresAtMs = deadlines[i];
       if (expiresAtMs !== null && expiresAtMs <= nowMs) {
-        const decision = staging.delete(entry.key, nowMs);
-        if (decision.staged !== null) staged.push(decision.staged);
+        last = staging.delete(entry.key, nowMs).staged ?? last;
       } else {
-        staged.push(staging.set(entry.key, entry.value, expiresAtMs));
+        last = staging.set(entry.key, entry.value, expiresAtMs);
       }
-    });
-    await Promise.all(staged.map((command) => this.pipeline.commit(command)));
+    }
+    if (last !== null) await this.pipeline.commit(last);
     return written;
   }
 

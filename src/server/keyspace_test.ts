@@ -155,3 +155,25 @@ Deno.test("cluster: MSet with onlyIfAbsent skips keys that exist, counting only 
   assert.deepEqual(keyspace.get("fresh"), { value: "copied", expiresAtMs: clock.nowMs + 5000 });
   assert.equal(keyspace.get("stale")?.value, "copied");
 });
+
+Deno.test("MSet's entries travel in one batch: the log takes them all, or none is applied", async () => {
+  const log = new RecordingLog();
+  const { keyspace, pipeline, clock } = keyspaceWith(log);
+  await keyspace.set("old", "v");
+  assert.equal(
+    await keyspace.setMany([
+      { key: "a", value: "1" },
+      { key: "old", value: "past", expiresAtMs: clock.nowMs - 1 },
+      { key: "b", value: "2", ttlMs: 5000 },
+    ]),
+    3,
+  );
+  assert.deepEqual(log.batches.at(-1)?.map((staged) => staged.command.kind), ["set", "delete", "set"]);
+  assert.equal(keyspace.get("old"), undefined, "an entry whose deadline passed deletes its key");
+  assert.equal(keyspace.ttlSeconds("b"), 5);
+  log.failWith = new KvError("UNAVAILABLE", "log: Cannot append: disk full");
+  await assert.rejects(keyspace.setMany([{ key: "c", value: "3" }, { key: "a", value: "changed" }]), /disk full/);
+  assert.equal(keyspace.get("c"), undefined);
+  assert.equal(keyspace.get("a")?.value, "1");
+  assert.equal(pipeline.staging.pendingCount, 0);
+});

@@ -134,8 +134,8 @@ export class Node {
     try {
       return await Node.#startLocked(config, logger, dataDirLock);
     } catch (error) {
-      // A node that got as far as starting its shutdown (the metrics endpoint could not
-      // start) has released the lock already.
+      // A node that got as far as its shutdown (the metrics endpoint or replication could
+      // not start) has released the lock already.
       try {
         dataDirLock.close();
       } catch (closeError) {
@@ -235,19 +235,20 @@ export class Node {
     });
     registerPersistenceMetrics(metrics, persistence);
     registerReplicationMetrics(metrics, replication, staging);
-    if (config.metricsAddress !== null) {
-      try {
+    try {
+      if (config.metricsAddress !== null) {
         node.#metricsServer = await serveMetrics(config.metricsAddress, {
           registry: metrics,
           logger: logger.child("metrics"),
           serving: () => health.serving,
         });
-      } catch (error) {
-        await node.shutdown("the metrics endpoint could not start");
-        throw error;
       }
+      await replication.start(formatAddress(boundAddress));
+    } catch (error) {
+      // The node exists: its shutdown releases the port, the timers, the files and the lock.
+      await node.shutdown("start-up failed");
+      throw error;
     }
-    await replication.start(formatAddress(boundAddress));
     gate.open();
     node.#refreshHealth();
     serverLogger.info(`Listening on ${formatAddress(boundAddress)}`, {

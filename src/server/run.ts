@@ -44,6 +44,11 @@ export async function runServer(args: readonly string[]): Promise<number> {
     node = await Node.start(config, logger);
   } catch (error) {
     if (error instanceof KvError) return fail(error.message, 1);
+    // The system's own errors (a full disk, an I/O error) stop the node with one line too,
+    // not a stack trace; anything else is a bug, and its stack says where.
+    if (isSystemError(error)) {
+      return fail(`server: Cannot start with data directory ${JSON.stringify(config.dataDir)}: ${error.message}`, 1);
+    }
     throw error;
   }
 
@@ -67,6 +72,12 @@ export function waitForSignal(onSecond: () => void): Promise<Deno.Signal> {
     Deno.addSignalListener("SIGINT", () => handle("SIGINT"));
     Deno.addSignalListener("SIGTERM", () => handle("SIGTERM"));
   });
+}
+
+/** Whether `error` comes from the operating system (Deno gives those an errno name, such
+ * as ENOSPC, as their code). */
+function isSystemError(error: unknown): error is Error & { code: string } {
+  return error instanceof Error && "code" in error && typeof error.code === "string" && /^E[A-Z0-9]+$/.test(error.code);
 }
 
 function fail(message: string, status: number): number {

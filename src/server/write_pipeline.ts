@@ -29,17 +29,14 @@ import type { WriteStaging } from "../store/staging.ts";
 /** Called with each batch after it is committed, in seq order. */
 export type CommitListener = (batch: readonly SequencedCommand[]) => void;
 
-interface Waiter {
-  resolve(): void;
-  reject(error: Error): void;
-}
-
 export class WritePipeline {
   readonly staging: WriteStaging;
   #log: CommitLog;
   #logger: Logger;
   #listeners: CommitListener[] = [];
-  #waiters = new Map<number, Waiter>();
+  /** The writers waiting for the commands now queued, which the next batch takes: all
+   * of a batch's writers share one promise, so a write costs no promise of its own. */
+  #queuedWriters: PromiseWithResolvers<void> | null = null;
   #flushScheduled = false;
   #flushing: Promise<void> | null = null;
 
@@ -49,22 +46,21 @@ export class WritePipeline {
     this.#logger = logger;
   }
 
-  /** Replaces the log, e.g. once recovery has opened the files. Only while idle. */
-  setLog(log: CommitLog): void {
-    if (this.staging.pendingCount > 0) throw new Error("pipeline: Cannot replace the log while writes are pending");
-    this.#log = log;
-  }
-
   /** Registers a listener for committed batches. */
   onCommit(listener: CommitListener): void {
     this.#listeners.push(listener);
   }
 
-  /** Resolves when `staged` is committed; rejects if its batch could not be made durable. */
+  /** Resolves when `staged` is committed; rejects if its batch could not be made durable.
+   * Call it in the turn that staged the command, while it is still queued (a batch is
+   * taken on a later turn). */
   commit(staged: SequencedCommand): Promise<void> {
-    const promise = new Promise<void>((resolve, reject) => this.#waiters.set(staged.seq, { resolve, reject }));
+    if (!this.staging.isQueued(staged)) {
+      throw new Error(`pipeline: Cannot wait for seq ${staged.seq}: it is not queued (wait right after staging)`);
+    }
     this.#schedule();
-    return promise;
+    this.#queuedWriters ??= Promise.withResolvers<void>();
+    return this.#queuedWriters.promise;
   }
 
   /** Commits what is staged without anyone waiting for the answer (expiry deletions); a
@@ -73,9 +69,12 @@ export class WritePipeline {
     this.#schedule();
   }
 
-  /** Resolves when nothing staged remains uncommitted. */
+  /** Resolves when nothing staged remains uncommitted. Commands staged without a
+   * {@linkcode commit} or {@linkcode flushSoon} (a replica's message that failed half-way)
+   * are flushed too, rather than waited for forever. */
   async drain(): Promise<void> {
     while (this.#flushing !== null || this.#flushScheduled || this.staging.pendingCount > 0) {
+      if (this.staging.hasQueued) this.#schedule();
       if (this.#flushing !== null) await this.#flushing;
       else await new Promise<void>((resolve) => setImmediate(resolve));
     }
@@ -96,10 +95,12 @@ export class WritePipeline {
   async #flush(): Promise<void> {
     while (this.staging.hasQueued) {
       const batch = this.staging.takeBatch();
+      const writers = this.#queuedWriters;
+      this.#queuedWriters = null;
       try {
         await this.#log.append(batch);
       } catch (error) {
-        this.#fail(error);
+        this.#fail(error, writers);
         continue;
       }
       this.staging.commit(batch);
@@ -110,17 +111,13 @@ export class WritePipeline {
           this.#logger.error("A commit listener failed", { error: String(error) });
         }
       }
-      for (const staged of batch) {
-        const waiter = this.#waiters.get(staged.seq);
-        if (waiter === undefined) continue;
-        this.#waiters.delete(staged.seq);
-        waiter.resolve();
-      }
+      writers?.resolve();
     }
   }
 
-  /** Drops every staged command after a failed append and tells their writers why. */
-  #fail(error: unknown): void {
+  /** Drops every staged command after a failed append and tells their writers why:
+   * those of the failed batch (`writers`) and those of the commands queued behind it. */
+  #fail(error: unknown, writers: PromiseWithResolvers<void> | null): void {
     const failure = error instanceof KvError
       ? error
       : new KvError("UNAVAILABLE", `log: Cannot append: ${error instanceof Error ? error.message : String(error)}`);
@@ -129,11 +126,8 @@ export class WritePipeline {
       writes: dropped.length,
       error: failure.message,
     });
-    for (const staged of dropped) {
-      const waiter = this.#waiters.get(staged.seq);
-      if (waiter === undefined) continue;
-      this.#waiters.delete(staged.seq);
-      waiter.reject(failure);
-    }
+    writers?.reject(failure);
+    this.#queuedWriters?.reject(failure);
+    this.#queuedWriters = null;
   }
 }

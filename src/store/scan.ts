@@ -5,7 +5,9 @@
  * their place while the map changes: keys added during a scan are reached if they land
  * after the cursor, keys removed are skipped, and nothing is returned twice unless it
  * was removed and added again. So every key present for the whole scan is returned
- * exactly once, as Redis's SCAN promises (at least once, there).
+ * exactly once, as Redis's SCAN promises (at least once, there). A dataset replaced
+ * whole (a replica's full resync) is a new map the iterator cannot follow: its cursors
+ * are refused, rather than left walking the old one.
  *
  * Cursors are server state: bounded in number (least recently used dropped first) and
  * in idle time, and named with a per-process prefix so a cursor from before a restart
@@ -35,6 +37,8 @@ export interface ScanPage {
 interface OpenCursor {
   readonly iterator: Iterator<[string, Entry]>;
   readonly prefix: string;
+  /** The store's generation when the scan began: its iterator walks that dataset only. */
+  readonly generation: number;
   lastUsedMs: number;
 }
 
@@ -64,7 +68,7 @@ export class ScanCursors {
     this.#dropIdle(nowMs);
     let open: OpenCursor;
     if (cursor === "") {
-      open = { iterator: store.entries(), prefix, lastUsedMs: nowMs };
+      open = { iterator: store.entries(), prefix, generation: store.generation, lastUsedMs: nowMs };
     } else {
       const found = this.#cursors.get(cursor);
       if (found === undefined) {
@@ -79,6 +83,12 @@ export class ScanCursors {
         );
       }
       this.#cursors.delete(cursor);
+      if (found.generation !== store.generation) {
+        throw invalidArgument(
+          `scan: Cursor ${quote(cursor)} can go no further: the dataset was replaced during the scan (a replica ` +
+            `loaded a full resync from its master); start again with an empty cursor`,
+        );
+      }
       open = found;
       open.lastUsedMs = nowMs;
     }

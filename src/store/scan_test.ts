@@ -77,3 +77,21 @@ Deno.test("unknown, expired and evicted cursors are refused with advice", () => 
   assert.equal(cursors.page(store, opened[4], "", 10, 2000).entries.length, 10);
   assert.throws(() => cursors.page(store, opened[4], "x", 10, 2000), /belongs to a scan of prefix ""/);
 });
+
+Deno.test("a scan whose dataset was replaced under it (a replica's full resync) is refused, not continued", () => {
+  const store = storeWith(100);
+  const cursors = new ScanCursors(LIMITS, "t");
+  const first = cursors.page(store, "", "", 10, 0);
+  store.replaceContents(storeWith(100, "new"));
+  store.apply({ kind: "set", key: "k50", value: "written after the resync", expiresAtMs: null });
+  assert.throws(() => cursors.page(store, first.cursor, "", 10, 0), (error: unknown) => {
+    assert.ok(error instanceof KvError);
+    assert.equal(error.code, "INVALID_ARGUMENT");
+    assert.match(error.message, /dataset was replaced .*; start again with an empty cursor/);
+    return true;
+  });
+  assert.equal(cursors.openCount, 0, "the cursor, and the old dataset it held, are let go");
+  const keys = scanAll(cursors, store);
+  assert.equal(keys.length, 101);
+  assert.ok(keys.includes("new0") && keys.includes("k50"));
+});

@@ -66,6 +66,12 @@ export class WriteStaging {
     return this.#queued.length > 0;
   }
 
+  /** Whether `staged` waits in the queue for the next batch (not taken, not dropped). */
+  isQueued(staged: SequencedCommand): boolean {
+    const first = this.#queued[0];
+    return first !== undefined && this.#queued[staged.seq - first.seq] === staged;
+  }
+
   /** Staged commands not yet committed, taken or not. */
   get pendingCount(): number {
     return this.#queued.length + (this.#taken?.length ?? 0);

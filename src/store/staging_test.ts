@@ -113,3 +113,22 @@ Deno.test("stageWithSeq accepts only the next seq", () => {
   assert.throws(() => staging.stageWithSeq(12, { kind: "delete", key: "k" }), /next seq is 11/);
   assert.equal(staging.stageWithSeq(11, { kind: "delete", key: "k" }).seq, 11);
 });
+
+Deno.test("isQueued knows a queued command from one taken, committed, or dropped and its seq reused", () => {
+  const staging = new WriteStaging(new Store());
+  const first = staging.set("a", "1", null);
+  const second = staging.set("b", "2", null);
+  assert.equal(staging.isQueued(first), true);
+  assert.equal(staging.isQueued(second), true);
+  const batch = staging.takeBatch();
+  const third = staging.set("c", "3", null);
+  assert.equal(staging.isQueued(first), false, "taken");
+  assert.equal(staging.isQueued(third), true);
+  staging.commit(batch);
+  assert.equal(staging.isQueued(second), false, "committed");
+  staging.abort();
+  const reused = staging.set("d", "4", null);
+  assert.equal(reused.seq, third.seq);
+  assert.equal(staging.isQueued(third), false, "dropped, though another command now has its seq");
+  assert.equal(staging.isQueued(reused), true);
+});

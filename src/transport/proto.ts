@@ -32,18 +32,9 @@ export const PROTO_LOADER_OPTIONS: protoLoader.Options = {
 /** The fully qualified name of the service. */
 export const KVSTORE_SERVICE = "kvstore.KeyValueStore";
 
-/** The text of proto/kvstore.proto. */
-export const KVSTORE_PROTO_TEXT: string = protoText;
-
-let cached: protoLoader.PackageDefinition | undefined;
-
 /** The package definition of kvstore.proto, parsed once per process. */
 export function kvstoreDefinition(): protoLoader.PackageDefinition {
-  if (cached === undefined) {
-    const root = protobuf.parse(protoText, { keepCase: true }).root;
-    cached = protoLoader.fromJSON(root.toJSON(), PROTO_LOADER_OPTIONS);
-  }
-  return cached;
+  return protoFileDefinition("kvstore.proto");
 }
 
 // Operations: the standard protos kvstore serves beside its own (health, reflection).

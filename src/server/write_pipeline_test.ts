@@ -1,0 +1,112 @@
+import assert from "node:assert/strict";
+import { KvError } from "../errors.ts";
+import { silentLogger } from "../logging/logger.ts";
+import { type CommitLog, VolatileLog } from "../persistence/commit_log.ts";
+import type { SequencedCommand, WriteCommand } from "../store/command.ts";
+import { Store } from "../store/store.ts";
+import { WriteStaging } from "../store/staging.ts";
+import { WritePipeline } from "./write_pipeline.ts";
+
+/** Rejects if `promise` has not settled within `ms`: a hang fails the test instead of
+ * stalling the run. */
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function pipelineWith(log: CommitLog = new VolatileLog()) {
+  return new WritePipeline(new WriteStaging(new Store()), log, silentLogger());
+}
+
+Deno.test("drain commits commands staged without anyone waiting for them", async () => {
+  // A replica stages a message's commands one by one and waits only for the last; a
+  // message that turns out bad half-way leaves the first ones staged, and the resync
+  // that follows drains the pipeline before anything else.
+  const pipeline = pipelineWith();
+  pipeline.staging.stage({ kind: "set", key: "a", value: "1", expiresAtMs: null });
+  pipeline.staging.stage({ kind: "set", key: "b", value: "2", expiresAtMs: null });
+  await within(pipeline.drain(), 2000, "drain");
+  assert.equal(pipeline.staging.committedSeq, 2);
+  assert.equal(pipeline.staging.store.peek("b")?.value, "2");
+});
+
+/** A log whose appends wait until the test settles them, one at a time. */
+class HeldLog implements CommitLog {
+  held: PromiseWithResolvers<void>[] = [];
+  appended: number[][] = [];
+  append(batch: readonly SequencedCommand[]): Promise<void> {
+    this.appended.push(batch.map((staged) => staged.seq));
+    const append = Promise.withResolvers<void>();
+    this.held.push(append);
+    return append.promise;
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+function set(key: string): WriteCommand {
+  return { kind: "set", key, value: "v", expiresAtMs: null };
+}
+
+Deno.test("writers of a batch in flight and of the commands queued behind it all hear of its failure", async () => {
+  const log = new HeldLog();
+  const pipeline = pipelineWith(log);
+  const first = pipeline.commit(pipeline.staging.stage(set("a")));
+  await waitFor(() => log.held.length === 1);
+  const queued = [pipeline.commit(pipeline.staging.stage(set("b"))), pipeline.commit(pipeline.staging.stage(set("c")))];
+  log.held[0].reject(new KvError("UNAVAILABLE", "log: Cannot append: disk full"));
+  for (const write of [first, ...queued]) await assert.rejects(within(write, 2000, "a write"), /disk full/);
+  assert.deepEqual(log.appended, [[1]], "the commands queued behind the failed batch are dropped, not appended");
+  assert.equal(pipeline.staging.lastSeq, 0);
+  assert.equal(pipeline.staging.store.size, 0);
+  await within(pipeline.drain(), 2000, "drain");
+});
+
+Deno.test("writers are answered batch by batch, in order, after the log holds their batch", async () => {
+  const log = new HeldLog();
+  const pipeline = pipelineWith(log);
+  const answered: string[] = [];
+  const write = (key: string) => pipeline.commit(pipeline.staging.stage(set(key))).then(() => answered.push(key));
+  const writes = [write("a")];
+  await waitFor(() => log.held.length === 1);
+  writes.push(write("b"), write("c"));
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.deepEqual(answered, [], "nothing is answered before its batch is durable");
+  log.held[0].resolve();
+  await waitFor(() => log.held.length === 2);
+  assert.deepEqual(answered, ["a"]);
+  assert.deepEqual(log.appended, [[1], [2, 3]]);
+  log.held[1].resolve();
+  await within(Promise.all(writes), 2000, "the writes");
+  assert.deepEqual(answered, ["a", "b", "c"]);
+  assert.equal(pipeline.staging.committedSeq, 3);
+});
+
+Deno.test("waiting for a command that is no longer queued is refused rather than left hanging", async () => {
+  const log = new HeldLog();
+  const pipeline = pipelineWith(log);
+  const staged = pipeline.staging.stage(set("a"));
+  const write = pipeline.commit(staged);
+  await waitFor(() => log.held.length === 1);
+  assert.throws(() => pipeline.commit(staged), /Cannot wait for seq 1: it is not queued/);
+  log.held[0].resolve();
+  await write;
+  assert.throws(() => pipeline.commit(staged), /not queued/);
+});
+
+/** Polls `condition` every turn for up to 2 s. */
+async function waitFor(condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 2000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error("condition not met within 2 s");
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+}
