@@ -5,7 +5,6 @@
 
 import assert from "node:assert/strict";
 import { KvClient } from "../src/client/client.ts";
-import { runKvstoreWithInput } from "./helpers/cli_input.ts";
 import { freePort, runKvstore, startServer } from "./helpers/server_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -54,7 +53,7 @@ Deno.test("- reads standard input and writes standard output, with the summary o
   await using server = await startServer();
   const input =
     '{"key":"a","value":"1","ttl":null}\n\n{"key":"b","value":"2","ttl":30}\n{"key":"gone","value":"x","ttl":-1}\n';
-  const imported = await runKvstoreWithInput(["import", "-", "--endpoint", server.address], input);
+  const imported = await runKvstore(["import", "-", "--endpoint", server.address], { input });
   assert.equal(imported.code, 0, imported.stderr);
   assert.match(imported.stdout, /^Imported 2 keys from standard input in .*; skipped 1 already expired\n$/);
 
@@ -67,7 +66,7 @@ Deno.test("- reads standard input and writes standard output, with the summary o
 Deno.test("a bad line stops the import with its number, after writing everything before it", opts, async () => {
   await using server = await startServer();
   const input = '{"key":"a","value":"1"}\n{"key":"b","value":"2"}\n{"key":"c","value":3}\n{"key":"d","value":"4"}\n';
-  const result = await runKvstoreWithInput(["import", "-", "--endpoint", server.address], input);
+  const result = await runKvstore(["import", "-", "--endpoint", server.address], { input });
   assert.equal(result.code, 2);
   assert.equal(
     result.stderr,
@@ -77,7 +76,7 @@ Deno.test("a bad line stops the import with its number, after writing everything
   using client = new KvClient(server.address);
   assert.deepEqual(await client.mget(["a", "b", "c", "d"]), ["1", "2", undefined, undefined]);
 
-  const dryRun = await runKvstoreWithInput(["import", "-", "--dry-run", "--endpoint", server.address], input);
+  const dryRun = await runKvstore(["import", "-", "--dry-run", "--endpoint", server.address], { input });
   assert.equal(dryRun.code, 2);
   assert.match(dryRun.stderr, /line 3: .*; 2 entries before it are valid/);
 });
@@ -85,7 +84,7 @@ Deno.test("a bad line stops the import with its number, after writing everything
 Deno.test("the server's refusal names the lines of the batch it refused", opts, async () => {
   await using server = await startServer({ args: ["--max-value-bytes", "10"] });
   const input = '{"key":"a","value":"1"}\n{"key":"b","value":"far too long a value"}\n';
-  const result = await runKvstoreWithInput(["import", "-", "--endpoint", server.address], input);
+  const result = await runKvstore(["import", "-", "--endpoint", server.address], { input });
   assert.equal(result.code, 3);
   assert.match(result.stderr, /^kvstore import: Cannot import lines 1-2 of standard input: RESOURCE_EXHAUSTED: .*"b"/);
 });
@@ -103,14 +102,13 @@ Deno.test("missing files, bad flags and a server that is down are reported plain
     [["export", "-", "--endpoint", down, "--timeout-ms", "2000"], 3, /^kvstore export: Cannot reach 127\.0\.0\.1:\d+/],
   ];
   for (const [args, code, message] of cases) {
-    const result = await runKvstoreWithInput(args, '{"key":"a","value":"1"}\n');
+    const result = await runKvstore(args, { input: '{"key":"a","value":"1"}\n' });
     assert.equal(result.code, code, `${args.join(" ")}: ${result.stderr}`);
     assert.match(result.stderr, message);
   }
-  const blocked = await runKvstoreWithInput(
-    ["import", "-", "--endpoint", down, "--timeout-ms", "2000"],
-    '{"key":"a","value":"1"}\n',
-  );
+  const blocked = await runKvstore(["import", "-", "--endpoint", down, "--timeout-ms", "2000"], {
+    input: '{"key":"a","value":"1"}\n',
+  });
   assert.equal(blocked.code, 3);
   assert.match(blocked.stderr, /^kvstore import: Cannot reach 127\.0\.0\.1:\d+/, "checked before reading the input");
 });

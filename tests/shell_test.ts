@@ -4,8 +4,8 @@
  */
 
 import assert from "node:assert/strict";
-import { hasScript, runKvstoreOnTerminal, runKvstoreWithInput } from "./helpers/cli_input.ts";
-import { freePort, startServer } from "./helpers/server_process.ts";
+import { hasScript, runKvstoreOnTerminal } from "./helpers/cli_input.ts";
+import { freePort, runKvstore, startServer } from "./helpers/server_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -23,7 +23,7 @@ Deno.test("smoke: the shell runs piped lines in order with quoting, and exits 0 
     "quit",
     "get never-run",
   ].join("\n") + "\n";
-  const result = await runKvstoreWithInput(["shell", "--endpoint", server.address], script);
+  const result = await runKvstore(["shell", "--endpoint", server.address], { input: script });
   assert.equal(result.code, 0, result.stderr);
   assert.equal(result.stderr, "");
   assert.equal(
@@ -35,7 +35,7 @@ Deno.test("smoke: the shell runs piped lines in order with quoting, and exits 0 
 Deno.test("piped errors are reported per line and the exit status is the last failure's", opts, async () => {
   await using server = await startServer();
   const script = 'get missing\nbogus\nset k "unterminated\nset k v\nget k\n';
-  const result = await runKvstoreWithInput(["shell", "--endpoint", server.address], script);
+  const result = await runKvstore(["shell", "--endpoint", server.address], { input: script });
   assert.equal(result.stdout, "OK\nv\n");
   assert.deepEqual(result.stderr.trim().split("\n"), [
     'kvstore get: Key "missing" not found',
@@ -44,10 +44,9 @@ Deno.test("piped errors are reported per line and the exit status is the last fa
   ]);
   assert.equal(result.code, 2, "the last failure was a usage error");
 
-  const down = await runKvstoreWithInput(
-    ["shell", "--endpoint", `127.0.0.1:${freePort()}`, "--timeout-ms", "2000"],
-    "get k\n",
-  );
+  const down = await runKvstore(["shell", "--endpoint", `127.0.0.1:${freePort()}`, "--timeout-ms", "2000"], {
+    input: "get k\n",
+  });
   assert.equal(down.code, 3);
   assert.match(down.stderr, /^kvstore get: Cannot reach 127\.0\.0\.1:\d+/);
 });
@@ -57,7 +56,7 @@ Deno.test("help, connect and a nested shell behave", opts, async () => {
   await using second = await startServer();
   const script =
     `help\nhelp set\nset where first\nconnect ${second.address}\nget where\nset where second\nshell\nconnect nonsense\n`;
-  const result = await runKvstoreWithInput(["shell", "--endpoint", first.address], script);
+  const result = await runKvstore(["shell", "--endpoint", first.address], { input: script });
   assert.match(result.stdout, /^Commands \(type them as on the command line/);
   assert.match(result.stdout, /Usage: kvstore set KEY VALUE/);
   assert.match(result.stdout, new RegExp(`Connected to ${second.address.replaceAll(".", "\\.")}\nOK\n$`));
