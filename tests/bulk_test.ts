@@ -89,6 +89,28 @@ Deno.test("the server's refusal names the lines of the batch it refused", opts, 
   assert.match(result.stderr, /^kvstore import: Cannot import lines 1-2 of standard input: RESOURCE_EXHAUSTED: .*"b"/);
 });
 
+Deno.test("a refused batch stops the import there and says which lines were written", opts, async () => {
+  await using server = await startServer({ args: ["--max-value-bytes", "10"] });
+  const keys = Array.from({ length: 10 }, (_, i) => `k${i + 1}`);
+  const input = keys.map((key) => JSON.stringify({ key, value: key === "k5" ? "far too long a value" : key }) + "\n")
+    .join("");
+  const result = await runKvstore(
+    ["import", "-", "--batch-size", "2", "--pipeline", "1", "--endpoint", server.address],
+    { input },
+  );
+  assert.equal(result.code, 3);
+  assert.match(
+    result.stderr,
+    /^kvstore import: Cannot import lines 5-6 of standard input: RESOURCE_EXHAUSTED: .*"k5".*; the import stopped there: lines 1-4 were imported \(4 keys\), nothing after line 6 was\n$/,
+  );
+  using client = new KvClient(server.address);
+  assert.deepEqual(
+    await client.mget(keys),
+    ["k1", "k2", "k3", "k4", undefined, undefined, undefined, undefined, undefined, undefined],
+    "nothing is sent after the refusal",
+  );
+});
+
 Deno.test("missing files, bad flags and a server that is down are reported plainly", opts, async () => {
   const down = `127.0.0.1:${freePort()}`;
   const cases: [string[], number, RegExp][] = [
