@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { KvClient } from "../src/client/client.ts";
-import { freePort, runKvstore, startServer } from "./helpers/server_process.ts";
+import { freePort, runKvstore, startServer, waitUntil } from "./helpers/server_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -44,6 +44,33 @@ Deno.test("smoke: export then import moves every key, value and TTL to another n
       else assert.ok(ttl > 590 && ttl <= 600, `ttl ${ttl}`);
     }
     assert.equal(Number((await check.info()).keys), 2500);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("an export cut short by the server going away leaves the old file in place", opts, async () => {
+  await using server = await startServer();
+  const dir = await Deno.makeTempDir({ prefix: "kvstore-bulk-" });
+  try {
+    using client = new KvClient(server.address);
+    const value = "x".repeat(1000);
+    for (let start = 0; start < 5000; start += 500) {
+      await client.mset(Array.from({ length: 500 }, (_, i) => ({ key: `k${start + i}`, value })));
+    }
+    const file = `${dir}/dump.jsonl`;
+    await Deno.writeTextFile(file, "the previous export\n");
+
+    // One key per Scan call: the export is still running when its first chunk reaches
+    // the temporary file, and the server is killed then.
+    const exporting = runKvstore(["export", file, "--page-size", "1", "--endpoint", server.address]);
+    await waitUntil(async () => (await Deno.stat(`${file}.tmp`).catch(() => null))?.size! > 0, "export writes");
+    await server.kill();
+    const result = await exporting;
+    assert.equal(result.code, 3, result.stdout + result.stderr);
+    assert.match(result.stderr, /^kvstore export: Cannot reach /);
+    assert.equal(await Deno.readTextFile(file), "the previous export\n", "the old file is untouched");
+    await assert.rejects(Deno.stat(`${file}.tmp`), "the partial file is removed");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
