@@ -89,3 +89,20 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "on a terminal the shell says a server is down, keeps prompting, and leaves on Ctrl-D",
+  ...opts,
+  ignore: !hasScript(),
+  fn: async () => {
+    const down = `127.0.0.1:${freePort()}`;
+    const result = await runKvstoreOnTerminal(["shell", "--endpoint", down], "get k\n\x04", {
+      env: { KVSTORE_HISTFILE: "" },
+      timeoutMs: 30_000,
+    });
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+    assert.match(result.stdout, new RegExp(`Cannot reach ${down.replaceAll(".", "\\.")} yet`));
+    assert.match(result.stdout, /kvstore get: Cannot reach /, "each command fails at once rather than waiting");
+    assert.ok(result.elapsedMs < 15_000, `left after ${result.elapsedMs} ms`);
+  },
+});
