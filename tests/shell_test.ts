@@ -65,6 +65,18 @@ Deno.test("help, connect and a nested shell behave", opts, async () => {
   assert.match(result.stderr, /kvstore shell: Invalid HOST:PORT "nonsense"/);
 });
 
+Deno.test("import from standard input is refused inside the shell, which reads its commands there", opts, async () => {
+  await using server = await startServer();
+  const result = await runKvstore(["shell", "--endpoint", server.address], { input: "import -\nset b 2\n" });
+  assert.equal(result.code, 2, result.stderr);
+  assert.equal(
+    result.stderr,
+    "kvstore import: Cannot import standard input inside the shell: the shell reads its commands from it; " +
+      "name a file\n",
+  );
+  assert.equal(result.stdout, "OK\n", "the shell goes on with its next line");
+});
+
 Deno.test({
   name: "on a terminal the shell prompts with the endpoint and keeps history in a file",
   ...opts,

@@ -158,6 +158,11 @@ export const importCommand: ClientCommand = {
       IMPORT_PIPELINE_MAX,
     );
     const dryRun = context.flags["dry-run"] === true;
+    if (path === "-" && context.inShell) {
+      throw new UsageError(
+        "Cannot import standard input inside the shell: the shell reads its commands from it; name a file",
+      );
+    }
     const input = await openInput(path);
     // A server that is down is reported before reading anything, even for an empty file.
     if (!dryRun) {
