@@ -5,8 +5,7 @@
 
 import assert from "node:assert/strict";
 import { KvClient } from "../src/client/client.ts";
-import { runKvstoreWithInput } from "./helpers/cli_input.ts";
-import { freePort, runKvstore, startServer } from "./helpers/server_process.ts";
+import { freePort, runKvstore, startServer, waitUntil } from "./helpers/server_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -50,11 +49,38 @@ Deno.test("smoke: export then import moves every key, value and TTL to another n
   }
 });
 
+Deno.test("an export cut short by the server going away leaves the old file in place", opts, async () => {
+  await using server = await startServer();
+  const dir = await Deno.makeTempDir({ prefix: "kvstore-bulk-" });
+  try {
+    using client = new KvClient(server.address);
+    const value = "x".repeat(1000);
+    for (let start = 0; start < 5000; start += 500) {
+      await client.mset(Array.from({ length: 500 }, (_, i) => ({ key: `k${start + i}`, value })));
+    }
+    const file = `${dir}/dump.jsonl`;
+    await Deno.writeTextFile(file, "the previous export\n");
+
+    // One key per Scan call: the export is still running when its first chunk reaches
+    // the temporary file, and the server is killed then.
+    const exporting = runKvstore(["export", file, "--page-size", "1", "--endpoint", server.address]);
+    await waitUntil(async () => (await Deno.stat(`${file}.tmp`).catch(() => null))?.size! > 0, "export writes");
+    await server.kill();
+    const result = await exporting;
+    assert.equal(result.code, 3, result.stdout + result.stderr);
+    assert.match(result.stderr, /^kvstore export: Cannot reach /);
+    assert.equal(await Deno.readTextFile(file), "the previous export\n", "the old file is untouched");
+    await assert.rejects(Deno.stat(`${file}.tmp`), "the partial file is removed");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("- reads standard input and writes standard output, with the summary on stderr", opts, async () => {
   await using server = await startServer();
   const input =
     '{"key":"a","value":"1","ttl":null}\n\n{"key":"b","value":"2","ttl":30}\n{"key":"gone","value":"x","ttl":-1}\n';
-  const imported = await runKvstoreWithInput(["import", "-", "--endpoint", server.address], input);
+  const imported = await runKvstore(["import", "-", "--endpoint", server.address], { input });
   assert.equal(imported.code, 0, imported.stderr);
   assert.match(imported.stdout, /^Imported 2 keys from standard input in .*; skipped 1 already expired\n$/);
 
@@ -67,7 +93,7 @@ Deno.test("- reads standard input and writes standard output, with the summary o
 Deno.test("a bad line stops the import with its number, after writing everything before it", opts, async () => {
   await using server = await startServer();
   const input = '{"key":"a","value":"1"}\n{"key":"b","value":"2"}\n{"key":"c","value":3}\n{"key":"d","value":"4"}\n';
-  const result = await runKvstoreWithInput(["import", "-", "--endpoint", server.address], input);
+  const result = await runKvstore(["import", "-", "--endpoint", server.address], { input });
   assert.equal(result.code, 2);
   assert.equal(
     result.stderr,
@@ -77,7 +103,7 @@ Deno.test("a bad line stops the import with its number, after writing everything
   using client = new KvClient(server.address);
   assert.deepEqual(await client.mget(["a", "b", "c", "d"]), ["1", "2", undefined, undefined]);
 
-  const dryRun = await runKvstoreWithInput(["import", "-", "--dry-run", "--endpoint", server.address], input);
+  const dryRun = await runKvstore(["import", "-", "--dry-run", "--endpoint", server.address], { input });
   assert.equal(dryRun.code, 2);
   assert.match(dryRun.stderr, /line 3: .*; 2 entries before it are valid/);
 });
@@ -85,9 +111,31 @@ Deno.test("a bad line stops the import with its number, after writing everything
 Deno.test("the server's refusal names the lines of the batch it refused", opts, async () => {
   await using server = await startServer({ args: ["--max-value-bytes", "10"] });
   const input = '{"key":"a","value":"1"}\n{"key":"b","value":"far too long a value"}\n';
-  const result = await runKvstoreWithInput(["import", "-", "--endpoint", server.address], input);
+  const result = await runKvstore(["import", "-", "--endpoint", server.address], { input });
   assert.equal(result.code, 3);
   assert.match(result.stderr, /^kvstore import: Cannot import lines 1-2 of standard input: RESOURCE_EXHAUSTED: .*"b"/);
+});
+
+Deno.test("a refused batch stops the import there and says which lines were written", opts, async () => {
+  await using server = await startServer({ args: ["--max-value-bytes", "10"] });
+  const keys = Array.from({ length: 10 }, (_, i) => `k${i + 1}`);
+  const input = keys.map((key) => JSON.stringify({ key, value: key === "k5" ? "far too long a value" : key }) + "\n")
+    .join("");
+  const result = await runKvstore(
+    ["import", "-", "--batch-size", "2", "--pipeline", "1", "--endpoint", server.address],
+    { input },
+  );
+  assert.equal(result.code, 3);
+  assert.match(
+    result.stderr,
+    /^kvstore import: Cannot import lines 5-6 of standard input: RESOURCE_EXHAUSTED: .*"k5".*; the import stopped there: lines 1-4 were imported \(4 keys\), nothing after line 6 was\n$/,
+  );
+  using client = new KvClient(server.address);
+  assert.deepEqual(
+    await client.mget(keys),
+    ["k1", "k2", "k3", "k4", undefined, undefined, undefined, undefined, undefined, undefined],
+    "nothing is sent after the refusal",
+  );
 });
 
 Deno.test("missing files, bad flags and a server that is down are reported plainly", opts, async () => {
@@ -103,14 +151,13 @@ Deno.test("missing files, bad flags and a server that is down are reported plain
     [["export", "-", "--endpoint", down, "--timeout-ms", "2000"], 3, /^kvstore export: Cannot reach 127\.0\.0\.1:\d+/],
   ];
   for (const [args, code, message] of cases) {
-    const result = await runKvstoreWithInput(args, '{"key":"a","value":"1"}\n');
+    const result = await runKvstore(args, { input: '{"key":"a","value":"1"}\n' });
     assert.equal(result.code, code, `${args.join(" ")}: ${result.stderr}`);
     assert.match(result.stderr, message);
   }
-  const blocked = await runKvstoreWithInput(
-    ["import", "-", "--endpoint", down, "--timeout-ms", "2000"],
-    '{"key":"a","value":"1"}\n',
-  );
+  const blocked = await runKvstore(["import", "-", "--endpoint", down, "--timeout-ms", "2000"], {
+    input: '{"key":"a","value":"1"}\n',
+  });
   assert.equal(blocked.code, 3);
   assert.match(blocked.stderr, /^kvstore import: Cannot reach 127\.0\.0\.1:\d+/, "checked before reading the input");
 });

@@ -42,12 +42,19 @@ Deno.test("--json prints one parseable document per command", opts, async () => 
   assert.equal(info.address, server.address);
 });
 
-Deno.test("KVSTORE_ENDPOINT names the server when --endpoint is absent", opts, async () => {
-  await using server = await startServer();
-  const result = await runKvstore(["info"], { env: { KVSTORE_ENDPOINT: server.address } });
-  assert.equal(result.code, 0, result.stderr);
-  assert.match(result.stdout, /role\s+master/);
-});
+Deno.test(
+  "KVSTORE_ENDPOINT names the server when --endpoint is absent, and --endpoint wins over it",
+  opts,
+  async () => {
+    await using server = await startServer();
+    const result = await runKvstore(["info"], { env: { KVSTORE_ENDPOINT: server.address } });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /role\s+master/);
+    const down = `127.0.0.1:${freePort()}`;
+    const flagFirst = await runKvstore(["info", "--endpoint", server.address], { env: { KVSTORE_ENDPOINT: down } });
+    assert.equal(flagFirst.code, 0, `--endpoint wins over KVSTORE_ENDPOINT: ${flagFirst.stderr}`);
+  },
+);
 
 Deno.test("usage mistakes exit 2 with one line", opts, async () => {
   for (

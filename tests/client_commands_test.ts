@@ -69,6 +69,7 @@ Deno.test(
     checks.push(
       { name: "mset", args: ["mset", "a"], message: /Expected KEY VALUE/ },
       { name: "mset", args: ["mset", "a", "1", "b"], message: /Expected KEY VALUE pairs, got 3 arguments/ },
+      { name: "mset", args: ["mset", "a", "1", "--ttl", "0"], message: /Invalid --ttl "0": expected a positive/ },
       { name: "scan", args: ["scan", "--page-size", "0"], message: /Invalid --page-size "0"/ },
       { name: "info", args: ["info", "extra"], message: /Expected no arguments/ },
       { name: "export", args: ["export", "-", "--page-size", "x"], message: /Invalid --page-size "x"/ },

@@ -56,7 +56,7 @@ Deno.test("smoke: /metrics counts calls by rpc and status, times them, and repor
   assert.equal(missing.status, 404);
 });
 
-Deno.test("expired keys are counted, and a replica's /healthz answers 503", opts, async () => {
+Deno.test("expired keys are counted, and a replica's /healthz answers 503 until its first sync", opts, async () => {
   await using server = await startServer({ args: ["--metrics-address", "127.0.0.1:0"] });
   const url = await metricsUrl(server);
   using client = new KvClient(server.address);
@@ -69,11 +69,25 @@ Deno.test("expired keys are counted, and a replica's /healthz answers 503", opts
   );
   assert.equal(sampleValue(await scrape(url), "kvstore_keys"), 0);
 
+  // The replica's master is not up yet, so it cannot have synced when /healthz is asked.
+  const masterAddress = `127.0.0.1:${freePort()}`;
   await using replica = await startServer({
-    args: ["--replica", "--master-address", server.address, "--metrics-address", "127.0.0.1:0"],
+    args: ["--replica", "--master-address", masterAddress, "--metrics-address", "127.0.0.1:0"],
   });
-  const replicaHealth = await fetch((await metricsUrl(replica)).replace("/metrics", "/healthz"));
-  assert.deepEqual([replicaHealth.status, await replicaHealth.text()], [503, "NOT_SERVING\n"]);
+  const replicaHealthz = (await metricsUrl(replica)).replace("/metrics", "/healthz");
+  const before = await fetch(replicaHealthz);
+  assert.deepEqual([before.status, await before.text()], [503, "NOT_SERVING\n"]);
+  await using _master = await startServer({ address: masterAddress });
+  await waitUntil(
+    async () => {
+      const after = await fetch(replicaHealthz);
+      await after.body?.cancel();
+      return after.status === 200;
+    },
+    "the replica has synced and serves",
+    20_000,
+    100,
+  );
 });
 
 Deno.test("a metrics address that is taken stops start-up with one clear line", opts, async () => {

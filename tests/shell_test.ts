@@ -4,8 +4,8 @@
  */
 
 import assert from "node:assert/strict";
-import { hasScript, runKvstoreOnTerminal, runKvstoreWithInput } from "./helpers/cli_input.ts";
-import { freePort, startServer } from "./helpers/server_process.ts";
+import { hasScript, runKvstoreOnTerminal } from "./helpers/cli_input.ts";
+import { freePort, runKvstore, startServer } from "./helpers/server_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -23,7 +23,7 @@ Deno.test("smoke: the shell runs piped lines in order with quoting, and exits 0 
     "quit",
     "get never-run",
   ].join("\n") + "\n";
-  const result = await runKvstoreWithInput(["shell", "--endpoint", server.address], script);
+  const result = await runKvstore(["shell", "--endpoint", server.address], { input: script });
   assert.equal(result.code, 0, result.stderr);
   assert.equal(result.stderr, "");
   assert.equal(
@@ -35,7 +35,7 @@ Deno.test("smoke: the shell runs piped lines in order with quoting, and exits 0 
 Deno.test("piped errors are reported per line and the exit status is the last failure's", opts, async () => {
   await using server = await startServer();
   const script = 'get missing\nbogus\nset k "unterminated\nset k v\nget k\n';
-  const result = await runKvstoreWithInput(["shell", "--endpoint", server.address], script);
+  const result = await runKvstore(["shell", "--endpoint", server.address], { input: script });
   assert.equal(result.stdout, "OK\nv\n");
   assert.deepEqual(result.stderr.trim().split("\n"), [
     'kvstore get: Key "missing" not found',
@@ -44,10 +44,9 @@ Deno.test("piped errors are reported per line and the exit status is the last fa
   ]);
   assert.equal(result.code, 2, "the last failure was a usage error");
 
-  const down = await runKvstoreWithInput(
-    ["shell", "--endpoint", `127.0.0.1:${freePort()}`, "--timeout-ms", "2000"],
-    "get k\n",
-  );
+  const down = await runKvstore(["shell", "--endpoint", `127.0.0.1:${freePort()}`, "--timeout-ms", "2000"], {
+    input: "get k\n",
+  });
   assert.equal(down.code, 3);
   assert.match(down.stderr, /^kvstore get: Cannot reach 127\.0\.0\.1:\d+/);
 });
@@ -57,13 +56,25 @@ Deno.test("help, connect and a nested shell behave", opts, async () => {
   await using second = await startServer();
   const script =
     `help\nhelp set\nset where first\nconnect ${second.address}\nget where\nset where second\nshell\nconnect nonsense\n`;
-  const result = await runKvstoreWithInput(["shell", "--endpoint", first.address], script);
+  const result = await runKvstore(["shell", "--endpoint", first.address], { input: script });
   assert.match(result.stdout, /^Commands \(type them as on the command line/);
   assert.match(result.stdout, /Usage: kvstore set KEY VALUE/);
   assert.match(result.stdout, new RegExp(`Connected to ${second.address.replaceAll(".", "\\.")}\nOK\n$`));
   assert.match(result.stderr, /kvstore get: Key "where" not found/, "the second node does not have the first's key");
   assert.match(result.stderr, /kvstore shell: Already in a shell/);
   assert.match(result.stderr, /kvstore shell: Invalid HOST:PORT "nonsense"/);
+});
+
+Deno.test("import from standard input is refused inside the shell, which reads its commands there", opts, async () => {
+  await using server = await startServer();
+  const result = await runKvstore(["shell", "--endpoint", server.address], { input: "import -\nset b 2\n" });
+  assert.equal(result.code, 2, result.stderr);
+  assert.equal(
+    result.stderr,
+    "kvstore import: Cannot import standard input inside the shell: the shell reads its commands from it; " +
+      "name a file\n",
+  );
+  assert.equal(result.stdout, "OK\n", "the shell goes on with its next line");
 });
 
 Deno.test({
@@ -88,5 +99,22 @@ Deno.test({
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
+  },
+});
+
+Deno.test({
+  name: "on a terminal the shell says a server is down, keeps prompting, and leaves on Ctrl-D",
+  ...opts,
+  ignore: !hasScript(),
+  fn: async () => {
+    const down = `127.0.0.1:${freePort()}`;
+    const result = await runKvstoreOnTerminal(["shell", "--endpoint", down], "get k\n\x04", {
+      env: { KVSTORE_HISTFILE: "" },
+      timeoutMs: 30_000,
+    });
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+    assert.match(result.stdout, new RegExp(`Cannot reach ${down.replaceAll(".", "\\.")} yet`));
+    assert.match(result.stdout, /kvstore get: Cannot reach /, "each command fails at once rather than waiting");
+    assert.ok(result.elapsedMs < 15_000, `left after ${result.elapsedMs} ms`);
   },
 });

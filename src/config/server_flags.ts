@@ -184,8 +184,17 @@ export const SERVER_FLAGS: readonly FlagSpec[] = [
  * file (KVSTORE_CONFIG is read separately), and help is not a setting. */
 const COMMAND_LINE_ONLY = ["help", "config"];
 
-/** KVSTORE_* variables that are not server flags but are known, so they draw no warning. */
-export const OTHER_ENV_NAMES = ["KVSTORE_CONFIG", "KVSTORE_ENDPOINT", "KVSTORE_HISTFILE", "KVSTORE_BIN"];
+/** KVSTORE_* variables that are not server flags but are known, so they draw no warning:
+ * the config file's, the client's and the shell's, the crash points of the durability
+ * tests (server/durability.ts), and the test and build tools'. */
+export const OTHER_ENV_NAMES = [
+  "KVSTORE_CONFIG",
+  "KVSTORE_ENDPOINT",
+  "KVSTORE_HISTFILE",
+  "KVSTORE_CRASHPOINT",
+  "KVSTORE_BIN",
+  "KVSTORE_DENO_CACHE",
+];
 
 /** Where settings besides the command line come from; the defaults read nothing. */
 export interface SettingsSources {

@@ -136,6 +136,17 @@ Deno.test("every server flag but help and config can come from the environment a
   assert.deepEqual(warnings, [], "no server flag's variable is unknown");
 });
 
+Deno.test("the KVSTORE_ variables kvstore reads besides its flags draw no warning", () => {
+  const env = {
+    KVSTORE_ENDPOINT: "127.0.0.1:1",
+    KVSTORE_HISTFILE: "",
+    KVSTORE_CRASHPOINT: "log.appended",
+    KVSTORE_BIN: "/usr/bin/kvstore",
+    KVSTORE_DENO_CACHE: "/tmp/cache",
+  };
+  assert.deepEqual(serverConfig([], env).warnings, []);
+});
+
 Deno.test("the server reads --config, then KVSTORE_CONFIG, and applies the precedence", () => {
   const files = {
     "a.json": JSON.stringify({ "max-value-bytes": "1kb", "log-format": "json", "data-dir": "/from-file" }),

@@ -10,10 +10,12 @@
 export {
   type Collected,
   Counter,
+  type CounterSeries,
   DURATION_BUCKETS_SECONDS,
   formatValue,
   Gauge,
   Histogram,
+  type HistogramSeriesHandle,
   type Labels,
   MetricsRegistry,
   type Sample,

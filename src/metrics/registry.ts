@@ -165,16 +165,24 @@ abstract class ScalarMetric extends Metric {
   }
 
   protected update(labels: Labels, change: (value: number) => number): void {
+    const series = this.seriesOf(this.keyOf(labels), labels);
+    if (series !== undefined) series.value = change(series.value);
+  }
+
+  /** The stored series of `key`, made on first use; undefined (and counted as dropped)
+   * when the metric already holds METRIC_SERIES_MAX series. */
+  protected seriesOf(key: string, labels: Labels): { value: number } | undefined {
     if (this.#collect !== undefined) throw new Error(`metrics: ${this.name} is collected; it cannot be updated`);
-    const key = this.keyOf(labels);
-    const series = this.#series.get(key);
-    if (series !== undefined) {
-      series.value = change(series.value);
-    } else if (this.#series.size < METRIC_SERIES_MAX) {
-      this.#series.set(key, { labels: { ...labels }, value: change(0) });
-    } else {
-      this.registry.seriesDropped++;
+    let series = this.#series.get(key);
+    if (series === undefined) {
+      if (this.#series.size >= METRIC_SERIES_MAX) {
+        this.registry.seriesDropped++;
+        return undefined;
+      }
+      series = { labels: { ...labels }, value: 0 };
+      this.#series.set(key, series);
     }
+    return series;
   }
 
   renderSeries(): string[] {
@@ -198,9 +206,32 @@ export class Counter extends ScalarMetric {
 
   /** Adds one (or `by`, which must not be negative) to the series of `labels`. */
   inc(labels: Labels = NO_LABELS, by = 1): void {
-    if (!(by >= 0)) throw new Error(`metrics: ${this.name} is a counter; it cannot change by ${by}`);
+    this.#checkIncrement(by);
     this.update(labels, (value) => value + by);
   }
+
+  /** The series of `labels` as a handle, for a hot path: the labels are checked and
+   * looked up once, not on every increment. The series appears on its first increment. */
+  series(labels: Labels = NO_LABELS): CounterSeries {
+    const key = this.keyOf(labels);
+    let series: { value: number } | undefined;
+    return {
+      inc: (by = 1) => {
+        this.#checkIncrement(by);
+        series ??= this.seriesOf(key, labels);
+        if (series !== undefined) series.value += by;
+      },
+    };
+  }
+
+  #checkIncrement(by: number): void {
+    if (!(by >= 0)) throw new Error(`metrics: ${this.name} is a counter; it cannot change by ${by}`);
+  }
+}
+
+/** One series of a counter (see {@linkcode Counter.series}). */
+export interface CounterSeries {
+  inc(by?: number): void;
 }
 
 /** A value that goes up and down (keys, connections, bytes). */
@@ -224,6 +255,11 @@ interface HistogramSeries {
   count: number;
 }
 
+/** One series of a histogram (see {@linkcode Histogram.series}). */
+export interface HistogramSeriesHandle {
+  observe(value: number): void;
+}
+
 /** A distribution over fixed buckets (latencies, sizes). */
 export class Histogram extends Metric {
   readonly type = "histogram";
@@ -242,19 +278,42 @@ export class Histogram extends Metric {
   }
 
   observe(value: number, labels: Labels = NO_LABELS): void {
+    const series = this.#seriesOf(this.keyOf(labels), labels);
+    if (series !== undefined) this.#record(series, value);
+  }
+
+  /** The series of `labels` as a handle, for a hot path: the labels are checked and
+   * looked up once, not on every observation. The series appears on its first one. */
+  series(labels: Labels = NO_LABELS): HistogramSeriesHandle {
     const key = this.keyOf(labels);
+    let series: HistogramSeries | undefined;
+    return {
+      observe: (value) => {
+        series ??= this.#seriesOf(key, labels);
+        if (series !== undefined) this.#record(series, value);
+      },
+    };
+  }
+
+  #record(series: HistogramSeries, value: number): void {
+    series.counts[bucketIndex(this.buckets, value)]++;
+    series.sum += value;
+    series.count++;
+  }
+
+  /** The stored series of `key`, made on first use; undefined (and counted as dropped)
+   * when the metric already holds METRIC_SERIES_MAX series. */
+  #seriesOf(key: string, labels: Labels): HistogramSeries | undefined {
     let series = this.#series.get(key);
     if (series === undefined) {
       if (this.#series.size >= METRIC_SERIES_MAX) {
         this.registry.seriesDropped++;
-        return;
+        return undefined;
       }
       series = { labels: { ...labels }, counts: new Array(this.buckets.length + 1).fill(0), sum: 0, count: 0 };
       this.#series.set(key, series);
     }
-    series.counts[bucketIndex(this.buckets, value)]++;
-    series.sum += value;
-    series.count++;
+    return series;
   }
 
   /** Observations so far in the series of `labels`; for tests. */

@@ -120,6 +120,41 @@ Deno.test("a metric holds a bounded number of series and counts what it drops", 
   assert.equal(sampleValue(parsed, "kvstore_metrics_series_dropped_total"), 5);
 });
 
+Deno.test("a series handle updates the same series as labels do, and appears on first use", () => {
+  const metrics = new MetricsRegistry();
+  const calls = metrics.counter({ name: "calls_total", help: "h", labelNames: ["rpc"] });
+  const latency = metrics.histogram({ name: "lat_seconds", help: "h", labelNames: ["rpc"], buckets: [1] });
+  const getCalls = calls.series({ rpc: "Get" });
+  const getLatency = latency.series({ rpc: "Get" });
+  assert.doesNotMatch(metrics.render(), /rpc="Get"/, "a handle alone adds no series");
+  getCalls.inc();
+  getCalls.inc(2);
+  calls.inc({ rpc: "Get" });
+  getLatency.observe(0.5);
+  latency.observe(3, { rpc: "Get" });
+  assert.equal(calls.value({ rpc: "Get" }), 4);
+  assert.equal(latency.count({ rpc: "Get" }), 2);
+  const parsed = parseExposition(metrics.render());
+  assert.equal(sampleValue(parsed, "lat_seconds_bucket", { rpc: "Get", le: "1" }), 1);
+  assert.throws(() => getCalls.inc(-1), /cannot change by -1/);
+  assert.throws(() => calls.series({}), /takes labels \[rpc\]/);
+});
+
+Deno.test("series handles past the bound are dropped and counted", () => {
+  const metrics = new MetricsRegistry();
+  const counter = metrics.counter({ name: "per_key_total", help: "h", labelNames: ["key"] });
+  const histogram = metrics.histogram({ name: "per_key_seconds", help: "h", labelNames: ["key"], buckets: [1] });
+  for (let i = 0; i < METRIC_SERIES_MAX; i++) {
+    counter.inc({ key: String(i) });
+    histogram.observe(1, { key: String(i) });
+  }
+  counter.series({ key: "over" }).inc();
+  histogram.series({ key: "over" }).observe(1);
+  assert.equal(counter.value({ key: "over" }), 0);
+  assert.equal(histogram.count({ key: "over" }), 0);
+  assert.equal(metrics.seriesDropped, 2);
+});
+
 Deno.test("programmer errors are refused: bad names, wrong labels, counters going down, duplicates", () => {
   const metrics = new MetricsRegistry();
   assert.throws(() => metrics.counter({ name: "bad-name", help: "h" }), /Invalid metric name/);
@@ -132,6 +167,8 @@ Deno.test("programmer errors are refused: bad names, wrong labels, counters goin
   assert.throws(() => metrics.gauge({ name: "c_total", help: "again" }), /already registered/);
   const collected = metrics.gauge({ name: "collected", help: "h", collect: () => 1 });
   assert.throws(() => collected.set(2), /is collected/);
+  const collectedCount = metrics.counter({ name: "collected_total", help: "h", collect: () => 1 });
+  assert.throws(() => collectedCount.series().inc(), /is collected/);
 });
 
 Deno.test("the parser refuses malformed lines, naming the line", () => {

@@ -14,7 +14,14 @@
  * @module
  */
 
-import { DURATION_BUCKETS_SECONDS, type MetricsRegistry } from "../metrics/registry.ts";
+import {
+  type Counter,
+  type CounterSeries,
+  DURATION_BUCKETS_SECONDS,
+  type Histogram,
+  type HistogramSeriesHandle,
+  type MetricsRegistry,
+} from "../metrics/registry.ts";
 import { grpc } from "../transport/grpc.ts";
 import type { SequencedCommand } from "../store/command.ts";
 import { VERSION } from "../version.ts";
@@ -27,33 +34,45 @@ const BATCH_COMMANDS_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 409
 type UnaryHandler = (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => void;
 type StreamHandler = (call: grpc.ServerWritableStream<unknown, unknown>) => void;
 
-/** The labels of one method, and of each status it answered with, made once so that a
- * call allocates none. */
-class MethodLabels {
-  readonly method: { readonly service: string; readonly rpc: string };
-  #byCode = new Map<number, { service: string; rpc: string; code: string }>();
+/** The series of one method: its latency, and its count per status answered, each made
+ * once so that a call allocates no labels and looks none up. */
+class MethodSeries {
+  readonly duration: HistogramSeriesHandle;
+  readonly #requests: Counter;
+  readonly #service: string;
+  readonly #rpc: string;
+  #byCode = new Map<number, CounterSeries>();
 
-  constructor(service: string, rpc: string) {
-    this.method = { service, rpc };
+  constructor(requests: Counter, duration: Histogram, service: string, rpc: string) {
+    this.#requests = requests;
+    this.#service = service;
+    this.#rpc = rpc;
+    this.duration = duration.series({ service, rpc });
   }
 
-  withCode(code: number): { service: string; rpc: string; code: string } {
-    let labels = this.#byCode.get(code);
-    if (labels === undefined) {
-      labels = { ...this.method, code: grpc.status[code] ?? String(code) };
-      this.#byCode.set(code, labels);
+  /** The count of calls answered with `code`. */
+  requests(code: number): CounterSeries {
+    let series = this.#byCode.get(code);
+    if (series === undefined) {
+      series = this.#requests.series({
+        service: this.#service,
+        rpc: this.#rpc,
+        code: grpc.status[code] ?? String(code),
+      });
+      this.#byCode.set(code, series);
     }
-    return labels;
+    return series;
   }
 }
 
 /** Counts and times every call that reaches the server. */
 export class RpcMetrics {
-  readonly #requests;
-  readonly #duration;
-  readonly #inFlight;
-  /** "/pkg.Service/Method" -> its labels, made once per method. */
-  readonly #methods = new Map<string, MethodLabels>();
+  readonly #requests: Counter;
+  readonly #duration: Histogram;
+  /** "/pkg.Service/Method" -> its series, made once per method. */
+  readonly #methods = new Map<string, MethodSeries>();
+  #inFlight = 0;
+  #total = 0;
 
   constructor(registry: MetricsRegistry) {
     this.#requests = registry.counter({
@@ -67,7 +86,7 @@ export class RpcMetrics {
       labelNames: ["service", "rpc"],
       buckets: DURATION_BUCKETS_SECONDS,
     });
-    this.#inFlight = registry.gauge({ name: "kvstore_rpc_in_flight", help: "Calls being served now." });
+    registry.gauge({ name: "kvstore_rpc_in_flight", help: "Calls being served now.", collect: () => this.#inFlight });
   }
 
   /** Calls answered so far for `rpc` with status `code` (for Info and tests). */
@@ -79,7 +98,6 @@ export class RpcMetrics {
   get total(): number {
     return this.#total;
   }
-  #total = 0;
 
   /**
    * Wraps a service's handlers so that each call is observed once: a unary call when its
@@ -99,33 +117,34 @@ export class RpcMetrics {
         wrapped[rpc] = handler;
         continue;
       }
-      const labels = this.#labelsOf(method.path);
+      const series = this.#seriesOf(method.path);
       wrapped[rpc] = method.responseStream
-        ? this.#streaming(labels, handler as StreamHandler)
-        : this.#unary(labels, handler as UnaryHandler);
+        ? this.#streaming(series, handler as StreamHandler)
+        : this.#unary(series, handler as UnaryHandler);
     }
     return wrapped;
   }
 
-  #unary(labels: MethodLabels, handler: UnaryHandler): grpc.UntypedHandleCall {
+  #unary(series: MethodSeries, handler: UnaryHandler): grpc.UntypedHandleCall {
     return ((call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
       const startedMs = performance.now();
-      this.#inFlight.add(1);
-      handler(call, (error, ...rest) => {
-        this.#finish(labels, error?.code ?? grpc.status.OK, performance.now() - startedMs);
-        callback(error, ...rest);
+      this.#inFlight++;
+      handler(call, (error, value, trailer, flags) => {
+        this.#finish(series, error?.code ?? grpc.status.OK);
+        series.duration.observe((performance.now() - startedMs) / 1000);
+        callback(error, value, trailer, flags);
       });
     }) as grpc.UntypedHandleCall;
   }
 
-  #streaming(labels: MethodLabels, handler: StreamHandler): grpc.UntypedHandleCall {
+  #streaming(series: MethodSeries, handler: StreamHandler): grpc.UntypedHandleCall {
     return ((call: grpc.ServerWritableStream<unknown, unknown>) => {
-      this.#inFlight.add(1);
+      this.#inFlight++;
       let done = false;
       const finish = (code: number) => {
         if (done) return;
         done = true;
-        this.#finish(labels, code, null);
+        this.#finish(series, code);
       };
       // An error a handler emits becomes the stream's status; "finish" follows any end.
       call.on("error", (error: Partial<grpc.StatusObject>) => finish(error?.code ?? grpc.status.UNKNOWN));
@@ -135,21 +154,20 @@ export class RpcMetrics {
     }) as grpc.UntypedHandleCall;
   }
 
-  #finish(labels: MethodLabels, code: number, durationMs: number | null): void {
-    this.#inFlight.add(-1);
+  #finish(series: MethodSeries, code: number): void {
+    this.#inFlight--;
     this.#total++;
-    this.#requests.inc(labels.withCode(code));
-    if (durationMs !== null) this.#duration.observe(durationMs / 1000, labels.method);
+    series.requests(code).inc();
   }
 
-  #labelsOf(path: string): MethodLabels {
-    let labels = this.#methods.get(path);
-    if (labels === undefined) {
+  #seriesOf(path: string): MethodSeries {
+    let series = this.#methods.get(path);
+    if (series === undefined) {
       const [, service = "", rpc = ""] = path.split("/");
-      labels = new MethodLabels(service, rpc);
-      this.#methods.set(path, labels);
+      series = new MethodSeries(this.#requests, this.#duration, service, rpc);
+      this.#methods.set(path, series);
     }
-    return labels;
+    return series;
   }
 }
 
@@ -238,8 +256,14 @@ export function registerNodeMetrics(registry: MetricsRegistry, state: NodeState)
     help: "Commands per write batch (group commit: writes arriving together share one log write).",
     buckets: BATCH_COMMANDS_BUCKETS,
   });
+  // One handle per kind, so a committed command costs an increment, not a label lookup.
+  const committedByKind = new Map<string, CounterSeries>();
   state.keyspace.pipeline.onCommit((batch: readonly SequencedCommand[]) => {
     batches.observe(batch.length);
-    for (const { command } of batch) committed.inc({ kind: command.kind });
+    for (const { command } of batch) {
+      let series = committedByKind.get(command.kind);
+      if (series === undefined) committedByKind.set(command.kind, series = committed.series({ kind: command.kind }));
+      series.inc();
+    }
   });
 }

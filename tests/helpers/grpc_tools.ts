@@ -17,11 +17,14 @@ import {
 } from "../../src/transport/grpc.ts";
 import type { ServerProcess } from "./server_process.ts";
 
-/** One reflection stream: requests are answered in order. */
+/** One reflection stream: requests are answered in order. When the stream fails or
+ * ends, every request waiting (and every later one) rejects, so a test fails rather
+ * than waits forever. */
 export class ReflectionClient {
   #client: grpc.Client;
   #call: grpc.ClientDuplexStream<object, Record<string, unknown>>;
-  #waiting: ((response: Record<string, unknown>) => void)[] = [];
+  #waiting: { resolve: (response: Record<string, unknown>) => void; reject: (error: Error) => void }[] = [];
+  #ended: Error | undefined;
 
   constructor(address: string, version: "v1" | "v1alpha" = "v1") {
     const definition = reflectionServiceDefinitions()[version === "v1" ? 0 : 1];
@@ -32,15 +35,22 @@ export class ReflectionClient {
     >)
       .ServerReflectionInfo;
     this.#call = method.call(this.#client, { deadline: Date.now() + 15_000 });
-    this.#call.on("data", (response) => this.#waiting.shift()?.(response));
-    this.#call.on("error", () => {});
+    this.#call.on("data", (response) => this.#waiting.shift()?.resolve(response));
+    this.#call.on("error", (error: Error) => this.#end(error));
+    this.#call.on("end", () => this.#end(new Error("reflection: the server ended the stream")));
   }
 
   ask(request: object): Promise<Record<string, unknown>> {
-    return new Promise((resolve) => {
-      this.#waiting.push(resolve);
+    if (this.#ended !== undefined) return Promise.reject(this.#ended);
+    return new Promise((resolve, reject) => {
+      this.#waiting.push({ resolve, reject });
       this.#call.write({ host: "", ...request });
     });
+  }
+
+  #end(error: Error): void {
+    this.#ended ??= error;
+    for (const waiting of this.#waiting.splice(0)) waiting.reject(this.#ended);
   }
 
   async listServices(): Promise<string[]> {

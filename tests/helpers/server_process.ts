@@ -162,11 +162,20 @@ export function spawnKvstore(
   options: { cwd?: string; env?: Record<string, string> } = {},
 ): Deno.ChildProcess {
   const { command, args: fullArgs } = kvstoreCommand(args);
+  return spawnProcess(command, fullArgs, { ...options, stdin: "null" });
+}
+
+/** Spawns `command` with NO_COLOR set and its output captured. */
+function spawnProcess(
+  command: string,
+  args: readonly string[],
+  options: { cwd?: string; env?: Record<string, string>; stdin: "null" | "piped" },
+): Deno.ChildProcess {
   return new Deno.Command(command, {
-    args: fullArgs,
+    args: [...args],
     cwd: options.cwd,
     env: { NO_COLOR: "1", ...options.env },
-    stdin: "null",
+    stdin: options.stdin,
     stdout: "piped",
     stderr: "piped",
   }).spawn();
@@ -208,13 +217,34 @@ export interface RunResult {
   readonly elapsedMs: number;
 }
 
+/** How a short-lived process is run. */
+export interface RunOptions {
+  readonly cwd?: string;
+  readonly env?: Record<string, string>;
+  /** The process is killed after this long, in ms (default PROCESS_EXIT_TIMEOUT_MS). */
+  readonly timeoutMs?: number;
+  /** Written to standard input, which is then closed; without it, stdin is /dev/null. */
+  readonly input?: string | Uint8Array;
+  /** Pause this long, in ms, before each line of `input` and after the last, as a person
+   * typing at a terminal gives a program one line at a time (default 0: all at once). */
+  readonly linePauseMs?: number;
+}
+
 /** Runs kvstore to completion (killing it after `timeoutMs`) and returns its output. */
-export async function runKvstore(
+export function runKvstore(args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+  const { command, args: fullArgs } = kvstoreCommand(args);
+  return runProcess(command, fullArgs, options);
+}
+
+/** Runs `command` to completion (killing it after `timeoutMs`), feeding it `input`, and
+ * returns its output. */
+export async function runProcess(
+  command: string,
   args: readonly string[],
-  options: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {},
+  options: RunOptions = {},
 ): Promise<RunResult> {
   const started = performance.now();
-  const child = spawnKvstore(args, options);
+  const child = spawnProcess(command, args, { ...options, stdin: options.input === undefined ? "null" : "piped" });
   const timer = setTimeout(() => {
     try {
       child.kill("SIGKILL");
@@ -223,16 +253,42 @@ export async function runKvstore(
     }
   }, options.timeoutMs ?? PROCESS_EXIT_TIMEOUT_MS);
   try {
-    const output = await child.output();
+    // Output is collected while the input is written, so a child that answers before
+    // reading all its input never blocks on a full stdout pipe.
+    const output = child.output();
+    if (options.input !== undefined) await feed(child.stdin, options.input, options.linePauseMs ?? 0);
+    const { code, stdout, stderr } = await output;
     const decoder = new TextDecoder();
     return {
-      code: output.code,
-      stdout: decoder.decode(output.stdout),
-      stderr: decoder.decode(output.stderr),
+      code,
+      stdout: decoder.decode(stdout),
+      stderr: decoder.decode(stderr),
       elapsedMs: performance.now() - started,
     };
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/** Writes `input` to a child's stdin and closes it. A child may exit without reading
+ * all of it (a command that fails first): what it did not read is dropped. */
+async function feed(stdin: WritableStream<Uint8Array>, input: string | Uint8Array, linePauseMs: number): Promise<void> {
+  const bytes = typeof input === "string" ? new TextEncoder().encode(input) : input;
+  const writer = stdin.getWriter();
+  const pause = () => new Promise((resolve) => setTimeout(resolve, linePauseMs));
+  try {
+    if (linePauseMs === 0) {
+      await writer.write(bytes);
+    } else {
+      for (const line of new TextDecoder().decode(bytes).split(/(?<=\n)/)) {
+        await pause();
+        await writer.write(new TextEncoder().encode(line));
+      }
+      await pause();
+    }
+    await writer.close();
+  } catch {
+    // The child closed its end: it has exited, or stopped reading.
   }
 }
 

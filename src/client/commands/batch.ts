@@ -7,6 +7,7 @@
 import { SCAN_PAGE_KEYS_MAX } from "../../config/limits.ts";
 import { UsageError } from "../../config/usage_error.ts";
 import { type ClientCommand, EXIT_OK } from "../command.ts";
+import { ttlFlag } from "./keys.ts";
 
 export const mget: ClientCommand = {
   name: "mget",
@@ -34,11 +35,7 @@ export const mset: ClientCommand = {
   async run(context) {
     const args = context.positionals;
     if (args.length % 2 !== 0) throw new UsageError(`Expected KEY VALUE pairs, got ${args.length} arguments`);
-    const ttlText = context.flags.ttl as string | undefined;
-    const ttlSeconds = ttlText === undefined ? undefined : Number(ttlText);
-    if (ttlSeconds !== undefined && (!Number.isSafeInteger(ttlSeconds) || ttlSeconds <= 0)) {
-      throw new UsageError(`Invalid --ttl ${JSON.stringify(ttlText)}: expected a positive whole number of seconds`);
-    }
+    const ttlSeconds = ttlFlag(context);
     const entries = [];
     for (let i = 0; i < args.length; i += 2) {
       entries.push({

@@ -10,7 +10,8 @@
  *
  * Import stops at the first line it cannot read, after sending every entry before it,
  * so a fixed file can simply be imported again (writes are idempotent). A batch the
- * server refuses stops the import too, naming its lines and the server's reason.
+ * server refuses stops the import too: nothing more is sent, and the message names the
+ * batch's lines, the server's reason, and which lines were written.
  *
  * Both show progress on standard error: a bar on a terminal, a line every few seconds
  * otherwise.
@@ -123,7 +124,8 @@ export const importCommand: ClientCommand = {
   args: "FILE",
   summary: "Write the entries of FILE (JSON lines {key, value, ttl}, as export writes them); - for stdin.",
   details: "Entries go in MSet batches, several in flight. A line that cannot be read stops the import\n" +
-    "after everything before it was written; its number is in the message. Entries whose ttl\n" +
+    "after everything before it was written; its number is in the message. A batch the server\n" +
+    "refuses stops it too, saying which lines were written. Entries whose ttl\n" +
     "is 0 or less have expired and are skipped. --dry-run checks the file without writing.",
   arity: [1, 1],
   flags: [
@@ -156,6 +158,11 @@ export const importCommand: ClientCommand = {
       IMPORT_PIPELINE_MAX,
     );
     const dryRun = context.flags["dry-run"] === true;
+    if (path === "-" && context.inShell) {
+      throw new UsageError(
+        "Cannot import standard input inside the shell: the shell reads its commands from it; name a file",
+      );
+    }
     const input = await openInput(path);
     // A server that is down is reported before reading anything, even for an empty file.
     if (!dryRun) {
@@ -177,7 +184,7 @@ export const importCommand: ClientCommand = {
     try {
       for await (const line of readLines(input.stream, IMPORT_LINE_CHARS_MAX)) {
         lineNumber++;
-        if (job.failure !== undefined) break;
+        if (job.failed) break;
         const parsed = parseBulkLine(line, lineNumber);
         if (parsed.kind === "expired") job.expired++;
         if (parsed.kind !== "entry") continue;
@@ -233,27 +240,40 @@ export const importCommand: ClientCommand = {
   },
 };
 
-/** The MSet calls of one import: at most `pipeline` in flight, the first failure kept. */
+/**
+ * The MSet calls of one import: at most `pipeline` in flight. The first refusal stops
+ * it: nothing more is sent, and the calls already in flight are waited for, so the
+ * import can say exactly which lines were written.
+ */
 class ImportJob {
   imported = 0;
   expired = 0;
-  failure: Error | undefined;
   #context: CommandContext;
   #options: { pipeline: number; dryRun: boolean; name: string };
   #inFlight = new Set<Promise<void>>();
+  /** The refused batch with the lowest lines, and why. */
+  #failed: { batch: Batch; error: unknown } | undefined;
+  /** The last line of the furthest batch written. */
+  #lastWrittenLine = 0;
 
   constructor(context: CommandContext, options: { pipeline: number; dryRun: boolean; name: string }) {
     this.#context = context;
     this.#options = options;
   }
 
-  /** Sends a batch; waits first while `pipeline` calls are in flight. */
+  get failed(): boolean {
+    return this.#failed !== undefined;
+  }
+
+  /** Sends a batch, waiting first while `pipeline` calls are in flight; sends nothing
+   * once a batch was refused. */
   async dispatch(batch: Batch): Promise<void> {
     if (this.#options.dryRun) {
       this.imported += batch.entries.length;
       return;
     }
     while (this.#inFlight.size >= this.#options.pipeline) await Promise.race(this.#inFlight);
+    if (this.failed) return;
     const call = this.#send(batch).finally(() => this.#inFlight.delete(call));
     this.#inFlight.add(call);
   }
@@ -263,23 +283,38 @@ class ImportJob {
     await Promise.all(this.#inFlight);
   }
 
+  /** After settle: throws when a batch was refused, naming its lines, the server's
+   * reason, and what was written. Every line before the refused batch was (a lower
+   * batch refused would be the one named); batches sent after it, while it was in
+   * flight, may have been written too. */
   throwIfFailed(): void {
-    if (this.failure !== undefined) throw this.failure;
+    if (this.#failed === undefined) return;
+    const { batch, error } = this.#failed;
+    const lines = batch.firstLine === batch.lastLine
+      ? `line ${batch.firstLine}`
+      : `lines ${batch.firstLine}-${batch.lastLine}`;
+    const before = batch.firstLine === 1
+      ? "nothing before it was imported"
+      : batch.firstLine === 2
+      ? "line 1 was imported"
+      : `lines 1-${batch.firstLine - 1} were imported`;
+    const after = this.#lastWrittenLine > batch.lastLine
+      ? `, and some lines after ${batch.lastLine} that were already sent (${plural(this.imported, "key")} in all)`
+      : ` (${plural(this.imported, "key")}), nothing after line ${batch.lastLine} was`;
+    throw new Error(
+      `Cannot import ${lines} of ${this.#options.name}: ` +
+        `${describeFailure(error, this.#context.endpoint, this.#context.timeoutMs)}; ` +
+        `the import stopped there: ${before}${after}`,
+    );
   }
 
   async #send(batch: Batch): Promise<void> {
     try {
       await this.#context.client().mset(batch.entries);
       this.imported += batch.entries.length;
+      this.#lastWrittenLine = Math.max(this.#lastWrittenLine, batch.lastLine);
     } catch (error) {
-      const lines = batch.firstLine === batch.lastLine
-        ? `line ${batch.firstLine}`
-        : `lines ${batch.firstLine}-${batch.lastLine}`;
-      this.failure ??= new Error(
-        `Cannot import ${lines} of ${this.#options.name}: ` +
-          `${describeFailure(error, this.#context.endpoint, this.#context.timeoutMs)}; ` +
-          `${plural(this.imported, "key")} from other batches ${this.imported === 1 ? "was" : "were"} imported`,
-      );
+      if (this.#failed === undefined || batch.firstLine < this.#failed.batch.firstLine) this.#failed = { batch, error };
     }
   }
 }

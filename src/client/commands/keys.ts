@@ -6,7 +6,7 @@
  */
 
 import { UsageError } from "../../config/usage_error.ts";
-import { type ClientCommand, EXIT_NOT_FOUND, EXIT_OK } from "../command.ts";
+import { type ClientCommand, type CommandContext, EXIT_NOT_FOUND, EXIT_OK } from "../command.ts";
 
 export const get: ClientCommand = {
   name: "get",
@@ -31,11 +31,7 @@ export const set: ClientCommand = {
   flags: [{ name: "ttl", type: "string", valueName: "SECONDS", help: "Expire the key after SECONDS" }],
   async run(context) {
     const [key, value] = context.positionals;
-    const ttlText = context.flags.ttl as string | undefined;
-    const ttl = ttlText === undefined ? undefined : Number(ttlText);
-    if (ttl !== undefined && (!Number.isSafeInteger(ttl) || ttl <= 0)) {
-      throw new UsageError(`Invalid --ttl ${JSON.stringify(ttlText)}: expected a positive whole number of seconds`);
-    }
+    const ttl = ttlFlag(context);
     // With a TTL the value and its deadline travel in one write (MSet), so no reader
     // ever sees the key without its deadline.
     await context.client().set(key, value, { ttlMs: ttl === undefined ? undefined : ttl * 1000 });
@@ -43,6 +39,17 @@ export const set: ClientCommand = {
     return EXIT_OK;
   },
 };
+
+/** The seconds of `--ttl` (set, mset), or undefined when it is not given. */
+export function ttlFlag(context: CommandContext): number | undefined {
+  const text = context.flags.ttl as string | undefined;
+  if (text === undefined) return undefined;
+  const seconds = Number(text);
+  if (!Number.isSafeInteger(seconds) || seconds <= 0) {
+    throw new UsageError(`Invalid --ttl ${JSON.stringify(text)}: expected a positive whole number of seconds`);
+  }
+  return seconds;
+}
 
 export const del: ClientCommand = {
   name: "del",
