@@ -49,8 +49,10 @@
  *
  * Calls in flight across a change: a call routes by the topology it started with. A
  * call that started before a migration began may still write a moving key to `from`
- * after the mover settled it. So before the mover starts, the router waits until every
- * call that started under an older topology has finished ({@linkcode RouterCore.drained}).
+ * after something settled it, and that write would be lost (settle deletes it, or `to`
+ * already holds the older copy). So nothing settles under a topology until every call
+ * that started under an older one has finished: the mover, and calls that write a
+ * moving key, wait for that first ({@linkcode RouterCore.drained}); reads need not.
  * Calls that started during the migration and finish after it are safe as they are:
  * they settle (which finds nothing left) and write to `to`, as the new ring would.
  *
@@ -100,6 +102,8 @@ export interface RouterCoreOptions {
 /** A deadline in the past: an MSet entry carrying it deletes its key. */
 const DELETE_DEADLINE_MS = 1;
 
+const RESOLVED = Promise.resolve();
+
 export class RouterCore {
   #topology: Topology;
   #shards: ShardDirectory;
@@ -108,7 +112,12 @@ export class RouterCore {
   #locks = new KeyLocks();
   /** Calls in flight per topology they started under. */
   #inflight = new Map<Topology, number>();
-  #drainWaiters: (() => void)[] = [];
+  /** For each topology routed by: resolves once every call that started under an
+   * earlier one has finished (see "Calls in flight across a change" above). */
+  #earlierDrained = new WeakMap<Topology, Promise<void>>();
+  /** The pending #earlierDrained promises, each with the topologies whose calls it still
+   * waits for. */
+  #drainWaiters: { waitingFor: Set<Topology>; resolve: () => void }[] = [];
 
   constructor(topology: Topology, shards: ShardDirectory, options: RouterCoreOptions) {
     this.#topology = topology;
@@ -130,13 +139,17 @@ export class RouterCore {
    * {@linkcode drained}. */
   setTopology(topology: Topology): void {
     this.#topology = topology;
-    this.#notifyIfDrained();
+    // No call runs under the new topology yet: every call in flight is an earlier one.
+    const waitingFor = new Set(this.#inflight.keys());
+    this.#earlierDrained.set(
+      topology,
+      waitingFor.size === 0 ? RESOLVED : new Promise((resolve) => this.#drainWaiters.push({ waitingFor, resolve })),
+    );
   }
 
   /** Resolves when no call that started under an older topology is still running. */
   drained(): Promise<void> {
-    if (this.#olderInflight() === 0) return Promise.resolve();
-    return new Promise((resolve) => this.#drainWaiters.push(resolve));
+    return this.#drainedBefore(this.#topology);
   }
 
   // ---- Single-key rpcs ----------------------------------------------------------
@@ -239,6 +252,7 @@ export class RouterCore {
         }
       }
       const movingKeys = [...moving.values()].flatMap((group) => group.keys);
+      if (movingKeys.length > 0) await this.#drainedBefore(topology);
       const release = movingKeys.length === 0 ? null : await this.#locks.lock(movingKeys);
       try {
         await Promise.all([...moving.values()].map(({ from, to, keys }) => this.settle(from, to, keys, context)));
@@ -348,6 +362,7 @@ export class RouterCore {
         if (route.from === from && route.to !== from) pushTo(byTarget, route.to, key);
       }
       if (byTarget.size === 0) return 0;
+      await this.#drainedBefore(topology);
       const release = await this.#locks.lock([...byTarget.values()].flat());
       try {
         const moved = await Promise.all([...byTarget].map(([to, group]) => this.settle(from, to, group, context)));
@@ -385,6 +400,7 @@ export class RouterCore {
     return await this.#withTopology(async (topology) => {
       const { from, to } = topology.route(request.key);
       if (from === to) return await this.#shard(to).call<Response>(rpc, request, context);
+      await this.#drainedBefore(topology);
       const release = await this.#locks.lock([request.key]);
       try {
         await this.settle(from, to, [request.key], context);
@@ -441,23 +457,29 @@ export class RouterCore {
       return await work(topology);
     } finally {
       const left = this.#inflight.get(topology)! - 1;
-      if (left === 0) this.#inflight.delete(topology);
-      else this.#inflight.set(topology, left);
-      this.#notifyIfDrained();
+      if (left > 0) {
+        this.#inflight.set(topology, left);
+      } else {
+        this.#inflight.delete(topology);
+        if (this.#drainWaiters.length > 0) this.#drainedAll(topology);
+      }
     }
   }
 
-  #olderInflight(): number {
-    let count = 0;
-    for (const [topology, calls] of this.#inflight) if (topology !== this.#topology) count += calls;
-    return count;
+  /** Resolves once every call that started under a topology earlier than `topology` has
+   * finished. */
+  #drainedBefore(topology: Topology): Promise<void> {
+    return this.#earlierDrained.get(topology) ?? RESOLVED;
   }
 
-  #notifyIfDrained(): void {
-    if (this.#drainWaiters.length === 0 || this.#olderInflight() > 0) return;
-    const waiters = this.#drainWaiters;
-    this.#drainWaiters = [];
-    for (const resolve of waiters) resolve();
+  /** Notes that no call runs under `topology` any more, resolving the waits it ends. */
+  #drainedAll(topology: Topology): void {
+    this.#drainWaiters = this.#drainWaiters.filter((waiter) => {
+      waiter.waitingFor.delete(topology);
+      if (waiter.waitingFor.size > 0) return true;
+      waiter.resolve();
+      return false;
+    });
   }
 
   #shard(name: string): ShardApi {
