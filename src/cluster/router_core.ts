@@ -63,9 +63,16 @@
  * @module
  */
 
-import { BATCH_KEYS_MAX, SCAN_PAGE_KEYS_DEFAULT, SCAN_PAGE_KEYS_MAX } from "../config/limits.ts";
 import { invalidArgument, quote } from "../errors.ts";
-import { type DataLimits, validateKey, validateTtlSeconds, validateValue } from "../store/validation.ts";
+import {
+  type DataLimits,
+  validateBatchSize,
+  validateEntryDeadline,
+  validateKey,
+  validateScanLimit,
+  validateTtlSeconds,
+  validateValue,
+} from "../store/validation.ts";
 import type {
   ContainsResponse,
   DeleteResponse,
@@ -195,7 +202,7 @@ export class RouterCore {
   /** MGet: one MGet per owner in parallel; moving keys under their locks, `to` first. */
   async mget(request: MGetRequest, context: CallContext): Promise<MGetResponse> {
     const keys = request.keys;
-    refuseLargeBatch(keys.length, "read");
+    validateBatchSize(keys.length, "read");
     for (const key of keys) validateKey(key, "get", this.#limits);
     const withDeadlines = request.include_deadlines === true;
     const values: GetResponse[] = new Array(keys.length);
@@ -235,8 +242,17 @@ export class RouterCore {
    */
   async mset(request: MSetRequest, context: CallContext): Promise<MSetResponse> {
     const entries = request.entries;
-    refuseLargeBatch(entries.length, "write");
-    for (const entry of entries) this.#validateEntry(entry);
+    validateBatchSize(entries.length, "write");
+    const nowMs = this.#clock();
+    for (const entry of entries) {
+      validateKey(entry.key, "set", this.#limits);
+      validateValue(entry.key, entry.value, this.#limits);
+      validateEntryDeadline(
+        { key: entry.key, expiresAtMs: int64Given(entry.expires_at_ms), ttlMs: int64Given(entry.ttl_ms) },
+        nowMs,
+        this.#limits,
+      );
+    }
     const onlyIfAbsent = request.only_if_absent === true;
     let count = 0;
     await this.#withTopology(async (topology) => {
@@ -277,12 +293,7 @@ export class RouterCore {
    * to those the shard owns or is handing over (Topology.scanKeeps).
    */
   async scan(request: ScanRequest, context: CallContext): Promise<ScanResponse> {
-    const limit = request.limit === 0 ? SCAN_PAGE_KEYS_DEFAULT : request.limit;
-    if (!Number.isSafeInteger(limit) || limit < 1 || limit > SCAN_PAGE_KEYS_MAX) {
-      throw invalidArgument(
-        `scan: Cannot scan: limit ${request.limit} is not from 1 to ${SCAN_PAGE_KEYS_MAX} (0 for ${SCAN_PAGE_KEYS_DEFAULT})`,
-      );
-    }
+    const limit = validateScanLimit(request.limit);
     return await this.#withTopology(async (topology) => {
       const order = topology.scanOrder();
       const cursor = request.cursor === ""
@@ -485,37 +496,13 @@ export class RouterCore {
   #shard(name: string): ShardApi {
     return this.#shards(name);
   }
-
-  #validateEntry(entry: WireEntry): void {
-    validateKey(entry.key, "set", this.#limits);
-    validateValue(entry.key, entry.value, this.#limits);
-    const expiresAtMs = Number(entry.expires_at_ms);
-    const ttlMs = Number(entry.ttl_ms);
-    if (expiresAtMs !== 0 && ttlMs !== 0) {
-      throw invalidArgument(`store: Cannot set key ${quote(entry.key)}: give expires_at_ms or ttl_ms, not both`);
-    }
-    const maxMs = this.#limits.ttlSecondsMax * 1000;
-    if (!Number.isSafeInteger(ttlMs) || ttlMs > maxMs) {
-      throw invalidArgument(
-        `store: Cannot set key ${quote(entry.key)}: ttl_ms ${entry.ttl_ms} is not a whole number up to ${maxMs} ` +
-          `(raise the limit with --max-ttl-seconds)`,
-      );
-    }
-    if (!Number.isSafeInteger(expiresAtMs) || expiresAtMs > this.#clock() + maxMs) {
-      throw invalidArgument(
-        `store: Cannot set key ${quote(entry.key)}: expires_at_ms ${entry.expires_at_ms} is not a unix time in ms ` +
-          `within ${this.#limits.ttlSecondsMax} s from now (raise the limit with --max-ttl-seconds)`,
-      );
-    }
-  }
 }
 
-function refuseLargeBatch(count: number, action: string): void {
-  if (count > BATCH_KEYS_MAX) {
-    throw invalidArgument(
-      `store: Cannot ${action} ${count} keys in one call: the limit is ${BATCH_KEYS_MAX}; split the batch`,
-    );
-  }
+/** An int64 field of a decoded message (a decimal string) as a number, or undefined
+ * when it is 0, proto3's "not given". */
+function int64Given(value: string | number): number | undefined {
+  const number = Number(value);
+  return number === 0 ? undefined : number;
 }
 
 function pushTo<K, V>(map: Map<K, V[]>, key: K, value: V): void {
