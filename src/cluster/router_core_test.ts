@@ -384,3 +384,32 @@ Deno.test("a write that started before a migration is not lost to a call that mo
   assert.deepEqual(h.holders(key), [NEW_SHARD]);
   assert.equal(await get(h.core, key), "new", "the acknowledged Set is not lost");
 });
+
+Deno.test("a source shard that forgets the mover's scan cursor (a restart) is scanned again from the start", async () => {
+  const h = new Harness(NAMES, 10, [NEW_SHARD]);
+  const keys = Array.from({ length: 600 }, (_, i) => `k${i}`);
+  await h.core.mset({ entries: keys.map((key) => entry(key, `v-${key}`)) }, CONTEXT);
+  h.change(startAdd(h.membership, parseShardSpec(NEW_SHARD, "t"), NOW_MS));
+  let restarts = 0;
+  for (const name of NAMES) {
+    const shard = h.shard(name);
+    shard.beforeCall = (rpc, request) => {
+      if (rpc === "Scan" && (request as { cursor: string }).cursor !== "" && restarts < 2) {
+        restarts++;
+        shard.forgetCursors();
+      }
+    };
+  }
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const tooLong = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error("the mover never finished")), 10_000);
+  });
+  try {
+    await Promise.race([h.migrator().run(new AbortController().signal), tooLong]);
+  } finally {
+    clearTimeout(timer);
+  }
+  assert.equal(restarts, 2);
+  h.change(completeMigration(h.membership));
+  for (const key of keys) assert.deepEqual(h.holders(key), [h.core.topology.after.owner(key)], key);
+});
