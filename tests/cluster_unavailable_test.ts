@@ -109,6 +109,14 @@ Deno.test("router start-up mistakes exit with one clear line", opts, async () =>
     const bad = await runKvstore(["router", "--shards", "127.0.0.1:1,127.0.0.1:1"]);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr.trim(), /^kvstore router: Invalid --shards: shard "127.0.0.1:1" is listed twice$/);
+    const file = `${dataDir}/a-file`;
+    await Deno.writeTextFile(file, "");
+    const notDir = await runKvstore(["router", "--data-dir", file, "--shards", "127.0.0.1:1"]);
+    assert.equal(notDir.code, 1);
+    assert.match(
+      notDir.stderr.trim(),
+      /^kvstore router: router: Cannot use data directory ".*": it is not a directory$/,
+    );
     const flag = await runKvstore(["router", "--bogus"]);
     assert.equal(flag.code, 2);
     assert.match(flag.stderr, /Unknown flag --bogus/);
