@@ -92,6 +92,8 @@ Deno.test(
       assert.equal(error.codeName, "UNAVAILABLE");
       assert.match(error.details, /Cannot reach shard .*: no connection within 500 ms/);
       assert.ok(elapsedMs < 3000, `answered in ${elapsedMs} ms`);
+      // The router said so at start, before any call failed.
+      await router.waitForLog(/WARN .*A shard does not answer; calls for its keys fail until it does/);
     } finally {
       listener.close();
       for (const conn of silent) conn.close();
