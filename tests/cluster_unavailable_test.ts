@@ -92,6 +92,8 @@ Deno.test(
       assert.equal(error.codeName, "UNAVAILABLE");
       assert.match(error.details, /Cannot reach shard .*: no connection within 500 ms/);
       assert.ok(elapsedMs < 3000, `answered in ${elapsedMs} ms`);
+      // The router said so at start, before any call failed.
+      await router.waitForLog(/WARN .*A shard does not answer; calls for its keys fail until it does/);
     } finally {
       listener.close();
       for (const conn of silent) conn.close();
@@ -109,6 +111,14 @@ Deno.test("router start-up mistakes exit with one clear line", opts, async () =>
     const bad = await runKvstore(["router", "--shards", "127.0.0.1:1,127.0.0.1:1"]);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr.trim(), /^kvstore router: Invalid --shards: shard "127.0.0.1:1" is listed twice$/);
+    const file = `${dataDir}/a-file`;
+    await Deno.writeTextFile(file, "");
+    const notDir = await runKvstore(["router", "--data-dir", file, "--shards", "127.0.0.1:1"]);
+    assert.equal(notDir.code, 1);
+    assert.match(
+      notDir.stderr.trim(),
+      /^kvstore router: router: Cannot use data directory ".*": it is not a directory$/,
+    );
     const flag = await runKvstore(["router", "--bogus"]);
     assert.equal(flag.code, 2);
     assert.match(flag.stderr, /Unknown flag --bogus/);

@@ -70,6 +70,11 @@ export class MemoryShard implements ShardApi {
 
   close(): void {}
 
+  /** Forgets every open scan cursor, as a shard that restarted has. */
+  forgetCursors(): void {
+    this.#cursors = new ScanCursors({ cursorsMax: 100, idleMs: 60_000, examinedPerReturnedMax: 10 }, "mem");
+  }
+
   /** The live keys held, sorted. */
   keys(): string[] {
     const now = this.#clock();

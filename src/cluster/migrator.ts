@@ -118,7 +118,7 @@ export class Migrator {
   /** Scans `source` to the end, settling the moving keys of each page. */
   async #drain(source: string, signal: AbortSignal): Promise<void> {
     let cursor = "";
-    do {
+    while (true) {
       let page: ScanResponse;
       try {
         page = await this.#retrying(
@@ -156,8 +156,9 @@ export class Migrator {
         if (this.#options.pauseMs > 0) await this.#options.sleep(this.#options.pauseMs, signal);
       }
       this.#options.onProgress(this.progress);
+      if (page.cursor === "") return;
       cursor = page.cursor;
-    } while (cursor !== "");
+    }
   }
 
   /**

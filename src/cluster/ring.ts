@@ -76,11 +76,6 @@ export class HashRing {
     return this.shards.length === 0;
   }
 
-  /** Whether `name` is one of the ring's shards. */
-  has(name: string): boolean {
-    return this.shards.includes(name);
-  }
-
   /** The name of the shard that owns `key`. Throws on an empty ring. */
   owner(key: string): string {
     return this.ownerOfPosition(hashString(key));

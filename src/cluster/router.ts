@@ -25,7 +25,7 @@ import {
 import { KvError } from "../errors.ts";
 import type { Logger } from "../logging/logger.ts";
 import { Health, NODE_HEALTH_SERVICES } from "../server/health.ts";
-import { stopServer } from "../server/node.ts";
+import { prepareDataDir, stopServer } from "../server/node.ts";
 import { addOperationsServices } from "../server/operations.ts";
 import {
   addService,
@@ -85,7 +85,7 @@ export class Router {
    * stopped it (no shards to serve, an unreadable state file, the address in use). */
   static async start(config: RouterConfig, logger: Logger): Promise<Router> {
     const log = logger.child("router");
-    await prepareDataDir(config.dataDir);
+    await prepareDataDir(config.dataDir, "router");
     const membership = await loadMembership(config, log);
     const pool = new LinkPool(config, log);
     const core = new RouterCore(new Topology(membership), (name) => pool.get(name), {
@@ -281,20 +281,4 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     }, ms);
     signal.addEventListener("abort", onAbort, { once: true });
   });
-}
-
-/** Creates the data directory if needed and checks that it is a writable directory. */
-async function prepareDataDir(dataDir: string): Promise<void> {
-  try {
-    await Deno.mkdir(dataDir, { recursive: true });
-    const probe = await Deno.makeTempFile({ dir: dataDir, prefix: ".kvstore-probe-" });
-    await Deno.remove(probe);
-  } catch (error) {
-    const detail = error instanceof Deno.errors.PermissionDenied
-      ? "permission denied"
-      : error instanceof Error
-      ? error.message
-      : String(error);
-    throw new KvError("FAILED_PRECONDITION", `router: Cannot use data directory ${JSON.stringify(dataDir)}: ${detail}`);
-  }
 }

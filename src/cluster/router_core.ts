@@ -49,8 +49,10 @@
  *
  * Calls in flight across a change: a call routes by the topology it started with. A
  * call that started before a migration began may still write a moving key to `from`
- * after the mover settled it. So before the mover starts, the router waits until every
- * call that started under an older topology has finished ({@linkcode RouterCore.drained}).
+ * after something settled it, and that write would be lost (settle deletes it, or `to`
+ * already holds the older copy). So nothing settles under a topology until every call
+ * that started under an older one has finished: the mover, and calls that write a
+ * moving key, wait for that first ({@linkcode RouterCore.drained}); reads need not.
  * Calls that started during the migration and finish after it are safe as they are:
  * they settle (which finds nothing left) and write to `to`, as the new ring would.
  *
@@ -61,9 +63,16 @@
  * @module
  */
 
-import { BATCH_KEYS_MAX, SCAN_PAGE_KEYS_DEFAULT, SCAN_PAGE_KEYS_MAX } from "../config/limits.ts";
 import { invalidArgument, quote } from "../errors.ts";
-import { type DataLimits, validateKey, validateTtlSeconds, validateValue } from "../store/validation.ts";
+import {
+  type DataLimits,
+  validateBatchSize,
+  validateEntryDeadline,
+  validateKey,
+  validateScanLimit,
+  validateTtlSeconds,
+  validateValue,
+} from "../store/validation.ts";
 import type {
   ContainsResponse,
   DeleteResponse,
@@ -100,6 +109,8 @@ export interface RouterCoreOptions {
 /** A deadline in the past: an MSet entry carrying it deletes its key. */
 const DELETE_DEADLINE_MS = 1;
 
+const RESOLVED = Promise.resolve();
+
 export class RouterCore {
   #topology: Topology;
   #shards: ShardDirectory;
@@ -108,7 +119,12 @@ export class RouterCore {
   #locks = new KeyLocks();
   /** Calls in flight per topology they started under. */
   #inflight = new Map<Topology, number>();
-  #drainWaiters: (() => void)[] = [];
+  /** For each topology routed by: resolves once every call that started under an
+   * earlier one has finished (see "Calls in flight across a change" above). */
+  #earlierDrained = new WeakMap<Topology, Promise<void>>();
+  /** The pending #earlierDrained promises, each with the topologies whose calls it still
+   * waits for. */
+  #drainWaiters: { waitingFor: Set<Topology>; resolve: () => void }[] = [];
 
   constructor(topology: Topology, shards: ShardDirectory, options: RouterCoreOptions) {
     this.#topology = topology;
@@ -130,13 +146,17 @@ export class RouterCore {
    * {@linkcode drained}. */
   setTopology(topology: Topology): void {
     this.#topology = topology;
-    this.#notifyIfDrained();
+    // No call runs under the new topology yet: every call in flight is an earlier one.
+    const waitingFor = new Set(this.#inflight.keys());
+    this.#earlierDrained.set(
+      topology,
+      waitingFor.size === 0 ? RESOLVED : new Promise((resolve) => this.#drainWaiters.push({ waitingFor, resolve })),
+    );
   }
 
   /** Resolves when no call that started under an older topology is still running. */
   drained(): Promise<void> {
-    if (this.#olderInflight() === 0) return Promise.resolve();
-    return new Promise((resolve) => this.#drainWaiters.push(resolve));
+    return this.#drainedBefore(this.#topology);
   }
 
   // ---- Single-key rpcs ----------------------------------------------------------
@@ -182,7 +202,7 @@ export class RouterCore {
   /** MGet: one MGet per owner in parallel; moving keys under their locks, `to` first. */
   async mget(request: MGetRequest, context: CallContext): Promise<MGetResponse> {
     const keys = request.keys;
-    refuseLargeBatch(keys.length, "read");
+    validateBatchSize(keys.length, "read");
     for (const key of keys) validateKey(key, "get", this.#limits);
     const withDeadlines = request.include_deadlines === true;
     const values: GetResponse[] = new Array(keys.length);
@@ -222,8 +242,17 @@ export class RouterCore {
    */
   async mset(request: MSetRequest, context: CallContext): Promise<MSetResponse> {
     const entries = request.entries;
-    refuseLargeBatch(entries.length, "write");
-    for (const entry of entries) this.#validateEntry(entry);
+    validateBatchSize(entries.length, "write");
+    const nowMs = this.#clock();
+    for (const entry of entries) {
+      validateKey(entry.key, "set", this.#limits);
+      validateValue(entry.key, entry.value, this.#limits);
+      validateEntryDeadline(
+        { key: entry.key, expiresAtMs: int64Given(entry.expires_at_ms), ttlMs: int64Given(entry.ttl_ms) },
+        nowMs,
+        this.#limits,
+      );
+    }
     const onlyIfAbsent = request.only_if_absent === true;
     let count = 0;
     await this.#withTopology(async (topology) => {
@@ -239,6 +268,7 @@ export class RouterCore {
         }
       }
       const movingKeys = [...moving.values()].flatMap((group) => group.keys);
+      if (movingKeys.length > 0) await this.#drainedBefore(topology);
       const release = movingKeys.length === 0 ? null : await this.#locks.lock(movingKeys);
       try {
         await Promise.all([...moving.values()].map(({ from, to, keys }) => this.settle(from, to, keys, context)));
@@ -263,12 +293,7 @@ export class RouterCore {
    * to those the shard owns or is handing over (Topology.scanKeeps).
    */
   async scan(request: ScanRequest, context: CallContext): Promise<ScanResponse> {
-    const limit = request.limit === 0 ? SCAN_PAGE_KEYS_DEFAULT : request.limit;
-    if (!Number.isSafeInteger(limit) || limit < 1 || limit > SCAN_PAGE_KEYS_MAX) {
-      throw invalidArgument(
-        `scan: Cannot scan: limit ${request.limit} is not from 1 to ${SCAN_PAGE_KEYS_MAX} (0 for ${SCAN_PAGE_KEYS_DEFAULT})`,
-      );
-    }
+    const limit = validateScanLimit(request.limit);
     return await this.#withTopology(async (topology) => {
       const order = topology.scanOrder();
       const cursor = request.cursor === ""
@@ -348,6 +373,7 @@ export class RouterCore {
         if (route.from === from && route.to !== from) pushTo(byTarget, route.to, key);
       }
       if (byTarget.size === 0) return 0;
+      await this.#drainedBefore(topology);
       const release = await this.#locks.lock([...byTarget.values()].flat());
       try {
         const moved = await Promise.all([...byTarget].map(([to, group]) => this.settle(from, to, group, context)));
@@ -385,6 +411,7 @@ export class RouterCore {
     return await this.#withTopology(async (topology) => {
       const { from, to } = topology.route(request.key);
       if (from === to) return await this.#shard(to).call<Response>(rpc, request, context);
+      await this.#drainedBefore(topology);
       const release = await this.#locks.lock([request.key]);
       try {
         await this.settle(from, to, [request.key], context);
@@ -441,59 +468,41 @@ export class RouterCore {
       return await work(topology);
     } finally {
       const left = this.#inflight.get(topology)! - 1;
-      if (left === 0) this.#inflight.delete(topology);
-      else this.#inflight.set(topology, left);
-      this.#notifyIfDrained();
+      if (left > 0) {
+        this.#inflight.set(topology, left);
+      } else {
+        this.#inflight.delete(topology);
+        if (this.#drainWaiters.length > 0) this.#drainedAll(topology);
+      }
     }
   }
 
-  #olderInflight(): number {
-    let count = 0;
-    for (const [topology, calls] of this.#inflight) if (topology !== this.#topology) count += calls;
-    return count;
+  /** Resolves once every call that started under a topology earlier than `topology` has
+   * finished. */
+  #drainedBefore(topology: Topology): Promise<void> {
+    return this.#earlierDrained.get(topology) ?? RESOLVED;
   }
 
-  #notifyIfDrained(): void {
-    if (this.#drainWaiters.length === 0 || this.#olderInflight() > 0) return;
-    const waiters = this.#drainWaiters;
-    this.#drainWaiters = [];
-    for (const resolve of waiters) resolve();
+  /** Notes that no call runs under `topology` any more, resolving the waits it ends. */
+  #drainedAll(topology: Topology): void {
+    this.#drainWaiters = this.#drainWaiters.filter((waiter) => {
+      waiter.waitingFor.delete(topology);
+      if (waiter.waitingFor.size > 0) return true;
+      waiter.resolve();
+      return false;
+    });
   }
 
   #shard(name: string): ShardApi {
     return this.#shards(name);
   }
-
-  #validateEntry(entry: WireEntry): void {
-    validateKey(entry.key, "set", this.#limits);
-    validateValue(entry.key, entry.value, this.#limits);
-    const expiresAtMs = Number(entry.expires_at_ms);
-    const ttlMs = Number(entry.ttl_ms);
-    if (expiresAtMs !== 0 && ttlMs !== 0) {
-      throw invalidArgument(`store: Cannot set key ${quote(entry.key)}: give expires_at_ms or ttl_ms, not both`);
-    }
-    const maxMs = this.#limits.ttlSecondsMax * 1000;
-    if (!Number.isSafeInteger(ttlMs) || ttlMs > maxMs) {
-      throw invalidArgument(
-        `store: Cannot set key ${quote(entry.key)}: ttl_ms ${entry.ttl_ms} is not a whole number up to ${maxMs} ` +
-          `(raise the limit with --max-ttl-seconds)`,
-      );
-    }
-    if (!Number.isSafeInteger(expiresAtMs) || expiresAtMs > this.#clock() + maxMs) {
-      throw invalidArgument(
-        `store: Cannot set key ${quote(entry.key)}: expires_at_ms ${entry.expires_at_ms} is not a unix time in ms ` +
-          `within ${this.#limits.ttlSecondsMax} s from now (raise the limit with --max-ttl-seconds)`,
-      );
-    }
-  }
 }
 
-function refuseLargeBatch(count: number, action: string): void {
-  if (count > BATCH_KEYS_MAX) {
-    throw invalidArgument(
-      `store: Cannot ${action} ${count} keys in one call: the limit is ${BATCH_KEYS_MAX}; split the batch`,
-    );
-  }
+/** An int64 field of a decoded message (a decimal string) as a number, or undefined
+ * when it is 0, proto3's "not given". */
+function int64Given(value: string | number): number | undefined {
+  const number = Number(value);
+  return number === 0 ? undefined : number;
 }
 
 function pushTo<K, V>(map: Map<K, V[]>, key: K, value: V): void {

@@ -353,3 +353,63 @@ Deno.test("drained() waits for calls that started under an earlier topology", as
   await waiting;
   assert.equal(drained, true);
 });
+
+Deno.test("a write that started before a migration is not lost to a call that moves its key", async () => {
+  const h = new Harness(NAMES, 9, [NEW_SHARD]);
+  const keys = Array.from({ length: 100 }, (_, i) => `k${i}`);
+  await h.core.mset({ entries: keys.map((key) => entry(key, "old")) }, CONTEXT);
+  const key = keys.find((key) => h.core.topology.after.withShard(NEW_SHARD).owner(key) === NEW_SHARD)!;
+  // The Set reaches the key's shard under the stable ring and is held there, unapplied,
+  // while the migration begins: a call in flight on the network.
+  const from = h.shard(h.core.topology.after.owner(key));
+  let releaseSet!: () => void;
+  const held = new Promise<void>((resolve) => releaseSet = resolve);
+  const original = from.call.bind(from);
+  from.call = async <R>(rpc: string, request: object, context: CallContext): Promise<R> => {
+    if (rpc === "Set") await held;
+    return await original<R>(rpc, request, context);
+  };
+  const write = h.core.set({ key, value: "new" }, CONTEXT);
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  h.change(startAdd(h.membership, parseShardSpec(NEW_SHARD, "t"), NOW_MS));
+  assert.ok(h.core.topology.moves(key));
+  // A call under the new topology moves the key while the old Set is still on its way.
+  const expire = h.core.expire({ key, seconds: 100 }, CONTEXT);
+  for (let turn = 0; turn < 20; turn++) await new Promise((resolve) => setTimeout(resolve, 0));
+  releaseSet();
+  await Promise.all([write, expire]);
+
+  await h.migrator().run(new AbortController().signal);
+  h.change(completeMigration(h.membership));
+  assert.deepEqual(h.holders(key), [NEW_SHARD]);
+  assert.equal(await get(h.core, key), "new", "the acknowledged Set is not lost");
+});
+
+Deno.test("a source shard that forgets the mover's scan cursor (a restart) is scanned again from the start", async () => {
+  const h = new Harness(NAMES, 10, [NEW_SHARD]);
+  const keys = Array.from({ length: 600 }, (_, i) => `k${i}`);
+  await h.core.mset({ entries: keys.map((key) => entry(key, `v-${key}`)) }, CONTEXT);
+  h.change(startAdd(h.membership, parseShardSpec(NEW_SHARD, "t"), NOW_MS));
+  let restarts = 0;
+  for (const name of NAMES) {
+    const shard = h.shard(name);
+    shard.beforeCall = (rpc, request) => {
+      if (rpc === "Scan" && (request as { cursor: string }).cursor !== "" && restarts < 2) {
+        restarts++;
+        shard.forgetCursors();
+      }
+    };
+  }
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const tooLong = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error("the mover never finished")), 10_000);
+  });
+  try {
+    await Promise.race([h.migrator().run(new AbortController().signal), tooLong]);
+  } finally {
+    clearTimeout(timer);
+  }
+  assert.equal(restarts, 2);
+  h.change(completeMigration(h.membership));
+  for (const key of keys) assert.deepEqual(h.holders(key), [h.core.topology.after.owner(key)], key);
+});

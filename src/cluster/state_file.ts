@@ -45,6 +45,7 @@
  * @module
  */
 
+import { writeFileAtomic } from "../client/files.ts";
 import { formatAddress, parseAddress } from "../config/address.ts";
 import { VNODES_PER_SHARD_MAX } from "../config/limits.ts";
 import { KvError } from "../errors.ts";
@@ -154,24 +155,8 @@ export async function readState(dataDir: string): Promise<Membership | null> {
  * file, fsync it, rename it over the old one, fsync the directory. */
 export async function writeState(dataDir: string, membership: Membership): Promise<void> {
   const path = `${dataDir}/${STATE_FILE_NAME}`;
-  const temporary = `${path}.tmp`;
   try {
-    const file = await Deno.open(temporary, { write: true, create: true, truncate: true });
-    try {
-      const bytes = new TextEncoder().encode(encodeState(membership));
-      let written = 0;
-      while (written < bytes.length) written += await file.write(bytes.subarray(written));
-      await file.sync();
-    } finally {
-      file.close();
-    }
-    await Deno.rename(temporary, path);
-    const directory = await Deno.open(dataDir, { read: true });
-    try {
-      await directory.sync();
-    } finally {
-      directory.close();
-    }
+    await writeFileAtomic(path, encodeState(membership));
   } catch (error) {
     throw new KvError("UNAVAILABLE", `cluster: Cannot save the cluster state to ${path}: ${describeFsError(error)}`);
   }

@@ -7,9 +7,8 @@
  * @module
  */
 
-import { type Membership, shardsAfter, shardsInvolved } from "./membership.ts";
+import { type Membership, shardsAfter } from "./membership.ts";
 import { HashRing } from "./ring.ts";
-import type { ShardSpec } from "./shard_spec.ts";
 
 /** Where a key is: `from` holds it until it moves, `to` owns it after. */
 export interface KeyRoute {
@@ -21,7 +20,6 @@ export class Topology {
   readonly membership: Membership;
   readonly before: HashRing;
   readonly after: HashRing;
-  #specs: Map<string, ShardSpec>;
 
   constructor(membership: Membership) {
     this.membership = membership;
@@ -29,7 +27,6 @@ export class Topology {
     this.after = membership.migration === null
       ? this.before
       : new HashRing(shardsAfter(membership).map((spec) => spec.name), membership.vnodes);
-    this.#specs = new Map(shardsInvolved(membership).map((spec) => [spec.name, spec]));
   }
 
   get epoch(): number {
@@ -51,18 +48,6 @@ export class Topology {
   moves(key: string): boolean {
     if (this.before === this.after) return false;
     return this.before.owner(key) !== this.after.owner(key);
-  }
-
-  /** The shard called `name`, among those involved. */
-  spec(name: string): ShardSpec {
-    const spec = this.#specs.get(name);
-    if (spec === undefined) throw new Error(`topology: No shard ${JSON.stringify(name)}`);
-    return spec;
-  }
-
-  /** Every shard involved: the ring before and after. */
-  get shards(): readonly ShardSpec[] {
-    return [...this.#specs.values()];
   }
 
   /**

@@ -16,21 +16,22 @@
  * @module
  */
 
-import {
-  BATCH_KEYS_MAX,
-  SCAN_CURSOR_IDLE_MS,
-  SCAN_CURSORS_MAX,
-  SCAN_EXAMINED_PER_RETURNED_MAX,
-  SCAN_PAGE_KEYS_DEFAULT,
-  SCAN_PAGE_KEYS_MAX,
-} from "../config/limits.ts";
+import { SCAN_CURSOR_IDLE_MS, SCAN_CURSORS_MAX, SCAN_EXAMINED_PER_RETURNED_MAX } from "../config/limits.ts";
 import type { Role } from "../config/server_flags.ts";
-import { invalidArgument, KvError, quote } from "../errors.ts";
+import { KvError, quote } from "../errors.ts";
 import type { SequencedCommand } from "../store/command.ts";
 import type { Entry } from "../store/store.ts";
 import { findExpiredKeys, type SweepLimits } from "../store/expiry.ts";
 import { ScanCursors, type ScanPage } from "../store/scan.ts";
-import { type DataLimits, validateKey, validateTtlSeconds, validateValue } from "../store/validation.ts";
+import {
+  type DataLimits,
+  validateBatchSize,
+  validateEntryDeadline,
+  validateKey,
+  validateScanLimit,
+  validateTtlSeconds,
+  validateValue,
+} from "../store/validation.ts";
 import type { WritePipeline } from "./write_pipeline.ts";
 
 export interface KeyspaceOptions {
@@ -169,7 +170,7 @@ export class Keyspace {
     const deadlines = entries.map((entry) => {
       validateKey(entry.key, "set", this.limits);
       validateValue(entry.key, entry.value, this.limits);
-      return this.#deadlineOf(entry, nowMs);
+      return validateEntryDeadline(entry, nowMs, this.limits);
     });
     if (entries.length > 0) this.#refuseOnReplica("set", entries[0].key);
     const staging = this.pipeline.staging;
@@ -194,14 +195,10 @@ export class Keyspace {
   /** SCAN: the next page of live keys with `prefix`, continuing from `cursor` ("" to
    * start). `limit` 0 means the default page size. */
   scan(cursor: string, prefix: string, limit: number): ScanPage {
-    if (!Number.isSafeInteger(limit) || limit < 0 || limit > SCAN_PAGE_KEYS_MAX) {
-      throw invalidArgument(
-        `scan: Cannot scan: limit ${limit} is not from 1 to ${SCAN_PAGE_KEYS_MAX} (0 for ${SCAN_PAGE_KEYS_DEFAULT})`,
-      );
-    }
+    const pageKeys = validateScanLimit(limit);
     if (prefix !== "") validateKey(prefix, "scan for prefix", this.limits);
     const store = this.pipeline.staging.store;
-    return this.#scanCursors.page(store, cursor, prefix, limit === 0 ? SCAN_PAGE_KEYS_DEFAULT : limit, this.#clock());
+    return this.#scanCursors.page(store, cursor, prefix, pageKeys, this.#clock());
   }
 
   /**
@@ -237,34 +234,6 @@ export class Keyspace {
     return entry;
   }
 
-  /** The absolute deadline an MSet entry asks for, validated; null for none. */
-  #deadlineOf(entry: EntryWrite, nowMs: number): number | null {
-    const { expiresAtMs, ttlMs } = entry;
-    const maxMs = this.limits.ttlSecondsMax * 1000;
-    if (expiresAtMs !== undefined && ttlMs !== undefined) {
-      throw invalidArgument(`store: Cannot set key ${quote(entry.key)}: give expires_at_ms or ttl_ms, not both`);
-    }
-    if (ttlMs !== undefined) {
-      if (!Number.isSafeInteger(ttlMs) || ttlMs > maxMs) {
-        throw invalidArgument(
-          `store: Cannot set key ${quote(entry.key)}: ttl_ms ${ttlMs} is not a whole number up to ${maxMs} ` +
-            `(raise the limit with --max-ttl-seconds)`,
-        );
-      }
-      return nowMs + ttlMs;
-    }
-    if (expiresAtMs !== undefined) {
-      if (!Number.isSafeInteger(expiresAtMs) || expiresAtMs > nowMs + maxMs) {
-        throw invalidArgument(
-          `store: Cannot set key ${quote(entry.key)}: expires_at_ms ${expiresAtMs} is not a unix time in ms ` +
-            `within ${this.limits.ttlSecondsMax} s from now (raise the limit with --max-ttl-seconds)`,
-        );
-      }
-      return expiresAtMs;
-    }
-    return null;
-  }
-
   #refuseOnReplica(action: string, key: string): void {
     if (this.#role === "master") return;
     const master = this.#masterAddress ?? "its master";
@@ -272,14 +241,6 @@ export class Keyspace {
       "FAILED_PRECONDITION",
       `replica: Cannot ${action} key ${quote(key)}: this node is a read-only replica; ` +
         `send writes to the master at ${master}`,
-    );
-  }
-}
-
-function validateBatchSize(count: number, action: string): void {
-  if (count > BATCH_KEYS_MAX) {
-    throw invalidArgument(
-      `store: Cannot ${action} ${count} keys in one call: the limit is ${BATCH_KEYS_MAX}; split the batch`,
     );
   }
 }

@@ -362,8 +362,9 @@ export class Node {
   }
 }
 
-/** Creates the data directory if needed and checks that it is a writable directory. */
-async function prepareDataDir(dataDir: string): Promise<void> {
+/** Creates the data directory if needed and checks that it is a writable directory.
+ * `subsystem` prefixes the error (the router prepares its own with "router"). */
+export async function prepareDataDir(dataDir: string, subsystem = "server"): Promise<void> {
   try {
     await Deno.mkdir(dataDir, { recursive: true });
     const probe = await Deno.makeTempFile({ dir: dataDir, prefix: ".kvstore-probe-" });
@@ -376,7 +377,10 @@ async function prepareDataDir(dataDir: string): Promise<void> {
       : error instanceof Error
       ? error.message
       : String(error);
-    throw new KvError("FAILED_PRECONDITION", `server: Cannot use data directory ${JSON.stringify(dataDir)}: ${detail}`);
+    throw new KvError(
+      "FAILED_PRECONDITION",
+      `${subsystem}: Cannot use data directory ${JSON.stringify(dataDir)}: ${detail}`,
+    );
   }
 }
 

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { BATCH_KEYS_MAX, SCAN_PAGE_KEYS_DEFAULT, SCAN_PAGE_KEYS_MAX } from "../config/limits.ts";
 import { invalidArgument, KvError, quote } from "../errors.ts";
 import { utf8ByteLength, utf8LongerThan } from "./utf8.ts";
 
@@ -57,4 +58,62 @@ export function validateTtlSeconds(key: string, seconds: number, limits: DataLim
         `raise it with --max-ttl-seconds)`,
     );
   }
+}
+
+/** Refuses a batch (MGet, MSet) of more than BATCH_KEYS_MAX keys. `action` is "read" or
+ * "write", for the message. */
+export function validateBatchSize(count: number, action: string): void {
+  if (count > BATCH_KEYS_MAX) {
+    throw invalidArgument(
+      `store: Cannot ${action} ${count} keys in one call: the limit is ${BATCH_KEYS_MAX}; split the batch`,
+    );
+  }
+}
+
+/** The number of keys a Scan page asks for, checked: `limit` 0 means the default. */
+export function validateScanLimit(limit: number): number {
+  if (!Number.isSafeInteger(limit) || limit < 0 || limit > SCAN_PAGE_KEYS_MAX) {
+    throw invalidArgument(
+      `scan: Cannot scan: limit ${limit} is not from 1 to ${SCAN_PAGE_KEYS_MAX} (0 for ${SCAN_PAGE_KEYS_DEFAULT})`,
+    );
+  }
+  return limit === 0 ? SCAN_PAGE_KEYS_DEFAULT : limit;
+}
+
+/** The deadline one MSet entry asks for: absolute unix ms, or a TTL in ms from `nowMs`,
+ * or neither (undefined for a field not given). */
+export interface EntryDeadline {
+  readonly key: string;
+  readonly expiresAtMs?: number;
+  readonly ttlMs?: number;
+}
+
+/** The absolute deadline (unix ms) an MSet entry asks for, or null for none. Refuses an
+ * entry that gives both fields, and a deadline further from `nowMs` than the TTL limit.
+ * A deadline already past is valid: it deletes the key. */
+export function validateEntryDeadline(entry: EntryDeadline, nowMs: number, limits: DataLimits): number | null {
+  const { expiresAtMs, ttlMs } = entry;
+  const maxMs = limits.ttlSecondsMax * 1000;
+  if (expiresAtMs !== undefined && ttlMs !== undefined) {
+    throw invalidArgument(`store: Cannot set key ${quote(entry.key)}: give expires_at_ms or ttl_ms, not both`);
+  }
+  if (ttlMs !== undefined) {
+    if (!Number.isSafeInteger(ttlMs) || ttlMs > maxMs) {
+      throw invalidArgument(
+        `store: Cannot set key ${quote(entry.key)}: ttl_ms ${ttlMs} is not a whole number up to ${maxMs} ` +
+          `(raise the limit with --max-ttl-seconds)`,
+      );
+    }
+    return nowMs + ttlMs;
+  }
+  if (expiresAtMs !== undefined) {
+    if (!Number.isSafeInteger(expiresAtMs) || expiresAtMs > nowMs + maxMs) {
+      throw invalidArgument(
+        `store: Cannot set key ${quote(entry.key)}: expires_at_ms ${expiresAtMs} is not a unix time in ms ` +
+          `within ${limits.ttlSecondsMax} s from now (raise the limit with --max-ttl-seconds)`,
+      );
+    }
+    return expiresAtMs;
+  }
+  return null;
 }

@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { KvError } from "../errors.ts";
-import { validateKey, validateTtlSeconds, validateValue } from "./validation.ts";
+import {
+  validateBatchSize,
+  validateEntryDeadline,
+  validateKey,
+  validateScanLimit,
+  validateTtlSeconds,
+  validateValue,
+} from "./validation.ts";
 
 const LIMITS = { keyBytesMax: 8, valueBytesMax: 16, ttlSecondsMax: 100 };
 
@@ -36,4 +43,28 @@ Deno.test("TTLs: zero and negative are allowed (they delete); over the maximum i
   assert.equal(codeOf(() => validateTtlSeconds("k", 101, LIMITS)), "INVALID_ARGUMENT");
   assert.equal(codeOf(() => validateTtlSeconds("k", 1.5, LIMITS)), "INVALID_ARGUMENT");
   assert.equal(codeOf(() => validateTtlSeconds("k", NaN, LIMITS)), "INVALID_ARGUMENT");
+});
+
+Deno.test("an MSet entry's deadline is absolute or a TTL from now, never both, within the TTL limit", () => {
+  const nowMs = 1_000_000;
+  assert.equal(validateEntryDeadline({ key: "k" }, nowMs, LIMITS), null);
+  assert.equal(validateEntryDeadline({ key: "k", ttlMs: 5000 }, nowMs, LIMITS), nowMs + 5000);
+  assert.equal(validateEntryDeadline({ key: "k", expiresAtMs: nowMs + 100_000 }, nowMs, LIMITS), nowMs + 100_000);
+  assert.equal(validateEntryDeadline({ key: "k", expiresAtMs: 1 }, nowMs, LIMITS), 1, "a past deadline deletes");
+  assert.throws(() => validateEntryDeadline({ key: "k", expiresAtMs: 5, ttlMs: 5 }, nowMs, LIMITS), /not both/);
+  assert.throws(() => validateEntryDeadline({ key: "k", ttlMs: 100_001 }, nowMs, LIMITS), /--max-ttl-seconds/);
+  assert.throws(() => validateEntryDeadline({ key: "k", ttlMs: 1.5 }, nowMs, LIMITS), /not a whole number/);
+  assert.throws(
+    () => validateEntryDeadline({ key: "k", expiresAtMs: nowMs + 100_001 }, nowMs, LIMITS),
+    /within 100 s from now/,
+  );
+});
+
+Deno.test("batches and scan pages are bounded; a scan limit of 0 means the default page", () => {
+  assert.equal(codeOf(() => validateBatchSize(10_000, "read")), undefined);
+  assert.throws(() => validateBatchSize(10_001, "write"), /Cannot write 10001 keys in one call.*split the batch/);
+  assert.equal(validateScanLimit(0), 100);
+  assert.equal(validateScanLimit(7), 7);
+  assert.throws(() => validateScanLimit(10_001), /limit 10001 is not from 1 to 10000/);
+  assert.throws(() => validateScanLimit(-1), /limit -1 is not/);
 });
