@@ -148,9 +148,15 @@ export class PushReceiver {
       droppedKeys: dropped,
     });
     if (id > 0) logger.warn(`Commands before id ${id} were pushed before this replica listened; it lacks them`);
-    await this.#suspendedWhile(() =>
-      persistence.replaceWith(applier.staging.store, { replid: FOREIGN_REPLID, seq: applier.staging.committedSeq })
-    );
+    try {
+      await this.#suspendedWhile(() =>
+        persistence.replaceWith(applier.staging.store, { replid: FOREIGN_REPLID, seq: applier.staging.committedSeq })
+      );
+    } catch (error) {
+      // The files still hold the old dataset: the next push adopts the master afresh.
+      applier.forgetHistory();
+      throw error;
+    }
     this.notify();
   }
 
@@ -159,17 +165,20 @@ export class PushReceiver {
     const { applier, pipeline, persistence, logger, onDatasetReplaced } = this.#options;
     await pipeline.drain();
     if (applier.replid !== FOREIGN_REPLID || applier.lastSeq >= seq - 1) return;
-    const skipped = applier.skipTo(seq);
+    // The seq jumps past commands the log never saw, and a log's seqs have no gaps: the
+    // files start over from the dataset as it is, at the new seq (rare: an error path).
+    // They are written first: if they cannot be, nothing was skipped, and the next push
+    // tries again.
+    let skipped = 0;
+    await this.#suspendedWhile(async () => {
+      await persistence.replaceWith(applier.staging.store, { replid: FOREIGN_REPLID, seq: seq - 1 });
+      skipped = applier.skipTo(seq);
+    });
     onDatasetReplaced(seq - 1);
     logger.error(
       `The master never sent ${skipped} commands before id ${seqToForeignId(seq)}; skipping them, so this replica ` +
         "may differ from its master (a master that cannot resync its replicas): restart the replica empty to repair",
       { skipped },
-    );
-    // The seq jumped past commands the log never saw, and a log's seqs have no gaps: the
-    // files start over from the dataset as it is, at the new seq (rare: an error path).
-    await this.#suspendedWhile(() =>
-      persistence.replaceWith(applier.staging.store, { replid: FOREIGN_REPLID, seq: applier.staging.committedSeq })
     );
     this.notify();
   }
