@@ -69,6 +69,7 @@ Deno.test("smoke: push mode with --replicas and pull together apply each command
   }, "both the pull stream and the push link are acknowledged up to the last seq");
   const modes = (await info(master.address)).replicas!.map((r) => r.mode).sort();
   assert.deepEqual(modes, ["pull", "push"]);
+  assert.deepEqual(await client.wait(2, 300), { replicas: 1, seq: Number(last) }, "one replica reached two ways");
   // Each seq was staged once: the replica's seq equals the master's although most
   // commands reached it twice.
   assert.equal((await info(replica.address)).last_seq, last);
@@ -120,12 +121,14 @@ Deno.test("smoke: our replica follows a C++-style master that pushes ids from 0 
     await replica.waitForLog(/does not serve Sync/);
     assert.equal((await info(replica.address)).link_state, "push-only");
 
-    assert.deepEqual(await push(0, "SET", "a", "1"), {
+    const { replica_id, ...first } = await push(0, "SET", "a", "1");
+    assert.deepEqual(first, {
       success: true,
       last_applied_sequence: "0",
       replid: "0".repeat(40),
       detail: "",
     });
+    assert.match(replica_id ?? "", /^[0-9a-f]{16}$/, "the replica names itself");
     assert.equal((await push(1, "SET", "b", "2")).last_applied_sequence, "1");
     assert.equal((await push(0, "SET", "a", "1")).success, true, "a duplicate is acknowledged, not applied again");
     // Pushes that overtake each other wait for their turn.

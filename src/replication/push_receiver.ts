@@ -34,6 +34,8 @@ import { shortReplid } from "./sync_plan.ts";
 import { commandFromWire } from "./wire.ts";
 
 export interface PushReceiverOptions {
+  /** This process's id, named in every answer. */
+  readonly nodeId: string;
   readonly applier: ReplicaApplier;
   readonly pipeline: WritePipeline;
   readonly persistence: Persistence;
@@ -115,7 +117,13 @@ export class PushReceiver {
     const { applier } = this.#options;
     const committed = applier.staging.committedSeq;
     const lastApplied = applier.replid === FOREIGN_REPLID ? seqToForeignId(committed) : committed;
-    return { success, last_applied_sequence: String(lastApplied), replid: applier.replid, detail };
+    return {
+      success,
+      last_applied_sequence: String(lastApplied),
+      replid: applier.replid,
+      detail,
+      replica_id: this.#options.nodeId,
+    };
   }
 
   /** Resolves "changed" when something was staged or committed, "timeout" at the

@@ -28,6 +28,7 @@ async function replicaOnSimDisk() {
   }
   let nowMs = 1_764_000_000_000;
   const receiver = new PushReceiver({
+    nodeId: "replica",
     applier,
     pipeline,
     persistence,

@@ -107,6 +107,7 @@ export class Replication {
     this.#applier = new ReplicaApplier(this.#pipeline.staging, options.history.replid);
     this.#backlog = new Backlog({ bytesMax: options.config.backlogBytesMax, lastSeq: options.history.seq });
     this.#pushReceiver = new PushReceiver({
+      nodeId: this.nodeId,
       applier: this.#applier,
       pipeline: this.#pipeline,
       persistence: this.#persistence,
