@@ -69,6 +69,7 @@ Deno.test("smoke: push mode with --replicas and pull together apply each command
   }, "both the pull stream and the push link are acknowledged up to the last seq");
   const modes = (await info(master.address)).replicas!.map((r) => r.mode).sort();
   assert.deepEqual(modes, ["pull", "push"]);
+  assert.deepEqual(await client.wait(2, 300), { replicas: 1, seq: Number(last) }, "one replica reached two ways");
   // Each seq was staged once: the replica's seq equals the master's although most
   // commands reached it twice.
   assert.equal((await info(replica.address)).last_seq, last);
@@ -109,6 +110,40 @@ Deno.test("our master pushes every write in order to a push-only replica, resend
   }
 });
 
+Deno.test(
+  "a push-only replica whose next write left the backlog misses it, the master says so, and pushes go on",
+  opts,
+  async () => {
+    const port = freePort();
+    const fake = new FakePushReplica();
+    await using master = await startMaster(["--replicas", `127.0.0.1:${port}`, "--backlog-bytes", "16kb"]);
+    using client = new KvClient(master.address);
+    // About 200 bytes per command against a 16 KiB backlog, pushed to no one.
+    for (let i = 1; i <= 300; i++) await client.set(`k${i}`, "x".repeat(100));
+    await master.waitForLog(/Cannot push to replica 127\.0\.0\.1:\d+/);
+    const server = await fakeServer(port, fake.handlers);
+    try {
+      await master.waitForLog(/missed seqs 1 to \d+, which left the backlog; push mode cannot resync it/, 20_000);
+      await waitUntil(() => fake.received.at(-1)?.sequence_id === "300", "the backlog's writes are pushed", 20_000);
+      // Logged once per stretch that left the backlog while the link retried: together
+      // they cover every seq before the first one pushed.
+      const missed = [...master.stderr.matchAll(/missed seqs (\d+) to (\d+), which left the backlog/g)]
+        .map(([, from, to]) => [Number(from), Number(to)]);
+      const first = Number(fake.received[0].sequence_id);
+      assert.ok(first > 1, "the first writes left the backlog");
+      assert.deepEqual(
+        missed.flatMap(([from, to]) => Array.from({ length: to - from + 1 }, (_, i) => from + i)),
+        Array.from({ length: first - 1 }, (_, i) => i + 1),
+        `missed: ${JSON.stringify(missed)}`,
+      );
+      const seqs = fake.received.map((command) => Number(command.sequence_id));
+      assert.deepEqual(seqs, Array.from({ length: 301 - first }, (_, i) => first + i), "the rest, in order, once");
+    } finally {
+      server.forceShutdown();
+    }
+  },
+);
+
 Deno.test("smoke: our replica follows a C++-style master that pushes ids from 0 and serves no Sync", opts, async () => {
   const masterPort = freePort();
   const fakeMaster = await fakeServer(masterPort, {});
@@ -120,12 +155,14 @@ Deno.test("smoke: our replica follows a C++-style master that pushes ids from 0 
     await replica.waitForLog(/does not serve Sync/);
     assert.equal((await info(replica.address)).link_state, "push-only");
 
-    assert.deepEqual(await push(0, "SET", "a", "1"), {
+    const { replica_id, ...first } = await push(0, "SET", "a", "1");
+    assert.deepEqual(first, {
       success: true,
       last_applied_sequence: "0",
       replid: "0".repeat(40),
       detail: "",
     });
+    assert.match(replica_id ?? "", /^[0-9a-f]{16}$/, "the replica names itself");
     assert.equal((await push(1, "SET", "b", "2")).last_applied_sequence, "1");
     assert.equal((await push(0, "SET", "a", "1")).success, true, "a duplicate is acknowledged, not applied again");
     // Pushes that overtake each other wait for their turn.

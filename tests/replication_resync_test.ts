@@ -133,9 +133,9 @@ Deno.test("a master restarted under running replicas converges them to its new d
     await master[Symbol.asyncDispose]();
   }
   await replica1.waitForLog(/Link to master down/);
-  // With volatile persistence the restarted master is empty and its history new: the
-  // replicas resync in full (tests/replication_restart_test.ts covers a master that
-  // recovers its data).
+  // Restarted in a new, empty data directory, the master holds no data and a new
+  // history: the replicas resync in full (tests/replication_restart_test.ts covers a
+  // master that recovers its data).
   await using restarted = await startServer({ address: `127.0.0.1:${port}` });
   using client = new KvClient(restarted.address);
   await writeKeys(client, "new", 100);

@@ -253,6 +253,11 @@ export class Follower {
     applier.suspend();
     try {
       await persistence.replaceWith(applier.staging.store, history);
+    } catch (error) {
+      // The files still hold the old dataset: claim no history, so the next attempt is
+      // a fullSync again rather than commands the log cannot follow.
+      applier.forgetHistory();
+      throw error;
     } finally {
       applier.resume();
     }

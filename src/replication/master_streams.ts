@@ -257,25 +257,21 @@ export class MasterStreams {
     }
   }
 
-  /** Resolves true when a command is appended, false after `timeoutMs` or on close. */
+  /** Resolves true when a command is appended, false after `timeoutMs` or on close. It
+   * leaves nothing registered once it resolves (see stream_writer.ts). */
   #waitForAppend(writer: StreamWriter<unknown>, timeoutMs: number): Promise<boolean> {
     return new Promise((resolve) => {
-      let timer: ReturnType<typeof setTimeout> | undefined = undefined;
-      const wake = () => {
+      if (writer.isClosed) return resolve(false);
+      const finish = (appended: boolean) => {
         clearTimeout(timer);
-        resolve(true);
-      };
-      timer = setTimeout(() => {
         this.#wakers.delete(wake);
-        resolve(false);
-      }, timeoutMs);
+        unregister();
+        resolve(appended);
+      };
+      const wake = () => finish(true);
+      const timer = setTimeout(() => finish(false), timeoutMs);
+      const unregister = writer.onClose(() => finish(false));
       this.#wakers.add(wake);
-      writer.closed.then(() => {
-        if (this.#wakers.delete(wake)) {
-          clearTimeout(timer);
-          resolve(false);
-        }
-      });
     });
   }
 
@@ -346,17 +342,21 @@ function syncMessage(fields: Partial<SyncMessage> & Pick<SyncMessage, "type">): 
 /** The first message on a Sync stream, the handshake; rejects if none comes in time. */
 function firstMessage(call: SyncCall, writer: StreamWriter<SyncMessage>, timeoutMs: number): Promise<SyncRequest> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      reject(new KvError("DEADLINE_EXCEEDED", `replication: No Sync handshake within ${timeoutMs} ms`));
-    }, timeoutMs);
-    call.once("data", (message: SyncRequest) => {
+    if (writer.isClosed) return reject(new StreamClosedError());
+    const settle = (settled: () => void) => {
       clearTimeout(timer);
-      resolve(message);
-    });
-    writer.closed.then(() => {
-      clearTimeout(timer);
-      reject(new StreamClosedError());
-    });
+      unregister();
+      call.removeListener("data", onData);
+      settled();
+    };
+    const onData = (message: SyncRequest) => settle(() => resolve(message));
+    const timer = setTimeout(
+      () =>
+        settle(() => reject(new KvError("DEADLINE_EXCEEDED", `replication: No Sync handshake within ${timeoutMs} ms`))),
+      timeoutMs,
+    );
+    const unregister = writer.onClose(() => settle(() => reject(new StreamClosedError())));
+    call.once("data", onData);
   });
 }
 

@@ -126,6 +126,7 @@ export class PushLink {
       }
       this.#failures = 0;
       this.#record!.state = "online";
+      if (response.replica_id) this.#record!.node = response.replica_id;
       const lastApplied = int64(response.last_applied_sequence, "last_applied_sequence");
       if (response.success) {
         this.#logged = "";

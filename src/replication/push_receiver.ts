@@ -34,6 +34,8 @@ import { shortReplid } from "./sync_plan.ts";
 import { commandFromWire } from "./wire.ts";
 
 export interface PushReceiverOptions {
+  /** This process's id, named in every answer. */
+  readonly nodeId: string;
   readonly applier: ReplicaApplier;
   readonly pipeline: WritePipeline;
   readonly persistence: Persistence;
@@ -115,7 +117,13 @@ export class PushReceiver {
     const { applier } = this.#options;
     const committed = applier.staging.committedSeq;
     const lastApplied = applier.replid === FOREIGN_REPLID ? seqToForeignId(committed) : committed;
-    return { success, last_applied_sequence: String(lastApplied), replid: applier.replid, detail };
+    return {
+      success,
+      last_applied_sequence: String(lastApplied),
+      replid: applier.replid,
+      detail,
+      replica_id: this.#options.nodeId,
+    };
   }
 
   /** Resolves "changed" when something was staged or committed, "timeout" at the
@@ -148,9 +156,15 @@ export class PushReceiver {
       droppedKeys: dropped,
     });
     if (id > 0) logger.warn(`Commands before id ${id} were pushed before this replica listened; it lacks them`);
-    await this.#suspendedWhile(() =>
-      persistence.replaceWith(applier.staging.store, { replid: FOREIGN_REPLID, seq: applier.staging.committedSeq })
-    );
+    try {
+      await this.#suspendedWhile(() =>
+        persistence.replaceWith(applier.staging.store, { replid: FOREIGN_REPLID, seq: applier.staging.committedSeq })
+      );
+    } catch (error) {
+      // The files still hold the old dataset: the next push adopts the master afresh.
+      applier.forgetHistory();
+      throw error;
+    }
     this.notify();
   }
 
@@ -159,17 +173,20 @@ export class PushReceiver {
     const { applier, pipeline, persistence, logger, onDatasetReplaced } = this.#options;
     await pipeline.drain();
     if (applier.replid !== FOREIGN_REPLID || applier.lastSeq >= seq - 1) return;
-    const skipped = applier.skipTo(seq);
+    // The seq jumps past commands the log never saw, and a log's seqs have no gaps: the
+    // files start over from the dataset as it is, at the new seq (rare: an error path).
+    // They are written first: if they cannot be, nothing was skipped, and the next push
+    // tries again.
+    let skipped = 0;
+    await this.#suspendedWhile(async () => {
+      await persistence.replaceWith(applier.staging.store, { replid: FOREIGN_REPLID, seq: seq - 1 });
+      skipped = applier.skipTo(seq);
+    });
     onDatasetReplaced(seq - 1);
     logger.error(
       `The master never sent ${skipped} commands before id ${seqToForeignId(seq)}; skipping them, so this replica ` +
         "may differ from its master (a master that cannot resync its replicas): restart the replica empty to repair",
       { skipped },
-    );
-    // The seq jumped past commands the log never saw, and a log's seqs have no gaps: the
-    // files start over from the dataset as it is, at the new seq (rare: an error path).
-    await this.#suspendedWhile(() =>
-      persistence.replaceWith(applier.staging.store, { replid: FOREIGN_REPLID, seq: applier.staging.committedSeq })
     );
     this.notify();
   }

@@ -93,6 +93,14 @@ export class ReplicaApplier {
     this.#replid = replid;
   }
 
+  /** The dataset held is no longer what the files hold (replacing them failed): the
+   * replica claims no history, so its master answers the next handshake with a
+   * fullSync, a foreign master's next push is adopted afresh, and no command is applied
+   * on top of files that do not lead to it. */
+  forgetHistory(): void {
+    this.#replid = "";
+  }
+
   /** Starts loading a fullSync of history `replid` at `seq`; returns the store to fill.
    * A fullSync already loading is abandoned. */
   beginFullSync(replid: string, seq: number): Store {

@@ -7,7 +7,9 @@
  * replica has not acknowledged, from the backlog's commit times; 0 when it has them all).
  *
  * Wait (Redis's WAIT) blocks until N replicas have acknowledged a target seq, the
- * master's last seq when the call came. Waiters are resolved here as acknowledgements
+ * master's last seq when the call came. A replica reached two ways (pulling, and pushed
+ * to with --replicas) has two records but counts once: records are counted by the
+ * replica process behind them. Waiters are resolved here as acknowledgements
  * arrive; their timeouts belong to the shell, which calls {@linkcode ReplicaRegistry.cancelWait}.
  *
  * Pure: no I/O, no timers; time comes in as `nowMs`.
@@ -20,6 +22,9 @@ export type ReplicaMode = "pull" | "stream" | "push";
 /** A replica as the master tracks it. */
 export interface ReplicaRecord {
   readonly id: string;
+  /** The replica process behind the link, when it differs from `id` (a push link learns
+   * it from the replica's answers). */
+  node?: string;
   readonly address: string;
   readonly mode: ReplicaMode;
   /** "fullsync" while its fullSync streams, "online" once streaming commands, and for
@@ -88,11 +93,11 @@ export class ReplicaRegistry {
     this.#settleWaiters();
   }
 
-  /** How many attached replicas acknowledged `seq` or later. */
+  /** How many attached replicas acknowledged `seq` or later, each process once. */
   countAcked(seq: number): number {
-    let count = 0;
-    for (const record of this.#replicas.values()) if (record.ackedSeq >= seq) count++;
-    return count;
+    const nodes = new Set<string>();
+    for (const record of this.#replicas.values()) if (record.ackedSeq >= seq) nodes.add(record.node ?? record.id);
+    return nodes.size;
   }
 
   /** Blocks a Wait call; resolves it at once when enough replicas already acknowledged

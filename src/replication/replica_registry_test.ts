@@ -65,3 +65,17 @@ Deno.test("a Wait already satisfied resolves at once, and a timed-out one with t
   registry.cancelWait(waiter);
   assert.deepEqual(answers, [1, 1, 1], "each waiter is answered once");
 });
+
+Deno.test("a replica reached by two links counts once in a Wait", () => {
+  const registry = new ReplicaRegistry();
+  const pulled = registry.add(pull("r1", 5), 0);
+  const pushed = registry.add({ id: "push:r1:1", address: "r1:1", mode: "push", state: "online", ackedSeq: 5 }, 0);
+  assert.equal(registry.countAcked(5), 2, "two processes, as far as the master knows");
+  pushed.node = pulled.id;
+  assert.equal(registry.countAcked(5), 1);
+  const answers: number[] = [];
+  const waiter = { targetSeq: 5, replicasWanted: 2, resolve: (n: number) => answers.push(n) };
+  assert.equal(registry.addWaiter(waiter), true);
+  registry.ack(registry.add(pull("r2", 0), 0), 5, 1);
+  assert.deepEqual(answers, [2]);
+});

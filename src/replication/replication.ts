@@ -107,12 +107,14 @@ export class Replication {
     this.#applier = new ReplicaApplier(this.#pipeline.staging, options.history.replid);
     this.#backlog = new Backlog({ bytesMax: options.config.backlogBytesMax, lastSeq: options.history.seq });
     this.#pushReceiver = new PushReceiver({
+      nodeId: this.nodeId,
       applier: this.#applier,
       pipeline: this.#pipeline,
       persistence: this.#persistence,
       mayFollowForeignMaster: () => {
+        // Not while no follower runs either: the node is changing roles.
         const state = this.#follower?.status.state;
-        return state !== "up" && state !== "syncing";
+        return state !== undefined && state !== "up" && state !== "syncing";
       },
       onDatasetReplaced: (seq) => this.#resetBacklog(seq),
       logger: this.#logger,
@@ -188,18 +190,38 @@ export class Replication {
    * Turns this replica into a master that keeps its data and starts a new history; the
    * old history's replid is remembered so its other replicas resync partially. A master
    * answers `promoted: false` and changes nothing.
+   *
+   * The node takes writes only once its files record the new history. If they cannot (a
+   * full disk), it stays a replica of its master: a master whose restart would not
+   * resume what it acknowledged must not acknowledge anything.
    */
   promote(): Promise<PromoteResponse> {
     return this.#serially(async () => {
       if (this.#keyspace.role === "master") {
         return { promoted: false, replid: this.#applier.replid, seq: this.#seq, previous_replid: "" };
       }
-      const oldMaster = this.#follower?.masterAddress ?? "";
+      const oldMaster = this.#keyspace.masterAddress!;
       await this.#follower?.stop();
       this.#follower = null;
       await this.#pipeline.drain();
+      try {
+        if (this.#applier.replid === "") {
+          throw new KvError(
+            "FAILED_PRECONDITION",
+            "its files do not hold the dataset it serves (its last fullSync could not be saved; its log says " +
+              "why): let it sync with its master first",
+          );
+        }
+        await this.#beginHistory();
+      } catch (error) {
+        this.#startFollower(oldMaster);
+        if (!(error instanceof KvError)) throw error;
+        throw new KvError(
+          error.code,
+          `replication: Cannot promote: ${error.message}; this node is still a replica of ${oldMaster}`,
+        );
+      }
       this.#keyspace.setRole("master", null);
-      await this.#beginHistory();
       this.#startMaster();
       this.#logger.warn(`Promoted to master (was a replica of ${oldMaster})`, {
         replid: shortReplid(this.#applier.replid),
@@ -382,14 +404,23 @@ export class Replication {
     this.#backlog = new Backlog({ bytesMax: this.#backlog.bytesMax, lastSeq: seq });
   }
 
-  /** Starts a new history at the current seq, remembering the one it continues. */
+  /** Starts a new history at the current seq, remembering the one it continues. If the
+   * files cannot record it, nothing changes. */
   async #beginHistory(): Promise<void> {
-    // An empty history has nothing a replica could continue from.
-    this.#previousReplid = this.#seq > 0 ? this.#applier.replid : null;
-    this.#previousLastSeq = this.#seq > 0 ? this.#seq : 0;
+    const continued = this.#applier.replid;
+    const seq = this.#seq;
     const replid = newReplid();
+    // Renamed first, so that no command of the old history is applied meanwhile.
     this.#applier.renameHistory(replid);
-    await this.#persistence.startHistory({ replid, seq: this.#seq });
+    try {
+      await this.#persistence.startHistory({ replid, seq });
+    } catch (error) {
+      this.#applier.renameHistory(continued);
+      throw error;
+    }
+    // An empty history has nothing a replica could continue from.
+    this.#previousReplid = seq > 0 ? continued : null;
+    this.#previousLastSeq = seq;
   }
 
   #startMaster(): void {

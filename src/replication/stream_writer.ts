@@ -7,6 +7,13 @@
  * buffering without bound for a slow or paused replica. A stream that the client
  * cancels never drains, so every wait also ends when the stream closes.
  *
+ * A stream lives as long as its replica stays connected (days) and waits on it many
+ * times a second, so a wait must leave nothing behind once it ends: each registers with
+ * {@linkcode StreamWriter.onClose} and unregisters when it is over. (A `then` on a
+ * promise that stays pending while the stream is open would hold every wait's closure
+ * until the stream closes: about 1 KB per command sent, gigabytes a day for a busy
+ * replica.)
+ *
  * @module
  */
 
@@ -25,33 +32,50 @@ type ServerStream<Out> = grpc.ServerWritableStream<unknown, Out> | grpc.ServerDu
 export class StreamWriter<Out> {
   readonly #call: ServerStream<Out>;
   #isClosed = false;
-  /** Resolves when the stream is closed, by either side. */
-  readonly closed: Promise<void>;
+  /** Called once when the stream closes, by either side. */
+  #closeListeners = new Set<() => void>();
 
   constructor(call: ServerStream<Out>) {
     this.#call = call;
-    this.closed = new Promise((resolve) => {
-      const close = () => {
-        this.#isClosed = true;
-        resolve();
-      };
-      call.once("cancelled", close);
-      call.once("close", close);
-      call.once("finish", close);
-      call.once("error", close);
-    });
+    const close = () => {
+      this.#isClosed = true;
+      const listeners = [...this.#closeListeners];
+      this.#closeListeners.clear();
+      for (const listener of listeners) listener();
+    };
+    call.once("cancelled", close);
+    call.once("close", close);
+    call.once("finish", close);
+    call.once("error", close);
   }
 
   get isClosed(): boolean {
     return this.#isClosed;
   }
 
+  /** Calls `listener` once when the stream closes; returns a function that unregisters
+   * it, for a wait that ended otherwise. A listener added after the close is not
+   * called: check {@linkcode StreamWriter.isClosed} first. */
+  onClose(listener: () => void): () => void {
+    this.#closeListeners.add(listener);
+    return () => this.#closeListeners.delete(listener);
+  }
+
   /** Sends `message`; resolves once the stream can take more. Throws
    * {@linkcode StreamClosedError} if the stream is or becomes closed. */
   async send(message: Out): Promise<void> {
     if (this.#isClosed) throw new StreamClosedError();
-    if (!this.#call.write(message)) {
-      await Promise.race([new Promise((resolve) => this.#call.once("drain", resolve)), this.closed]);
+    // write() may close the stream before it returns; then no drain comes.
+    if (!this.#call.write(message) && !this.#isClosed) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          this.#call.removeListener("drain", done);
+          unregister();
+          resolve();
+        };
+        const unregister = this.onClose(done);
+        this.#call.once("drain", done);
+      });
     }
     if (this.#isClosed) throw new StreamClosedError();
   }

@@ -68,6 +68,8 @@ export interface ReplicationResponse {
   /** Replication: the replica's history, and why a command was not applied. */
   replid?: string;
   detail?: string;
+  /** Replication: the replica process, as in SyncRequest.replica_id. */
+  replica_id?: string;
 }
 
 export interface ReplicationStreamRequest {

@@ -1,11 +1,10 @@
 /**
- * Helpers for replication tests: masters and replicas as real processes, full dataset
- * dumps and their digests, and waiting until nodes converge.
+ * Helpers for replication tests: masters and replicas as real processes, their dataset
+ * digests and dumps, and waiting until nodes converge.
  *
- * A dataset dump is every live key with its value and deadline, read with Scan and
- * sorted; two nodes hold the same data when their dumps (or the dumps' SHA-256 digests)
- * are equal. (A Digest rpc computed by the server would avoid moving the data; this
- * helper works on any node that serves Scan.)
+ * Two nodes hold the same data when their Digest rpcs agree: the digest of every live
+ * key with its value and deadline, read in one step with the seq and history it
+ * describes. A dump (every live key, read with Scan, sorted) shows what differs.
  *
  * @module
  */
@@ -29,11 +28,18 @@ export async function dumpDataset(address: string): Promise<DumpedEntry[]> {
   return entries.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
 }
 
-/** The SHA-256 of a dump, in hex: equal digests, equal datasets. */
-export async function digest(entries: DumpedEntry[]): Promise<string> {
-  const bytes = new TextEncoder().encode(JSON.stringify(entries));
-  const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-  return Array.from(hash, (byte) => byte.toString(16).padStart(2, "0")).join("");
+/** A node's dataset digest, with the history and seq it describes. */
+export interface NodeDigest {
+  readonly replid: string;
+  readonly seq: number;
+  readonly keys: number;
+  readonly digest: string;
+}
+
+export async function digestOf(address: string): Promise<NodeDigest> {
+  using client = new KvClient(address, { deadlineMs: 30_000 });
+  const { replid, seq, keys, digest } = await client.digest();
+  return { replid, seq: Number(seq), keys: Number(keys), digest };
 }
 
 export async function info(address: string): Promise<InfoResponse> {
@@ -56,35 +62,29 @@ export function startReplica(
   return startServer({ ...options, args: ["--replica", "--master-address", masterAddress, ...args] });
 }
 
-/** Waits until every replica holds the master's last seq, its history, and the same
- * dataset. Fails with both dumps' sizes and the first difference when time runs out. */
+/**
+ * Waits until every replica holds the master's history, last seq and dataset (equal
+ * digests), and returns the master's dataset as it is then (callers use it once writes
+ * have stopped). Fails with the positions and the first difference of the dumps when
+ * time runs out.
+ */
 export async function waitForConvergence(
   master: ServerProcess,
   replicas: ServerProcess[],
   timeoutMs = CONVERGE_TIMEOUT_MS,
 ): Promise<DumpedEntry[]> {
-  let masterDump: DumpedEntry[] = [];
-  let lastProblem = "";
+  let lagging: { replica: ServerProcess; problem: string } | null = null;
   try {
     await waitUntil(
       async () => {
-        const masterInfo = await info(master.address);
+        const expected = await digestOf(master.address);
         for (const replica of replicas) {
-          const replicaInfo = await info(replica.address);
-          if (replicaInfo.last_seq !== masterInfo.last_seq || replicaInfo.replid !== masterInfo.replid) {
-            lastProblem = `${replica.address} at ${replicaInfo.replid.slice(0, 8)}:${replicaInfo.last_seq}, ` +
-              `master at ${masterInfo.replid.slice(0, 8)}:${masterInfo.last_seq} (link ${replicaInfo.link_state})`;
-            return false;
-          }
-        }
-        masterDump = await dumpDataset(master.address);
-        const masterAgain = await info(master.address);
-        if (masterAgain.last_seq !== masterInfo.last_seq) return false;
-        for (const replica of replicas) {
-          const replicaDump = await dumpDataset(replica.address);
-          if (JSON.stringify(replicaDump) !== JSON.stringify(masterDump)) {
-            lastProblem = `${replica.address} holds ${replicaDump.length} keys, the master ${masterDump.length}; ` +
-              `first difference: ${firstDifference(masterDump, replicaDump)}`;
+          const actual = await digestOf(replica.address);
+          if (actual.replid !== expected.replid || actual.seq !== expected.seq || actual.digest !== expected.digest) {
+            lagging = {
+              replica,
+              problem: `${replica.address} at ${position(actual)}, master at ${position(expected)}`,
+            };
             return false;
           }
         }
@@ -95,9 +95,32 @@ export async function waitForConvergence(
       100,
     );
   } catch (error) {
-    throw new Error(`${(error as Error).message}: ${lastProblem}`);
+    throw new Error(`${(error as Error).message}: ${await explain(master, lagging)}`);
   }
-  return masterDump;
+  return await dumpDataset(master.address);
+}
+
+function position(node: NodeDigest): string {
+  return `${node.replid.slice(0, 8)}:${node.seq} (${node.keys} keys, digest ${node.digest})`;
+}
+
+/** What a replica that did not converge shows: its link and the first difference. */
+async function explain(
+  master: ServerProcess,
+  lagging: { replica: ServerProcess; problem: string } | null,
+): Promise<string> {
+  if (lagging === null) return "no node answered";
+  try {
+    const [replicaInfo, masterDump, replicaDump] = await Promise.all([
+      info(lagging.replica.address),
+      dumpDataset(master.address),
+      dumpDataset(lagging.replica.address),
+    ]);
+    return `${lagging.problem}, link ${replicaInfo.link_state}; first difference: ` +
+      firstDifference(masterDump, replicaDump);
+  } catch (error) {
+    return `${lagging.problem} (${error})`;
+  }
 }
 
 function firstDifference(a: DumpedEntry[], b: DumpedEntry[]): string {

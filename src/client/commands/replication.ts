@@ -13,6 +13,7 @@
  * @module
  */
 
+import { WAIT_TIMEOUT_MS_MAX } from "../../config/limits.ts";
 import { UsageError } from "../../config/usage_error.ts";
 import { type ClientCommand, EXIT_NOT_FOUND, EXIT_OK } from "../command.ts";
 
@@ -64,7 +65,10 @@ export const wait: ClientCommand = {
       throw new UsageError(`Invalid TIMEOUT_MS ${JSON.stringify(timeoutText)}: expected a whole number, 0 or more`);
     }
     // The call itself must outlive the wait.
-    const deadlineMs = Math.max(context.timeoutMs, (timeoutMs === 0 ? 3_600_000 : timeoutMs) + context.timeoutMs);
+    const deadlineMs = Math.max(
+      context.timeoutMs,
+      (timeoutMs === 0 ? WAIT_TIMEOUT_MS_MAX : timeoutMs) + context.timeoutMs,
+    );
     const reached = await context.client().wait(replicas, timeoutMs, deadlineMs);
     context.print(context.json ? { replicas: reached.replicas, seq: reached.seq } : String(reached.replicas));
     // Like `get` of a missing key: the command worked, but the answer is no.
