@@ -209,8 +209,13 @@ export class Follower {
   async #partialSync(message: SyncMessage): Promise<void> {
     const { applier, persistence, clock } = this.#options;
     const seq = int64(message.seq, "seq");
-    if (seq !== applier.staging.committedSeq) {
-      throw new LinkError(`the master's partialSync starts after seq ${seq}, not this replica's ${applier.lastSeq}`);
+    // Both must match: a command staged but not yet durable (a push from another master,
+    // during a split-brain failover) would otherwise be filed under the renamed history.
+    if (seq !== applier.staging.committedSeq || seq !== applier.lastSeq) {
+      throw new LinkError(
+        `the master's partialSync starts after seq ${seq}, not this replica's ${applier.staging.committedSeq}` +
+          (applier.lastSeq === applier.staging.committedSeq ? "" : ` (with writes staged up to ${applier.lastSeq})`),
+      );
     }
     if (message.replid !== applier.replid) {
       // The master continues our history under a new name (it was promoted or restarted).
