@@ -87,6 +87,13 @@ export async function waitForConvergence(
             };
             return false;
           }
+          // The data can match before a fullSync's files are written (the replica swaps
+          // the dataset in, then writes its snapshot); the link is "up" only after.
+          const link = (await info(replica.address)).link_state ?? "";
+          if (link !== "up" && link !== "push-only") {
+            lagging = { replica, problem: `${replica.address} holds the data, but its link is "${link}"` };
+            return false;
+          }
         }
         return true;
       },
