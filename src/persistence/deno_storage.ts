@@ -181,7 +181,13 @@ export async function lockDataDir(directory: string): Promise<Deno.FsFile> {
         `it; stop it first, or choose another --data-dir`,
     );
   }
-  await file.truncate(0);
-  await file.write(new TextEncoder().encode(`${Deno.pid}\n`));
+  try {
+    await file.truncate(0);
+    await file.write(new TextEncoder().encode(`${Deno.pid}\n`));
+  } catch (error) {
+    // The lock is released with its handle; a node that cannot start must not keep it.
+    file.close();
+    throw error;
+  }
   return file;
 }
