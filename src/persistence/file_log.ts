@@ -41,6 +41,7 @@ import { FRAME_HEADER_BYTES, FrameEncoder } from "./frame.ts";
 import { encodeBatch, encodeHistory, encodeLogStart, LOG_FILE, LOG_TMP_FILE } from "./log_format.ts";
 import { ByteReader } from "./bytes.ts";
 import { type LogHeader, RECORD_HISTORY } from "./records.ts";
+import { SnapshotInstalledError } from "./snapshot_format.ts";
 import { describeStorageError, type FileWriter, type Storage } from "./storage.ts";
 import { Mutex } from "./mutex.ts";
 
@@ -322,17 +323,28 @@ export class FileLog implements CommitLog {
     return this.#lock.run(async () => {
       const tmp = await this.#storage.openWriter(LOG_TMP_FILE, "create");
       let installed = false;
+      // Once the section has put the new snapshot in place, kvstore.rdb no longer pairs
+      // with kvstore.aof, only with kvstore.aof.tmp: from then on the new log must be
+      // installed, or at least kept for recovery to install, never removed.
+      let snapshotInstalled = false;
       try {
         await tmp.append(encodeLogStart(this.#encoder, header));
         await tmp.sync();
-        await section();
+        try {
+          await section();
+        } catch (error) {
+          if (!(error instanceof SnapshotInstalledError)) throw error;
+          // The directory's fsync is retried after the log's rename, below.
+          this.#lastError = `directory fsync failed: ${describeStorageError(error.cause)}`;
+        }
+        snapshotInstalled = true;
         this.#options.crash("mid-replace");
         await this.#storage.rename(LOG_TMP_FILE, LOG_FILE);
         installed = true;
       } finally {
         if (!installed) {
           await tmp.close().catch(() => {});
-          await this.#storage.remove(LOG_TMP_FILE).catch(() => {});
+          if (!snapshotInstalled) await this.#storage.remove(LOG_TMP_FILE).catch(() => {});
         }
       }
       this.#lastError = null;

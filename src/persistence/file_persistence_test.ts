@@ -407,3 +407,34 @@ Deno.test("a replaceWith whose directory fsync fails after the new log is in pla
   const powerCut = await openPersistence(storage.afterPowerCut(seededRandom(3)));
   assert.deepEqual(contents(powerCut.store), { after: "resync", new: "2" });
 });
+
+/** A hook that makes the step after crash point `at` fail in the given way. */
+const failFrom = (storage: SimStorage, at: CrashPoint, what: "failDirSyncs" | "failRenames") => (point: CrashPoint) => {
+  if (point === at) storage[what] = true;
+};
+
+for (
+  const [what, at, failure] of [
+    ["the directory fsync after the new snapshot's rename", "after-snapshot-rename", "failDirSyncs"],
+    ["the new log's rename", "mid-replace", "failRenames"],
+  ] as const
+) {
+  Deno.test(`a replaceWith that fails at ${what} leaves files that load`, async () => {
+    const storage = disk();
+    const opened = await openPersistence(storage, { fsync: "always", crash: failFrom(storage, at, failure) });
+    await writeBatch(opened, [set("old", "1")]);
+    const replacement = new Store();
+    replacement.apply(set("new", "2"));
+    await opened.persistence.replaceWith(replacement, { replid: "r2", seq: 40 }).catch(() => {});
+    storage[failure] = false;
+
+    // Whatever the outcome, the files hold one whole dataset: the old one, or the new one.
+    const crashed = await openPersistence(storage.afterProcessCrash(seededRandom(2)));
+    const loaded = contents(crashed.store);
+    assert.ok(
+      JSON.stringify(loaded) === JSON.stringify({ old: "1" }) ||
+        JSON.stringify(loaded) === JSON.stringify({ new: "2" }),
+      `loaded ${JSON.stringify(loaded)}`,
+    );
+  });
+}

@@ -81,6 +81,8 @@ export class SimStorage implements Storage {
   capacityBytes: number;
   failSyncs = false;
   failDirSyncs = false;
+  /** Makes renames fail (a full directory, an I/O error). */
+  failRenames = false;
   failTruncates = false;
   /** File syncs that succeeded. */
   syncs = 0;
@@ -204,6 +206,7 @@ export class SimStorage implements Storage {
 
   async rename(from: string, to: string): Promise<void> {
     await this.#step(true);
+    if (this.failRenames) throw new Error("Input/output error (os error 5)");
     const inode = this.#dir.get(from);
     if (inode === undefined) throw new Error(`No such file: ${from}`);
     this.#dir.delete(from);

@@ -104,6 +104,16 @@ export class SnapshotAbandoned extends Error {
  * kvstore.rdb.tmp, fsync, rename, fsync of the directory. On failure the temporary file
  * is removed and kvstore.rdb is untouched.
  */
+/** The snapshot was renamed into place, but the directory's fsync failed: kvstore.rdb
+ * already names the new snapshot (durably or not). A caller replacing the log with it
+ * must finish that (see FileLog.replace) rather than undo its half. */
+export class SnapshotInstalledError extends Error {
+  constructor(cause: unknown) {
+    super(`the snapshot is in place, but syncing its directory failed: ${String(cause)}`, { cause });
+    this.name = "SnapshotInstalledError";
+  }
+}
+
 export async function writeSnapshotFile(
   storage: Storage,
   source: SnapshotSource,
@@ -156,7 +166,11 @@ export async function writeSnapshotFile(
     options.crash("before-snapshot-rename");
     await storage.rename(SNAPSHOT_TMP_FILE, SNAPSHOT_FILE);
     options.crash("after-snapshot-rename");
-    await storage.syncDir();
+    try {
+      await storage.syncDir();
+    } catch (error) {
+      throw new SnapshotInstalledError(error);
+    }
     return { keys, bytes, seqEnd };
   } catch (error) {
     if (!closed) await file.close().catch(() => {});
