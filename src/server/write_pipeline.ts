@@ -20,6 +20,7 @@
  */
 
 import { setImmediate } from "node:timers";
+import { nextTurn } from "../event_loop.ts";
 import { KvError } from "../errors.ts";
 import type { Logger } from "../logging/logger.ts";
 import type { CommitLog } from "../persistence/commit_log.ts";
@@ -76,7 +77,7 @@ export class WritePipeline {
     while (this.#flushing !== null || this.#flushScheduled || this.staging.pendingCount > 0) {
       if (this.staging.hasQueued) this.#schedule();
       if (this.#flushing !== null) await this.#flushing;
-      else await new Promise<void>((resolve) => setImmediate(resolve));
+      else await nextTurn();
     }
   }
 
