@@ -60,10 +60,16 @@ export function openFilePersistence(config: ServerConfig, logger: Logger): FileP
   });
 }
 
+/** The longest delay a timer takes, in ms (2^31 - 1). Deno, like Node, fires a timer
+ * with a longer delay after 1 ms instead, so a longer period is waited out in steps. */
+export const TIMER_DELAY_MS_MAX = 2 ** 31 - 1;
+
 /** The timers persistence needs: fsync once a second under everysec, and a snapshot
  * every interval when the data changed since the last one. */
 export class DurabilityTimers {
   #timers: ReturnType<typeof setInterval>[] = [];
+  #snapshotTimer: ReturnType<typeof setTimeout> | undefined = undefined;
+  #stopped = false;
   #persistence: FilePersistence;
   #staging: WriteStaging;
   #logger: Logger;
@@ -76,17 +82,18 @@ export class DurabilityTimers {
   }
 
   start(config: ServerConfig): void {
+    this.#stopped = false;
     if (config.appendfsync === "everysec") {
       this.#timers.push(setInterval(() => this.#sync(), LOG_SYNC_INTERVAL_MS));
     }
-    if (config.snapshotIntervalSeconds > 0) {
-      this.#timers.push(setInterval(() => this.#snapshotIfChanged(), config.snapshotIntervalSeconds * 1000));
-    }
+    if (config.snapshotIntervalSeconds > 0) this.#scheduleSnapshot(config.snapshotIntervalSeconds * 1000);
   }
 
   stop(): void {
+    this.#stopped = true;
     for (const timer of this.#timers) clearInterval(timer);
     this.#timers = [];
+    clearTimeout(this.#snapshotTimer);
   }
 
   /** Whether writes were committed since the last good snapshot began. */
@@ -104,6 +111,20 @@ export class DurabilityTimers {
       if (!this.#syncFailing) this.#logger.error("The log's fsync failed", { error: String(error) });
       this.#syncFailing = true;
     });
+  }
+
+  /** Snapshots (if the data changed) every `intervalMs`. An interval longer than a timer
+   * can wait (--snapshot-interval-seconds goes up to a year, a timer to about 24.8 days)
+   * is waited in steps of at most TIMER_DELAY_MS_MAX, rather than firing every
+   * millisecond. */
+  #scheduleSnapshot(intervalMs: number, remainingMs = intervalMs): void {
+    if (this.#stopped) return;
+    const stepMs = Math.min(remainingMs, TIMER_DELAY_MS_MAX);
+    this.#snapshotTimer = setTimeout(() => {
+      if (remainingMs > stepMs) return this.#scheduleSnapshot(intervalMs, remainingMs - stepMs);
+      this.#snapshotIfChanged();
+      this.#scheduleSnapshot(intervalMs);
+    }, stepMs);
   }
 
   #snapshotIfChanged(): void {

@@ -59,3 +59,18 @@ Deno.test("the snapshot timer snapshots the data when it changed, and only then"
     timers.stop();
   }
 });
+
+Deno.test("a snapshot interval longer than a timer can wait (24.8 days) does not snapshot at once", async () => {
+  const storage = new SimStorage({ random: seededRandom(1) });
+  const opened = await openPersistence(storage, { fsync: "no", clock: Date.now });
+  const timers = new DurabilityTimers(opened.persistence, opened.staging, silentLogger());
+  // 30 days: a timer given that many ms fires after 1 ms, again and again.
+  timers.start(config(["--appendfsync", "no", "--snapshot-interval-seconds", String(30 * 24 * 3600)]));
+  try {
+    await writeBatch(opened, [set("a", "1")]);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(opened.persistence.status().lastSnapshotStatus, "none", "no snapshot within 200 ms");
+  } finally {
+    timers.stop();
+  }
+});
