@@ -132,3 +132,16 @@ Deno.test("a missing snapshot that the log continues stops start-up; repair stan
   using client = new KvClient(server.address);
   assert.deepEqual(await client.mget(["before", "after"]), [undefined, "snapshot"]);
 });
+
+Deno.test("repair refuses a directory that holds no data files, and creates nothing in it", opts, async () => {
+  await using dir = await tempDataDir();
+  for (const args of [["--check"], []]) {
+    const repair = await runKvstore(["repair", "--data-dir", dir.path, ...args]);
+    assert.equal(repair.code, 3, repair.stderr);
+    assert.match(
+      lastLine(repair.stderr),
+      /^kvstore repair: Cannot repair ".*": it holds no kvstore\.aof or kvstore\.rdb \(is --data-dir right\?\)$/,
+    );
+  }
+  assert.deepEqual([...Deno.readDirSync(dir.path)], [], "no file was created");
+});

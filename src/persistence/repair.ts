@@ -60,6 +60,16 @@ export interface RepairResult {
 
 const SCANNER = { readChunkBytes: PERSISTENCE_READ_CHUNK_BYTES, payloadBytesMax: FRAME_PAYLOAD_BYTES_MAX };
 
+/** Whether the directory holds a log or a snapshot. Repair refuses one that holds
+ * neither: it is not a data directory (a mistyped --data-dir, or the working directory
+ * by default), and recovery there would create a new, empty log. */
+export async function holdsDataFiles(storage: Storage): Promise<boolean> {
+  for (const name of [LOG_FILE, SNAPSHOT_FILE, LOG_TMP_FILE]) {
+    if (await storage.size(name) !== null) return true;
+  }
+  return false;
+}
+
 /** Checks the directory and, unless `check`, repairs it; see the module doc. */
 export async function repairDataDir(options: RepairOptions): Promise<RepairResult> {
   const problems: string[] = [];

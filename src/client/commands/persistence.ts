@@ -8,7 +8,7 @@
 import { SNAPSHOT_CALL_DEADLINE_MS_DEFAULT } from "../../config/limits.ts";
 import { KvError } from "../../errors.ts";
 import { DenoStorage, lockDataDir } from "../../persistence/deno_storage.ts";
-import { repairDataDir } from "../../persistence/repair.ts";
+import { holdsDataFiles, repairDataDir } from "../../persistence/repair.ts";
 import { type ClientCommand, EXIT_ERROR, EXIT_NOT_FOUND, EXIT_OK } from "../command.ts";
 import { formatBytes } from "../info_format.ts";
 
@@ -85,6 +85,15 @@ export const repair: ClientCommand = {
     } catch (error) {
       const detail = error instanceof Deno.errors.NotFound ? "no such directory" : (error as Error).message;
       context.warn(`kvstore repair: Cannot repair ${JSON.stringify(dataDir)}: ${detail}`);
+      return EXIT_ERROR;
+    }
+    // Checked before the lock, which would leave a kvstore.lock behind in a directory
+    // that was never a data directory.
+    if (!(await holdsDataFiles(new DenoStorage(dataDir)))) {
+      context.warn(
+        `kvstore repair: Cannot repair ${JSON.stringify(dataDir)}: it holds no kvstore.aof or kvstore.rdb ` +
+          `(is --data-dir right?)`,
+      );
       return EXIT_ERROR;
     }
     let lock: Deno.FsFile;
