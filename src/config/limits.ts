@@ -317,6 +317,14 @@ export const EXPIRED_AFTER_LOAD_KEYS_PER_STEP = 10_000;
  * large dataset takes seconds to minutes (--timeout-ms overrides it). */
 export const SNAPSHOT_CALL_DEADLINE_MS_DEFAULT = 10 * 60_000;
 
+/** Bytes of client writes that may wait for the log at once (staged, not yet durable).
+ * Past it, new client writes are refused with UNAVAILABLE until the log catches up, so a
+ * disk that stalls (an fsync that hangs under --appendfsync always) cannot let waiting
+ * writes, and the retries of clients that gave up on them, fill memory. Costs up to this
+ * much memory (plus one call) while the disk is slow; it is also about the largest single
+ * write of the log. */
+export const WRITE_QUEUE_BYTES_MAX = 256 * MIB;
+
 /** Bytes of encoding buffer the write path keeps between batches. A batch of large
  * values grows the buffer to its size; past this, the memory is given back afterwards
  * rather than held for good. */

@@ -122,6 +122,7 @@ export class Keyspace {
     validateKey(key, "set", this.limits);
     validateValue(key, value, this.limits);
     this.#refuseOnReplica("set", key);
+    this.pipeline.admitWrite();
     await this.pipeline.commit(this.pipeline.staging.set(key, value, null));
   }
 
@@ -129,6 +130,7 @@ export class Keyspace {
   async delete(key: string): Promise<boolean> {
     validateKey(key, "delete", this.limits);
     this.#refuseOnReplica("delete", key);
+    this.pipeline.admitWrite();
     const decision = this.pipeline.staging.delete(key, this.#clock());
     if (decision.staged === null) return false;
     if (!decision.applied) this.#expiredKeys++;
@@ -142,6 +144,7 @@ export class Keyspace {
     validateKey(key, "expire", this.limits);
     validateTtlSeconds(key, seconds, this.limits);
     this.#refuseOnReplica("expire", key);
+    this.pipeline.admitWrite();
     const decision = this.pipeline.staging.expire(key, seconds, this.#clock());
     if (decision.staged === null) return false;
     if (!decision.applied) this.#expiredKeys++;
@@ -173,6 +176,7 @@ export class Keyspace {
       return validateEntryDeadline(entry, nowMs, this.limits);
     });
     if (entries.length > 0) this.#refuseOnReplica("set", entries[0].key);
+    this.pipeline.admitWrite();
     const staging = this.pipeline.staging;
     // Every command is staged in this turn, so one batch takes them all: waiting for the
     // last is waiting for all.

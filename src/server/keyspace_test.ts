@@ -177,3 +177,37 @@ Deno.test("MSet's entries travel in one batch: the log takes them all, or none i
   assert.equal(keyspace.get("a")?.value, "1");
   assert.equal(pipeline.staging.pendingCount, 0);
 });
+
+Deno.test("client writes are refused before anything is staged while the log is too far behind", async () => {
+  const log: CommitLog = { append: () => new Promise(() => {}), close: () => Promise.resolve() };
+  const pipeline = new WritePipeline(new WriteStaging(new Store()), log, silentLogger(), { queueBytesMax: 150 });
+  const keyspace = new Keyspace(pipeline, {
+    role: "master",
+    masterAddress: null,
+    limits: LIMITS,
+    sweepLimits: { sampleKeys: 20, repeatRatio: 0.25, keysMax: 1000 },
+    clock: () => 1_000_000,
+    random: Math.random,
+  });
+  // The log never answers: these writes wait for ever, and their bytes count.
+  void keyspace.set("k1", "v".repeat(60));
+  void keyspace.set("k2", "v".repeat(60));
+  const waiting = pipeline.staging.lastSeq;
+  for (
+    const write of [
+      () => keyspace.set("k3", "v"),
+      () => keyspace.delete("k1"),
+      () => keyspace.expire("k1", 10),
+      () => keyspace.setMany([{ key: "k4", value: "v" }]),
+    ]
+  ) {
+    // Refused at once; before the limit existed, each of these waited for ever.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const tooLate = new Promise<never>((_, reject) => timer = setTimeout(() => reject(new Error("no answer")), 1000));
+    await assert.rejects(
+      Promise.race([write(), tooLate]).finally(() => clearTimeout(timer)),
+      (error) => error instanceof KvError && error.code === "UNAVAILABLE",
+    );
+  }
+  assert.equal(pipeline.staging.lastSeq, waiting, "nothing more was staged");
+});

@@ -20,6 +20,7 @@
  */
 
 import { setImmediate } from "node:timers";
+import { WRITE_QUEUE_BYTES_MAX } from "../config/limits.ts";
 import { nextTurn } from "../event_loop.ts";
 import { KvError } from "../errors.ts";
 import type { Logger } from "../logging/logger.ts";
@@ -41,10 +42,33 @@ export class WritePipeline {
   #flushScheduled = false;
   #flushing: Promise<void> | null = null;
 
-  constructor(staging: WriteStaging, log: CommitLog, logger: Logger) {
+  #queueBytesMax: number;
+
+  /** `queueBytesMax`: see {@linkcode WritePipeline.admitWrite} (default
+   * WRITE_QUEUE_BYTES_MAX). */
+  constructor(staging: WriteStaging, log: CommitLog, logger: Logger, options: { queueBytesMax?: number } = {}) {
     this.staging = staging;
     this.#log = log;
     this.#logger = logger;
+    this.#queueBytesMax = options.queueBytesMax ?? WRITE_QUEUE_BYTES_MAX;
+  }
+
+  /**
+   * Called before a client write is staged: refuses it with UNAVAILABLE while more than
+   * `queueBytesMax` of writes already wait for the log, which means the disk is slow or
+   * stalled; taking more would only grow memory (the clients of the waiting writes may
+   * have given up and be retrying). The bound is the limit plus one call. Writes the node
+   * must take do not ask: a replica's stream from its master, expiry deletions.
+   */
+  admitWrite(): void {
+    const waitingBytes = this.staging.pendingBytes;
+    if (waitingBytes <= this.#queueBytesMax) return;
+    throw new KvError(
+      "UNAVAILABLE",
+      `pipeline: Cannot take the write now: ${mib(waitingBytes)} of writes already wait for the log, over the ` +
+        `limit of ${mib(this.#queueBytesMax)}; the disk is slow or stalled (kvstore info shows log_error if it ` +
+        `failed). Nothing was applied; retry in a moment`,
+    );
   }
 
   /** Registers a listener for committed batches. */
@@ -131,4 +155,8 @@ export class WritePipeline {
     this.#queuedWriters?.reject(failure);
     this.#queuedWriters = null;
   }
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
 }

@@ -102,6 +102,40 @@ Deno.test("waiting for a command that is no longer queued is refused rather than
   assert.throws(() => pipeline.commit(staged), /not queued/);
 });
 
+Deno.test("client writes are refused while more than the queue's limit waits for the log, and taken again after", async () => {
+  const log = new HeldLog();
+  // Each staged SET of a 1-character key and value counts 66 bytes.
+  const pipeline = new WritePipeline(new WriteStaging(new Store()), log, silentLogger(), { queueBytesMax: 200 });
+  const writes = [pipeline.commit(pipeline.staging.stage(set("a")))];
+  await waitFor(() => log.held.length === 1);
+  // The disk stalls: the first batch is held, and writes pile up behind it.
+  for (const key of ["b", "c", "d"]) {
+    pipeline.admitWrite();
+    writes.push(pipeline.commit(pipeline.staging.stage(set(key))));
+  }
+  assert.equal(pipeline.staging.pendingBytes, 4 * 66);
+  assert.throws(
+    () => pipeline.admitWrite(),
+    (error) =>
+      error instanceof KvError && error.code === "UNAVAILABLE" &&
+      /^pipeline: Cannot take the write now: 0\.0 MiB of writes already wait for the log, over the limit of 0\.0 MiB; the disk is slow or stalled/
+        .test(error.message),
+  );
+  log.held[0].resolve();
+  await waitFor(() => log.held.length === 2);
+  log.held[1].resolve();
+  await within(Promise.all(writes), 2000, "the writes");
+  assert.equal(pipeline.staging.pendingBytes, 0, "committed writes wait no more");
+  pipeline.admitWrite();
+
+  // A failed batch drops what waited, and the count with it.
+  const failing = pipeline.commit(pipeline.staging.stage(set("e")));
+  await waitFor(() => log.held.length === 3);
+  log.held[2].reject(new KvError("UNAVAILABLE", "log: Cannot append: disk full"));
+  await assert.rejects(within(failing, 2000, "the failing write"), /disk full/);
+  assert.equal(pipeline.staging.pendingBytes, 0);
+});
+
 /** Polls `condition` every turn for up to 2 s. */
 async function waitFor(condition: () => boolean): Promise<void> {
   const deadline = Date.now() + 2000;

@@ -22,6 +22,11 @@
 import type { SequencedCommand, WriteCommand } from "./command.ts";
 import { type Entry, isExpired, type Store } from "./store.ts";
 
+/** Bytes charged per staged command beyond its key and value characters (the command
+ * and its queue slot), so that many tiny commands count too. An estimate, like the
+ * store's entry size. */
+const STAGED_COMMAND_OVERHEAD_BYTES = 64;
+
 /** What a staged key will hold once its pending commands commit (`null`: absent). */
 interface PendingKey {
   entry: Entry | null;
@@ -43,6 +48,7 @@ export class WriteStaging {
   #taken: SequencedCommand[] | null = null;
   #lastSeq: number;
   #committedSeq: number;
+  #pendingBytes = 0;
 
   /** `committedSeq` is the seq of the last command the store already holds. */
   constructor(store: Store, committedSeq = 0) {
@@ -75,6 +81,12 @@ export class WriteStaging {
   /** Staged commands not yet committed, taken or not. */
   get pendingCount(): number {
     return this.#queued.length + (this.#taken?.length ?? 0);
+  }
+
+  /** An estimate of the memory the staged commands not yet committed take, in bytes:
+   * what waits for the log. */
+  get pendingBytes(): number {
+    return this.#pendingBytes;
   }
 
   /** Restarts the history at `seq` with nothing pending, e.g. after a full resync. */
@@ -147,6 +159,7 @@ export class WriteStaging {
     const staged: SequencedCommand = { seq, command };
     this.#lastSeq = seq;
     this.#queued.push(staged);
+    this.#pendingBytes += stagedBytes(command);
     const pending = this.#pending.get(command.key);
     const before = pending === undefined ? (this.store.peek(command.key) ?? null) : pending.entry;
     const after = entryAfter(before, command);
@@ -173,6 +186,7 @@ export class WriteStaging {
     if (batch !== this.#taken) throw new Error("staging: Cannot commit a batch that was not taken");
     for (const staged of batch) {
       this.store.apply(staged.command);
+      this.#pendingBytes -= stagedBytes(staged.command);
       const pending = this.#pending.get(staged.command.key)!;
       if (--pending.commands === 0) this.#pending.delete(staged.command.key);
     }
@@ -187,9 +201,14 @@ export class WriteStaging {
     this.#taken = null;
     this.#queued = [];
     this.#pending.clear();
+    this.#pendingBytes = 0;
     this.#lastSeq = this.#committedSeq;
     return dropped;
   }
+}
+
+function stagedBytes(command: WriteCommand): number {
+  return command.key.length + (command.kind === "set" ? command.value.length : 0) + STAGED_COMMAND_OVERHEAD_BYTES;
 }
 
 function entryAfter(before: Entry | null, command: WriteCommand): Entry | null {
