@@ -126,11 +126,14 @@ export class FrameScanner {
   #offset: number;
   #buffer: Uint8Array = new Uint8Array(0);
   #bufferStart = 0;
+  #path: string;
 
-  constructor(reader: FileReader, start: number, options: FrameScannerOptions) {
+  /** `path` names the file in the messages of read errors. */
+  constructor(reader: FileReader, start: number, options: FrameScannerOptions, path = "the file") {
     this.#reader = reader;
     this.#offset = start;
     this.#options = options;
+    this.#path = path;
   }
 
   /** The offset of the next frame. */
@@ -192,9 +195,16 @@ export class FrameScanner {
     try {
       bytes = await this.#reader.readAt(position, want);
     } catch (error) {
-      throw new Error(`Cannot read at offset ${position}: ${describeStorageError(error)}`);
+      // The OS's error code (EIO, ...) is kept, so that a node failing to start says why
+      // in one line rather than with a stack trace (see isSystemError in server/run.ts).
+      throw Object.assign(
+        new Error(`Cannot read ${this.#path} at offset ${position}: ${describeStorageError(error)}`, { cause: error }),
+        typeof (error as { code?: unknown })?.code === "string" ? { code: (error as { code: string }).code } : {},
+      );
     }
-    if (bytes.length < length) throw new Error(`Cannot read at offset ${position}: the file shrank while read`);
+    if (bytes.length < length) {
+      throw new Error(`Cannot read ${this.#path} at offset ${position}: the file shrank while it was read`);
+    }
     this.#buffer = bytes;
     this.#bufferStart = position;
     return bytes.subarray(0, length);

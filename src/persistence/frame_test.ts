@@ -129,3 +129,30 @@ Deno.test("a frame header cut short by zeros to the end of the file is a torn ta
     assert.equal(last.offset, offsets[2]);
   }
 });
+
+Deno.test("a read that fails names the file and the offset, and keeps the OS's error code", async () => {
+  const { bytes, offsets } = threeFrames();
+  const reader: FileReader = {
+    size: bytes.length,
+    readAt: (position, length) => {
+      if (position < offsets[1]) return Promise.resolve(bytes.slice(position, position + length));
+      return Promise.reject(Object.assign(new Error("Input/output error (os error 5)"), { code: "EIO" }));
+    },
+    close: () => Promise.resolve(),
+  };
+  const scanner = new FrameScanner(
+    reader,
+    0,
+    { readChunkBytes: offsets[1], payloadBytesMax: 1024 },
+    "/data/kvstore.aof",
+  );
+  assert.equal((await scanner.next()).kind, "frame");
+  await assert.rejects(scanner.next(), (error: Error & { code?: string }) => {
+    assert.equal(
+      error.message,
+      `Cannot read /data/kvstore.aof at offset ${offsets[1]}: Input/output error (os error 5)`,
+    );
+    assert.equal(error.code, "EIO");
+    return true;
+  });
+});

@@ -152,7 +152,7 @@ export async function readLog(
         : `it is format version ${version}; this kvstore reads version ${LOG_FORMAT_VERSION}`,
     );
   }
-  const scanner = new FrameScanner(reader, MAGIC_BYTES, options);
+  const scanner = new FrameScanner(reader, MAGIC_BYTES, options, place.path);
   const first = await scanner.next();
   if (first.kind !== "frame") {
     throw damaged(MAGIC_BYTES, first.kind === "end" ? "the log header is missing" : `the log header: ${first.detail}`);

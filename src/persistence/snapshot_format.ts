@@ -209,7 +209,7 @@ export async function readSnapshot(
   if (start.length < MAGIC_BYTES || !start.every((byte, i) => byte === SNAPSHOT_MAGIC[i])) {
     throw damaged(0, "it does not start with the kvstore snapshot magic of format version 1");
   }
-  const scanner = new FrameScanner(reader, MAGIC_BYTES, options);
+  const scanner = new FrameScanner(reader, MAGIC_BYTES, options, place.path);
   const first = await scanner.next();
   if (first.kind !== "frame") {
     throw damaged(MAGIC_BYTES, first.kind === "end" ? "the header is missing" : `the header: ${first.detail}`);
