@@ -266,8 +266,9 @@ export class FileLog implements CommitLog {
   /**
    * Replaces the log with one that starts with `header` and holds the frames from `from`
    * on (the batches after the snapshot's seq): the AOF rewrite. Appends go on meanwhile:
-   * the bulk is copied without the lock, and only the frames appended during the copy
-   * are copied under it, followed by fsync, rename and the switch of the write handle.
+   * the bulk is copied and fsynced without the lock, and only the frames appended during
+   * the copy are copied under it, followed by fsync, rename and the switch of the write
+   * handle.
    * On failure the old log stays in use, whole, and the temporary file is removed.
    */
   async cut(from: { offset: number; seq: number }, header: LogHeader): Promise<LogCut> {
@@ -281,6 +282,9 @@ export class FileLog implements CommitLog {
       const copiedTo = this.#end;
       await this.#checkCutPoint(from, copiedTo);
       await this.#copy(from.offset, copiedTo, tmp);
+      // Synced before the lock is taken, so the fsync that appends wait for covers only
+      // the frames appended during the copy, not all the writes made during the snapshot.
+      await tmp.sync();
       return await this.#lock.run(async () => {
         const file = this.#open();
         await this.#copy(copiedTo, this.#end, tmp);
