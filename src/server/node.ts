@@ -36,7 +36,7 @@ import {
 import type { ServerConfig } from "../config/server_flags.ts";
 import { KvError } from "../errors.ts";
 import type { Logger } from "../logging/logger.ts";
-import { lockDataDir } from "../persistence/deno_storage.ts";
+import { createDirectoryDurably, lockDataDir } from "../persistence/deno_storage.ts";
 import type { FilePersistence } from "../persistence/file_persistence.ts";
 import type { History } from "../persistence/persistence.ts";
 import { Store } from "../store/store.ts";
@@ -366,7 +366,7 @@ export class Node {
  * `subsystem` prefixes the error (the router prepares its own with "router"). */
 export async function prepareDataDir(dataDir: string, subsystem = "server"): Promise<void> {
   try {
-    await Deno.mkdir(dataDir, { recursive: true });
+    await createDirectoryDurably(dataDir);
     const probe = await Deno.makeTempFile({ dir: dataDir, prefix: ".kvstore-probe-" });
     await Deno.remove(probe);
   } catch (error) {
