@@ -146,3 +146,38 @@ Deno.test("set --ttl writes the value and its deadline in one call", opts, async
   const missing = await runKvstore(["get", "k", "--endpoint", server.address]);
   assert.equal(missing.code, 1, "a refused TTL leaves no key behind (no set-then-expire)");
 });
+
+Deno.test("expire and wait refuse numbers their int32 fields cannot carry, and change nothing", opts, async () => {
+  await using server = await startServer();
+  const kv = (...args: string[]) => runKvstore([...args, "--endpoint", server.address]);
+  assert.equal((await kv("set", "k", "v")).code, 0);
+  // 2^32 seconds would reach the server as 0 seconds, which deletes the key.
+  for (const seconds of ["4294967296", "2147483648", "-2147483649"]) {
+    const expire = await kv("expire", "k", seconds);
+    assert.equal(expire.code, 2, `expire ${seconds}: ${expire.stderr}`);
+    assert.match(
+      expire.stderr,
+      /^kvstore expire: Invalid SECONDS ".*": expected a whole number from -2147483648 to 2147483647\n$/,
+    );
+  }
+  assert.deepEqual(await kv("get", "k").then((r) => [r.code, r.stdout]), [0, "v\n"], "the key is untouched");
+  assert.equal(await kv("ttl", "k").then((r) => r.stdout), "-1\n");
+  // Negative numbers are values, not flags, as in redis-cli; other dashes go after --.
+  assert.deepEqual(await kv("set", "temp", "-5").then((r) => [r.code, r.stderr]), [0, ""]);
+  assert.equal(await kv("get", "temp").then((r) => r.stdout), "-5\n");
+  assert.equal((await runKvstore(["set", "--endpoint", server.address, "flagish", "--", "-x"])).code, 0);
+  assert.equal(await kv("get", "flagish").then((r) => r.stdout), "-x\n");
+  assert.deepEqual(await kv("set", "k2", "v", "--ttl", "-5").then((r) => [r.code, r.stderr]), [
+    2,
+    'kvstore set: Invalid --ttl "-5": expected a positive whole number of seconds\n',
+  ]);
+  assert.deepEqual(await kv("expire", "temp", "-1").then((r) => [r.code, r.stdout]), [0, "1\n"]);
+  assert.equal((await kv("get", "temp")).code, 1, "EXPIRE with a negative TTL deletes the key");
+  // 2^32 + 1 replicas would be asked for as 1.
+  const wait = await kv("wait", "4294967297", "10");
+  assert.equal(wait.code, 2, wait.stderr);
+  assert.match(
+    wait.stderr,
+    /^kvstore wait: Invalid NUM_REPLICAS "4294967297": expected a whole number from 0 to 2147483647/,
+  );
+});

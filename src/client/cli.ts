@@ -232,7 +232,12 @@ function parseCommandArgs(
   }
   let parsed;
   try {
-    parsed = parseArgs({ args: [...args], options: parseOptions, strict: true, allowPositionals: true });
+    parsed = parseArgs({
+      args: args.map(shieldNegativeNumber),
+      options: parseOptions,
+      strict: true,
+      allowPositionals: true,
+    });
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     const flag = /'(-{1,2}[^' ]+)/.exec(message)?.[1] ?? "";
@@ -249,7 +254,10 @@ function parseCommandArgs(
     throw new UsageError(`${message} (see kvstore ${command.name} --help)`);
   }
   const values = parsed.values as Record<string, string | boolean | undefined>;
-  const positionals = parsed.positionals;
+  for (const [name, value] of Object.entries(values)) {
+    if (typeof value === "string") values[name] = unshieldNegativeNumber(value);
+  }
+  const positionals = parsed.positionals.map(unshieldNegativeNumber);
   if (values.help !== true) {
     const [least, most] = command.arity;
     if (positionals.length < least || positionals.length > most) {
@@ -269,6 +277,21 @@ function parseCommandArgs(
     io,
     clients,
   );
+}
+
+/** Marks an argument that is a negative number, so parseArgs takes it as a value rather
+ * than as the short flag `-5` (no flag is a digit): `kvstore expire k -1` and
+ * `kvstore set temp -5` work as in redis-cli. Other values that start with a dash go
+ * after `--`, or as `--flag=-value`. */
+const NEGATIVE_NUMBER_MARK = "\u0000";
+const NEGATIVE_NUMBER = /^-[0-9.]/;
+
+function shieldNegativeNumber(arg: string): string {
+  return NEGATIVE_NUMBER.test(arg) ? NEGATIVE_NUMBER_MARK + arg : arg;
+}
+
+function unshieldNegativeNumber(arg: string): string {
+  return arg.startsWith(NEGATIVE_NUMBER_MARK) && NEGATIVE_NUMBER.test(arg.slice(1)) ? arg.slice(1) : arg;
 }
 
 /** The endpoint to use: --endpoint, else the caller's (the shell's), else

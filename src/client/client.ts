@@ -21,6 +21,7 @@
 
 import { CLIENT_CALL_DEADLINE_MS_DEFAULT } from "../config/limits.ts";
 import { CLIENT_TRANSPORT_LIMITS, createKvstoreClient, grpc, type TransportLimits } from "../transport/grpc.ts";
+import { int32RequestFieldsOf } from "../transport/proto.ts";
 import type {
   ContainsResponse,
   DeleteResponse,
@@ -266,11 +267,17 @@ export class KvClient {
     return this.call<DigestResponse>("Digest", {});
   }
 
-  /** Makes a unary call by rpc name; the building block of the methods above. */
+  /** Makes a unary call by rpc name; the building block of the methods above. Rejects
+   * with INVALID_ARGUMENT, sending nothing, when an int32 field of the request holds a
+   * number it cannot carry. */
   call<Response>(rpc: string, request: object, deadlineMs = this.#deadlineMs): Promise<Response> {
     const method = (this.#client as unknown as Record<string, UnaryMethod<Response>>)[rpc];
     if (typeof method !== "function") {
       return Promise.reject(new Error(`client: Unknown rpc ${JSON.stringify(rpc)}`));
+    }
+    const outOfRange = int32Problem(rpc, request as Record<string, unknown>);
+    if (outOfRange !== undefined) {
+      return Promise.reject(new KvClientError(grpc.status.INVALID_ARGUMENT, outOfRange, this.address));
     }
     return new Promise((resolve, reject) => {
       method.call(
@@ -300,6 +307,33 @@ export class KvClient {
   [Symbol.dispose](): void {
     this.close();
   }
+}
+
+/** The range of a proto3 int32. */
+export const INT32_MIN = -(2 ** 31);
+export const INT32_MAX = 2 ** 31 - 1;
+
+/** The int32 request fields of each rpc, looked up once. */
+const int32FieldsByRpc = new Map<string, readonly string[]>();
+
+/**
+ * Why `request` cannot be sent as `rpc`'s request, or undefined when it can. protobufjs
+ * encodes an int32 field as the low 32 bits of the number it is given, so Expire with
+ * 4294967296 seconds would arrive as 0 seconds, which deletes the key, and 1.5 as 1:
+ * those are refused here instead of being sent as something else.
+ */
+function int32Problem(rpc: string, request: Readonly<Record<string, unknown>>): string | undefined {
+  let fields = int32FieldsByRpc.get(rpc);
+  if (fields === undefined) int32FieldsByRpc.set(rpc, fields = int32RequestFieldsOf(rpc));
+  for (const field of fields) {
+    const value = request[field];
+    if (value === undefined || value === null) continue;
+    const number = Number(value);
+    if (Number.isInteger(number) && number >= INT32_MIN && number <= INT32_MAX) continue;
+    return `client: Cannot call ${rpc}: ${field} ${String(value)} is not a whole number from ` +
+      `${INT32_MIN} to ${INT32_MAX}, the range of its int32 field`;
+  }
+  return undefined;
 }
 
 type UnaryMethod<Response> = (

@@ -6,6 +6,7 @@
  */
 
 import { UsageError } from "../../config/usage_error.ts";
+import { INT32_MAX, INT32_MIN } from "../client.ts";
 import { type ClientCommand, type CommandContext, EXIT_NOT_FOUND, EXIT_OK } from "../command.ts";
 
 export const get: ClientCommand = {
@@ -87,8 +88,11 @@ export const expire: ClientCommand = {
   async run(context) {
     const [key, secondsText] = context.positionals;
     const seconds = Number(secondsText);
-    if (!/^-?[0-9]+$/.test(secondsText) || !Number.isSafeInteger(seconds)) {
-      throw new UsageError(`Invalid SECONDS ${JSON.stringify(secondsText)}: expected a whole number`);
+    // Expire carries int32 seconds: a larger number would reach the server as another one.
+    if (!/^-?[0-9]+$/.test(secondsText) || !(seconds >= INT32_MIN && seconds <= INT32_MAX)) {
+      throw new UsageError(
+        `Invalid SECONDS ${JSON.stringify(secondsText)}: expected a whole number from ${INT32_MIN} to ${INT32_MAX}`,
+      );
     }
     const existed = await context.client().expire(key, seconds);
     context.print(context.json ? { key, success: existed } : existed ? "1" : "0");
