@@ -98,6 +98,26 @@ export function int64FieldsOf(messageName: string): Set<string> {
   return new Set(fieldsOf(messageName).filter((field) => INT64_TYPES.includes(field.type)).map((field) => field.name));
 }
 
+/** Where a message's 64-bit integers are: its own int64 fields, and the same for each of
+ * its message-typed fields (repeated or not), so JSON output can turn every one of them
+ * into a number, not only the top level's. */
+export interface Int64Schema {
+  readonly int64: ReadonlySet<string>;
+  readonly messages: ReadonlyMap<string, Int64Schema>;
+}
+
+/** The {@linkcode Int64Schema} of a kvstore message (`"InfoResponse"`). */
+export function int64SchemaOf(messageName: string, seen: ReadonlySet<string> = new Set()): Int64Schema {
+  const messages = new Map<string, Int64Schema>();
+  for (const field of fieldsOf(messageName)) {
+    // Messages are named relative to the package; a type that contains itself would
+    // recurse forever, so a type already on the path is described once.
+    if (field.type !== "TYPE_MESSAGE" || seen.has(field.typeName)) continue;
+    messages.set(field.name, int64SchemaOf(field.typeName, new Set([...seen, messageName])));
+  }
+  return { int64: int64FieldsOf(messageName), messages };
+}
+
 /** The names of the int32 fields of `rpc`'s request (`"Expire"`: seconds). A number
  * outside int32 is cut to its low 32 bits on the wire, so callers check these first. */
 export function int32RequestFieldsOf(rpc: string): readonly string[] {
