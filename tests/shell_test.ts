@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { hasScript, runKvstoreOnTerminal } from "./helpers/cli_input.ts";
+import { hasScript, runKvstoreOnTerminal, TerminalSession } from "./helpers/cli_input.ts";
 import { freePort, runKvstore, startServer } from "./helpers/server_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -116,5 +116,40 @@ Deno.test({
     assert.match(result.stdout, new RegExp(`Cannot reach ${down.replaceAll(".", "\\.")} yet`));
     assert.match(result.stdout, /kvstore get: Cannot reach /, "each command fails at once rather than waiting");
     assert.ok(result.elapsedMs < 15_000, `left after ${result.elapsedMs} ms`);
+  },
+});
+
+Deno.test({
+  name: "on a terminal Ctrl-C interrupts the command running and the shell prompts again",
+  ...opts,
+  ignore: !hasScript(),
+  fn: async () => {
+    await using server = await startServer();
+    await runKvstore(["set", "k", "still here", "--endpoint", server.address]);
+    await using terminal = new TerminalSession(["shell", "--endpoint", server.address], {
+      env: { KVSTORE_HISTFILE: "" },
+    });
+    const prompt = new RegExp(`${server.address.replaceAll(".", "\\.")}> `);
+    await terminal.waitFor(prompt);
+    // A command that runs until stopped: Ctrl-C must end it, not only clear the line.
+    let from = terminal.output.length;
+    await terminal.type("health --watch\n");
+    await terminal.waitFor(/Z SERVING\r?\n/, { from });
+    from = terminal.output.length;
+    await terminal.type("\x03");
+    await terminal.waitFor(/kvstore health: Interrupted\r?\n/, { from });
+    await terminal.waitFor(prompt, { from });
+    from = terminal.output.length;
+    await terminal.type("get k\n");
+    await terminal.waitFor(/still here\r?\n/, { from });
+    // A call that blocks (Wait for a replica the node does not have) is given up too.
+    from = terminal.output.length;
+    await terminal.type("wait 1 0\n");
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await terminal.type("\x03");
+    await terminal.waitFor(/kvstore wait: Interrupted\r?\n/, { from });
+    await terminal.waitFor(prompt, { from });
+    await terminal.type("quit\n");
+    assert.equal((await terminal.exited).code, 0, terminal.output);
   },
 });

@@ -36,6 +36,7 @@ import {
   type CommandFlag,
   type CommandIo,
   EXIT_ERROR,
+  EXIT_INTERRUPTED,
   EXIT_OK,
   EXIT_USAGE,
 } from "./command.ts";
@@ -109,7 +110,13 @@ export interface RunOptions {
   /** The deadline when --timeout-ms is not given (the shell's). */
   readonly timeoutMs?: number;
   readonly inShell?: boolean;
+  /** Interrupts the command when aborted (the shell's Ctrl-C); see CommandContext. */
+  readonly signal?: AbortSignal;
 }
+
+/** A signal that is never aborted, for a command run on its own (Ctrl-C then ends the
+ * process, as for any Unix tool). */
+const NEVER_ABORTED = new AbortController().signal;
 
 /** Runs `kvstore <command> [args]`; resolves with the exit status. */
 export async function runClientCommand(args: readonly string[], options: RunOptions = {}): Promise<number> {
@@ -129,12 +136,14 @@ export async function runCommand(
   args: readonly string[],
   options: RunOptions = {},
 ): Promise<number> {
-  const io = options.io ?? PROCESS_IO;
+  const signal = options.signal ?? NEVER_ABORTED;
+  const rawIo = options.io ?? PROCESS_IO;
+  const io = muteWhenAborted(rawIo, signal);
   const ownPool = options.clients === undefined;
   const clients = options.clients ?? new ClientPool();
   let context: ContextImpl;
   try {
-    context = parseCommandArgs(command, args, options, io, clients);
+    context = parseCommandArgs(command, args, { ...options, signal }, io, clients);
   } catch (error) {
     if (ownPool) clients.close();
     if (!(error instanceof UsageError)) throw error;
@@ -147,7 +156,9 @@ export async function runCommand(
     return EXIT_OK;
   }
   try {
-    return await command.run(context);
+    const status = await untilInterrupted(command.run(context), signal);
+    if (status === EXIT_INTERRUPTED && signal.aborted) rawIo.stderr(`kvstore ${command.name}: Interrupted\n`);
+    return status;
   } catch (error) {
     if (error instanceof UsageError) {
       io.stderr(`kvstore ${command.name}: ${error.message}\n`);
@@ -159,6 +170,39 @@ export async function runCommand(
     return EXIT_ERROR;
   } finally {
     if (ownPool) clients.close();
+  }
+}
+
+/** Output that stops when `signal` is aborted, so an interrupted command that is still
+ * winding down behind the shell's prompt prints nothing more. */
+function muteWhenAborted(io: CommandIo, signal: AbortSignal): CommandIo {
+  if (signal === NEVER_ABORTED) return io;
+  return {
+    stdout: (text) => {
+      if (!signal.aborted) io.stdout(text);
+    },
+    stderr: (text) => {
+      if (!signal.aborted) io.stderr(text);
+    },
+  };
+}
+
+/** The command's exit status, or EXIT_INTERRUPTED as soon as `signal` is aborted. The
+ * command's own promise is then left to settle on its own: its outcome (an error
+ * included) no longer matters. */
+async function untilInterrupted(run: Promise<number>, signal: AbortSignal): Promise<number> {
+  if (signal === NEVER_ABORTED) return await run;
+  run.catch(() => {/* Settles after the interruption was reported; nothing to add. */});
+  let onAbort = () => {};
+  const interrupted = new Promise<number>((resolve) => {
+    onAbort = () => resolve(EXIT_INTERRUPTED);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([run, interrupted]);
+  } finally {
+    signal.removeEventListener("abort", onAbort);
   }
 }
 
@@ -187,11 +231,12 @@ class ContextImpl implements CommandContext {
   readonly timeoutMs: number;
   readonly io: CommandIo;
   readonly inShell: boolean;
+  readonly signal: AbortSignal;
   #clients: ClientPool;
 
   constructor(
     parsed: { positionals: string[]; flags: Record<string, string | boolean | undefined> },
-    settings: { endpoint: string; timeoutMs: number; inShell: boolean },
+    settings: { endpoint: string; timeoutMs: number; inShell: boolean; signal: AbortSignal },
     io: CommandIo,
     clients: ClientPool,
   ) {
@@ -201,6 +246,7 @@ class ContextImpl implements CommandContext {
     this.json = parsed.flags.json === true;
     this.timeoutMs = settings.timeoutMs;
     this.inShell = settings.inShell;
+    this.signal = settings.signal;
     this.io = io;
     this.#clients = clients;
   }
@@ -221,7 +267,7 @@ class ContextImpl implements CommandContext {
 function parseCommandArgs(
   command: ClientCommand,
   args: readonly string[],
-  options: RunOptions,
+  options: RunOptions & { signal: AbortSignal },
   io: CommandIo,
   clients: ClientPool,
 ): ContextImpl {
@@ -273,7 +319,7 @@ function parseCommandArgs(
     : parseTimeoutMs(timeoutText, "--timeout-ms");
   return new ContextImpl(
     { positionals, flags: values },
-    { endpoint, timeoutMs, inShell: options.inShell === true },
+    { endpoint, timeoutMs, inShell: options.inShell === true, signal: options.signal },
     io,
     clients,
   );

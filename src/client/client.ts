@@ -233,12 +233,13 @@ export class KvClient {
   async wait(
     numReplicas: number,
     timeoutMs: number,
-    deadlineMs = timeoutMs + this.#deadlineMs,
+    options: { deadlineMs?: number; signal?: AbortSignal } = {},
   ): Promise<{ replicas: number; seq: number }> {
     const response = await this.call<WaitResponse>(
       "Wait",
       { num_replicas: numReplicas, timeout_ms: timeoutMs },
-      deadlineMs,
+      options.deadlineMs ?? timeoutMs + this.#deadlineMs,
+      options.signal,
     );
     return { replicas: response.replicas, seq: Number(response.seq) };
   }
@@ -269,8 +270,13 @@ export class KvClient {
 
   /** Makes a unary call by rpc name; the building block of the methods above. Rejects
    * with INVALID_ARGUMENT, sending nothing, when an int32 field of the request holds a
-   * number it cannot carry. */
-  call<Response>(rpc: string, request: object, deadlineMs = this.#deadlineMs): Promise<Response> {
+   * number it cannot carry. Aborting `signal` cancels the call (it rejects CANCELLED). */
+  call<Response>(
+    rpc: string,
+    request: object,
+    deadlineMs = this.#deadlineMs,
+    signal?: AbortSignal,
+  ): Promise<Response> {
     const method = (this.#client as unknown as Record<string, UnaryMethod<Response>>)[rpc];
     if (typeof method !== "function") {
       return Promise.reject(new Error(`client: Unknown rpc ${JSON.stringify(rpc)}`));
@@ -279,17 +285,25 @@ export class KvClient {
     if (outOfRange !== undefined) {
       return Promise.reject(new KvClientError(grpc.status.INVALID_ARGUMENT, outOfRange, this.address));
     }
+    if (signal?.aborted) {
+      return Promise.reject(
+        new KvClientError(grpc.status.CANCELLED, "client: Cancelled before it was sent", this.address),
+      );
+    }
     return new Promise((resolve, reject) => {
-      method.call(
+      const cancel = () => call.cancel();
+      const call = method.call(
         this.#client,
         request,
         new grpc.Metadata(),
         { deadline: Date.now() + deadlineMs },
         (error: grpc.ServiceError | null, response?: Response) => {
+          signal?.removeEventListener("abort", cancel);
           if (error !== null) reject(new KvClientError(error.code, error.details, this.address));
           else resolve(response!);
         },
       );
+      signal?.addEventListener("abort", cancel, { once: true });
     });
   }
 

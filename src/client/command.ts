@@ -16,6 +16,8 @@ export const EXIT_NOT_FOUND = 1;
 export const EXIT_USAGE = 2;
 /** The server could not be reached, or answered with an error. */
 export const EXIT_ERROR = 3;
+/** The user interrupted the command (Ctrl-C in the shell), as shells report SIGINT. */
+export const EXIT_INTERRUPTED = 130;
 
 /** A flag of one subcommand, declared for node:util parseArgs and the help text. */
 export interface CommandFlag {
@@ -47,6 +49,11 @@ export interface CommandContext {
   readonly io: CommandIo;
   /** True inside `kvstore shell`. */
   readonly inShell: boolean;
+  /** Aborted when the user interrupts the command (Ctrl-C in the shell). The shell gets
+   * its prompt back at once and output stops; a command that runs until stopped
+   * (`health --watch`, `bench`, `import`, `export`, `wait`) must also stop its work when
+   * it sees this, so nothing goes on behind the prompt. */
+  readonly signal: AbortSignal;
   /** A client for `endpoint`, made on first use and closed when the command (or the
    * shell) ends. */
   client(): KvClient;

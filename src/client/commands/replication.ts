@@ -73,7 +73,9 @@ export const wait: ClientCommand = {
       context.timeoutMs,
       (timeoutMs === 0 ? WAIT_TIMEOUT_MS_MAX : timeoutMs) + context.timeoutMs,
     );
-    const reached = await context.client().wait(replicas, timeoutMs, deadlineMs);
+    // An interrupted wait is cancelled, so it does not hold one of the master's blocked
+    // Wait slots until its timeout.
+    const reached = await context.client().wait(replicas, timeoutMs, { deadlineMs, signal: context.signal });
     context.print(context.json ? { replicas: reached.replicas, seq: reached.seq } : String(reached.replicas));
     // Like `get` of a missing key: the command worked, but the answer is no.
     return reached.replicas >= replicas ? EXIT_OK : EXIT_NOT_FOUND;

@@ -5,7 +5,8 @@
  *
  * On a terminal: a prompt naming the endpoint, line editing, history with the arrow keys
  * kept between sessions in `~/.kvstore_history` (or `$KVSTORE_HISTFILE`; at most
- * SHELL_HISTORY_LINES_MAX lines), Ctrl-C to clear the line, Ctrl-D or `quit` to leave.
+ * SHELL_HISTORY_LINES_MAX lines), Ctrl-C to interrupt a command or clear the line, Ctrl-D or
+ * `quit` to leave.
  * Built-ins: `help`, `help COMMAND`, `connect HOST:PORT`, `quit`/`exit`.
  *
  * When standard input is not a terminal (`kvstore shell < commands.txt`, a pipe), it runs
@@ -52,6 +53,8 @@ class ShellSession {
   #endpoint: string;
   #clients = new ClientPool();
   #lastFailure = EXIT_OK;
+  /** Interrupts the command running at the prompt, if one is. */
+  #running: AbortController | null = null;
 
   constructor(context: CommandContext) {
     this.#context = context;
@@ -85,9 +88,15 @@ class ShellSession {
       prompt: this.#prompt(),
     });
     rl.on("SIGINT", () => {
-      // Ctrl-C clears the line, as in redis-cli and bash; Ctrl-D leaves.
-      rl.write("", { ctrl: true, name: "u" });
+      // Ctrl-C interrupts the command running (health --watch, bench, a slow call) and
+      // gives the prompt back; with none running it clears the line, as in redis-cli and
+      // bash. Ctrl-D leaves.
       io.stdout("^C\n");
+      if (this.#running !== null) {
+        this.#running.abort();
+        return;
+      }
+      rl.write("", { ctrl: true, name: "u" });
       rl.prompt();
     });
     const lines = rl[Symbol.asyncIterator]();
@@ -100,7 +109,14 @@ class ShellSession {
         if (history.add(line) && historyPath !== null) {
           await writeFileAtomic(historyPath, history.toText()).catch(() => {/* History is a convenience. */});
         }
-        if (await this.execute(line) === "quit") break;
+        this.#running = new AbortController();
+        let status: number | "quit";
+        try {
+          status = await this.execute(line, this.#running.signal);
+        } finally {
+          this.#running = null;
+        }
+        if (status === "quit") break;
         rl.setPrompt(this.#prompt());
         rl.prompt();
       }
@@ -110,8 +126,8 @@ class ShellSession {
     return EXIT_OK;
   }
 
-  /** Runs one line; "quit" when the line asks to leave. */
-  async execute(line: string): Promise<number | "quit"> {
+  /** Runs one line; "quit" when the line asks to leave. `signal` interrupts it. */
+  async execute(line: string, signal?: AbortSignal): Promise<number | "quit"> {
     const io = this.#context.io;
     let words: string[];
     try {
@@ -138,6 +154,7 @@ class ShellSession {
       endpoint: this.#endpoint,
       timeoutMs: this.#context.timeoutMs,
       inShell: true,
+      signal,
     });
     return this.#record(status);
   }
