@@ -213,7 +213,8 @@ export function describeFailure(error: unknown, endpoint: string, timeoutMs: num
     // ..."); those are the server speaking, not a failure to reach it.
     const fromServer = /^[a-z]+: /.test(error.details);
     if (error.codeName === "UNAVAILABLE" && !fromServer) {
-      return `Cannot reach ${endpoint}: ${error.details} (is the server running? set --endpoint or KVSTORE_ENDPOINT)`;
+      return `Cannot reach ${endpoint}: ${connectionProblem(error.details)} ` +
+        "(is the server running? set --endpoint or KVSTORE_ENDPOINT)";
     }
     if (error.codeName === "DEADLINE_EXCEEDED") {
       return `No answer from ${endpoint} within ${timeoutMs} ms (raise --timeout-ms, or check the server)`;
@@ -222,6 +223,25 @@ export function describeFailure(error: unknown, endpoint: string, timeoutMs: num
   }
   return error instanceof Error ? error.message : String(error);
 }
+
+/** Why grpc-js could not connect, in a few words: its message ("No connection
+ * established. Last error: Error: connect ECONNREFUSED 127.0.0.1:1. Resolution note: ")
+ * repeats the address and ends in an empty note. Unknown messages pass through, with
+ * the empty note cut. */
+export function connectionProblem(details: string): string {
+  const errno = /\bconnect (E[A-Z]+)\b/.exec(details)?.[1];
+  if (errno !== undefined) return CONNECT_ERRORS[errno] ?? `cannot connect (${errno})`;
+  if (/^Name resolution failed/.test(details)) return "the host name does not resolve";
+  return details.replace(/\s*Resolution note:\s*$/, "").replace(/\.$/, "");
+}
+
+const CONNECT_ERRORS: Readonly<Record<string, string>> = {
+  ECONNREFUSED: "connection refused",
+  ETIMEDOUT: "the connection timed out",
+  EHOSTUNREACH: "no route to the host",
+  ENETUNREACH: "the network is unreachable",
+  ECONNRESET: "the connection was reset",
+};
 
 class ContextImpl implements CommandContext {
   readonly positionals: readonly string[];
