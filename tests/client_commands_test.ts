@@ -84,6 +84,11 @@ Deno.test(
       assert.match(result.stderr, new RegExp(`^kvstore ${check.name}: `));
       assert.match(result.stderr, check.message);
     }
+    const repair = await runKvstore(["repair", "--data-dir", "/nonexistent/kvstore-data", "--check"]);
+    assert.deepEqual([repair.code, repair.stderr], [
+      2,
+      'kvstore repair: Cannot repair "/nonexistent/kvstore-data": no such directory\n',
+    ]);
     const env = await runKvstore(["get", "k"], { env: { KVSTORE_ENDPOINT: "localhost" } });
     assert.equal(env.code, 2);
     assert.match(env.stderr, /Invalid KVSTORE_ENDPOINT "localhost"/);
