@@ -4,6 +4,7 @@
  */
 
 import assert from "node:assert/strict";
+import { KvClient } from "../src/client/client.ts";
 import { freePort, runKvstore, startServer } from "./helpers/server_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -185,4 +186,21 @@ Deno.test("expire and wait refuse numbers their int32 fields cannot carry, and c
     wait.stderr,
     /^kvstore wait: Invalid NUM_REPLICAS "4294967297": expected a whole number from 0 to 2147483647/,
   );
+});
+
+Deno.test("del and exists of thousands of keys finish, each call within its own deadline", opts, async () => {
+  await using server = await startServer();
+  const keys = Array.from({ length: 5000 }, (_, i) => `tmp:${i}`);
+  using client = new KvClient(server.address, { deadlineMs: 30_000 });
+  for (let i = 0; i < keys.length; i += 1000) {
+    await client.mset(keys.slice(i, i + 1000).map((key) => ({ key, value: "x" })));
+  }
+  // As `kvstore scan --prefix tmp: | xargs kvstore del` makes it: every key at once. Sent
+  // all together, the calls shared one deadline of 0.5 s, and the last ones missed it.
+  const args = ["--endpoint", server.address, "--timeout-ms", "500", ...keys];
+  const exists = await runKvstore(["exists", ...args], { timeoutMs: 60_000 });
+  assert.deepEqual([exists.code, exists.stdout, exists.stderr], [0, "5000\n", ""]);
+  const del = await runKvstore(["del", ...args], { timeoutMs: 60_000 });
+  assert.deepEqual([del.code, del.stdout, del.stderr], [0, "5000\n", ""]);
+  assert.equal(Number((await client.info()).keys), 0);
 });

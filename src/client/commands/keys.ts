@@ -5,6 +5,7 @@
  * @module
  */
 
+import { CLI_KEY_CALLS_IN_FLIGHT_MAX } from "../../config/limits.ts";
 import { UsageError } from "../../config/usage_error.ts";
 import { INT32_MAX, INT32_MIN } from "../client.ts";
 import { type ClientCommand, type CommandContext, EXIT_NOT_FOUND, EXIT_OK } from "../command.ts";
@@ -59,7 +60,7 @@ export const del: ClientCommand = {
   arity: [1, Infinity],
   async run(context) {
     const client = context.client();
-    const found = await Promise.all(context.positionals.map((key) => client.delete(key)));
+    const found = await mapInFlight(context.positionals, CLI_KEY_CALLS_IN_FLIGHT_MAX, (key) => client.delete(key));
     const deleted = found.filter(Boolean).length;
     context.print(context.json ? { deleted } : String(deleted));
     return EXIT_OK;
@@ -73,7 +74,7 @@ export const exists: ClientCommand = {
   arity: [1, Infinity],
   async run(context) {
     const client = context.client();
-    const found = await Promise.all(context.positionals.map((key) => client.contains(key)));
+    const found = await mapInFlight(context.positionals, CLI_KEY_CALLS_IN_FLIGHT_MAX, (key) => client.contains(key));
     const count = found.filter(Boolean).length;
     context.print(context.json ? { exists: count } : String(count));
     return EXIT_OK;
@@ -112,3 +113,22 @@ export const ttl: ClientCommand = {
     return EXIT_OK;
   },
 };
+
+/** `work` applied to every item with at most `inFlightMax` calls running at once; the
+ * results in the items' order. The first failure rejects (calls already started go on). */
+export async function mapInFlight<T, R>(
+  items: readonly T[],
+  inFlightMax: number,
+  work: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await work(items[index]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(inFlightMax, items.length) }, worker));
+  return results;
+}
