@@ -6,17 +6,22 @@
 import assert from "node:assert/strict";
 import { KvClient } from "../src/client/client.ts";
 import { METRICS_CONTENT_TYPE } from "../src/metrics/http.ts";
-import { parseExposition, sampleValue } from "../src/metrics/exposition.ts";
+import { expositionProblems, parseExposition, sampleValue } from "../src/metrics/exposition.ts";
 import { metricsUrl } from "./helpers/grpc_tools.ts";
 import { freePort, runKvstore, startServer, waitUntil } from "./helpers/server_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
+/** Scrapes `url`, checks the exposition against the format's rules (HELP and TYPE before
+ * each family, cumulative histogram buckets ending at +Inf, _sum and _count), and
+ * parses it. */
 async function scrape(url: string) {
   const response = await fetch(url);
   assert.equal(response.status, 200);
   assert.equal(response.headers.get("content-type"), METRICS_CONTENT_TYPE);
-  return parseExposition(await response.text());
+  const text = await response.text();
+  assert.deepEqual(expositionProblems(text), [], text);
+  return parseExposition(text);
 }
 
 Deno.test("smoke: /metrics counts calls by rpc and status, times them, and reports the dataset", opts, async () => {
