@@ -35,6 +35,12 @@ const INVOCATIONS: Record<string, string[]> = {
   import: ["import", "/dev/null"],
   bench: ["bench", "-n", "1", "-c", "1"],
   shell: ["shell"],
+  promote: ["promote"],
+  replicaof: ["replicaof", "127.0.0.1:1"],
+  wait: ["wait", "0", "10"],
+  snapshot: ["snapshot"],
+  digest: ["digest"],
+  cluster: ["cluster", "status"],
 };
 
 Deno.test(
@@ -203,4 +209,39 @@ Deno.test("del and exists of thousands of keys finish, each call within its own 
   const del = await runKvstore(["del", ...args], { timeoutMs: 60_000 });
   assert.deepEqual([del.code, del.stdout, del.stderr], [0, "5000\n", ""]);
   assert.equal(Number((await client.info()).keys), 0);
+});
+
+Deno.test("operator commands against a master: snapshot, digest, wait, promote, cluster", opts, async () => {
+  await using server = await startServer();
+  const kv = (...args: string[]) => runKvstore([...args, "--endpoint", server.address]);
+  await kv("mset", "a", "1", "b", "2");
+
+  const snapshot = await kv("snapshot");
+  assert.equal(snapshot.code, 0, snapshot.stderr);
+  assert.match(
+    snapshot.stdout,
+    /^Wrote .*kvstore\.rdb: 2 keys, \d+ bytes, seq \d+(?: to \d+)?, in \d+\.\d\d s\nCut the log from /,
+  );
+  const snapshotJson = JSON.parse((await kv("snapshot", "--json")).stdout);
+  assert.equal(snapshotJson.keys, 2);
+  assert.equal(typeof snapshotJson.durationMs, "number");
+
+  const digest = await kv("digest");
+  assert.match(digest.stdout, /^[0-9a-f]{16} keys=2 seq=2\n$/);
+  assert.deepEqual(
+    Object.keys(JSON.parse((await kv("digest", "--json")).stdout)).sort(),
+    ["digest", "keys", "replid", "seq"],
+  );
+
+  assert.deepEqual(await kv("wait", "0", "10").then((r) => [r.code, r.stdout]), [0, "0\n"]);
+  assert.deepEqual(await kv("wait", "1", "10").then((r) => [r.code, r.stdout]), [1, "0\n"], "too few replicas: exit 1");
+  assert.deepEqual(JSON.parse((await kv("wait", "0", "10", "--json")).stdout), { replicas: 0, seq: 2 });
+
+  const promote = await kv("promote");
+  assert.equal(promote.code, 0, promote.stderr);
+  assert.match(promote.stdout, /^OK already a master: replid [0-9a-f]+ at seq 2\n$/);
+
+  const cluster = await kv("cluster", "status");
+  assert.equal(cluster.code, 3);
+  assert.match(cluster.stderr, /^kvstore cluster: 127\.0\.0\.1:\d+ is not a router/);
 });
