@@ -1,5 +1,7 @@
 /**
- * The typed client library: a promise for every rpc, a deadline on every call.
+ * The typed client library: a promise for every rpc, a deadline on every call. (Sync,
+ * the protocol between our nodes, is the replication follower's; a router's cluster
+ * rpcs are ClusterClient's, cluster_client.ts.)
  *
  * ```ts
  * const client = new KvClient("127.0.0.1:50051");
@@ -23,6 +25,7 @@ import { CLIENT_CALL_DEADLINE_MS_DEFAULT } from "../config/limits.ts";
 import { CLIENT_TRANSPORT_LIMITS, createKvstoreClient, grpc, type TransportLimits } from "../transport/grpc.ts";
 import { int32RequestFieldsOf } from "../transport/proto.ts";
 import type {
+  CommandType,
   ContainsResponse,
   DeleteResponse,
   DigestResponse,
@@ -33,6 +36,8 @@ import type {
   MSetResponse,
   PromoteResponse,
   ReplicaOfResponse,
+  ReplicationCommand,
+  ReplicationResponse,
   ScanResponse,
   SetResponse,
   SnapshotResponse,
@@ -268,6 +273,55 @@ export class KvClient {
     return this.call<DigestResponse>("Digest", {});
   }
 
+  /**
+   * Sends one write to a replica the way the C++ store's master pushes them
+   * (ReplicateCommand, for replicas of a master started with --replicas). Resolves with
+   * whether the replica applied it and the last seq it has applied; a master refuses it.
+   */
+  async replicateCommand(command: {
+    type: CommandType;
+    key: string;
+    value?: string;
+    seconds?: number;
+    seq: number;
+  }): Promise<{ success: boolean; lastAppliedSeq: number }> {
+    const response = await this.call<ReplicationResponse>("ReplicateCommand", {
+      type: command.type,
+      key: command.key,
+      value: command.value ?? "",
+      seconds: command.seconds ?? 0,
+      sequence_id: String(command.seq),
+    });
+    return { success: response.success, lastAppliedSeq: Number(response.last_applied_sequence) };
+  }
+
+  /**
+   * Follows a master's writes from `startSeq` the way the C++ store's pull clients do
+   * (StreamReplication): yields each command as the master sends it, those in its
+   * backlog first, then each new write. The stream has no deadline: it lasts while it
+   * is read, and ending the iteration cancels it. It is read as it is consumed, so a
+   * slow reader holds the master back rather than growing a buffer here. Fails with a
+   * KvClientError (FAILED_PRECONDITION when the backlog no longer reaches `startSeq`).
+   */
+  async *streamReplication(startSeq: number, replicaId = ""): AsyncGenerator<ReplicationCommand> {
+    const method = (this.#client as unknown as Record<string, StreamMethod<ReplicationCommand>>).StreamReplication;
+    const call = method.call(
+      this.#client,
+      { start_sequence: String(startSeq), replica_id: replicaId },
+      new grpc.Metadata(),
+      {},
+    );
+    try {
+      for await (const command of call) yield command as ReplicationCommand;
+    } catch (error) {
+      const status = error as Partial<grpc.ServiceError>;
+      if (typeof status.code !== "number") throw error;
+      throw new KvClientError(status.code, status.details ?? String(error), this.address);
+    } finally {
+      call.cancel();
+    }
+  }
+
   /** Makes a unary call by rpc name; the building block of the methods above. Rejects
    * with INVALID_ARGUMENT, sending nothing, when an int32 field of the request holds a
    * number it cannot carry. Aborting `signal` cancels the call (it rejects CANCELLED). */
@@ -349,6 +403,12 @@ function int32Problem(rpc: string, request: Readonly<Record<string, unknown>>): 
   }
   return undefined;
 }
+
+type StreamMethod<Response> = (
+  request: object,
+  metadata: grpc.Metadata,
+  options: grpc.CallOptions,
+) => grpc.ClientReadableStream<Response>;
 
 type UnaryMethod<Response> = (
   request: object,
