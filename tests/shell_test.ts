@@ -51,6 +51,16 @@ Deno.test("piped errors are reported per line and the exit status is the last fa
   assert.match(down.stderr, /^kvstore get: Cannot reach 127\.0\.0\.1:\d+/);
 });
 
+Deno.test("a piped line past the shell's limit is a usage error, after the lines before it ran", opts, async () => {
+  await using server = await startServer();
+  // SHELL_LINE_CHARS_MAX is 64 MiB: one character more.
+  const input = `set k v\nset big ${"x".repeat(64 * 1024 * 1024)}\nget k\n`;
+  const result = await runKvstore(["shell", "--endpoint", server.address], { input, timeoutMs: 60_000 });
+  assert.equal(result.code, 2, result.stderr);
+  assert.equal(result.stdout, "OK\n");
+  assert.equal(result.stderr, "kvstore shell: Cannot read standard input: line 2 is longer than 67108864 characters\n");
+});
+
 Deno.test("help, connect and a nested shell behave", opts, async () => {
   await using first = await startServer();
   await using second = await startServer();

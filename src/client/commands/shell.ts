@@ -24,7 +24,7 @@ import { UsageError } from "../../config/usage_error.ts";
 import { CLIENT_COMMANDS, ClientPool, commandsOverview, commandUsage, runCommand } from "../cli.ts";
 import { type ClientCommand, type CommandContext, EXIT_OK, EXIT_USAGE } from "../command.ts";
 import { writeFileAtomic } from "../files.ts";
-import { readLines } from "../lines.ts";
+import { LineTooLongError, readLines } from "../lines.ts";
 import { ShellHistory } from "../shell_history.ts";
 import { ShellSyntaxError, splitWords } from "../shell_words.ts";
 
@@ -63,9 +63,15 @@ class ShellSession {
 
   /** Standard input is a pipe or a file: run each line, no prompt. */
   async script(): Promise<number> {
-    for await (const line of readLines(Deno.stdin.readable, SHELL_LINE_CHARS_MAX)) {
-      const status = await this.execute(line);
-      if (status === "quit") break;
+    try {
+      for await (const line of readLines(Deno.stdin.readable, SHELL_LINE_CHARS_MAX)) {
+        const status = await this.execute(line);
+        if (status === "quit") break;
+      }
+    } catch (error) {
+      // Input the shell cannot read is a usage error (exit 2), as for import.
+      if (error instanceof LineTooLongError) throw new UsageError(`Cannot read standard input: ${error.message}`);
+      throw error;
     }
     return this.#lastFailure;
   }
