@@ -73,6 +73,12 @@ Deno.test("help, connect and a nested shell behave", opts, async () => {
   assert.match(result.stderr, /kvstore get: Key "where" not found/, "the second node does not have the first's key");
   assert.match(result.stderr, /kvstore shell: Already in a shell/);
   assert.match(result.stderr, /kvstore shell: Invalid HOST:PORT "nonsense"/);
+
+  const down = `127.0.0.1:${freePort()}`;
+  const unreachable = await runKvstore(["shell", "--endpoint", first.address], { input: `connect ${down}\n` });
+  assert.equal(unreachable.code, 0, unreachable.stderr);
+  assert.match(unreachable.stdout, new RegExp(`^Connected to ${down.replaceAll(".", "\\.")}\n$`));
+  assert.match(unreachable.stderr, new RegExp(`^kvstore shell: Cannot reach ${down.replaceAll(".", "\\.")} yet; `));
 });
 
 Deno.test("import from standard input is refused inside the shell, which reads its commands there", opts, async () => {

@@ -148,7 +148,7 @@ class ShellSession {
     const word = name.toLowerCase();
     if (word === "quit" || word === "exit") return "quit";
     if (word === "help" || word === "?") return this.#record(this.#help(args));
-    if (word === "connect") return this.#record(this.#connect(args));
+    if (word === "connect") return this.#record(await this.#connect(args));
     const command = CLIENT_COMMANDS.get(word);
     if (command === undefined) {
       io.stderr(`kvstore shell: Unknown command ${JSON.stringify(name)} (type help)\n`);
@@ -197,7 +197,7 @@ class ShellSession {
     return EXIT_OK;
   }
 
-  #connect(args: string[]): number {
+  async #connect(args: string[]): Promise<number> {
     const io = this.#context.io;
     if (args.length !== 1) {
       io.stderr("kvstore shell: Expected HOST:PORT; usage: connect HOST:PORT\n");
@@ -211,6 +211,8 @@ class ShellSession {
     }
     this.#endpoint = args[0];
     io.stdout(`Connected to ${this.#endpoint}\n`);
+    // As at start: say at once when the new endpoint does not answer.
+    await this.#checkReachable();
     return EXIT_OK;
   }
 
