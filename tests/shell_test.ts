@@ -161,7 +161,8 @@ Deno.test({
     // A call that blocks (Wait for a replica the node does not have) is given up too.
     from = terminal.output.length;
     await terminal.type("wait 1 0\n");
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // The line's echo means the shell has read it: the Ctrl-C comes in a later read.
+    await terminal.waitFor(/wait 1 0\r*\n/, { from });
     await terminal.type("\x03");
     await terminal.waitFor(/kvstore wait: Interrupted\r?\n/, { from });
     await terminal.waitFor(prompt, { from });
