@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { KvClient } from "../src/client/client.ts";
+import { KvClient, type KvClientError } from "../src/client/client.ts";
 import { METRICS_CONTENT_TYPE } from "../src/metrics/http.ts";
 import { expositionProblems, parseExposition, sampleValue } from "../src/metrics/exposition.ts";
 import { metricsUrl } from "./helpers/grpc_tools.ts";
@@ -59,6 +59,14 @@ Deno.test("smoke: /metrics counts calls by rpc and status, times them, and repor
   const missing = await fetch(url.replace("/metrics", "/nope"));
   await missing.body?.cancel();
   assert.equal(missing.status, 404);
+
+  // A gRPC client pointed at the metrics address by mistake is told so.
+  using confused = new KvClient(new URL(url).host, { deadlineMs: 5000 });
+  await assert.rejects(confused.get("a"), (error: KvClientError) => {
+    assert.equal(error.codeName, "UNIMPLEMENTED", error.message);
+    assert.match(error.details, /^metrics: This address serves Prometheus metrics over HTTP, not gRPC/);
+    return true;
+  });
 });
 
 Deno.test("expired keys are counted, and a replica's /healthz answers 503 until its first sync", opts, async () => {
