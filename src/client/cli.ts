@@ -10,9 +10,12 @@
  * | status | meaning |
  * | --- | --- |
  * | 0 | success |
- * | 1 | the answer is "no": the key does not exist (`get`), the node is not serving (`health`) |
+ * | 1 | the answer is "no": the key does not exist (`get`), the node is not serving (`health`), too few replicas acknowledged (`wait`) |
  * | 2 | usage error: unknown subcommand or flag, bad argument, unreadable input file |
  * | 3 | the server could not be reached, or answered with an error |
+ *
+ * Inside `kvstore shell`, a command interrupted with Ctrl-C ends with 130, as shells
+ * report SIGINT; run on its own, Ctrl-C ends the process.
  *
  * Results go to stdout: plain text by default, JSON with `--json` (one document, or one
  * per line for commands that stream, such as `scan`). Errors are one line on stderr,

@@ -9,7 +9,8 @@ import type { KvClient } from "./client.ts";
 
 /** Success. */
 export const EXIT_OK = 0;
-/** The answer is "no": the key does not exist (get), the node is not serving (health). */
+/** The answer is "no": the key does not exist (get), the node is not serving (health),
+ * fewer replicas acknowledged than asked (wait). */
 export const EXIT_NOT_FOUND = 1;
 /** A usage mistake: unknown subcommand or flag, a bad argument, an input file that
  * cannot be read or parsed. */
