@@ -96,3 +96,18 @@ Deno.test("unknown KVSTORE_ variables and config keys are logged as warnings", o
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("with --log-format json, the line saying why the node cannot start is JSON too", opts, async () => {
+  await using holder = await startServer();
+  const dataDir = await Deno.makeTempDir({ prefix: "kvstore-config-" });
+  try {
+    const result = await runKvstore(["--address", holder.address, "--data-dir", dataDir, "--log-format", "json"]);
+    assert.equal(result.code, 1, result.stderr);
+    const lines = result.stderr.trim().split("\n").map((line) => JSON.parse(line));
+    const last = lines.at(-1);
+    assert.equal(last.level, "error");
+    assert.match(last.msg, /^server: Cannot listen on 127\.0\.0\.1:\d+: the address is already in use/);
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});

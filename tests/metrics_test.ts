@@ -4,19 +4,24 @@
  */
 
 import assert from "node:assert/strict";
-import { KvClient } from "../src/client/client.ts";
+import { KvClient, type KvClientError } from "../src/client/client.ts";
 import { METRICS_CONTENT_TYPE } from "../src/metrics/http.ts";
-import { parseExposition, sampleValue } from "../src/metrics/exposition.ts";
+import { expositionProblems, parseExposition, sampleValue } from "../src/metrics/exposition.ts";
 import { metricsUrl } from "./helpers/grpc_tools.ts";
 import { freePort, runKvstore, startServer, waitUntil } from "./helpers/server_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
+/** Scrapes `url`, checks the exposition against the format's rules (HELP and TYPE before
+ * each family, cumulative histogram buckets ending at +Inf, _sum and _count), and
+ * parses it. */
 async function scrape(url: string) {
   const response = await fetch(url);
   assert.equal(response.status, 200);
   assert.equal(response.headers.get("content-type"), METRICS_CONTENT_TYPE);
-  return parseExposition(await response.text());
+  const text = await response.text();
+  assert.deepEqual(expositionProblems(text), [], text);
+  return parseExposition(text);
 }
 
 Deno.test("smoke: /metrics counts calls by rpc and status, times them, and reports the dataset", opts, async () => {
@@ -54,6 +59,14 @@ Deno.test("smoke: /metrics counts calls by rpc and status, times them, and repor
   const missing = await fetch(url.replace("/metrics", "/nope"));
   await missing.body?.cancel();
   assert.equal(missing.status, 404);
+
+  // A gRPC client pointed at the metrics address by mistake is told so.
+  using confused = new KvClient(new URL(url).host, { deadlineMs: 5000 });
+  await assert.rejects(confused.get("a"), (error: KvClientError) => {
+    assert.equal(error.codeName, "UNIMPLEMENTED", error.message);
+    assert.match(error.details, /^metrics: This address serves Prometheus metrics over HTTP, not gRPC/);
+    return true;
+  });
 });
 
 Deno.test("expired keys are counted, and a replica's /healthz answers 503 until its first sync", opts, async () => {

@@ -59,3 +59,106 @@ Deno.test("the v1alpha protocol answers too, for older tools", opts, async () =>
     reflection.close();
   }
 });
+
+interface FileDescriptor {
+  name: string;
+  package: string;
+  dependency: string[];
+  messageType: MessageDescriptor[];
+  enumType: { name: string }[];
+  service: { name: string; method: MethodDescriptor[] }[];
+}
+interface MessageDescriptor {
+  name: string;
+  field: { name: string; typeName?: string }[];
+  nestedType: MessageDescriptor[];
+  enumType: { name: string }[];
+}
+interface MethodDescriptor {
+  name: string;
+  inputType: string;
+  outputType: string;
+  clientStreaming?: boolean;
+  serverStreaming?: boolean;
+}
+
+Deno.test(
+  "every service's file, with its dependencies, defines every type it names, fully qualified, as grpcurl needs",
+  opts,
+  async () => {
+    await using server = await startServer();
+    const reflection = new ReflectionClient(server.address);
+    try {
+      // As grpcurl does: the file of each service, then each dependency by name.
+      const files = new Map<string, FileDescriptor>();
+      const add = async (serialized: Uint8Array[]) => {
+        for (const bytes of serialized) {
+          const file = descriptor.FileDescriptorProto.toObject(descriptor.FileDescriptorProto.decode(bytes), {
+            arrays: true,
+          }) as FileDescriptor;
+          if (files.has(file.name)) continue;
+          files.set(file.name, file);
+          for (const dependency of file.dependency) {
+            const response = await reflection.ask({ file_by_filename: dependency });
+            assert.ok(response.file_descriptor_response, `${file.name} depends on ${dependency}, which is served`);
+            await add(
+              (response.file_descriptor_response as { file_descriptor_proto: Uint8Array[] }).file_descriptor_proto,
+            );
+          }
+        }
+      };
+      const services = await reflection.listServices();
+      for (const service of services) await add(await reflection.filesContaining(service));
+
+      const defined = new Set<string>();
+      const define = (scope: string, message: MessageDescriptor) => {
+        defined.add(`${scope}.${message.name}`);
+        for (const nested of message.nestedType) define(`${scope}.${message.name}`, nested);
+        for (const enumType of message.enumType) defined.add(`${scope}.${message.name}.${enumType.name}`);
+      };
+      for (const file of files.values()) {
+        for (const message of file.messageType) define(`.${file.package}`, message);
+        for (const enumType of file.enumType) defined.add(`.${file.package}.${enumType.name}`);
+      }
+      const streaming = new Map<string, [boolean, boolean]>();
+      for (const file of files.values()) {
+        const check = (message: MessageDescriptor) => {
+          for (const field of message.field) {
+            if (field.typeName) {
+              assert.ok(defined.has(field.typeName), `${file.name}: ${field.name} -> ${field.typeName}`);
+            }
+          }
+          message.nestedType.forEach(check);
+        };
+        file.messageType.forEach(check);
+        for (const service of file.service) {
+          for (const method of service.method) {
+            for (const type of [method.inputType, method.outputType]) {
+              assert.ok(defined.has(type), `${service.name}.${method.name} names ${type}`);
+            }
+            streaming.set(`${file.package}.${service.name}/${method.name}`, [
+              method.clientStreaming === true,
+              method.serverStreaming === true,
+            ]);
+          }
+        }
+      }
+      assert.deepEqual(
+        [...files.keys()].sort(),
+        [
+          "grpc/health/v1/health.proto",
+          "grpc/reflection/v1/reflection.proto",
+          "grpc/reflection/v1alpha/reflection.proto",
+          "kvstore.proto",
+        ],
+      );
+      assert.deepEqual(streaming.get("kvstore.KeyValueStore/Get"), [false, false]);
+      assert.deepEqual(streaming.get("kvstore.KeyValueStore/StreamReplication"), [false, true]);
+      assert.deepEqual(streaming.get("kvstore.KeyValueStore/Sync"), [true, true]);
+      assert.deepEqual(streaming.get("grpc.health.v1.Health/Watch"), [false, true]);
+      assert.deepEqual(streaming.get("grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"), [true, true]);
+    } finally {
+      reflection.close();
+    }
+  },
+);

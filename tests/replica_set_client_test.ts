@@ -83,3 +83,19 @@ Deno.test("errors that are the answer are not retried", opts, async () => {
   using group = new KvReplicaSetClient([master.address]);
   await assert.rejects(group.set("", "v"), (error: KvClientError) => error.codeName === "INVALID_ARGUMENT");
 });
+
+Deno.test("reads skip a replica that has not synced yet, whose answers would be empty", opts, async () => {
+  await using master = await startServer();
+  // This replica follows a master that is not there, so it never syncs and holds nothing.
+  await using stranded = await startServer({ args: ["--replica", "--master-address", `127.0.0.1:${freePort()}`] });
+  using direct = new KvClient(master.address);
+  await direct.set("k", "v");
+  using group = new KvReplicaSetClient([stranded.address, master.address], { readFrom: "replicas" });
+  assert.deepEqual(
+    Object.fromEntries(await group.discover()),
+    { [stranded.address]: "syncing", [master.address]: "master" },
+  );
+  for (let i = 0; i < 3; i++) assert.equal(await group.get("k"), "v", "read from the master, not the empty replica");
+  using anywhere = new KvReplicaSetClient([stranded.address, master.address], { readFrom: "any" });
+  for (let i = 0; i < 3; i++) assert.equal(await anywhere.get("k"), "v");
+});

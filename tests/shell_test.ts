@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { hasScript, runKvstoreOnTerminal } from "./helpers/cli_input.ts";
+import { hasScript, runKvstoreOnTerminal, TerminalSession } from "./helpers/cli_input.ts";
 import { freePort, runKvstore, startServer } from "./helpers/server_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -51,6 +51,16 @@ Deno.test("piped errors are reported per line and the exit status is the last fa
   assert.match(down.stderr, /^kvstore get: Cannot reach 127\.0\.0\.1:\d+/);
 });
 
+Deno.test("a piped line past the shell's limit is a usage error, after the lines before it ran", opts, async () => {
+  await using server = await startServer();
+  // SHELL_LINE_CHARS_MAX is 64 MiB: one character more.
+  const input = `set k v\nset big ${"x".repeat(64 * 1024 * 1024)}\nget k\n`;
+  const result = await runKvstore(["shell", "--endpoint", server.address], { input, timeoutMs: 60_000 });
+  assert.equal(result.code, 2, result.stderr);
+  assert.equal(result.stdout, "OK\n");
+  assert.equal(result.stderr, "kvstore shell: Cannot read standard input: line 2 is longer than 67108864 characters\n");
+});
+
 Deno.test("help, connect and a nested shell behave", opts, async () => {
   await using first = await startServer();
   await using second = await startServer();
@@ -63,6 +73,12 @@ Deno.test("help, connect and a nested shell behave", opts, async () => {
   assert.match(result.stderr, /kvstore get: Key "where" not found/, "the second node does not have the first's key");
   assert.match(result.stderr, /kvstore shell: Already in a shell/);
   assert.match(result.stderr, /kvstore shell: Invalid HOST:PORT "nonsense"/);
+
+  const down = `127.0.0.1:${freePort()}`;
+  const unreachable = await runKvstore(["shell", "--endpoint", first.address], { input: `connect ${down}\n` });
+  assert.equal(unreachable.code, 0, unreachable.stderr);
+  assert.match(unreachable.stdout, new RegExp(`^Connected to ${down.replaceAll(".", "\\.")}\n$`));
+  assert.match(unreachable.stderr, new RegExp(`^kvstore shell: Cannot reach ${down.replaceAll(".", "\\.")} yet; `));
 });
 
 Deno.test("import from standard input is refused inside the shell, which reads its commands there", opts, async () => {
@@ -116,5 +132,41 @@ Deno.test({
     assert.match(result.stdout, new RegExp(`Cannot reach ${down.replaceAll(".", "\\.")} yet`));
     assert.match(result.stdout, /kvstore get: Cannot reach /, "each command fails at once rather than waiting");
     assert.ok(result.elapsedMs < 15_000, `left after ${result.elapsedMs} ms`);
+  },
+});
+
+Deno.test({
+  name: "on a terminal Ctrl-C interrupts the command running and the shell prompts again",
+  ...opts,
+  ignore: !hasScript(),
+  fn: async () => {
+    await using server = await startServer();
+    await runKvstore(["set", "k", "still here", "--endpoint", server.address]);
+    await using terminal = new TerminalSession(["shell", "--endpoint", server.address], {
+      env: { KVSTORE_HISTFILE: "" },
+    });
+    const prompt = new RegExp(`${server.address.replaceAll(".", "\\.")}> `);
+    await terminal.waitFor(prompt);
+    // A command that runs until stopped: Ctrl-C must end it, not only clear the line.
+    let from = terminal.output.length;
+    await terminal.type("health --watch\n");
+    await terminal.waitFor(/Z SERVING\r?\n/, { from });
+    from = terminal.output.length;
+    await terminal.type("\x03");
+    await terminal.waitFor(/kvstore health: Interrupted\r?\n/, { from });
+    await terminal.waitFor(prompt, { from });
+    from = terminal.output.length;
+    await terminal.type("get k\n");
+    await terminal.waitFor(/still here\r?\n/, { from });
+    // A call that blocks (Wait for a replica the node does not have) is given up too.
+    from = terminal.output.length;
+    await terminal.type("wait 1 0\n");
+    // The line's echo means the shell has read it: the Ctrl-C comes in a later read.
+    await terminal.waitFor(/wait 1 0\r*\n/, { from });
+    await terminal.type("\x03");
+    await terminal.waitFor(/kvstore wait: Interrupted\r?\n/, { from });
+    await terminal.waitFor(prompt, { from });
+    await terminal.type("quit\n");
+    assert.equal((await terminal.exited).code, 0, terminal.output);
   },
 });

@@ -10,9 +10,12 @@
  * | status | meaning |
  * | --- | --- |
  * | 0 | success |
- * | 1 | the answer is "no": the key does not exist (`get`), the node is not serving (`health`) |
+ * | 1 | the answer is "no": the key does not exist (`get`), the node is not serving (`health`), too few replicas acknowledged (`wait`) |
  * | 2 | usage error: unknown subcommand or flag, bad argument, unreadable input file |
  * | 3 | the server could not be reached, or answered with an error |
+ *
+ * Inside `kvstore shell`, a command interrupted with Ctrl-C ends with 130, as shells
+ * report SIGINT; run on its own, Ctrl-C ends the process.
  *
  * Results go to stdout: plain text by default, JSON with `--json` (one document, or one
  * per line for commands that stream, such as `scan`). Errors are one line on stderr,
@@ -36,6 +39,7 @@ import {
   type CommandFlag,
   type CommandIo,
   EXIT_ERROR,
+  EXIT_INTERRUPTED,
   EXIT_OK,
   EXIT_USAGE,
 } from "./command.ts";
@@ -109,7 +113,13 @@ export interface RunOptions {
   /** The deadline when --timeout-ms is not given (the shell's). */
   readonly timeoutMs?: number;
   readonly inShell?: boolean;
+  /** Interrupts the command when aborted (the shell's Ctrl-C); see CommandContext. */
+  readonly signal?: AbortSignal;
 }
+
+/** A signal that is never aborted, for a command run on its own (Ctrl-C then ends the
+ * process, as for any Unix tool). */
+const NEVER_ABORTED = new AbortController().signal;
 
 /** Runs `kvstore <command> [args]`; resolves with the exit status. */
 export async function runClientCommand(args: readonly string[], options: RunOptions = {}): Promise<number> {
@@ -129,12 +139,14 @@ export async function runCommand(
   args: readonly string[],
   options: RunOptions = {},
 ): Promise<number> {
-  const io = options.io ?? PROCESS_IO;
+  const signal = options.signal ?? NEVER_ABORTED;
+  const rawIo = options.io ?? PROCESS_IO;
+  const io = muteWhenAborted(rawIo, signal);
   const ownPool = options.clients === undefined;
   const clients = options.clients ?? new ClientPool();
   let context: ContextImpl;
   try {
-    context = parseCommandArgs(command, args, options, io, clients);
+    context = parseCommandArgs(command, args, { ...options, signal }, io, clients);
   } catch (error) {
     if (ownPool) clients.close();
     if (!(error instanceof UsageError)) throw error;
@@ -147,7 +159,9 @@ export async function runCommand(
     return EXIT_OK;
   }
   try {
-    return await command.run(context);
+    const status = await untilInterrupted(command.run(context), signal);
+    if (status === EXIT_INTERRUPTED && signal.aborted) rawIo.stderr(`kvstore ${command.name}: Interrupted\n`);
+    return status;
   } catch (error) {
     if (error instanceof UsageError) {
       io.stderr(`kvstore ${command.name}: ${error.message}\n`);
@@ -162,6 +176,39 @@ export async function runCommand(
   }
 }
 
+/** Output that stops when `signal` is aborted, so an interrupted command that is still
+ * winding down behind the shell's prompt prints nothing more. */
+function muteWhenAborted(io: CommandIo, signal: AbortSignal): CommandIo {
+  if (signal === NEVER_ABORTED) return io;
+  return {
+    stdout: (text) => {
+      if (!signal.aborted) io.stdout(text);
+    },
+    stderr: (text) => {
+      if (!signal.aborted) io.stderr(text);
+    },
+  };
+}
+
+/** The command's exit status, or EXIT_INTERRUPTED as soon as `signal` is aborted. The
+ * command's own promise is then left to settle on its own: its outcome (an error
+ * included) no longer matters. */
+async function untilInterrupted(run: Promise<number>, signal: AbortSignal): Promise<number> {
+  if (signal === NEVER_ABORTED) return await run;
+  run.catch(() => {/* Settles after the interruption was reported; nothing to add. */});
+  let onAbort = () => {};
+  const interrupted = new Promise<number>((resolve) => {
+    onAbort = () => resolve(EXIT_INTERRUPTED);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([run, interrupted]);
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+  }
+}
+
 /** One line that says what went wrong talking to the server. */
 export function describeFailure(error: unknown, endpoint: string, timeoutMs: number): string {
   if (error instanceof KvClientError) {
@@ -169,7 +216,8 @@ export function describeFailure(error: unknown, endpoint: string, timeoutMs: num
     // ..."); those are the server speaking, not a failure to reach it.
     const fromServer = /^[a-z]+: /.test(error.details);
     if (error.codeName === "UNAVAILABLE" && !fromServer) {
-      return `Cannot reach ${endpoint}: ${error.details} (is the server running? set --endpoint or KVSTORE_ENDPOINT)`;
+      return `Cannot reach ${endpoint}: ${connectionProblem(error.details)} ` +
+        "(is the server running? set --endpoint or KVSTORE_ENDPOINT)";
     }
     if (error.codeName === "DEADLINE_EXCEEDED") {
       return `No answer from ${endpoint} within ${timeoutMs} ms (raise --timeout-ms, or check the server)`;
@@ -179,6 +227,25 @@ export function describeFailure(error: unknown, endpoint: string, timeoutMs: num
   return error instanceof Error ? error.message : String(error);
 }
 
+/** Why grpc-js could not connect, in a few words: its message ("No connection
+ * established. Last error: Error: connect ECONNREFUSED 127.0.0.1:1. Resolution note: ")
+ * repeats the address and ends in an empty note. Unknown messages pass through, with
+ * the empty note cut. */
+export function connectionProblem(details: string): string {
+  const errno = /\bconnect (E[A-Z]+)\b/.exec(details)?.[1];
+  if (errno !== undefined) return CONNECT_ERRORS[errno] ?? `cannot connect (${errno})`;
+  if (/^Name resolution failed/.test(details)) return "the host name does not resolve";
+  return details.replace(/\s*Resolution note:\s*$/, "").replace(/\.$/, "");
+}
+
+const CONNECT_ERRORS: Readonly<Record<string, string>> = {
+  ECONNREFUSED: "connection refused",
+  ETIMEDOUT: "the connection timed out",
+  EHOSTUNREACH: "no route to the host",
+  ENETUNREACH: "the network is unreachable",
+  ECONNRESET: "the connection was reset",
+};
+
 class ContextImpl implements CommandContext {
   readonly positionals: readonly string[];
   readonly flags: Readonly<Record<string, string | boolean | undefined>>;
@@ -187,11 +254,12 @@ class ContextImpl implements CommandContext {
   readonly timeoutMs: number;
   readonly io: CommandIo;
   readonly inShell: boolean;
+  readonly signal: AbortSignal;
   #clients: ClientPool;
 
   constructor(
     parsed: { positionals: string[]; flags: Record<string, string | boolean | undefined> },
-    settings: { endpoint: string; timeoutMs: number; inShell: boolean },
+    settings: { endpoint: string; timeoutMs: number; inShell: boolean; signal: AbortSignal },
     io: CommandIo,
     clients: ClientPool,
   ) {
@@ -201,6 +269,7 @@ class ContextImpl implements CommandContext {
     this.json = parsed.flags.json === true;
     this.timeoutMs = settings.timeoutMs;
     this.inShell = settings.inShell;
+    this.signal = settings.signal;
     this.io = io;
     this.#clients = clients;
   }
@@ -221,7 +290,7 @@ class ContextImpl implements CommandContext {
 function parseCommandArgs(
   command: ClientCommand,
   args: readonly string[],
-  options: RunOptions,
+  options: RunOptions & { signal: AbortSignal },
   io: CommandIo,
   clients: ClientPool,
 ): ContextImpl {
@@ -232,7 +301,12 @@ function parseCommandArgs(
   }
   let parsed;
   try {
-    parsed = parseArgs({ args: [...args], options: parseOptions, strict: true, allowPositionals: true });
+    parsed = parseArgs({
+      args: args.map(shieldNegativeNumber),
+      options: parseOptions,
+      strict: true,
+      allowPositionals: true,
+    });
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     const flag = /'(-{1,2}[^' ]+)/.exec(message)?.[1] ?? "";
@@ -249,7 +323,10 @@ function parseCommandArgs(
     throw new UsageError(`${message} (see kvstore ${command.name} --help)`);
   }
   const values = parsed.values as Record<string, string | boolean | undefined>;
-  const positionals = parsed.positionals;
+  for (const [name, value] of Object.entries(values)) {
+    if (typeof value === "string") values[name] = unshieldNegativeNumber(value);
+  }
+  const positionals = parsed.positionals.map(unshieldNegativeNumber);
   if (values.help !== true) {
     const [least, most] = command.arity;
     if (positionals.length < least || positionals.length > most) {
@@ -265,10 +342,25 @@ function parseCommandArgs(
     : parseTimeoutMs(timeoutText, "--timeout-ms");
   return new ContextImpl(
     { positionals, flags: values },
-    { endpoint, timeoutMs, inShell: options.inShell === true },
+    { endpoint, timeoutMs, inShell: options.inShell === true, signal: options.signal },
     io,
     clients,
   );
+}
+
+/** Marks an argument that is a negative number, so parseArgs takes it as a value rather
+ * than as the short flag `-5` (no flag is a digit): `kvstore expire k -1` and
+ * `kvstore set temp -5` work as in redis-cli. Other values that start with a dash go
+ * after `--`, or as `--flag=-value`. */
+const NEGATIVE_NUMBER_MARK = "\u0000";
+const NEGATIVE_NUMBER = /^-[0-9.]/;
+
+function shieldNegativeNumber(arg: string): string {
+  return NEGATIVE_NUMBER.test(arg) ? NEGATIVE_NUMBER_MARK + arg : arg;
+}
+
+function unshieldNegativeNumber(arg: string): string {
+  return arg.startsWith(NEGATIVE_NUMBER_MARK) && NEGATIVE_NUMBER.test(arg.slice(1)) ? arg.slice(1) : arg;
 }
 
 /** The endpoint to use: --endpoint, else the caller's (the shell's), else

@@ -1,5 +1,7 @@
 /**
- * The typed client library: a promise for every rpc, a deadline on every call.
+ * The typed client library: a promise for every rpc, a deadline on every call. (Sync,
+ * the protocol between our nodes, is the replication follower's; a router's cluster
+ * rpcs are ClusterClient's, cluster_client.ts.)
  *
  * ```ts
  * const client = new KvClient("127.0.0.1:50051");
@@ -21,7 +23,9 @@
 
 import { CLIENT_CALL_DEADLINE_MS_DEFAULT } from "../config/limits.ts";
 import { CLIENT_TRANSPORT_LIMITS, createKvstoreClient, grpc, type TransportLimits } from "../transport/grpc.ts";
+import { int32RequestFieldsOf } from "../transport/proto.ts";
 import type {
+  CommandType,
   ContainsResponse,
   DeleteResponse,
   DigestResponse,
@@ -32,6 +36,8 @@ import type {
   MSetResponse,
   PromoteResponse,
   ReplicaOfResponse,
+  ReplicationCommand,
+  ReplicationResponse,
   ScanResponse,
   SetResponse,
   SnapshotResponse,
@@ -232,12 +238,13 @@ export class KvClient {
   async wait(
     numReplicas: number,
     timeoutMs: number,
-    deadlineMs = timeoutMs + this.#deadlineMs,
+    options: { deadlineMs?: number; signal?: AbortSignal } = {},
   ): Promise<{ replicas: number; seq: number }> {
     const response = await this.call<WaitResponse>(
       "Wait",
       { num_replicas: numReplicas, timeout_ms: timeoutMs },
-      deadlineMs,
+      options.deadlineMs ?? timeoutMs + this.#deadlineMs,
+      options.signal,
     );
     return { replicas: response.replicas, seq: Number(response.seq) };
   }
@@ -266,23 +273,91 @@ export class KvClient {
     return this.call<DigestResponse>("Digest", {});
   }
 
-  /** Makes a unary call by rpc name; the building block of the methods above. */
-  call<Response>(rpc: string, request: object, deadlineMs = this.#deadlineMs): Promise<Response> {
+  /**
+   * Sends one write to a replica the way the C++ store's master pushes them
+   * (ReplicateCommand, for replicas of a master started with --replicas). Resolves with
+   * whether the replica applied it and the last seq it has applied; a master refuses it.
+   */
+  async replicateCommand(command: {
+    type: CommandType;
+    key: string;
+    value?: string;
+    seconds?: number;
+    seq: number;
+  }): Promise<{ success: boolean; lastAppliedSeq: number }> {
+    const response = await this.call<ReplicationResponse>("ReplicateCommand", {
+      type: command.type,
+      key: command.key,
+      value: command.value ?? "",
+      seconds: command.seconds ?? 0,
+      sequence_id: String(command.seq),
+    });
+    return { success: response.success, lastAppliedSeq: Number(response.last_applied_sequence) };
+  }
+
+  /**
+   * Follows a master's writes from `startSeq` the way the C++ store's pull clients do
+   * (StreamReplication): yields each command as the master sends it, those in its
+   * backlog first, then each new write. The stream has no deadline: it lasts while it
+   * is read, and ending the iteration cancels it. It is read as it is consumed, so a
+   * slow reader holds the master back rather than growing a buffer here. Fails with a
+   * KvClientError (FAILED_PRECONDITION when the backlog no longer reaches `startSeq`).
+   */
+  async *streamReplication(startSeq: number, replicaId = ""): AsyncGenerator<ReplicationCommand> {
+    const method = (this.#client as unknown as Record<string, StreamMethod<ReplicationCommand>>).StreamReplication;
+    const call = method.call(
+      this.#client,
+      { start_sequence: String(startSeq), replica_id: replicaId },
+      new grpc.Metadata(),
+      {},
+    );
+    try {
+      for await (const command of call) yield command as ReplicationCommand;
+    } catch (error) {
+      const status = error as Partial<grpc.ServiceError>;
+      if (typeof status.code !== "number") throw error;
+      throw new KvClientError(status.code, status.details ?? String(error), this.address);
+    } finally {
+      call.cancel();
+    }
+  }
+
+  /** Makes a unary call by rpc name; the building block of the methods above. Rejects
+   * with INVALID_ARGUMENT, sending nothing, when an int32 field of the request holds a
+   * number it cannot carry. Aborting `signal` cancels the call (it rejects CANCELLED). */
+  call<Response>(
+    rpc: string,
+    request: object,
+    deadlineMs = this.#deadlineMs,
+    signal?: AbortSignal,
+  ): Promise<Response> {
     const method = (this.#client as unknown as Record<string, UnaryMethod<Response>>)[rpc];
     if (typeof method !== "function") {
       return Promise.reject(new Error(`client: Unknown rpc ${JSON.stringify(rpc)}`));
     }
+    const outOfRange = int32Problem(rpc, request as Record<string, unknown>);
+    if (outOfRange !== undefined) {
+      return Promise.reject(new KvClientError(grpc.status.INVALID_ARGUMENT, outOfRange, this.address));
+    }
+    if (signal?.aborted) {
+      return Promise.reject(
+        new KvClientError(grpc.status.CANCELLED, "client: Cancelled before it was sent", this.address),
+      );
+    }
     return new Promise((resolve, reject) => {
-      method.call(
+      const cancel = () => call.cancel();
+      const call = method.call(
         this.#client,
         request,
         new grpc.Metadata(),
         { deadline: Date.now() + deadlineMs },
         (error: grpc.ServiceError | null, response?: Response) => {
+          signal?.removeEventListener("abort", cancel);
           if (error !== null) reject(new KvClientError(error.code, error.details, this.address));
           else resolve(response!);
         },
       );
+      signal?.addEventListener("abort", cancel, { once: true });
     });
   }
 
@@ -301,6 +376,39 @@ export class KvClient {
     this.close();
   }
 }
+
+/** The range of a proto3 int32. */
+export const INT32_MIN = -(2 ** 31);
+export const INT32_MAX = 2 ** 31 - 1;
+
+/** The int32 request fields of each rpc, looked up once. */
+const int32FieldsByRpc = new Map<string, readonly string[]>();
+
+/**
+ * Why `request` cannot be sent as `rpc`'s request, or undefined when it can. protobufjs
+ * encodes an int32 field as the low 32 bits of the number it is given, so Expire with
+ * 4294967296 seconds would arrive as 0 seconds, which deletes the key, and 1.5 as 1:
+ * those are refused here instead of being sent as something else.
+ */
+function int32Problem(rpc: string, request: Readonly<Record<string, unknown>>): string | undefined {
+  let fields = int32FieldsByRpc.get(rpc);
+  if (fields === undefined) int32FieldsByRpc.set(rpc, fields = int32RequestFieldsOf(rpc));
+  for (const field of fields) {
+    const value = request[field];
+    if (value === undefined || value === null) continue;
+    const number = Number(value);
+    if (Number.isInteger(number) && number >= INT32_MIN && number <= INT32_MAX) continue;
+    return `client: Cannot call ${rpc}: ${field} ${String(value)} is not a whole number from ` +
+      `${INT32_MIN} to ${INT32_MAX}, the range of its int32 field`;
+  }
+  return undefined;
+}
+
+type StreamMethod<Response> = (
+  request: object,
+  metadata: grpc.Metadata,
+  options: grpc.CallOptions,
+) => grpc.ClientReadableStream<Response>;
 
 type UnaryMethod<Response> = (
   request: object,

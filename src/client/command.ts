@@ -9,13 +9,16 @@ import type { KvClient } from "./client.ts";
 
 /** Success. */
 export const EXIT_OK = 0;
-/** The answer is "no": the key does not exist (get), the node is not serving (health). */
+/** The answer is "no": the key does not exist (get), the node is not serving (health),
+ * fewer replicas acknowledged than asked (wait). */
 export const EXIT_NOT_FOUND = 1;
 /** A usage mistake: unknown subcommand or flag, a bad argument, an input file that
  * cannot be read or parsed. */
 export const EXIT_USAGE = 2;
 /** The server could not be reached, or answered with an error. */
 export const EXIT_ERROR = 3;
+/** The user interrupted the command (Ctrl-C in the shell), as shells report SIGINT. */
+export const EXIT_INTERRUPTED = 130;
 
 /** A flag of one subcommand, declared for node:util parseArgs and the help text. */
 export interface CommandFlag {
@@ -47,6 +50,11 @@ export interface CommandContext {
   readonly io: CommandIo;
   /** True inside `kvstore shell`. */
   readonly inShell: boolean;
+  /** Aborted when the user interrupts the command (Ctrl-C in the shell). The shell gets
+   * its prompt back at once and output stops; a command that runs until stopped
+   * (`health --watch`, `bench`, `import`, `export`, `wait`) must also stop its work when
+   * it sees this, so nothing goes on behind the prompt. */
+  readonly signal: AbortSignal;
   /** A client for `endpoint`, made on first use and closed when the command (or the
    * shell) ends. */
   client(): KvClient;

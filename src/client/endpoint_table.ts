@@ -24,8 +24,10 @@ export type ReadFrom =
 
 export const READ_FROM_CHOICES: readonly ReadFrom[] = ["master", "replicas", "any"];
 
-/** What discovery learned about an endpoint. */
-export type EndpointRole = "master" | "replica" | "unknown";
+/** What discovery learned about an endpoint. "syncing" is a replica that has not yet
+ * completed a sync with its master since it started: what it holds may be nothing or an
+ * old copy, and its health check says NOT_SERVING, so reads never go there. */
+export type EndpointRole = "master" | "replica" | "syncing" | "unknown";
 
 export class EndpointTable {
   readonly endpoints: readonly string[];
@@ -83,7 +85,7 @@ export class EndpointTable {
       preferred = this.endpoints.filter((endpoint) => this.#roles.get(endpoint) === "replica");
       fallback = master === undefined ? [] : [master];
     } else {
-      preferred = [...this.endpoints];
+      preferred = this.endpoints.filter((endpoint) => this.#roles.get(endpoint) !== "syncing");
       fallback = [];
     }
     const rotated = this.#rotate(preferred);

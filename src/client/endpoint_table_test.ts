@@ -44,3 +44,12 @@ Deno.test("reading from any endpoint spreads over all of them", () => {
   assert.deepEqual([...firsts].sort(), ["m:1", "r1:1", "r2:1"]);
   assert.throws(() => new EndpointTable([], { clock: () => 0, downMs: 1 }), /without endpoints/);
 });
+
+Deno.test("a replica that has not synced yet is never read from, even as a last resort", () => {
+  const { endpoints } = table();
+  endpoints.setRole("r1:1", "syncing");
+  assert.deepEqual(endpoints.readOrder("replicas"), ["r2:1", "m:1"]);
+  assert.deepEqual(endpoints.readOrder("any").sort(), ["m:1", "r2:1"]);
+  endpoints.setRole("r2:1", "syncing");
+  assert.deepEqual(endpoints.readOrder("replicas"), ["m:1"]);
+});

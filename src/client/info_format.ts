@@ -23,6 +23,8 @@
  * @module
  */
 
+import type { Int64Schema } from "../transport/proto.ts";
+
 /** Where known fields go, in order. */
 const SECTIONS: readonly (readonly [string, readonly string[]])[] = [
   ["Server", [
@@ -188,14 +190,19 @@ export function formatBytes(bytes: number): string {
 }
 
 /** The Info response for `--json`: int64 fields (decimal strings on the wire) become
- * numbers where a JavaScript number holds them exactly, so scripts can compare them. */
-export function infoJson(
-  info: Readonly<Record<string, unknown>>,
-  int64Fields: ReadonlySet<string>,
-): Record<string, unknown> {
+ * numbers where a JavaScript number holds them exactly, so scripts can compare them; in
+ * nested messages too (each replica's acked_seq and lag, a router's shards). */
+export function infoJson(info: Readonly<Record<string, unknown>>, schema: Int64Schema): Record<string, unknown> {
   const result: Record<string, unknown> = {};
   for (const [field, value] of Object.entries(info)) {
-    const number = typeof value === "string" && int64Fields.has(field) ? Number(value) : NaN;
+    const nested = schema.messages.get(field);
+    if (nested !== undefined && value !== null && typeof value === "object") {
+      result[field] = Array.isArray(value)
+        ? value.map((item) => item !== null && typeof item === "object" ? infoJson(item, nested) : item)
+        : infoJson(value as Record<string, unknown>, nested);
+      continue;
+    }
+    const number = typeof value === "string" && schema.int64.has(field) ? Number(value) : NaN;
     result[field] = Number.isSafeInteger(number) ? number : value;
   }
   return result;

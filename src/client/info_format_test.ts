@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { int64SchemaOf } from "../transport/proto.ts";
 import { formatBytes, formatDuration, formatField, formatInfo, infoJson } from "./info_format.ts";
 
 Deno.test("info prints sections, known fields in order, with human forms beside raw values", () => {
@@ -68,10 +69,24 @@ Deno.test("durations, sizes and times read naturally", () => {
 });
 
 Deno.test("JSON gives int64 fields as numbers where exact, and leaves strings alone", () => {
+  const schema = { int64: new Set(["keys", "big"]), messages: new Map() };
   assert.deepEqual(
-    infoJson({ keys: "12", replid: "123", big: "9007199254740993", role: "master" }, new Set(["keys", "big"])),
+    infoJson({ keys: "12", replid: "123", big: "9007199254740993", role: "master" }, schema),
     { keys: 12, replid: "123", big: "9007199254740993", role: "master" },
   );
+});
+
+Deno.test("JSON gives the int64 fields of nested messages as numbers too: replicas, a router's shards", () => {
+  const info = {
+    last_seq: "7",
+    replicas: [{ address: "10.0.0.2:1", acked_seq: "7", lag_ms: "0" }],
+    cluster: { epoch: "3", shards: [{ name: "a", keys: "12" }], migration: null },
+  };
+  assert.deepEqual(infoJson(info, int64SchemaOf("InfoResponse")), {
+    last_seq: 7,
+    replicas: [{ address: "10.0.0.2:1", acked_seq: 7, lag_ms: 0 }],
+    cluster: { epoch: 3, shards: [{ name: "a", keys: 12 }], migration: null },
+  });
 });
 
 Deno.test("a router's cluster prints its shards one per line and leaves unset fields out", () => {

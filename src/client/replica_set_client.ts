@@ -145,7 +145,7 @@ export class KvReplicaSetClient {
   // The group.
 
   /** Asks every endpoint for Info now; resolves with each one's role ("unknown" for an
-   * endpoint that did not answer). */
+   * endpoint that did not answer, "syncing" for a replica that has not synced yet). */
   async discover(): Promise<ReadonlyMap<string, string>> {
     await this.#discover(Date.now() + this.#deadlineMs);
     return new Map(this.#table.endpoints.map((endpoint) => [endpoint, this.#table.role(endpoint)]));
@@ -249,7 +249,12 @@ export class KvReplicaSetClient {
       await Promise.all(this.#table.endpoints.map(async (endpoint) => {
         try {
           const info = await this.#clients.get(endpoint)!.withDeadline(attemptMs).info();
-          this.#table.setRole(endpoint, info.role === "master" ? "master" : "replica");
+          // A replica that has not synced yet answers every read from nothing (or from
+          // an old copy): it is not a replica to read from until it has.
+          this.#table.setRole(
+            endpoint,
+            info.role === "master" ? "master" : info.first_sync_done ? "replica" : "syncing",
+          );
           this.#table.markUp(endpoint);
         } catch {
           this.#table.setRole(endpoint, "unknown");

@@ -24,7 +24,12 @@
  * @module
  */
 
-import { BATCH_KEYS_MAX, CLIENT_CALL_DEADLINE_MS_DEFAULT, VNODES_PER_SHARD_DEFAULT } from "../config/limits.ts";
+import {
+  BATCH_KEYS_MAX,
+  CLIENT_CALL_DEADLINE_MS_DEFAULT,
+  SCAN_PAGE_KEYS_DEFAULT,
+  VNODES_PER_SHARD_DEFAULT,
+} from "../config/limits.ts";
 import { HashRing } from "../cluster/ring.ts";
 import { decodeClusterCursor, encodeClusterCursor } from "../cluster/scan_cursor.ts";
 import type { ReadFrom } from "../cluster/shard_api.ts";
@@ -121,8 +126,10 @@ export class ShardedClient {
     return await this.#read(this.#shard(key), options, (client) => client.get(key));
   }
 
-  set(key: string, value: string): Promise<boolean> {
-    return this.#shard(key).master.set(key, value);
+  /** Sets `key` on its owner, clearing any TTL; with `ttlMs`, gives it that TTL in the
+   * same write (see KvClient.set). */
+  set(key: string, value: string, options: { ttlMs?: number } = {}): Promise<boolean> {
+    return this.#shard(key).master.set(key, value, options);
   }
 
   contains(key: string, options: ReadOptions = {}): Promise<boolean> {
@@ -176,7 +183,10 @@ export class ShardedClient {
     if (index >= this.shards.length) {
       throw new Error(`client: Scan cursor ${JSON.stringify(options.cursor)} is past the last shard`);
     }
-    const limit = options.limit ?? 100;
+    // 0 (or less) asks for the default page, as it does of one node; taken as is, it
+    // would make a page of nothing with a cursor that never moves, and scanAll would
+    // loop forever.
+    const limit = options.limit !== undefined && options.limit > 0 ? options.limit : SCAN_PAGE_KEYS_DEFAULT;
     const entries: ScannedEntry[] = [];
     while (index < this.shards.length && entries.length < limit) {
       const shard = this.#byName.get(this.shards[index].name)!;

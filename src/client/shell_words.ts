@@ -11,9 +11,9 @@
  * | `set k a\ b` | `set`, `k`, `a b` |
  * | `set k ""` | `set`, `k`, (empty) |
  *
- * In double quotes, `\n \r \t \b \a \\ \"` and `\xHH` are escapes; in single quotes only
- * `\'`. Outside quotes a backslash takes the next character as it is. A closing quote
- * must be followed by a space or the end of the line.
+ * In double quotes, `\n \r \t \b \a \\ \"` and `\xHH` (a byte; runs of them are UTF-8) are
+ * escapes; in single quotes only `\'`. Outside quotes a backslash takes the next
+ * character as it is. A closing quote must be followed by a space or the end of the line.
  *
  * Pure.
  *
@@ -40,6 +40,8 @@ const DOUBLE_QUOTE_ESCAPES: Record<string, string> = {
   "\\": "\\",
   '"': '"',
 };
+
+const UTF8 = new TextDecoder("utf-8", { fatal: false });
 
 /** Splits `line` into arguments; throws {@linkcode ShellSyntaxError}. */
 export function splitWords(line: string): string[] {
@@ -75,8 +77,15 @@ export function splitWords(line: string): string[] {
                 continue;
               }
             } else if (next === "x" && /^[0-9a-fA-F]{2}$/.test(line.slice(i + 2, i + 4))) {
-              word += String.fromCharCode(parseInt(line.slice(i + 2, i + 4), 16));
-              i += 4;
+              // `\xHH` is a byte, as in redis-cli; a run of them is decoded as UTF-8, the
+              // store's encoding, so "\xc3\xa9" is "é" (a byte that is not valid UTF-8
+              // becomes U+FFFD).
+              const bytes: number[] = [];
+              while (line[i] === "\\" && line[i + 1] === "x" && /^[0-9a-fA-F]{2}$/.test(line.slice(i + 2, i + 4))) {
+                bytes.push(parseInt(line.slice(i + 2, i + 4), 16));
+                i += 4;
+              }
+              word += UTF8.decode(new Uint8Array(bytes));
               continue;
             } else if (DOUBLE_QUOTE_ESCAPES[next] !== undefined) {
               word += DOUBLE_QUOTE_ESCAPES[next];

@@ -12,6 +12,13 @@ Deno.test("words split on spaces; quotes keep spaces; escapes decode as in redis
   assert.deepEqual(splitWords("   "), []);
 });
 
+Deno.test("\\xHH escapes are bytes, and a run of them is read as UTF-8", () => {
+  assert.deepEqual(splitWords('set k "caf\\xc3\\xa9"'), ["set", "k", "café"]);
+  assert.deepEqual(splitWords('set k "\\xf0\\x9f\\x94\\x91 key"'), ["set", "k", "🔑 key"]);
+  assert.deepEqual(splitWords('set k "\\x41\\x42"'), ["set", "k", "AB"]);
+  assert.deepEqual(splitWords('set k "\\xff"'), ["set", "k", "\ufffd"]);
+});
+
 Deno.test("unbalanced quotes and text glued to a closing quote are refused with the column", () => {
   assert.throws(() => splitWords('set k "open'), (error: Error) => {
     assert.ok(error instanceof ShellSyntaxError);

@@ -125,6 +125,11 @@ export const PROGRESS_BAR_REDRAW_MS = 100;
  * enough to show life in a CI log, rare enough not to flood it. */
 export const PROGRESS_LINE_INTERVAL_MS = 2000;
 
+/** Calls `kvstore del` and `kvstore exists` keep in flight, one key each. All at once,
+ * the calls for thousands of keys (`kvstore scan | xargs kvstore del`) would share one
+ * deadline and the last ones would miss it; this many keep the connection busy. */
+export const CLI_KEY_CALLS_IN_FLIGHT_MAX = 64;
+
 /** Entries per MSet call of `kvstore import` unless --batch-size says otherwise. */
 export const IMPORT_BATCH_ENTRIES_DEFAULT = 1000;
 

@@ -72,10 +72,16 @@ export class Logger {
     if (!this.enabled(level)) return;
     const ts = new Date((this.#options.clock ?? Date.now)()).toISOString();
     if (this.#options.format === "json") {
-      this.#options.sink(JSON.stringify({ ts, level, component: this.component, msg: message, ...fields }));
+      // A detail named like one of the line's own keys must not replace it: it is kept
+      // under its name with a leading underscore.
+      const line: Record<string, unknown> = { ts, level, component: this.component, msg: message };
+      for (const [key, value] of Object.entries(fields ?? {})) line[key in line ? `_${key}` : key] = value;
+      this.#options.sink(JSON.stringify(line));
       return;
     }
-    let line = `${ts} ${level.toUpperCase().padEnd(5)} ${this.component}: ${message}`;
+    // One event, one line: a message with a line break in it (an error from elsewhere)
+    // must not start a line a reader would take for another event.
+    let line = `${ts} ${level.toUpperCase().padEnd(5)} ${this.component}: ${message.replace(/\r?\n/g, "\\n")}`;
     for (const [key, value] of Object.entries(fields ?? {})) {
       if (value === undefined) continue;
       line += ` ${key}=${formatValue(value)}`;

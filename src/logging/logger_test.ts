@@ -34,3 +34,23 @@ Deno.test("lines below the level are dropped", () => {
   assert.equal(lines.length, 1);
   assert.ok(lines[0].includes("ERROR"));
 });
+
+Deno.test("a line break in a message does not start a new text line", () => {
+  const { logger, lines } = capture("text");
+  logger.warn("first\nsecond\r\nthird", { key: "a\nb" });
+  assert.deepEqual(lines, ['1970-01-01T00:00:00.000Z WARN  kvstore: first\\nsecond\\nthird key="a\\nb"']);
+});
+
+Deno.test("a detail cannot replace a JSON line's own keys", () => {
+  const { logger, lines } = capture("json");
+  logger.error("Real message", { msg: "detail", level: "debug", ts: 1 });
+  assert.deepEqual(JSON.parse(lines[0]), {
+    ts: "1970-01-01T00:00:00.000Z",
+    level: "error",
+    component: "kvstore",
+    msg: "Real message",
+    _msg: "detail",
+    _level: "debug",
+    _ts: 1,
+  });
+});

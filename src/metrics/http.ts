@@ -65,8 +65,21 @@ export function serveMetrics(address: Address, options: MetricsServerOptions): P
   });
 }
 
+/** What a gRPC client that was pointed here by mistake is told (Deno's server speaks
+ * HTTP/2 too, so its call arrives; read as gRPC, a plain 404 page would surface as
+ * "RESOURCE_EXHAUSTED: Received message larger than max"). */
+const NOT_GRPC_MESSAGE =
+  "metrics: This address serves Prometheus metrics over HTTP, not gRPC; call the node at its --address";
+
 /** Routes one request. */
 function answer(request: Request, options: MetricsServerOptions): Response {
+  if (request.headers.get("content-type")?.startsWith("application/grpc")) {
+    // A trailers-only gRPC answer: the status travels in the headers, with no body.
+    return new Response(null, {
+      status: 200,
+      headers: { "content-type": "application/grpc", "grpc-status": "12", "grpc-message": NOT_GRPC_MESSAGE },
+    });
+  }
   const path = new URL(request.url).pathname;
   if (request.method !== "GET" && request.method !== "HEAD") {
     return new Response("only GET\n", { status: 405, headers: { allow: "GET, HEAD" } });

@@ -20,5 +20,5 @@ export {
   MetricsRegistry,
   type Sample,
 } from "./registry.ts";
-export { type Exposition, type ParsedSample, parseExposition, sampleValue } from "./exposition.ts";
+export { type Exposition, expositionProblems, type ParsedSample, parseExposition, sampleValue } from "./exposition.ts";
 export { METRICS_CONTENT_TYPE, type MetricsServer, serveMetrics } from "./http.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { METRIC_SERIES_MAX } from "../config/limits.ts";
-import { parseExposition, sampleValue } from "./exposition.ts";
+import { expositionProblems, parseExposition, sampleValue } from "./exposition.ts";
 import { MetricsRegistry } from "./registry.ts";
 
 Deno.test("a counter renders HELP, TYPE and one line per label set", () => {
@@ -176,4 +176,39 @@ Deno.test("the parser refuses malformed lines, naming the line", () => {
   assert.throws(() => parseExposition('x{a="1"} one'), /bad value/);
   assert.throws(() => parseExposition("# TYPE x bogus"), /unknown type/);
   assert.deepEqual(parseExposition("# comment\n\nx 1 1700000000000\n").samples, [{ name: "x", labels: {}, value: 1 }]);
+});
+
+Deno.test("a rendered registry follows the format's rules, and breaking one is caught", () => {
+  const metrics = new MetricsRegistry();
+  metrics.counter({ name: "calls_total", help: "Calls.", labelNames: ["rpc"] }).inc({ rpc: "Get" });
+  const latency = metrics.histogram({
+    name: "latency_seconds",
+    help: "Latency.",
+    labelNames: ["rpc"],
+    buckets: [0.1, 1],
+  });
+  latency.observe(0.05, { rpc: "Get" });
+  latency.observe(5, { rpc: "Get" });
+  latency.observe(0.5, { rpc: "Set" });
+  metrics.gauge({ name: "keys", help: "Keys.", collect: () => 3 });
+  const text = metrics.render();
+  assert.deepEqual(expositionProblems(text), []);
+
+  const broken = [
+    [
+      text.replace('latency_seconds_bucket{rpc="Get",le="1"} 1', 'latency_seconds_bucket{rpc="Get",le="1"} 0'),
+      /not cumulative/,
+    ],
+    [text.replace(/^latency_seconds_bucket\{rpc="Set",le="\+Inf"\} 1\n/m, ""), /no le="\+Inf" bucket last/],
+    [text.replace('latency_seconds_count{rpc="Get"} 2', 'latency_seconds_count{rpc="Get"} 3'), /_count unequal/],
+    [text.replace("# TYPE keys gauge\n", ""), /keys has no HELP and TYPE before it/],
+    [text + 'calls_total{rpc="Set"} 1\n', /calls_total appears again after other metrics/],
+    [text.replaceAll("calls_total", "calls"), /counter calls lacks _total/],
+  ] as const;
+  for (const [variant, problem] of broken) {
+    assert.ok(
+      expositionProblems(variant).some((line) => problem.test(line)),
+      `${problem}: ${expositionProblems(variant)}`,
+    );
+  }
 });

@@ -39,15 +39,22 @@ export async function runServer(args: readonly string[]): Promise<number> {
   // Signals are handled from before the node starts: a SIGTERM that arrives just after
   // "Listening on" (or during start-up) shuts it down gracefully rather than killing it.
   const signal = waitForSignal(() => logger.warn("Second signal: exiting without waiting"));
+  // Once the log format is known, the line that says why the node cannot start is in it:
+  // with --log-format json every line on stderr is JSON, this one too.
+  const failStart = (message: string) => {
+    if (config.logFormat !== "json") return fail(message, 1);
+    logger.error(message);
+    return 1;
+  };
   let node: Node;
   try {
     node = await Node.start(config, logger);
   } catch (error) {
-    if (error instanceof KvError) return fail(error.message, 1);
+    if (error instanceof KvError) return failStart(error.message);
     // The system's own errors (a full disk, an I/O error) stop the node with one line too,
     // not a stack trace; anything else is a bug, and its stack says where.
     if (isSystemError(error)) {
-      return fail(`server: Cannot start with data directory ${JSON.stringify(config.dataDir)}: ${error.message}`, 1);
+      return failStart(`server: Cannot start with data directory ${JSON.stringify(config.dataDir)}: ${error.message}`);
     }
     throw error;
   }

@@ -81,17 +81,50 @@ export function protoFileDefinition(filename: string): protoLoader.PackageDefini
   return definition;
 }
 
+/** The proto-loader field descriptors of a kvstore message (`"InfoResponse"`); empty for
+ * a name the proto does not define. */
+function fieldsOf(messageName: string): readonly { name: string; type: string; typeName: string }[] {
+  const definition = kvstoreDefinition()[`kvstore.${messageName}`] as
+    | { type?: { field?: { name: string; type: string; typeName: string }[] } }
+    | undefined;
+  return definition?.type?.field ?? [];
+}
+
+const INT64_TYPES = ["TYPE_INT64", "TYPE_UINT64", "TYPE_SINT64", "TYPE_FIXED64", "TYPE_SFIXED64"];
+
 /** The names of the 64-bit integer fields of a kvstore message (`"InfoResponse"`), which
  * decode as decimal strings. */
 export function int64FieldsOf(messageName: string): Set<string> {
-  const definition = kvstoreDefinition()[`kvstore.${messageName}`] as
-    | { type?: { field?: { name: string; type: string }[] } }
-    | undefined;
-  const fields = definition?.type?.field ?? [];
-  return new Set(
-    fields.filter((field) =>
-      ["TYPE_INT64", "TYPE_UINT64", "TYPE_SINT64", "TYPE_FIXED64", "TYPE_SFIXED64"].includes(field.type)
-    )
-      .map((field) => field.name),
-  );
+  return new Set(fieldsOf(messageName).filter((field) => INT64_TYPES.includes(field.type)).map((field) => field.name));
+}
+
+/** Where a message's 64-bit integers are: its own int64 fields, and the same for each of
+ * its message-typed fields (repeated or not), so JSON output can turn every one of them
+ * into a number, not only the top level's. */
+export interface Int64Schema {
+  readonly int64: ReadonlySet<string>;
+  readonly messages: ReadonlyMap<string, Int64Schema>;
+}
+
+/** The {@linkcode Int64Schema} of a kvstore message (`"InfoResponse"`). */
+export function int64SchemaOf(messageName: string, seen: ReadonlySet<string> = new Set()): Int64Schema {
+  const messages = new Map<string, Int64Schema>();
+  for (const field of fieldsOf(messageName)) {
+    // Messages are named relative to the package; a type that contains itself would
+    // recurse forever, so a type already on the path is described once.
+    if (field.type !== "TYPE_MESSAGE" || seen.has(field.typeName)) continue;
+    messages.set(field.name, int64SchemaOf(field.typeName, new Set([...seen, messageName])));
+  }
+  return { int64: int64FieldsOf(messageName), messages };
+}
+
+/** The names of the int32 fields of `rpc`'s request (`"Expire"`: seconds). A number
+ * outside int32 is cut to its low 32 bits on the wire, so callers check these first. */
+export function int32RequestFieldsOf(rpc: string): readonly string[] {
+  const service = kvstoreDefinition()[KVSTORE_SERVICE] as unknown as Record<
+    string,
+    { requestType?: { type?: { field?: { name: string; type: string }[] } } }
+  >;
+  const fields = service[rpc]?.requestType?.type?.field ?? [];
+  return fields.filter((field) => field.type === "TYPE_INT32").map((field) => field.name);
 }

@@ -30,7 +30,7 @@ import { UsageError } from "../../config/usage_error.ts";
 import { parseByteSize, parseInteger } from "../../config/values.ts";
 import { type BenchResult, formatTable, keysPerSecond, renderLatencySvg, summarize } from "../bench_stats.ts";
 import { KvClient } from "../client.ts";
-import { type ClientCommand, EXIT_OK } from "../command.ts";
+import { type ClientCommand, EXIT_INTERRUPTED, EXIT_OK } from "../command.ts";
 import { writeFileAtomic } from "../files.ts";
 
 const TESTS = ["set", "get", "mixed"] as const;
@@ -117,7 +117,10 @@ export const bench: ClientCommand = {
         );
       }
       const results: BenchResult[] = [];
-      for (const test of settings.tests) results.push(await runTest(test, clients, settings));
+      for (const test of settings.tests) {
+        results.push(await runTest(test, clients, settings, context.signal));
+        if (context.signal.aborted) return EXIT_INTERRUPTED;
+      }
       if (histogramPath !== undefined) {
         await writeFileAtomic(
           histogramPath,
@@ -182,7 +185,12 @@ function parseSettings(flags: Readonly<Record<string, string | boolean | undefin
 
 /** Runs one test: every client keeps `pipeline` calls going until `requests` calls were
  * made; each successful call's latency is kept. */
-async function runTest(test: Test, clients: readonly KvClient[], settings: BenchSettings): Promise<BenchResult> {
+async function runTest(
+  test: Test,
+  clients: readonly KvClient[],
+  settings: BenchSettings,
+  signal: AbortSignal,
+): Promise<BenchResult> {
   const value = "x".repeat(settings.valueBytes);
   const digits = String(settings.keyspace - 1).length;
   const randomKey = () => `key:${String(Math.floor(Math.random() * settings.keyspace)).padStart(digits, "0")}`;
@@ -196,7 +204,8 @@ async function runTest(test: Test, clients: readonly KvClient[], settings: Bench
   let succeeded = 0;
   let errors = 0;
   const loop = async (client: KvClient) => {
-    while (issued < settings.requests) {
+    // An interrupted run stops issuing calls; those in flight finish within their deadline.
+    while (issued < settings.requests && !signal.aborted) {
       issued++;
       const read = test === "get" || (test === "mixed" && Math.random() < settings.readRatio);
       const startedMs = performance.now();

@@ -33,7 +33,7 @@ import { UsageError } from "../../config/usage_error.ts";
 import { parseInteger } from "../../config/values.ts";
 import { type Batch, Batcher, BulkLineError, formatBulkLine, parseBulkLine } from "../bulk.ts";
 import { describeFailure } from "../cli.ts";
-import { type ClientCommand, type CommandContext, EXIT_OK } from "../command.ts";
+import { type ClientCommand, type CommandContext, EXIT_INTERRUPTED, EXIT_OK } from "../command.ts";
 import { AtomicFile } from "../files.ts";
 import { LineTooLongError, readLines } from "../lines.ts";
 import { Progress } from "../progress.ts";
@@ -89,6 +89,8 @@ export const exportCommand: ClientCommand = {
     };
     try {
       for await (const entry of client.scanAll({ prefix, pageSize, includeValues: true })) {
+        // Interrupted (Ctrl-C in the shell): FILE is left as it was.
+        if (context.signal.aborted) throw new Error("export: Interrupted");
         const line = formatBulkLine(entry, Date.now());
         if (line === undefined) {
           expired++;
@@ -184,7 +186,7 @@ export const importCommand: ClientCommand = {
     try {
       for await (const line of readLines(input.stream, IMPORT_LINE_CHARS_MAX)) {
         lineNumber++;
-        if (job.failed) break;
+        if (job.failed || context.signal.aborted) break;
         const parsed = parseBulkLine(line, lineNumber);
         if (parsed.kind === "expired") job.expired++;
         if (parsed.kind !== "entry") continue;
@@ -211,6 +213,13 @@ export const importCommand: ClientCommand = {
       throw new UsageError(`Cannot import ${input.name}: ${error.message}; ${done}`);
     } finally {
       input.close();
+    }
+    if (context.signal.aborted) {
+      // Interrupted (Ctrl-C in the shell): send nothing more; what was sent is written,
+      // and importing the file again writes the same values.
+      await job.settle();
+      progress.finish();
+      return EXIT_INTERRUPTED;
     }
     const last = batcher.take();
     if (last !== undefined) await job.dispatch(last);

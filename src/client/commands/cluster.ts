@@ -17,7 +17,7 @@ import { UsageError } from "../../config/usage_error.ts";
 import type { ClusterStatusResponse, MigrationStatus } from "../../transport/messages.ts";
 import { KvClientError } from "../client.ts";
 import { ClusterClient } from "../cluster_client.ts";
-import { type ClientCommand, type CommandContext, EXIT_ERROR, EXIT_OK } from "../command.ts";
+import { type ClientCommand, type CommandContext, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK } from "../command.ts";
 
 /** Most often a plain progress line is printed, in ms. */
 const PROGRESS_LINE_INTERVAL_MS = 1000;
@@ -94,6 +94,8 @@ async function follow(
   let lastState = "";
   let last: MigrationStatus | undefined;
   for await (const status of progress) {
+    // Interrupted (Ctrl-C in the shell): stop watching; the change goes on at the router.
+    if (context.signal.aborted) return EXIT_INTERRUPTED;
     last = status;
     if (context.json) context.print(status);
     else if (status.state !== "done") {

@@ -43,12 +43,15 @@ export const health: ClientCommand = {
         last = status;
         show(status);
       });
+      // Ctrl-C ends the watch: as a SIGINT on its own, as the shell's interruption in it.
       const interrupt = () => watch.cancel();
       Deno.addSignalListener("SIGINT", interrupt);
+      context.signal.addEventListener("abort", interrupt);
       try {
         await watch.ended;
       } finally {
         Deno.removeSignalListener("SIGINT", interrupt);
+        context.signal.removeEventListener("abort", interrupt);
       }
       return last === "SERVING" ? EXIT_OK : EXIT_NOT_FOUND;
     } finally {

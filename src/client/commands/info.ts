@@ -4,7 +4,7 @@
  * @module
  */
 
-import { int64FieldsOf } from "../../transport/proto.ts";
+import { int64SchemaOf } from "../../transport/proto.ts";
 import { type ClientCommand, EXIT_OK } from "../command.ts";
 import { formatInfo, infoJson } from "../info_format.ts";
 
@@ -18,7 +18,7 @@ export const info: ClientCommand = {
   async run(context) {
     const response = await context.client().info() as unknown as Record<string, unknown>;
     if (context.json) {
-      context.print(infoJson(response, int64FieldsOf("InfoResponse")));
+      context.print(infoJson(response, int64SchemaOf("InfoResponse")));
       return EXIT_OK;
     }
     for (const line of formatInfo(response, Date.now())) context.print(line);

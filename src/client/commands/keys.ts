@@ -5,7 +5,9 @@
  * @module
  */
 
+import { CLI_KEY_CALLS_IN_FLIGHT_MAX } from "../../config/limits.ts";
 import { UsageError } from "../../config/usage_error.ts";
+import { INT32_MAX, INT32_MIN } from "../client.ts";
 import { type ClientCommand, type CommandContext, EXIT_NOT_FOUND, EXIT_OK } from "../command.ts";
 
 export const get: ClientCommand = {
@@ -58,7 +60,7 @@ export const del: ClientCommand = {
   arity: [1, Infinity],
   async run(context) {
     const client = context.client();
-    const found = await Promise.all(context.positionals.map((key) => client.delete(key)));
+    const found = await mapInFlight(context.positionals, CLI_KEY_CALLS_IN_FLIGHT_MAX, (key) => client.delete(key));
     const deleted = found.filter(Boolean).length;
     context.print(context.json ? { deleted } : String(deleted));
     return EXIT_OK;
@@ -72,7 +74,7 @@ export const exists: ClientCommand = {
   arity: [1, Infinity],
   async run(context) {
     const client = context.client();
-    const found = await Promise.all(context.positionals.map((key) => client.contains(key)));
+    const found = await mapInFlight(context.positionals, CLI_KEY_CALLS_IN_FLIGHT_MAX, (key) => client.contains(key));
     const count = found.filter(Boolean).length;
     context.print(context.json ? { exists: count } : String(count));
     return EXIT_OK;
@@ -87,8 +89,11 @@ export const expire: ClientCommand = {
   async run(context) {
     const [key, secondsText] = context.positionals;
     const seconds = Number(secondsText);
-    if (!/^-?[0-9]+$/.test(secondsText) || !Number.isSafeInteger(seconds)) {
-      throw new UsageError(`Invalid SECONDS ${JSON.stringify(secondsText)}: expected a whole number`);
+    // Expire carries int32 seconds: a larger number would reach the server as another one.
+    if (!/^-?[0-9]+$/.test(secondsText) || !(seconds >= INT32_MIN && seconds <= INT32_MAX)) {
+      throw new UsageError(
+        `Invalid SECONDS ${JSON.stringify(secondsText)}: expected a whole number from ${INT32_MIN} to ${INT32_MAX}`,
+      );
     }
     const existed = await context.client().expire(key, seconds);
     context.print(context.json ? { key, success: existed } : existed ? "1" : "0");
@@ -108,3 +113,22 @@ export const ttl: ClientCommand = {
     return EXIT_OK;
   },
 };
+
+/** `work` applied to every item with at most `inFlightMax` calls running at once; the
+ * results in the items' order. The first failure rejects (calls already started go on). */
+export async function mapInFlight<T, R>(
+  items: readonly T[],
+  inFlightMax: number,
+  work: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await work(items[index]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(inFlightMax, items.length) }, worker));
+  return results;
+}

@@ -6,6 +6,7 @@
  */
 
 import { SNAPSHOT_CALL_DEADLINE_MS_DEFAULT } from "../../config/limits.ts";
+import { UsageError } from "../../config/usage_error.ts";
 import { KvError } from "../../errors.ts";
 import { DenoStorage, lockDataDir } from "../../persistence/deno_storage.ts";
 import { holdsDataFiles, repairDataDir } from "../../persistence/repair.ts";
@@ -83,9 +84,9 @@ export const repair: ClientCommand = {
     try {
       if (!(await Deno.stat(dataDir)).isDirectory) throw new Error("it is not a directory");
     } catch (error) {
+      // A --data-dir that is not a directory is a bad argument (exit 2), like any other.
       const detail = error instanceof Deno.errors.NotFound ? "no such directory" : (error as Error).message;
-      context.warn(`kvstore repair: Cannot repair ${JSON.stringify(dataDir)}: ${detail}`);
-      return EXIT_ERROR;
+      throw new UsageError(`Cannot repair ${JSON.stringify(dataDir)}: ${detail}`);
     }
     // Checked before the lock, which would leave a kvstore.lock behind in a directory
     // that was never a data directory.

@@ -15,6 +15,7 @@
 
 import { WAIT_TIMEOUT_MS_MAX } from "../../config/limits.ts";
 import { UsageError } from "../../config/usage_error.ts";
+import { INT32_MAX } from "../client.ts";
 import { type ClientCommand, EXIT_NOT_FOUND, EXIT_OK } from "../command.ts";
 
 export const promote: ClientCommand = {
@@ -58,10 +59,13 @@ export const wait: ClientCommand = {
     const [replicasText, timeoutText] = context.positionals;
     const replicas = Number(replicasText);
     const timeoutMs = Number(timeoutText);
-    if (!Number.isSafeInteger(replicas) || replicas < 0) {
-      throw new UsageError(`Invalid NUM_REPLICAS ${JSON.stringify(replicasText)}: expected a whole number, 0 or more`);
+    // NUM_REPLICAS travels as an int32: a larger number would reach the master as another.
+    if (!/^[0-9]+$/.test(replicasText) || replicas > INT32_MAX) {
+      throw new UsageError(
+        `Invalid NUM_REPLICAS ${JSON.stringify(replicasText)}: expected a whole number from 0 to ${INT32_MAX}`,
+      );
     }
-    if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 0) {
+    if (!/^[0-9]+$/.test(timeoutText) || !Number.isSafeInteger(timeoutMs)) {
       throw new UsageError(`Invalid TIMEOUT_MS ${JSON.stringify(timeoutText)}: expected a whole number, 0 or more`);
     }
     // The call itself must outlive the wait.
@@ -69,7 +73,9 @@ export const wait: ClientCommand = {
       context.timeoutMs,
       (timeoutMs === 0 ? WAIT_TIMEOUT_MS_MAX : timeoutMs) + context.timeoutMs,
     );
-    const reached = await context.client().wait(replicas, timeoutMs, deadlineMs);
+    // An interrupted wait is cancelled, so it does not hold one of the master's blocked
+    // Wait slots until its timeout.
+    const reached = await context.client().wait(replicas, timeoutMs, { deadlineMs, signal: context.signal });
     context.print(context.json ? { replicas: reached.replicas, seq: reached.seq } : String(reached.replicas));
     // Like `get` of a missing key: the command worked, but the answer is no.
     return reached.replicas >= replicas ? EXIT_OK : EXIT_NOT_FOUND;

@@ -5,7 +5,8 @@
  *
  * On a terminal: a prompt naming the endpoint, line editing, history with the arrow keys
  * kept between sessions in `~/.kvstore_history` (or `$KVSTORE_HISTFILE`; at most
- * SHELL_HISTORY_LINES_MAX lines), Ctrl-C to clear the line, Ctrl-D or `quit` to leave.
+ * SHELL_HISTORY_LINES_MAX lines), Ctrl-C to interrupt a command or clear the line, Ctrl-D or
+ * `quit` to leave.
  * Built-ins: `help`, `help COMMAND`, `connect HOST:PORT`, `quit`/`exit`.
  *
  * When standard input is not a terminal (`kvstore shell < commands.txt`, a pipe), it runs
@@ -23,7 +24,7 @@ import { UsageError } from "../../config/usage_error.ts";
 import { CLIENT_COMMANDS, ClientPool, commandsOverview, commandUsage, runCommand } from "../cli.ts";
 import { type ClientCommand, type CommandContext, EXIT_OK, EXIT_USAGE } from "../command.ts";
 import { writeFileAtomic } from "../files.ts";
-import { readLines } from "../lines.ts";
+import { LineTooLongError, readLines } from "../lines.ts";
 import { ShellHistory } from "../shell_history.ts";
 import { ShellSyntaxError, splitWords } from "../shell_words.ts";
 
@@ -52,6 +53,8 @@ class ShellSession {
   #endpoint: string;
   #clients = new ClientPool();
   #lastFailure = EXIT_OK;
+  /** Interrupts the command running at the prompt, if one is. */
+  #running: AbortController | null = null;
 
   constructor(context: CommandContext) {
     this.#context = context;
@@ -60,9 +63,15 @@ class ShellSession {
 
   /** Standard input is a pipe or a file: run each line, no prompt. */
   async script(): Promise<number> {
-    for await (const line of readLines(Deno.stdin.readable, SHELL_LINE_CHARS_MAX)) {
-      const status = await this.execute(line);
-      if (status === "quit") break;
+    try {
+      for await (const line of readLines(Deno.stdin.readable, SHELL_LINE_CHARS_MAX)) {
+        const status = await this.execute(line);
+        if (status === "quit") break;
+      }
+    } catch (error) {
+      // Input the shell cannot read is a usage error (exit 2), as for import.
+      if (error instanceof LineTooLongError) throw new UsageError(`Cannot read standard input: ${error.message}`);
+      throw error;
     }
     return this.#lastFailure;
   }
@@ -85,9 +94,15 @@ class ShellSession {
       prompt: this.#prompt(),
     });
     rl.on("SIGINT", () => {
-      // Ctrl-C clears the line, as in redis-cli and bash; Ctrl-D leaves.
-      rl.write("", { ctrl: true, name: "u" });
+      // Ctrl-C interrupts the command running (health --watch, bench, a slow call) and
+      // gives the prompt back; with none running it clears the line, as in redis-cli and
+      // bash. Ctrl-D leaves.
       io.stdout("^C\n");
+      if (this.#running !== null) {
+        this.#running.abort();
+        return;
+      }
+      rl.write("", { ctrl: true, name: "u" });
       rl.prompt();
     });
     const lines = rl[Symbol.asyncIterator]();
@@ -100,7 +115,14 @@ class ShellSession {
         if (history.add(line) && historyPath !== null) {
           await writeFileAtomic(historyPath, history.toText()).catch(() => {/* History is a convenience. */});
         }
-        if (await this.execute(line) === "quit") break;
+        this.#running = new AbortController();
+        let status: number | "quit";
+        try {
+          status = await this.execute(line, this.#running.signal);
+        } finally {
+          this.#running = null;
+        }
+        if (status === "quit") break;
         rl.setPrompt(this.#prompt());
         rl.prompt();
       }
@@ -110,8 +132,8 @@ class ShellSession {
     return EXIT_OK;
   }
 
-  /** Runs one line; "quit" when the line asks to leave. */
-  async execute(line: string): Promise<number | "quit"> {
+  /** Runs one line; "quit" when the line asks to leave. `signal` interrupts it. */
+  async execute(line: string, signal?: AbortSignal): Promise<number | "quit"> {
     const io = this.#context.io;
     let words: string[];
     try {
@@ -126,7 +148,7 @@ class ShellSession {
     const word = name.toLowerCase();
     if (word === "quit" || word === "exit") return "quit";
     if (word === "help" || word === "?") return this.#record(this.#help(args));
-    if (word === "connect") return this.#record(this.#connect(args));
+    if (word === "connect") return this.#record(await this.#connect(args));
     const command = CLIENT_COMMANDS.get(word);
     if (command === undefined) {
       io.stderr(`kvstore shell: Unknown command ${JSON.stringify(name)} (type help)\n`);
@@ -138,6 +160,7 @@ class ShellSession {
       endpoint: this.#endpoint,
       timeoutMs: this.#context.timeoutMs,
       inShell: true,
+      signal,
     });
     return this.#record(status);
   }
@@ -174,7 +197,7 @@ class ShellSession {
     return EXIT_OK;
   }
 
-  #connect(args: string[]): number {
+  async #connect(args: string[]): Promise<number> {
     const io = this.#context.io;
     if (args.length !== 1) {
       io.stderr("kvstore shell: Expected HOST:PORT; usage: connect HOST:PORT\n");
@@ -188,6 +211,8 @@ class ShellSession {
     }
     this.#endpoint = args[0];
     io.stdout(`Connected to ${this.#endpoint}\n`);
+    // As at start: say at once when the new endpoint does not answer.
+    await this.#checkReachable();
     return EXIT_OK;
   }
 
