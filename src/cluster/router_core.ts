@@ -64,6 +64,7 @@
  */
 
 import { invalidArgument, quote } from "../errors.ts";
+import { scanEntryBytes, scanPageBytesMax } from "../store/scan.ts";
 import {
   type DataLimits,
   validateBatchSize,
@@ -307,7 +308,13 @@ export class RouterCore {
       }
       let { index, shardCursor } = cursor;
       const entries: WireEntry[] = [];
-      while (index < order.length && entries.length < limit) {
+      // Each shard bounds its page's bytes; the router's page joins whole shard pages, so
+      // it goes on to another shard only while a full page more would still fit the
+      // router's own message limit (the largest key and value, and then some).
+      const withValues = request.include_values === true;
+      const roomBytes = this.#limits.keyBytesMax + this.#limits.valueBytesMax - scanPageBytesMax(this.#limits);
+      let bytes = 0;
+      while (index < order.length && entries.length < limit && bytes <= roomBytes) {
         const name = order[index];
         const page = await this.#shard(name).call<ScanResponse>("Scan", {
           cursor: shardCursor,
@@ -316,7 +323,9 @@ export class RouterCore {
           include_values: request.include_values,
         }, { ...context, readFrom: "master" });
         for (const entry of page.entries) {
-          if (topology.scanKeeps(name, entry.key)) entries.push(entry);
+          if (!topology.scanKeeps(name, entry.key)) continue;
+          entries.push(entry);
+          bytes += scanEntryBytes(entry.key, entry.value, withValues);
         }
         if (page.cursor !== "") {
           // The shard has more; its page may have stopped short (a prefix skipping many

@@ -66,6 +66,12 @@ export const SCAN_PAGE_KEYS_DEFAULT = 100;
 /** Most keys a Scan page may return. */
 export const SCAN_PAGE_KEYS_MAX = 10_000;
 
+/** Most bytes of keys (and values, when a scan asks for them) one Scan page holds: a
+ * page ends early rather than pass it, and an entry larger than this alone is a page of
+ * its own. Keeps a page of large values within the message limit (a node also caps it
+ * at --max-key-bytes plus --max-value-bytes); smaller costs more calls per scan. */
+export const SCAN_PAGE_BYTES_MAX = 4 * MIB;
+
 /** Keys a Scan page may examine for each key it returns, bounding the work of a prefix
  * scan over a large keyspace with few matches. */
 export const SCAN_EXAMINED_PER_RETURNED_MAX = 10;
