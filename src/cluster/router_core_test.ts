@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
+import { KvError } from "../errors.ts";
 import { silentLogger } from "../logging/logger.ts";
 import type { GetResponse, ScanResponse, WireEntry } from "../transport/messages.ts";
 import { completeMigration, initialMembership, type Membership, startAdd, startRemove } from "./membership.ts";
 import { MemoryShard, seededRandom } from "./memory_shard.ts";
 import { type MigrationProgress, Migrator } from "./migrator.ts";
-import { RouterCore } from "./router_core.ts";
+import { callInParts, RouterCore } from "./router_core.ts";
 import type { CallContext } from "./shard_api.ts";
 import { parseShardSpec } from "./shard_spec.ts";
 import { Topology } from "./topology.ts";
@@ -412,4 +413,88 @@ Deno.test("a source shard that forgets the mover's scan cursor (a restart) is sc
   assert.equal(restarts, 2);
   h.change(completeMigration(h.membership));
   for (const key of keys) assert.deepEqual(h.holders(key), [h.core.topology.after.owner(key)], key);
+});
+
+Deno.test("keys whose values together pass the shards' message limit still move, in several calls", async () => {
+  const h = new Harness(NAMES, 11, [NEW_SHARD]);
+  // Each value is nearly the largest allowed; a step of the mover (11 keys) holds about
+  // ten of them, more than one message may carry.
+  for (const shard of h.shards.values()) shard.messageBytesMax = 4000;
+  const big = (i: number) => `${i}:`.padEnd(900, "x");
+  const keys = Array.from({ length: 300 }, (_, i) => `k${i}`);
+  for (let i = 0; i < keys.length; i += 2) {
+    await h.core.mset(
+      { entries: keys.slice(i, i + 2).map((key, j) => entry(key, big(i + j), NOW_MS + 60_000)) },
+      CONTEXT,
+    );
+  }
+  h.change(startAdd(h.membership, parseShardSpec(NEW_SHARD, "t"), NOW_MS));
+  const moving = keys.filter((key) => h.core.topology.moves(key));
+  assert.ok(moving.length > 30, `${moving.length} keys move`);
+
+  const states: string[] = [];
+  const stop = new AbortController();
+  const timer = setTimeout(() => stop.abort(new Error(`the mover never finished: ${states.at(-1)}`)), 10_000);
+  try {
+    await h.migrator((progress) => states.push(`${progress.state} ${progress.error}`)).run(stop.signal);
+  } finally {
+    clearTimeout(timer);
+  }
+  assert.deepEqual(states.filter((state) => state.startsWith("waiting")), [], "no step was refused for its size");
+  h.change(completeMigration(h.membership));
+  for (const [i, key] of keys.entries()) {
+    const owner = h.core.topology.after.owner(key);
+    assert.deepEqual(h.holders(key), [owner], key);
+    assert.deepEqual(h.shard(owner).store.get(key, NOW_MS), { value: big(i), expiresAtMs: NOW_MS + 60_000 });
+  }
+  // Once a read is refused for its size, the next ones are smaller from the start.
+  const reads = NAMES.reduce((sum, name) => sum + (h.shard(name).calls.get("MGet") ?? 0), 0);
+  assert.ok(reads < moving.length, `${reads} reads to move ${moving.length} keys`);
+
+  // A scan with values pages by bytes too: every key once, no page refused as too large.
+  const scanned: string[] = [];
+  let cursor = "";
+  do {
+    const page: ScanResponse = await h.core.scan({ cursor, prefix: "", limit: 100, include_values: true }, CONTEXT);
+    assert.ok(page.entries.length <= 4, `a page of ${page.entries.length} values of 900 bytes`);
+    scanned.push(...page.entries.map((entry) => entry.key));
+    cursor = page.cursor;
+  } while (cursor !== "");
+  assert.deepEqual(scanned.sort(), [...keys].sort());
+});
+
+Deno.test("callInParts cuts by bytes, sends an oversized item alone, and halves a part refused as too large", async () => {
+  const parts: number[][] = [];
+  await callInParts([3, 3, 3, 9, 1, 1], { itemsMax: Infinity, bytesMax: 6 }, (n) => n, (part) => {
+    parts.push(part);
+    return Promise.resolve();
+  });
+  assert.deepEqual(parts, [[3, 3], [3], [9], [1, 1]]);
+
+  // The "shard" takes at most 5 in one call; the bound learned is kept for later parts.
+  const taken: number[][] = [];
+  const bounds = { itemsMax: Infinity, bytesMax: 100 };
+  await callInParts(Array.from({ length: 12 }, (_, i) => i), bounds, () => 1, (part) => {
+    if (part.length > 5) return Promise.reject(new KvError("RESOURCE_EXHAUSTED", "Sent message larger than max"));
+    taken.push(part);
+    return Promise.resolve();
+  });
+  assert.deepEqual(taken.flat(), Array.from({ length: 12 }, (_, i) => i), "every item, once, in order");
+  assert.ok(taken.every((part) => part.length <= 5));
+  assert.equal(bounds.itemsMax, 3);
+
+  await assert.rejects(
+    callInParts([1, 2], { itemsMax: Infinity, bytesMax: 100 }, () => 1, () => {
+      throw new KvError("RESOURCE_EXHAUSTED", "too large");
+    }),
+    /too large/,
+    "a single item refused is an error",
+  );
+  await assert.rejects(
+    callInParts([1, 2], { itemsMax: Infinity, bytesMax: 100 }, () => 1, () => {
+      throw new KvError("UNAVAILABLE", "down");
+    }),
+    /down/,
+    "other errors are not retried",
+  );
 });

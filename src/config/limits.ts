@@ -269,6 +269,13 @@ export const MIGRATION_SCAN_PAGE_KEYS = 2000;
  * their added latency (a step of 500 keys takes a few ms on a local network). */
 export const MIGRATION_BATCH_KEYS = 500;
 
+/** Most bytes of keys and values one call of a rebalancing step carries (a read of the
+ * keys to move, their copy onto the new shard, their deletion from the old one). A step
+ * of large values is made in several calls, each far below a shard's message limit (at
+ * least --max-value-bytes plus 64 KiB); smaller calls cost more round trips. The router
+ * also keeps each call within its own --max-key-bytes plus --max-value-bytes. */
+export const MIGRATION_CALL_BYTES_MAX = 4 * MIB;
+
 /** Pause between steps of a rebalancing, in ms (router flag --migration-pause-ms): 0
  * moves keys as fast as the shards take them; a pause leaves the shards more room for
  * client traffic while a big move runs. */
