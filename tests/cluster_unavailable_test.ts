@@ -102,6 +102,29 @@ Deno.test(
   },
 );
 
+Deno.test(
+  "a shard that hangs mid-call (SIGSTOP) fails the call naming the shard, before the client's own deadline",
+  opts,
+  async () => {
+    await using cluster = await startCluster(2);
+    const ring = cluster.ring();
+    const hung = cluster.shards[0];
+    const key = Array.from({ length: 100 }, (_, i) => `k${i}`).find((key) => ring.owner(key) === hung.address)!;
+    using client = cluster.client(2000);
+    await client.set(key, "v");
+    hung.signal("SIGSTOP");
+    try {
+      const { error, elapsedMs } = await failure(client.get(key));
+      assert.equal(error.codeName, "DEADLINE_EXCEEDED");
+      assert.match(error.details, new RegExp(`router: .*shard "${hung.address}" at ${hung.address}`));
+      assert.ok(elapsedMs < 2000, `answered in ${elapsedMs} ms`);
+    } finally {
+      hung.signal("SIGCONT");
+    }
+    assert.equal(await client.get(key), "v");
+  },
+);
+
 Deno.test("router start-up mistakes exit with one clear line", opts, async () => {
   const dataDir = await Deno.makeTempDir({ prefix: "kvstore-router-" });
   try {
