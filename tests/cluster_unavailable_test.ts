@@ -142,6 +142,18 @@ Deno.test("router start-up mistakes exit with one clear line", opts, async () =>
       notDir.stderr.trim(),
       /^kvstore router: router: Cannot use data directory ".*": it is not a directory$/,
     );
+    // One state file, one router: a second one on the same directory is refused, as a
+    // second node is, rather than left to overwrite the first one's ring.
+    await using first = await startRouter({ shards: ["127.0.0.1:1"], dataDir });
+    const second = await runKvstore(["router", "--address", "127.0.0.1:0", "--data-dir", dataDir]);
+    assert.equal(second.code, 1);
+    assert.match(
+      second.stderr.trim(),
+      new RegExp(
+        `^kvstore router: router: Cannot use data directory ".*": another kvstore process \\(pid ${first.pid}\\) is using it`,
+      ),
+    );
+    await first.stop();
     const flag = await runKvstore(["router", "--bogus"]);
     assert.equal(flag.code, 2);
     assert.match(flag.stderr, /Unknown flag --bogus/);
