@@ -108,6 +108,10 @@ Deno.test("Info from a router describes the cluster and sums its shards", opts, 
   assert.ok(Math.abs(shards.reduce((sum, shard) => sum + shard.ring_share, 0) - 1) < 1e-9);
   assert.equal(info.cluster!.vnodes, 512);
   assert.equal(info.cluster!.migration, null);
+  assert.equal(Number(info.pid), cluster.router.pid, "the router reports itself as a node does");
+  assert.match(info.runtime ?? "", /^deno \d/);
+  assert.ok(Number(info.started_at_ms) > 0 && Number(info.started_at_ms) <= Date.now());
+  assert.equal(info.health, "SERVING");
 
   const plain = await runKvstore(["cluster", "status", "--endpoint", cluster.router.address]);
   assert.equal(plain.code, 0, plain.stderr);

@@ -182,6 +182,12 @@ export class Router {
       last_seq: 0,
       master_address: "",
       cluster: status,
+      // Operations, as a node reports them.
+      pid: Deno.pid,
+      runtime: `deno ${Deno.version.deno}`,
+      started_at_ms: this.#startedAtMs,
+      heap_used_bytes: Deno.memoryUsage().heapUsed,
+      health: this.health.status(""),
     };
   }
 
