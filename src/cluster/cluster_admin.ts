@@ -30,6 +30,7 @@ import { KeyLocks } from "./key_locks.ts";
 import {
   completeMigration,
   describeMigration,
+  findShard,
   forgetShard,
   type Membership,
   shardsAfter,
@@ -164,15 +165,21 @@ export class ClusterAdmin {
         return "moving";
       }
       if (options.forget) {
-        const next = forgetShard(this.#membership, reference);
-        const gone = shardsInvolved(this.#membership).find((spec) => !next.shards.includes(spec))!;
+        // Checked first, so a refused forget stops nothing.
+        forgetShard(this.#membership, reference);
         // Forgetting the shard a running change moves keys to or from calls the change
         // off: stop its mover before the ring changes under it.
         const active = this.#active;
         if (active !== null) {
-          active.abort.abort(new Error(`shard ${gone.name} was forgotten`));
+          active.abort.abort(new Error(`shard ${quote(reference)} was forgotten`));
           await active.done;
         }
+        // The change may have completed meanwhile (its end was being recorded): forget
+        // from the membership as it is now, so each recorded change has its own epoch. A
+        // removal that completed has already taken the shard off the ring.
+        if (findShard(this.#membership, reference) === undefined) return "forgotten";
+        const next = forgetShard(this.#membership, reference);
+        const gone = shardsInvolved(this.#membership).find((spec) => !next.shards.includes(spec))!;
         await this.#adopt(next);
         this.#options.pool.sync(shardsInvolved(next));
         this.#options.logger.warn("Forgot a shard: its keys are no longer part of the cluster", { shard: gone.name });

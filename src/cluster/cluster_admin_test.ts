@@ -28,7 +28,7 @@ class MemoryPool implements ShardPool {
 
 /** An admin over in-memory shards h:1..h:3 (and h:4, h:5 not on the ring), recording
  * every membership it persists. */
-function setup(options: { failPersist?: () => boolean } = {}) {
+function setup(options: { failPersist?: () => boolean; beforePersist?: (next: Membership) => Promise<void> } = {}) {
   const random = seededRandom(3);
   const pool = new MemoryPool();
   for (const name of ["h:1", "h:2", "h:3", "h:4", "h:5"]) {
@@ -43,10 +43,10 @@ function setup(options: { failPersist?: () => boolean } = {}) {
   const admin = new ClusterAdmin(membership, {
     core,
     pool,
-    persist: (next) => {
-      if (options.failPersist?.()) return Promise.reject(new Error("disk full"));
+    persist: async (next) => {
+      await options.beforePersist?.(next);
+      if (options.failPersist?.()) throw new Error("disk full");
       persisted.push(next);
-      return Promise.resolve();
     },
     logger: silentLogger(),
     clock: Date.now,
@@ -231,6 +231,41 @@ Deno.test("forgetting a dead shard that is being added calls the change off and 
   assert.deepEqual(pool.linked, ["h:1", "h:2", "h:3"]);
   const read = await core.get({ key: "k1" }, CONTEXT);
   assert.equal(read.found || pool.shards.get("h:4")!.keys().includes("k1"), true, "keys not moved are still served");
+});
+
+Deno.test("forgetting a shard while its change is being recorded as complete acts on the completed ring", async () => {
+  for (const kind of ["add", "remove"] as const) {
+    // The completion's write to the state file is slow; --forget arrives meanwhile.
+    let completionWritten!: () => void;
+    const slow = new Promise<void>((resolve) => completionWritten = resolve);
+    let completing!: () => void;
+    const reached = new Promise<void>((resolve) => completing = resolve);
+    const { admin, core, persisted } = setup({
+      beforePersist: async (next) => {
+        if (next.migration === null && next.shards.length !== 3) {
+          completing();
+          await slow;
+        }
+      },
+    });
+    await load(core, 100);
+    if (kind === "add") await admin.addShard(parseShardSpec("h:4", "t"), { force: false });
+    else await admin.removeShard("h:3", { forget: false });
+    await reached;
+    const forgotten = admin.removeShard(kind === "add" ? "h:4" : "h:3", { forget: true });
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    completionWritten();
+    assert.equal(await forgotten, "forgotten");
+    const epochs = persisted.map((membership) => membership.epoch);
+    assert.deepEqual(epochs, [...new Set(epochs)].sort((a, b) => a - b), `${kind}: every change has its own epoch`);
+    assert.deepEqual(admin.membership.shards.map((spec) => spec.name), [
+      "h:1",
+      "h:2",
+      ...(kind === "add" ? ["h:3"] : []),
+    ]);
+    assert.equal(admin.membership.migration, null);
+    assert.equal(core.topology.epoch, admin.membership.epoch);
+  }
 });
 
 Deno.test("shards' digests combine into the digest of one node holding all their keys", () => {
