@@ -234,11 +234,14 @@ function streamProgress(
     clearInterval(heartbeat);
   });
   start().then((final) => {
+    // The caller may have gone while the change was checked and recorded.
+    if (finished) return;
     if (final !== null) return write(final);
     const current = admin.current();
     // No change running: it finished before this call could watch it.
     if (current === null) return finish(null);
     write(current);
+    if (finished) return; // a "done" status ends the stream at once
     heartbeat = setInterval(() => {
       const status = admin.current();
       if (status === null) {
