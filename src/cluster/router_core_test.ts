@@ -262,6 +262,123 @@ for (const seed of [1, 2, 3]) {
     migrateUnderLoad(seed + 10, "remove"));
 }
 
+/**
+ * As migrateUnderLoad, with time passing: keys get deadlines a few seconds out, the
+ * clock moves on while calls and the mover run, so keys expire on their way between
+ * shards. At the end, every key whose last acknowledged deadline has not passed is on
+ * its owner alone with that value and deadline; every other key is on no shard.
+ */
+async function migrateWithExpiries(seed: number, kind: "add" | "remove"): Promise<void> {
+  const h = new Harness(NAMES, seed, [NEW_SHARD]);
+  const random = seededRandom(seed * 104729);
+  const keys = Array.from({ length: 300 }, (_, i) => `ttl:${seed}:${i}`);
+  // A deadline set by Expire is the shard's time plus the seconds, and other calls move
+  // the clock on meanwhile: it is known to lie within [expiresAtMs, latestMs].
+  type State = { value: string; expiresAtMs: number | null; latestMs: number | null } | null;
+  const model = new Map<string, State>();
+  if (kind === "remove") h.change(completeMigration(startAdd(h.membership, parseShardSpec(NEW_SHARD, "t"), NOW_MS)));
+  const deadline = () => h.clock.nowMs + 200 + Math.floor(random() * 3000);
+  const initial = keys.map((key, i) => entry(key, `initial-${i}`, i % 2 === 0 ? deadline() : 0));
+  await h.core.mset({ entries: initial }, CONTEXT);
+  for (const { key, value, expires_at_ms } of initial) {
+    const expiresAtMs = Number(expires_at_ms) || null;
+    model.set(key, { value, expiresAtMs, latestMs: expiresAtMs });
+  }
+  /** Whether a key in `state` is live at `atMs`: true, false, or null (cannot tell). */
+  const live = (state: State | undefined, atMs: number): boolean | null => {
+    if (state === null || state === undefined) return false;
+    if (state.expiresAtMs === null || state.expiresAtMs > atMs) return true;
+    return state.latestMs! <= atMs ? false : null;
+  };
+
+  h.change(
+    kind === "add"
+      ? startAdd(h.membership, parseShardSpec(NEW_SHARD, "t"), NOW_MS)
+      : startRemove(h.membership, NEW_SHARD, NOW_MS),
+  );
+  const mover = h.migrator().run(new AbortController().signal);
+  const worker = async (own: string[]) => {
+    for (let op = 0; op < 40; op++) {
+      h.clock.nowMs += Math.floor(random() * 40);
+      const key = own[Math.floor(random() * own.length)];
+      const before = model.get(key)!;
+      const startedMs = h.clock.nowMs;
+      const choice = random();
+      if (choice < 0.3) {
+        const value = `s${op}`;
+        const expiresAtMs = random() < 0.5 ? deadline() : 0;
+        await h.core.mset({ entries: [entry(key, value, expiresAtMs)] }, CONTEXT);
+        model.set(key, { value, expiresAtMs: expiresAtMs || null, latestMs: expiresAtMs || null });
+      } else if (choice < 0.45) {
+        await h.core.delete({ key }, CONTEXT);
+        model.set(key, null);
+      } else if (choice < 0.6) {
+        const seconds = 1 + Math.floor(random() * 3);
+        const { success } = await h.core.expire({ key, seconds }, CONTEXT);
+        const endedMs = h.clock.nowMs;
+        const [liveAtStart, liveAtEnd] = [live(before, startedMs), live(before, endedMs)];
+        if (liveAtStart === false) assert.equal(success, false, `expire of ${key}, gone before the call`);
+        if (liveAtEnd === true) assert.equal(success, true, `expire of ${key}, live throughout the call`);
+        if (success) {
+          model.set(key, {
+            value: before!.value,
+            expiresAtMs: startedMs + seconds * 1000,
+            latestMs: endedMs + seconds * 1000,
+          });
+        }
+      } else {
+        const value = await get(h.core, key);
+        const endedMs = h.clock.nowMs;
+        const [liveAtStart, liveAtEnd] = [live(before, startedMs), live(before, endedMs)];
+        // A key whose deadline fell within the call may be read either way.
+        if (liveAtStart !== null && liveAtStart === liveAtEnd) {
+          assert.equal(value, liveAtEnd ? before!.value : undefined, `read of ${key}`);
+        }
+      }
+    }
+  };
+  await Promise.all([mover, ...Array.from({ length: 15 }, (_, w) => worker(keys.filter((_, i) => i % 15 === w)))]);
+  h.change(completeMigration(h.membership));
+  const ring = h.core.topology.after;
+  const endMs = h.clock.nowMs;
+  let expired = 0;
+  let checked = 0;
+  for (const key of keys) {
+    const state = model.get(key)!;
+    const holders = h.holders(key);
+    assert.ok(
+      holders.every((name) => name === ring.owner(key)),
+      `${key} is on ${holders}, owned by ${ring.owner(key)}`,
+    );
+    const expected = live(state, endMs);
+    if (expected === null) continue;
+    checked++;
+    if (!expected) {
+      assert.deepEqual(holders, [], `${key} expired or was deleted, and stays gone`);
+      if (state !== null) expired++;
+      continue;
+    }
+    assert.deepEqual(holders, [ring.owner(key)], `${key} is on its owner`);
+    const found = h.shard(ring.owner(key)).store.get(key, endMs)!;
+    assert.equal(found.value, state!.value, `${key} has its last value`);
+    if (state!.expiresAtMs === null) assert.equal(found.expiresAtMs, null, `${key} has no deadline`);
+    else {assert.ok(
+        found.expiresAtMs! >= state!.expiresAtMs && found.expiresAtMs! <= state!.latestMs!,
+        `${key} deadline`,
+      );}
+  }
+  assert.ok(checked > 250, `${checked} keys checked`);
+  assert.ok(expired > 10, `${expired} keys expired while the cluster changed`);
+  assert.equal(h.core.lockedKeys, 0);
+}
+
+for (const seed of [21, 22]) {
+  Deno.test(`adding a shard while keys expire keeps each live key on its owner, with its deadline (seed ${seed})`, () =>
+    migrateWithExpiries(seed, "add"));
+  Deno.test(`removing a shard while keys expire keeps each live key on its owner, with its deadline (seed ${seed})`, () =>
+    migrateWithExpiries(seed + 10, "remove"));
+}
+
 Deno.test("a mover stopped half-way (a router crash) is finished by a new one from scratch", async () => {
   const h = new Harness(NAMES, 5, [NEW_SHARD]);
   const keys = Array.from({ length: 500 }, (_, i) => `k${i}`);
