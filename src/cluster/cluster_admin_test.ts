@@ -67,18 +67,35 @@ async function load(core: RouterCore, count: number): Promise<void> {
   await core.mset({ entries }, CONTEXT);
 }
 
-/** Resolves with every status a watcher sees until "done". */
+/** How long a test waits for a change to get somewhere, in ms, before it fails. */
+const WAIT_MS_MAX = 10_000;
+
+/** Resolves with every status a watcher sees until "done" (rejects after WAIT_MS_MAX). */
 function watchUntilDone(admin: ClusterAdmin): Promise<MigrationStatus[]> {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     const seen: MigrationStatus[] = [];
+    const timer = setTimeout(() => {
+      stop();
+      reject(new Error(`The change was not done within ${WAIT_MS_MAX} ms: ${JSON.stringify(seen.at(-1))}`));
+    }, WAIT_MS_MAX);
     const stop = admin.watch((status) => {
       seen.push(status);
       if (status.state === "done") {
+        clearTimeout(timer);
         stop();
         resolve(seen);
       }
     });
   });
+}
+
+/** Waits, a turn of the event loop at a time, until `condition` holds (at most WAIT_MS_MAX). */
+async function eventually(condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + WAIT_MS_MAX;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`Timed out after ${WAIT_MS_MAX} ms waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
 }
 
 Deno.test("adding a shard records the change before moving keys, and its end before routing by the new ring", async () => {
@@ -180,7 +197,7 @@ Deno.test("a stopped change is resumed by the next router from the recorded memb
     }
   });
   await first.admin.addShard(parseShardSpec("h:4", "t"), { force: false });
-  while (first.admin.current() !== null) await new Promise((resolve) => setTimeout(resolve, 1));
+  await eventually(() => first.admin.current() === null, "the change stops");
   const recorded = first.persisted.at(-1)!;
   assert.equal(recorded.migration?.kind, "add", "the change is still recorded as under way");
 
@@ -222,7 +239,7 @@ Deno.test("forgetting a dead shard that is being added calls the change off and 
   await load(core, 200);
   await admin.addShard(parseShardSpec("h:4", "t"), { force: false });
   pool.shards.get("h:4")!.down = true;
-  while (admin.current()?.state !== "waiting") await new Promise((resolve) => setTimeout(resolve, 1));
+  await eventually(() => admin.current()?.state === "waiting", "the change waits for the dead shard");
   assert.equal(await admin.removeShard("h:4", { forget: true }), "forgotten");
   assert.equal(admin.current(), null);
   assert.equal(persisted.at(-1)!.migration, null);

@@ -78,15 +78,23 @@ async function get(core: RouterCore, key: string): Promise<string | undefined> {
   return response.found ? response.value : undefined;
 }
 
+/** How long a test lets a mover run before it aborts it, in ms: a mover that never
+ * finishes is a bug, and fails the test rather than hang it. */
+const MOVER_MS_MAX = 20_000;
+
+/** Most pages a test scan reads before it fails: a cursor that never ends is a bug. */
+const SCAN_PAGES_MAX = 10_000;
+
 async function scanAll(core: RouterCore, limit: number): Promise<string[]> {
   const keys: string[] = [];
   let cursor = "";
-  do {
+  for (let pages = 0; pages < SCAN_PAGES_MAX; pages++) {
     const page: ScanResponse = await core.scan({ cursor, prefix: "", limit, include_values: false }, CONTEXT);
     keys.push(...page.entries.map((entry) => entry.key));
     cursor = page.cursor;
-  } while (cursor !== "");
-  return keys;
+    if (cursor === "") return keys;
+  }
+  throw new Error(`The scan did not end within ${SCAN_PAGES_MAX} pages`);
 }
 
 function entry(key: string, value: string, expiresAtMs = 0): WireEntry {
@@ -168,7 +176,7 @@ Deno.test("during a migration, a key not yet moved is read from its old shard, a
   assert.deepEqual(batch.values.map((value) => value.found), [true, true, false, false]);
   assert.equal(Number(batch.expires_at_ms![0]), NOW_MS + 60_000, "deadlines come from the shard holding the key");
 
-  await h.migrator().run(new AbortController().signal);
+  await h.migrator().run(AbortSignal.timeout(MOVER_MS_MAX));
   assert.equal(await get(h.core, deleted), undefined, "the mover does not bring a deleted key back");
   for (const key of moving) {
     assert.ok(h.holders(key).every((name) => name === NEW_SHARD), `${key} is only on the new shard`);
@@ -195,7 +203,7 @@ async function migrateUnderLoad(seed: number, kind: "add" | "remove"): Promise<v
       : startRemove(h.membership, NEW_SHARD, NOW_MS),
   );
   const progress: MigrationProgress[] = [];
-  const mover = h.migrator((p) => progress.push({ ...p })).run(new AbortController().signal);
+  const mover = h.migrator((p) => progress.push({ ...p })).run(AbortSignal.timeout(MOVER_MS_MAX));
 
   const worker = async (own: string[]) => {
     for (let op = 0; op < 30; op++) {
@@ -296,7 +304,7 @@ async function migrateWithExpiries(seed: number, kind: "add" | "remove"): Promis
       ? startAdd(h.membership, parseShardSpec(NEW_SHARD, "t"), NOW_MS)
       : startRemove(h.membership, NEW_SHARD, NOW_MS),
   );
-  const mover = h.migrator().run(new AbortController().signal);
+  const mover = h.migrator().run(AbortSignal.timeout(MOVER_MS_MAX));
   const worker = async (own: string[]) => {
     for (let op = 0; op < 40; op++) {
       h.clock.nowMs += Math.floor(random() * 40);
@@ -404,7 +412,7 @@ Deno.test("a mover stopped half-way (a router crash) is finished by a new one fr
   for (const key of moving) assert.equal(await get(h.core, key), `v-${key}`, `${key} reads its value mid-way`);
 
   h.core = h.newCore();
-  await h.migrator().run(new AbortController().signal);
+  await h.migrator().run(AbortSignal.timeout(MOVER_MS_MAX));
   h.change(completeMigration(h.membership));
   for (const key of keys) {
     const owner = h.core.topology.after.owner(key);
@@ -426,7 +434,7 @@ Deno.test("an unreachable shard makes the mover wait and retry, then finish", as
       h.shard(NEW_SHARD).down = false;
     }
   });
-  await mover.run(new AbortController().signal);
+  await mover.run(AbortSignal.timeout(MOVER_MS_MAX));
   assert.ok(states.includes("waiting"));
   assert.equal(states.at(-1), "moving");
   assert.ok(h.shard(NEW_SHARD).keys().length > 0);
@@ -443,7 +451,7 @@ Deno.test("a scan during a migration returns every key that exists throughout at
         ? startAdd(h.membership, parseShardSpec(NEW_SHARD, "t"), NOW_MS)
         : startRemove(h.membership, NEW_SHARD, NOW_MS),
     );
-    const [scanned] = await Promise.all([scanAll(h.core, 13), h.migrator().run(new AbortController().signal)]);
+    const [scanned] = await Promise.all([scanAll(h.core, 13), h.migrator().run(AbortSignal.timeout(MOVER_MS_MAX))]);
     assert.deepEqual([...new Set(scanned)].sort(), [...keys].sort(), kind);
   }
 });
@@ -497,7 +505,7 @@ Deno.test("a write that started before a migration is not lost to a call that mo
   releaseSet();
   await Promise.all([write, expire]);
 
-  await h.migrator().run(new AbortController().signal);
+  await h.migrator().run(AbortSignal.timeout(MOVER_MS_MAX));
   h.change(completeMigration(h.membership));
   assert.deepEqual(h.holders(key), [NEW_SHARD]);
   assert.equal(await get(h.core, key), "new", "the acknowledged Set is not lost");
@@ -523,7 +531,7 @@ Deno.test("a source shard that forgets the mover's scan cursor (a restart) is sc
     timer = setTimeout(() => reject(new Error("the mover never finished")), 10_000);
   });
   try {
-    await Promise.race([h.migrator().run(new AbortController().signal), tooLong]);
+    await Promise.race([h.migrator().run(AbortSignal.timeout(MOVER_MS_MAX)), tooLong]);
   } finally {
     clearTimeout(timer);
   }
@@ -571,12 +579,13 @@ Deno.test("keys whose values together pass the shards' message limit still move,
   // A scan with values pages by bytes too: every key once, no page refused as too large.
   const scanned: string[] = [];
   let cursor = "";
-  do {
+  for (let pages = 0; pages === 0 || cursor !== ""; pages++) {
+    assert.ok(pages < SCAN_PAGES_MAX, "the scan ends");
     const page: ScanResponse = await h.core.scan({ cursor, prefix: "", limit: 100, include_values: true }, CONTEXT);
     assert.ok(page.entries.length <= 4, `a page of ${page.entries.length} values of 900 bytes`);
     scanned.push(...page.entries.map((entry) => entry.key));
     cursor = page.cursor;
-  } while (cursor !== "");
+  }
   assert.deepEqual(scanned.sort(), [...keys].sort());
 });
 
