@@ -125,6 +125,13 @@ Deno.test(
   },
 );
 
+Deno.test("a router warns at start when two of its shards are one node under two addresses", opts, async () => {
+  await using node = await startServer();
+  const twin = node.address.replace("127.0.0.1", "localhost");
+  await using router = await startRouter({ shards: [node.address, twin] });
+  await router.waitForLog(/WARN .*Two shards are one node .*shard=\S+ sameAs=\S+/);
+});
+
 Deno.test("router start-up mistakes exit with one clear line", opts, async () => {
   const dataDir = await Deno.makeTempDir({ prefix: "kvstore-router-" });
   try {
@@ -193,6 +200,12 @@ Deno.test("adding a shard that cannot serve is refused before anything moves", o
 
   const router = await kv("cluster", "add-shard", cluster.router.address);
   assert.match(router.stderr, /is a router; a shard's address must be a master/);
+
+  // A shard already on the ring, spelled another way, is one node under two names.
+  const twin = cluster.shards[0].address.replace("127.0.0.1", "localhost");
+  const twice = await kv("cluster", "add-shard", twin, "--force");
+  assert.equal(twice.code, 3);
+  assert.match(twice.stderr, new RegExp(`Cannot add shard "${twin}": it answers as the node already on the ring`));
 
   const unknown = await kv("cluster", "remove-shard", "127.0.0.1:2");
   assert.match(unknown.stderr, /NOT_FOUND: cluster: Cannot remove shard "127.0.0.1:2": no shard has that name/);

@@ -156,6 +156,31 @@ Deno.test("a shard that holds keys, is not a master or does not answer is not ad
   assert.ok(pool.shards.get("h:4")!.keys().includes("stray"), "with --force the shard keeps what it held");
 });
 
+Deno.test("a shard already on the ring under another address is not added, even with --force", async () => {
+  const { admin, core, pool, persisted } = setup();
+  await load(core, 300);
+  // "h:5" is h:1 spelled another way (localhost and 127.0.0.1): the copies of its moving
+  // keys would find them present, and the deletions that follow would lose them.
+  pool.shards.set("h:5", pool.shards.get("h:1")!);
+  pool.shards.get("h:1")!.store.clear();
+  for (const force of [false, true]) {
+    await assert.rejects(
+      admin.addShard(parseShardSpec("h:5", "t"), { force }),
+      /Cannot add shard "h:5": it answers as the node already on the ring as shard "h:1"/,
+    );
+  }
+  assert.deepEqual(persisted, [], "nothing was recorded");
+  assert.deepEqual(pool.linked, ["h:1", "h:2", "h:3"]);
+
+  // A ring that already names one node twice (an old state file) is not shrunk by a move.
+  pool.shards.set("h:2", pool.shards.get("h:1")!);
+  await assert.rejects(
+    admin.removeShard("h:2", { forget: false }),
+    /Cannot remove shard "h:2": it answers as the same node as shard "h:1"/,
+  );
+  assert.deepEqual(persisted, [], "nothing was recorded");
+});
+
 Deno.test("removing a shard empties it; forgetting one drops it at once", async () => {
   const { admin, core, pool, persisted } = setup();
   await load(core, 300);

@@ -47,6 +47,9 @@ export class MemoryShard implements ShardApi {
   down = false;
   /** The role Info reports. */
   role = "master";
+  /** The replication id Info reports: a node's own, so two shards that answer with the
+   * same one are one node. */
+  replid: string;
   /** Calls made, by rpc name. */
   readonly calls = new Map<string, number>();
   /** Called before each rpc runs; may throw to make that call fail. */
@@ -60,6 +63,7 @@ export class MemoryShard implements ShardApi {
 
   constructor(name: string, clock: () => number, random: () => number = () => 0) {
     this.spec = { name, master: name, replicas: [] };
+    this.replid = `replid-of-${name}`;
     this.#clock = clock;
     this.#random = random;
   }
@@ -180,7 +184,12 @@ export class MemoryShard implements ShardApi {
         };
       }
       case "Info":
-        return { role: this.role, keys: this.store.size, dataset_bytes: this.store.datasetBytes } as Partial<
+        return {
+          role: this.role,
+          replid: this.replid,
+          keys: this.store.size,
+          dataset_bytes: this.store.datasetBytes,
+        } as Partial<
           InfoResponse
         >;
     }
