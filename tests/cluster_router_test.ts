@@ -120,6 +120,11 @@ Deno.test("Info from a router describes the cluster and sums its shards", opts, 
   for (const shard of cluster.shards) {
     assert.match(plain.stdout, new RegExp(`${shard.address} +${shard.address} +serving`));
   }
+  const json = JSON.parse(
+    (await runKvstore(["cluster", "status", "--json", "--endpoint", cluster.router.address])).stdout,
+  );
+  assert.equal(json.epoch, 1);
+  assert.equal(json.shards.reduce((sum: number, shard: { keys: number }) => sum + shard.keys, 0), 90);
   const notRouter = await runKvstore(["cluster", "status", "--endpoint", cluster.shards[0].address]);
   assert.equal(notRouter.code, 3);
   assert.match(notRouter.stderr, /is not a router/);
