@@ -252,7 +252,7 @@ export const ROUTER_FORWARD_DEADLINE_MS = 10_000;
  * a tenth of the time the call has): the router then answers DEADLINE_EXCEEDED naming
  * the shard while the client still listens, rather than the client timing out with an
  * error that names nothing. Costs the call that much of its time on the shard. */
-export const ROUTER_DEADLINE_MARGIN_MS_MAX = 200;
+export const ROUTER_DEADLINE_MARGIN_MS_MAX = 500;
 
 /** Reconnect backoff of the router's links to shards, in ms: first retry and cap. The
  * cap bounds how long a shard that came back stays unused (grpc-js's own cap is 120 s). */
