@@ -168,6 +168,14 @@ Deno.test(
     bad.set("kvstore-read-from", "nearest");
     await assert.rejects(callWithMetadata(router.address, "Get", { key: "k" }, bad), /expected master or replica/);
 
+    // A replica that hangs does not fail the read either: it has half the call's time.
+    replica.signal("SIGSTOP");
+    try {
+      using patient = new KvClient(replicaRouter.address, { deadlineMs: 4000 });
+      assert.equal(await patient.get("k"), "from the master");
+    } finally {
+      replica.signal("SIGCONT");
+    }
     // A replica that is down does not fail the read: the master answers.
     await replica.kill();
     assert.equal(await replicaClient.get("k"), "from the master");
