@@ -69,6 +69,30 @@ Deno.test("Scan pages through every key, by prefix, with values and deadlines", 
   await assert.rejects(client.scan({ limit: 10_001 }), /INVALID_ARGUMENT/);
 });
 
+Deno.test("Scan pages with values stay within the message limit, however large the values", opts, async () => {
+  // Values up to 64 KiB make a message limit of about 192 KiB; a page of 50 such values
+  // would be 3 MiB, and the server could not send it.
+  await using server = await startServer({ args: ["--max-value-bytes", "64kb"] });
+  using client = new KvClient(server.address);
+  const value = (i: number) => `${i}:`.padEnd(60_000, "v");
+  for (let i = 0; i < 50; i += 2) {
+    await client.mset([{ key: `big:${i}`, value: value(i) }, { key: `big:${i + 1}`, value: value(i + 1) }]);
+  }
+  const seen = new Map<string, string>();
+  for await (const entry of client.scanAll({ pageSize: 1000, includeValues: true })) seen.set(entry.key, entry.value);
+  assert.equal(seen.size, 50);
+  for (let i = 0; i < 50; i++) assert.equal(seen.get(`big:${i}`), value(i));
+  const page = await client.scan({ limit: 1000, includeValues: true });
+  assert.ok(page.entries.length >= 2 && page.entries.length <= 4, `a page of ${page.entries.length} values`);
+  assert.notEqual(page.cursor, "");
+  const keysOnly = await client.scan({ limit: 1000 });
+  assert.equal(keysOnly.entries.length, 50, "keys alone fit in one page");
+
+  const exported = await runKvstore(["export", "-", "--endpoint", server.address]);
+  assert.equal(exported.code, 0, exported.stderr);
+  assert.equal(exported.stdout.trim().split("\n").length, 50);
+});
+
 Deno.test("mget, mset and scan from the command line", opts, async () => {
   await using server = await startServer();
   const kv = (...args: string[]) => runKvstore([...args, "--endpoint", server.address]);

@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { ClusterClient } from "../src/client/cluster_client.ts";
-import { startCluster } from "./helpers/cluster_process.ts";
+import { keysOn, startCluster } from "./helpers/cluster_process.ts";
 import { runKvstore } from "./helpers/server_process.ts";
 import { type KeyState, verifyCluster, WriteLoad } from "./helpers/write_load.ts";
 
@@ -74,3 +74,32 @@ Deno.test(
     assert.deepEqual(status.shards.map((shard) => shard.state), ["serving", "serving", "serving", "serving"]);
   },
 );
+
+Deno.test("adding a shard moves keys whose values together are larger than a shard's message limit", opts, async () => {
+  // Shards and router take values up to 64 KiB, so one message carries about 192 KiB; the
+  // keys that move hold about 2 MiB, far more than one step's calls could carry whole.
+  const limits = ["--max-value-bytes", "64kb"];
+  await using cluster = await startCluster(2, limits, limits);
+  using client = cluster.client(20_000);
+  const value = (n: number) => `${n}:`.padEnd(60_000, "v");
+  const keys = Array.from({ length: 100 }, (_, n) => `big:${n}`);
+  for (let n = 0; n < keys.length; n += 2) {
+    await client.mset(keys.slice(n, n + 2).map((key, i) => ({ key, value: value(n + i), expiresAtMs: DEADLINE_MS })));
+  }
+  const fourth = await cluster.addProcess();
+  const added = await runKvstore(["cluster", "add-shard", fourth.address, "--endpoint", cluster.router.address], {
+    timeoutMs: 30_000,
+  });
+  assert.equal(added.code, 0, added.stderr);
+  assert.doesNotMatch(added.stderr, /waiting/, "no step was refused");
+  const after = cluster.ring();
+  const held = await Promise.all(cluster.shards.map((shard) => keysOn(shard.address)));
+  assert.ok(held[2].size > 15, `the new shard holds ${held[2].size} keys`);
+  keys.forEach((key, n) => {
+    const owner = cluster.shards.findIndex((shard) => shard.address === after.owner(key));
+    assert.deepEqual(held[owner].get(key), { value: value(n), expiresAtMs: DEADLINE_MS }, key);
+    assert.equal(held.filter((keys) => keys.has(key)).length, 1, `${key} is on one shard only`);
+  });
+});
+
+const DEADLINE_MS = Date.now() + 3_600_000;

@@ -108,6 +108,10 @@ Deno.test("Info from a router describes the cluster and sums its shards", opts, 
   assert.ok(Math.abs(shards.reduce((sum, shard) => sum + shard.ring_share, 0) - 1) < 1e-9);
   assert.equal(info.cluster!.vnodes, 512);
   assert.equal(info.cluster!.migration, null);
+  assert.equal(Number(info.pid), cluster.router.pid, "the router reports itself as a node does");
+  assert.match(info.runtime ?? "", /^deno \d/);
+  assert.ok(Number(info.started_at_ms) > 0 && Number(info.started_at_ms) <= Date.now());
+  assert.equal(info.health, "SERVING");
 
   const plain = await runKvstore(["cluster", "status", "--endpoint", cluster.router.address]);
   assert.equal(plain.code, 0, plain.stderr);
@@ -116,6 +120,11 @@ Deno.test("Info from a router describes the cluster and sums its shards", opts, 
   for (const shard of cluster.shards) {
     assert.match(plain.stdout, new RegExp(`${shard.address} +${shard.address} +serving`));
   }
+  const json = JSON.parse(
+    (await runKvstore(["cluster", "status", "--json", "--endpoint", cluster.router.address])).stdout,
+  );
+  assert.equal(json.epoch, 1);
+  assert.equal(json.shards.reduce((sum: number, shard: { keys: number }) => sum + shard.keys, 0), 90);
   const notRouter = await runKvstore(["cluster", "status", "--endpoint", cluster.shards[0].address]);
   assert.equal(notRouter.code, 3);
   assert.match(notRouter.stderr, /is not a router/);
@@ -159,6 +168,14 @@ Deno.test(
     bad.set("kvstore-read-from", "nearest");
     await assert.rejects(callWithMetadata(router.address, "Get", { key: "k" }, bad), /expected master or replica/);
 
+    // A replica that hangs does not fail the read either: it has half the call's time.
+    replica.signal("SIGSTOP");
+    try {
+      using patient = new KvClient(replicaRouter.address, { deadlineMs: 4000 });
+      assert.equal(await patient.get("k"), "from the master");
+    } finally {
+      replica.signal("SIGCONT");
+    }
     // A replica that is down does not fail the read: the master answers.
     await replica.kill();
     assert.equal(await replicaClient.get("k"), "from the master");

@@ -102,6 +102,37 @@ Deno.test(
   },
 );
 
+Deno.test(
+  "a shard that hangs mid-call (SIGSTOP) fails the call naming the shard, before the client's own deadline",
+  opts,
+  async () => {
+    await using cluster = await startCluster(2);
+    const ring = cluster.ring();
+    const hung = cluster.shards[0];
+    const key = Array.from({ length: 100 }, (_, i) => `k${i}`).find((key) => ring.owner(key) === hung.address)!;
+    // The router gives up on the shard 500 ms (a tenth of 5 s) before the client would.
+    using client = cluster.client(5000);
+    await client.set(key, "v");
+    hung.signal("SIGSTOP");
+    try {
+      const { error, elapsedMs } = await failure(client.get(key));
+      assert.equal(error.codeName, "DEADLINE_EXCEEDED");
+      assert.match(error.details, new RegExp(`router: .*shard "${hung.address}" at ${hung.address}`));
+      assert.ok(elapsedMs < 5000, `answered in ${elapsedMs} ms`);
+    } finally {
+      hung.signal("SIGCONT");
+    }
+    assert.equal(await client.get(key), "v");
+  },
+);
+
+Deno.test("a router warns at start when two of its shards are one node under two addresses", opts, async () => {
+  await using node = await startServer();
+  const twin = node.address.replace("127.0.0.1", "localhost");
+  await using router = await startRouter({ shards: [node.address, twin] });
+  await router.waitForLog(/WARN .*Two shards are one node .*shard=\S+ sameAs=\S+/);
+});
+
 Deno.test("router start-up mistakes exit with one clear line", opts, async () => {
   const dataDir = await Deno.makeTempDir({ prefix: "kvstore-router-" });
   try {
@@ -119,6 +150,18 @@ Deno.test("router start-up mistakes exit with one clear line", opts, async () =>
       notDir.stderr.trim(),
       /^kvstore router: router: Cannot use data directory ".*": it is not a directory$/,
     );
+    // One state file, one router: a second one on the same directory is refused, as a
+    // second node is, rather than left to overwrite the first one's ring.
+    await using first = await startRouter({ shards: ["127.0.0.1:1"], dataDir });
+    const second = await runKvstore(["router", "--address", "127.0.0.1:0", "--data-dir", dataDir]);
+    assert.equal(second.code, 1);
+    assert.match(
+      second.stderr.trim(),
+      new RegExp(
+        `^kvstore router: router: Cannot use data directory ".*": another kvstore process \\(pid ${first.pid}\\) is using it`,
+      ),
+    );
+    await first.stop();
     const flag = await runKvstore(["router", "--bogus"]);
     assert.equal(flag.code, 2);
     assert.match(flag.stderr, /Unknown flag --bogus/);
@@ -158,6 +201,12 @@ Deno.test("adding a shard that cannot serve is refused before anything moves", o
 
   const router = await kv("cluster", "add-shard", cluster.router.address);
   assert.match(router.stderr, /is a router; a shard's address must be a master/);
+
+  // A shard already on the ring, spelled another way, is one node under two names.
+  const twin = cluster.shards[0].address.replace("127.0.0.1", "localhost");
+  const twice = await kv("cluster", "add-shard", twin, "--force");
+  assert.equal(twice.code, 3);
+  assert.match(twice.stderr, new RegExp(`Cannot add shard "${twin}": it answers as the node already on the ring`));
 
   const unknown = await kv("cluster", "remove-shard", "127.0.0.1:2");
   assert.match(unknown.stderr, /NOT_FOUND: cluster: Cannot remove shard "127.0.0.1:2": no shard has that name/);

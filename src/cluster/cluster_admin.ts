@@ -30,6 +30,7 @@ import { KeyLocks } from "./key_locks.ts";
 import {
   completeMigration,
   describeMigration,
+  findShard,
   forgetShard,
   type Membership,
   shardsAfter,
@@ -164,15 +165,21 @@ export class ClusterAdmin {
         return "moving";
       }
       if (options.forget) {
-        const next = forgetShard(this.#membership, reference);
-        const gone = shardsInvolved(this.#membership).find((spec) => !next.shards.includes(spec))!;
+        // Checked first, so a refused forget stops nothing.
+        forgetShard(this.#membership, reference);
         // Forgetting the shard a running change moves keys to or from calls the change
         // off: stop its mover before the ring changes under it.
         const active = this.#active;
         if (active !== null) {
-          active.abort.abort(new Error(`shard ${gone.name} was forgotten`));
+          active.abort.abort(new Error(`shard ${quote(reference)} was forgotten`));
           await active.done;
         }
+        // The change may have completed meanwhile (its end was being recorded): forget
+        // from the membership as it is now, so each recorded change has its own epoch. A
+        // removal that completed has already taken the shard off the ring.
+        if (findShard(this.#membership, reference) === undefined) return "forgotten";
+        const next = forgetShard(this.#membership, reference);
+        const gone = shardsInvolved(this.#membership).find((spec) => !next.shards.includes(spec))!;
         await this.#adopt(next);
         this.#options.pool.sync(shardsInvolved(next));
         this.#options.logger.warn("Forgot a shard: its keys are no longer part of the cluster", { shard: gone.name });
@@ -265,13 +272,23 @@ export class ClusterAdmin {
     return combineDigests(digests);
   }
 
-  /** Logs a warning for each shard that does not answer, or is not a master: a router
-   * started with a wrong --shards should say so at once, not on the first call. */
+  /** Logs a warning for each shard that does not answer, is not a master, or is the same
+   * node as another shard: a router started with a wrong --shards should say so at once,
+   * not on the first call (or the first rebalancing). */
   async checkShards(): Promise<void> {
     const { status, infos } = await this.describe();
     status.shards.forEach((shard, i) => {
       const info = infos[i];
-      if (info === null) {
+      const twin = info === null || info.replid === ""
+        ? -1
+        : infos.findIndex((other, j) => j < i && other?.replid === info.replid);
+      if (twin !== -1) {
+        this.#options.logger.warn(
+          "Two shards are one node (the same replication id): a rebalancing between them would delete keys; " +
+            "spell each shard's address one way",
+          { shard: shard.name, sameAs: status.shards[twin].name, replid: info!.replid },
+        );
+      } else if (info === null) {
         this.#options.logger.warn("A shard does not answer; calls for its keys fail until it does", {
           shard: shard.name,
           error: shard.error,
@@ -314,6 +331,16 @@ export class ClusterAdmin {
         }: ${shard.master} is ${what}; a shard's address must be a master`,
       );
     }
+    const twin = await this.#sameNode(info, this.#membership.shards);
+    if (twin !== null) {
+      throw new KvError(
+        "FAILED_PRECONDITION",
+        `cluster: Cannot add shard ${quote(shard.name)}: it answers as the node already on the ring as shard ` +
+          `${quote(twin.name)} (the same replication id ${info.replid}), so its keys would be moved onto the node ` +
+          `that holds them and then deleted; a shard must be a node of its own (is ${shard.master} another ` +
+          `spelling of ${twin.master}?)`,
+      );
+    }
     const keys = Number(info.keys);
     if (keys > 0 && !force) {
       throw new KvError(
@@ -325,15 +352,51 @@ export class ClusterAdmin {
     }
   }
 
+  /**
+   * The shard among `shards` whose master is the node that answered `info`, or null. A
+   * node's replication id names its current history and no other master's (a replica's
+   * is its master's, but a replica is never a shard), so two shards answering with the
+   * same one are one node reached by two addresses. Shards that do not answer are
+   * skipped: they cannot be told apart, and the check is a guard, not a proof.
+   */
+  async #sameNode(info: InfoResponse, shards: readonly ShardSpec[]): Promise<ShardSpec | null> {
+    if (info.replid === "") return null;
+    const deadlineMs = this.#options.clock() + ROUTER_SHARD_INFO_DEADLINE_MS;
+    const replids = await Promise.all(shards.map(async (spec) => {
+      try {
+        const other = await this.#options.pool.get(spec.name).call<InfoResponse>("Info", {}, {
+          deadlineMs,
+          readFrom: "master",
+        });
+        return other.replid;
+      } catch {
+        return "";
+      }
+    }));
+    const index = replids.indexOf(info.replid);
+    return index === -1 ? null : shards[index];
+  }
+
   async #checkLeaving(shard: ShardSpec): Promise<void> {
+    let info: InfoResponse;
     try {
-      await this.#probe(shard, "remove");
+      info = await this.#probe(shard, "remove");
     } catch (error) {
       if (!(error instanceof KvError) || error.code !== "UNAVAILABLE") throw error;
       throw new KvError(
         "UNAVAILABLE",
         `${error.message}. Its keys can only move while it answers; if it is gone for good, ` +
           `remove it with --forget (its keys are then lost to the cluster)`,
+      );
+    }
+    const twin = await this.#sameNode(info, this.#membership.shards.filter((spec) => spec.name !== shard.name));
+    if (twin !== null) {
+      throw new KvError(
+        "FAILED_PRECONDITION",
+        `cluster: Cannot remove shard ${quote(shard.name)}: it answers as the same node as shard ` +
+          `${quote(twin.name)} (the same replication id ${info.replid}), so the keys moving to that shard would be ` +
+          `found there and then deleted; the ring names one node twice (is ${shard.master} another spelling of ` +
+          `${twin.master}?)`,
       );
     }
   }

@@ -28,7 +28,7 @@ class MemoryPool implements ShardPool {
 
 /** An admin over in-memory shards h:1..h:3 (and h:4, h:5 not on the ring), recording
  * every membership it persists. */
-function setup(options: { failPersist?: () => boolean } = {}) {
+function setup(options: { failPersist?: () => boolean; beforePersist?: (next: Membership) => Promise<void> } = {}) {
   const random = seededRandom(3);
   const pool = new MemoryPool();
   for (const name of ["h:1", "h:2", "h:3", "h:4", "h:5"]) {
@@ -43,10 +43,10 @@ function setup(options: { failPersist?: () => boolean } = {}) {
   const admin = new ClusterAdmin(membership, {
     core,
     pool,
-    persist: (next) => {
-      if (options.failPersist?.()) return Promise.reject(new Error("disk full"));
+    persist: async (next) => {
+      await options.beforePersist?.(next);
+      if (options.failPersist?.()) throw new Error("disk full");
       persisted.push(next);
-      return Promise.resolve();
     },
     logger: silentLogger(),
     clock: Date.now,
@@ -67,18 +67,35 @@ async function load(core: RouterCore, count: number): Promise<void> {
   await core.mset({ entries }, CONTEXT);
 }
 
-/** Resolves with every status a watcher sees until "done". */
+/** How long a test waits for a change to get somewhere, in ms, before it fails. */
+const WAIT_MS_MAX = 10_000;
+
+/** Resolves with every status a watcher sees until "done" (rejects after WAIT_MS_MAX). */
 function watchUntilDone(admin: ClusterAdmin): Promise<MigrationStatus[]> {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     const seen: MigrationStatus[] = [];
+    const timer = setTimeout(() => {
+      stop();
+      reject(new Error(`The change was not done within ${WAIT_MS_MAX} ms: ${JSON.stringify(seen.at(-1))}`));
+    }, WAIT_MS_MAX);
     const stop = admin.watch((status) => {
       seen.push(status);
       if (status.state === "done") {
+        clearTimeout(timer);
         stop();
         resolve(seen);
       }
     });
   });
+}
+
+/** Waits, a turn of the event loop at a time, until `condition` holds (at most WAIT_MS_MAX). */
+async function eventually(condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + WAIT_MS_MAX;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`Timed out after ${WAIT_MS_MAX} ms waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
 }
 
 Deno.test("adding a shard records the change before moving keys, and its end before routing by the new ring", async () => {
@@ -139,6 +156,31 @@ Deno.test("a shard that holds keys, is not a master or does not answer is not ad
   assert.ok(pool.shards.get("h:4")!.keys().includes("stray"), "with --force the shard keeps what it held");
 });
 
+Deno.test("a shard already on the ring under another address is not added, even with --force", async () => {
+  const { admin, core, pool, persisted } = setup();
+  await load(core, 300);
+  // "h:5" is h:1 spelled another way (localhost and 127.0.0.1): the copies of its moving
+  // keys would find them present, and the deletions that follow would lose them.
+  pool.shards.set("h:5", pool.shards.get("h:1")!);
+  pool.shards.get("h:1")!.store.clear();
+  for (const force of [false, true]) {
+    await assert.rejects(
+      admin.addShard(parseShardSpec("h:5", "t"), { force }),
+      /Cannot add shard "h:5": it answers as the node already on the ring as shard "h:1"/,
+    );
+  }
+  assert.deepEqual(persisted, [], "nothing was recorded");
+  assert.deepEqual(pool.linked, ["h:1", "h:2", "h:3"]);
+
+  // A ring that already names one node twice (an old state file) is not shrunk by a move.
+  pool.shards.set("h:2", pool.shards.get("h:1")!);
+  await assert.rejects(
+    admin.removeShard("h:2", { forget: false }),
+    /Cannot remove shard "h:2": it answers as the same node as shard "h:1"/,
+  );
+  assert.deepEqual(persisted, [], "nothing was recorded");
+});
+
 Deno.test("removing a shard empties it; forgetting one drops it at once", async () => {
   const { admin, core, pool, persisted } = setup();
   await load(core, 300);
@@ -180,7 +222,7 @@ Deno.test("a stopped change is resumed by the next router from the recorded memb
     }
   });
   await first.admin.addShard(parseShardSpec("h:4", "t"), { force: false });
-  while (first.admin.current() !== null) await new Promise((resolve) => setTimeout(resolve, 1));
+  await eventually(() => first.admin.current() === null, "the change stops");
   const recorded = first.persisted.at(-1)!;
   assert.equal(recorded.migration?.kind, "add", "the change is still recorded as under way");
 
@@ -222,7 +264,7 @@ Deno.test("forgetting a dead shard that is being added calls the change off and 
   await load(core, 200);
   await admin.addShard(parseShardSpec("h:4", "t"), { force: false });
   pool.shards.get("h:4")!.down = true;
-  while (admin.current()?.state !== "waiting") await new Promise((resolve) => setTimeout(resolve, 1));
+  await eventually(() => admin.current()?.state === "waiting", "the change waits for the dead shard");
   assert.equal(await admin.removeShard("h:4", { forget: true }), "forgotten");
   assert.equal(admin.current(), null);
   assert.equal(persisted.at(-1)!.migration, null);
@@ -231,6 +273,41 @@ Deno.test("forgetting a dead shard that is being added calls the change off and 
   assert.deepEqual(pool.linked, ["h:1", "h:2", "h:3"]);
   const read = await core.get({ key: "k1" }, CONTEXT);
   assert.equal(read.found || pool.shards.get("h:4")!.keys().includes("k1"), true, "keys not moved are still served");
+});
+
+Deno.test("forgetting a shard while its change is being recorded as complete acts on the completed ring", async () => {
+  for (const kind of ["add", "remove"] as const) {
+    // The completion's write to the state file is slow; --forget arrives meanwhile.
+    let completionWritten!: () => void;
+    const slow = new Promise<void>((resolve) => completionWritten = resolve);
+    let completing!: () => void;
+    const reached = new Promise<void>((resolve) => completing = resolve);
+    const { admin, core, persisted } = setup({
+      beforePersist: async (next) => {
+        if (next.migration === null && next.shards.length !== 3) {
+          completing();
+          await slow;
+        }
+      },
+    });
+    await load(core, 100);
+    if (kind === "add") await admin.addShard(parseShardSpec("h:4", "t"), { force: false });
+    else await admin.removeShard("h:3", { forget: false });
+    await reached;
+    const forgotten = admin.removeShard(kind === "add" ? "h:4" : "h:3", { forget: true });
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    completionWritten();
+    assert.equal(await forgotten, "forgotten");
+    const epochs = persisted.map((membership) => membership.epoch);
+    assert.deepEqual(epochs, [...new Set(epochs)].sort((a, b) => a - b), `${kind}: every change has its own epoch`);
+    assert.deepEqual(admin.membership.shards.map((spec) => spec.name), [
+      "h:1",
+      "h:2",
+      ...(kind === "add" ? ["h:3"] : []),
+    ]);
+    assert.equal(admin.membership.migration, null);
+    assert.equal(core.topology.epoch, admin.membership.epoch);
+  }
 });
 
 Deno.test("shards' digests combine into the digest of one node holding all their keys", () => {

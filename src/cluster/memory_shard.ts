@@ -5,7 +5,9 @@
  *
  * Each call takes a few event-loop turns, drawn from a seeded generator, so that calls
  * made concurrently interleave differently from seed to seed, as they do on a network;
- * `down` makes it refuse every call as an unreachable shard would.
+ * `down` makes it refuse every call as an unreachable shard would, and
+ * `messageBytesMax` refuses requests and responses larger than that with
+ * RESOURCE_EXHAUSTED, as a node's transport does past its message limit.
  *
  * @module
  */
@@ -13,6 +15,7 @@
 import { KvError } from "../errors.ts";
 import { ScanCursors } from "../store/scan.ts";
 import { Store } from "../store/store.ts";
+import { utf8ByteLength } from "../store/utf8.ts";
 import type {
   ExpireRequest,
   InfoResponse,
@@ -44,16 +47,23 @@ export class MemoryShard implements ShardApi {
   down = false;
   /** The role Info reports. */
   role = "master";
+  /** The replication id Info reports: a node's own, so two shards that answer with the
+   * same one are one node. */
+  replid: string;
   /** Calls made, by rpc name. */
   readonly calls = new Map<string, number>();
   /** Called before each rpc runs; may throw to make that call fail. */
   beforeCall: ((rpc: string, request: object) => void) | null = null;
+  /** Largest request or response, counted as the UTF-8 bytes of its keys and values
+   * (a node's transport refuses messages past --max-value-bytes plus a margin). */
+  messageBytesMax = Infinity;
   #clock: () => number;
   #random: () => number;
   #cursors = new ScanCursors({ cursorsMax: 100, idleMs: 60_000, examinedPerReturnedMax: 10 }, "mem");
 
   constructor(name: string, clock: () => number, random: () => number = () => 0) {
     this.spec = { name, master: name, replicas: [] };
+    this.replid = `replid-of-${name}`;
     this.#clock = clock;
     this.#random = random;
   }
@@ -65,7 +75,10 @@ export class MemoryShard implements ShardApi {
     if (this.down) throw new KvError("UNAVAILABLE", `router: Cannot reach shard "${this.spec.name}": down`);
     this.beforeCall?.(rpc, request);
     this.calls.set(rpc, (this.calls.get(rpc) ?? 0) + 1);
-    return this.#answer(rpc, request) as Response;
+    this.#checkSize(request, "Received");
+    const response = this.#answer(rpc, request);
+    this.#checkSize(response, "Sent");
+    return response as Response;
   }
 
   close(): void {}
@@ -80,6 +93,22 @@ export class MemoryShard implements ShardApi {
     const now = this.#clock();
     return [...this.store.entries()].filter(([key]) => this.store.get(key, now) !== undefined).map(([key]) => key)
       .sort();
+  }
+
+  /** Refuses a message whose keys and values exceed messageBytesMax, with grpc-js's
+   * words for it. */
+  #checkSize(message: object, verb: string): void {
+    if (this.messageBytesMax === Infinity) return;
+    const { key, value, keys, values, entries } = message as Record<string, unknown>;
+    const texts = [key, value, ...(Array.isArray(keys) ? keys : [])];
+    for (const item of [...(Array.isArray(values) ? values : []), ...(Array.isArray(entries) ? entries : [])]) {
+      texts.push(item.key, item.value);
+    }
+    let bytes = 0;
+    for (const text of texts) if (typeof text === "string") bytes += utf8ByteLength(text);
+    if (bytes > this.messageBytesMax) {
+      throw new KvError("RESOURCE_EXHAUSTED", `${verb} message larger than max (${bytes} vs. ${this.messageBytesMax})`);
+    }
   }
 
   #answer(rpc: string, request: object): object {
@@ -140,7 +169,10 @@ export class MemoryShard implements ShardApi {
       }
       case "Scan": {
         const { cursor, prefix, limit, include_values } = request as ScanRequest;
-        const page = this.#cursors.page(this.store, cursor, prefix, limit === 0 ? 100 : limit, now);
+        const page = this.#cursors.page(this.store, cursor, prefix, limit === 0 ? 100 : limit, now, {
+          bytesMax: this.messageBytesMax,
+          withValues: include_values === true,
+        });
         return {
           cursor: page.cursor,
           entries: page.entries.map(([key, entry]) => ({
@@ -152,7 +184,12 @@ export class MemoryShard implements ShardApi {
         };
       }
       case "Info":
-        return { role: this.role, keys: this.store.size, dataset_bytes: this.store.datasetBytes } as Partial<
+        return {
+          role: this.role,
+          replid: this.replid,
+          keys: this.store.size,
+          dataset_bytes: this.store.datasetBytes,
+        } as Partial<
           InfoResponse
         >;
     }

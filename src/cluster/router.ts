@@ -3,7 +3,8 @@
  * serve kvstore.KeyValueStore on one address, resume an unfinished rebalancing, and shut
  * down gracefully.
  *
- * Start-up: the state file in the data directory, if there is one, says which shards
+ * Start-up: the router locks its data directory (kvstore.lock, as a node does), so one
+ * router alone writes its state file; the state file, if there is one, says which shards
  * form the ring (and whether a rebalancing was under way); --shards is only read to
  * create a new cluster, as etcd reads --initial-cluster. The router then binds its
  * address and logs `Listening on HOST:PORT role=router shards=N`.
@@ -24,6 +25,7 @@ import {
 } from "../config/limits.ts";
 import { KvError } from "../errors.ts";
 import type { Logger } from "../logging/logger.ts";
+import { lockDataDir } from "../persistence/deno_storage.ts";
 import { Health, NODE_HEALTH_SERVICES } from "../server/health.ts";
 import { prepareDataDir, stopServer } from "../server/node.ts";
 import { addOperationsServices } from "../server/operations.ts";
@@ -58,6 +60,8 @@ export class Router {
   #server: grpc.Server;
   #pool: LinkPool;
   #logger: Logger;
+  /** The data directory's lock, held while the router runs: one router per state file. */
+  #dataDirLock: Deno.FsFile;
   #startedAtMs = Date.now();
   #shutdown: Promise<void> | null = null;
 
@@ -70,6 +74,7 @@ export class Router {
       server: grpc.Server;
       pool: LinkPool;
       logger: Logger;
+      dataDirLock: Deno.FsFile;
     },
   ) {
     this.config = config;
@@ -79,6 +84,7 @@ export class Router {
     this.#server = parts.server;
     this.#pool = parts.pool;
     this.#logger = parts.logger;
+    this.#dataDirLock = parts.dataDirLock;
   }
 
   /** Starts a router and resolves once it serves. Rejects with a KvError saying what
@@ -86,6 +92,16 @@ export class Router {
   static async start(config: RouterConfig, logger: Logger): Promise<Router> {
     const log = logger.child("router");
     await prepareDataDir(config.dataDir, "router");
+    const dataDirLock = await lockRouterDataDir(config.dataDir);
+    try {
+      return await Router.#start(config, logger, log, dataDirLock);
+    } catch (error) {
+      dataDirLock.close();
+      throw error;
+    }
+  }
+
+  static async #start(config: RouterConfig, logger: Logger, log: Logger, dataDirLock: Deno.FsFile): Promise<Router> {
     const membership = await loadMembership(config, log);
     const pool = new LinkPool(config, log);
     const core = new RouterCore(new Topology(membership), (name) => pool.get(name), {
@@ -130,7 +146,7 @@ export class Router {
       throw error;
     }
     const boundAddress = { host: config.address.host, port };
-    const router = new Router(config, { boundAddress, admin, health, server, pool, logger: log });
+    const router = new Router(config, { boundAddress, admin, health, server, pool, logger: log, dataDirLock });
     started.router = router;
     health.setAllServing(true);
     log.info(`Listening on ${formatAddress(boundAddress)}`, {
@@ -166,6 +182,12 @@ export class Router {
       last_seq: 0,
       master_address: "",
       cluster: status,
+      // Operations, as a node reports them.
+      pid: Deno.pid,
+      runtime: `deno ${Deno.version.deno}`,
+      started_at_ms: this.#startedAtMs,
+      heap_used_bytes: Deno.memoryUsage().heapUsed,
+      health: this.health.status(""),
     };
   }
 
@@ -181,7 +203,23 @@ export class Router {
     await this.admin.stop();
     await stopServer(this.#server, SHUTDOWN_GRACE_MS);
     this.#pool.closeAll();
+    this.#dataDirLock.close();
     this.#logger.info("Stopped");
+  }
+}
+
+/**
+ * Takes the data directory's lock, as a node does (kvstore.lock): two routers writing one
+ * state file would each record their own changes over the other's, and route by rings
+ * that differ. Refuses with the holder's pid when another process has it.
+ */
+async function lockRouterDataDir(dataDir: string): Promise<Deno.FsFile> {
+  try {
+    return await lockDataDir(dataDir);
+  } catch (error) {
+    // lockDataDir speaks for a node; the words fit a router but for the subsystem.
+    if (error instanceof KvError) throw new KvError(error.code, error.message.replace(/^server: /, "router: "));
+    throw error;
   }
 }
 

@@ -19,7 +19,9 @@
  * - **settle(keys)** moves keys from `from` to `to`: read them from `from` with their
  *   deadlines (MGet include_deadlines), write those found to `to` *only if absent*
  *   (MSet only_if_absent), then delete them from `from` (MSet with a deadline in the
- *   past, which deletes). Deadlines are absolute, so TTLs move exactly.
+ *   past, which deletes). Deadlines are absolute, so TTLs move exactly. Each of the
+ *   three is made in parts that fit a shard's message limit (see {@linkcode callInParts}):
+ *   a key is copied before it is deleted, whatever the parts.
  * - **a write** (Set, Delete, Expire, MSet) first settles its keys, then writes to `to`.
  * - **a read** (Get, Contains, TTL, MGet) asks `to` first and, if the key is not there,
  *   `from`. It never moves anything.
@@ -63,7 +65,10 @@
  * @module
  */
 
-import { invalidArgument, quote } from "../errors.ts";
+import { MIGRATION_CALL_BYTES_MAX } from "../config/limits.ts";
+import { invalidArgument, KvError, quote } from "../errors.ts";
+import { scanEntryBytes, scanPageBytesMax } from "../store/scan.ts";
+import { utf8ByteLength } from "../store/utf8.ts";
 import {
   type DataLimits,
   validateBatchSize,
@@ -109,6 +114,17 @@ export interface RouterCoreOptions {
 /** A deadline in the past: an MSet entry carrying it deletes its key. */
 const DELETE_DEADLINE_MS = 1;
 
+/** Bytes counted for an entry of a rebalancing call beyond its key and value: the
+ * protobuf framing (field tags, lengths, a deadline of up to 10 bytes), generously. */
+const ENTRY_OVERHEAD_BYTES = 32;
+
+/** How a rebalancing call is cut into parts: at most `itemsMax` items and (unless one
+ * item alone is larger) `bytesMax` bytes each. */
+interface PartBounds {
+  itemsMax: number;
+  readonly bytesMax: number;
+}
+
 const RESOLVED = Promise.resolve();
 
 export class RouterCore {
@@ -116,6 +132,12 @@ export class RouterCore {
   #shards: ShardDirectory;
   #limits: DataLimits;
   #clock: () => number;
+  /** Bytes of keys and values one call of settle carries at most. */
+  #callBytesMax: number;
+  /** Keys per settle read: lowered when a shard refuses a read's answer as too large
+   * (values are not known before they are read), so later reads of the same migration
+   * do not make the shard build the oversized answer again; reset on a ring change. */
+  #readBounds: PartBounds;
   #locks = new KeyLocks();
   /** Calls in flight per topology they started under. */
   #inflight = new Map<Topology, number>();
@@ -131,6 +153,8 @@ export class RouterCore {
     this.#shards = shards;
     this.#limits = options.limits;
     this.#clock = options.clock;
+    this.#callBytesMax = Math.min(MIGRATION_CALL_BYTES_MAX, options.limits.keyBytesMax + options.limits.valueBytesMax);
+    this.#readBounds = { itemsMax: Infinity, bytesMax: this.#callBytesMax };
   }
 
   get topology(): Topology {
@@ -146,6 +170,7 @@ export class RouterCore {
    * {@linkcode drained}. */
   setTopology(topology: Topology): void {
     this.#topology = topology;
+    this.#readBounds = { itemsMax: Infinity, bytesMax: this.#callBytesMax };
     // No call runs under the new topology yet: every call in flight is an earlier one.
     const waitingFor = new Set(this.#inflight.keys());
     this.#earlierDrained.set(
@@ -307,7 +332,13 @@ export class RouterCore {
       }
       let { index, shardCursor } = cursor;
       const entries: WireEntry[] = [];
-      while (index < order.length && entries.length < limit) {
+      // Each shard bounds its page's bytes; the router's page joins whole shard pages, so
+      // it goes on to another shard only while a full page more would still fit the
+      // router's own message limit (the largest key and value, and then some).
+      const withValues = request.include_values === true;
+      const roomBytes = this.#limits.keyBytesMax + this.#limits.valueBytesMax - scanPageBytesMax(this.#limits);
+      let bytes = 0;
+      while (index < order.length && entries.length < limit && bytes <= roomBytes) {
         const name = order[index];
         const page = await this.#shard(name).call<ScanResponse>("Scan", {
           cursor: shardCursor,
@@ -316,7 +347,9 @@ export class RouterCore {
           include_values: request.include_values,
         }, { ...context, readFrom: "master" });
         for (const entry of page.entries) {
-          if (topology.scanKeeps(name, entry.key)) entries.push(entry);
+          if (!topology.scanKeeps(name, entry.key)) continue;
+          entries.push(entry);
+          bytes += scanEntryBytes(entry.key, entry.value, withValues);
         }
         if (page.cursor !== "") {
           // The shard has more; its page may have stopped short (a prefix skipping many
@@ -343,21 +376,27 @@ export class RouterCore {
    */
   async settle(from: string, to: string, keys: readonly string[], context: CallContext): Promise<number> {
     const master = { ...context, readFrom: "master" as const };
-    const found = await this.#shard(from).call<MGetResponse>("MGet", { keys, include_deadlines: true }, master);
     const entries: WireEntry[] = [];
-    found.values.forEach((value, i) => {
-      if (!value.found) return;
-      entries.push({ key: keys[i], value: value.value, expires_at_ms: found.expires_at_ms?.[i] ?? 0, ttl_ms: 0 });
+    await callInParts(keys, this.#readBounds, keyBytes, async (part) => {
+      const found = await this.#shard(from).call<MGetResponse>("MGet", { keys: part, include_deadlines: true }, master);
+      found.values.forEach((value, i) => {
+        if (!value.found) return;
+        entries.push({ key: part[i], value: value.value, expires_at_ms: found.expires_at_ms?.[i] ?? 0, ttl_ms: 0 });
+      });
     });
     if (entries.length === 0) return 0;
-    await this.#shard(to).call<MSetResponse>("MSet", { entries, only_if_absent: true }, master);
+    await callInParts(entries, this.#writeBounds(), entryBytes, async (part) => {
+      await this.#shard(to).call<MSetResponse>("MSet", { entries: part, only_if_absent: true }, master);
+    });
     const deletions = entries.map((entry) => ({
       key: entry.key,
       value: "",
       expires_at_ms: DELETE_DEADLINE_MS,
       ttl_ms: 0,
     }));
-    await this.#shard(from).call<MSetResponse>("MSet", { entries: deletions }, master);
+    await callInParts(deletions, this.#writeBounds(), entryBytes, async (part) => {
+      await this.#shard(from).call<MSetResponse>("MSet", { entries: part }, master);
+    });
     return entries.length;
   }
 
@@ -496,6 +535,57 @@ export class RouterCore {
   #shard(name: string): ShardApi {
     return this.#shards(name);
   }
+
+  /** Bounds for a settle write: its entries' sizes are known, so only bytes bound it. */
+  #writeBounds(): PartBounds {
+    return { itemsMax: Infinity, bytesMax: this.#callBytesMax };
+  }
+}
+
+/**
+ * Makes `call` on every item of `items`, in order, in parts within `bounds` (sizes by
+ * `bytesOf`; an item larger than `bounds.bytesMax` goes alone). A part the shard refuses
+ * as too large (RESOURCE_EXHAUSTED: a message past its limit, as an answer of large
+ * values is) is made again in halves, and `bounds.itemsMax` keeps the smaller size for
+ * the rest; a single item refused is the caller's error. Used by settle, whose calls may
+ * be repeated (copies only if absent, deletions), so a part that failed half-applied is
+ * safe to make again.
+ */
+export async function callInParts<T>(
+  items: readonly T[],
+  bounds: PartBounds,
+  bytesOf: (item: T) => number,
+  call: (part: T[]) => Promise<void>,
+): Promise<void> {
+  let start = 0;
+  while (start < items.length) {
+    let end = start;
+    let bytes = 0;
+    while (end < items.length && end - start < bounds.itemsMax) {
+      const size = bytesOf(items[end]);
+      if (end > start && bytes + size > bounds.bytesMax) break;
+      bytes += size;
+      end++;
+    }
+    const part = items.slice(start, end);
+    try {
+      await call(part);
+    } catch (error) {
+      const tooLarge = error instanceof KvError && error.code === "RESOURCE_EXHAUSTED";
+      if (!tooLarge || part.length === 1) throw error;
+      bounds.itemsMax = Math.ceil(part.length / 2);
+      continue;
+    }
+    start = end;
+  }
+}
+
+function keyBytes(key: string): number {
+  return utf8ByteLength(key) + ENTRY_OVERHEAD_BYTES;
+}
+
+function entryBytes(entry: WireEntry): number {
+  return utf8ByteLength(entry.key) + utf8ByteLength(entry.value) + ENTRY_OVERHEAD_BYTES;
 }
 
 /** An int64 field of a decoded message (a decimal string) as a number, or undefined

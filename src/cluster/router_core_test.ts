@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
+import { KvError } from "../errors.ts";
 import { silentLogger } from "../logging/logger.ts";
 import type { GetResponse, ScanResponse, WireEntry } from "../transport/messages.ts";
 import { completeMigration, initialMembership, type Membership, startAdd, startRemove } from "./membership.ts";
 import { MemoryShard, seededRandom } from "./memory_shard.ts";
 import { type MigrationProgress, Migrator } from "./migrator.ts";
-import { RouterCore } from "./router_core.ts";
+import { callInParts, RouterCore } from "./router_core.ts";
 import type { CallContext } from "./shard_api.ts";
 import { parseShardSpec } from "./shard_spec.ts";
 import { Topology } from "./topology.ts";
@@ -77,15 +78,23 @@ async function get(core: RouterCore, key: string): Promise<string | undefined> {
   return response.found ? response.value : undefined;
 }
 
+/** How long a test lets a mover run before it aborts it, in ms: a mover that never
+ * finishes is a bug, and fails the test rather than hang it. */
+const MOVER_MS_MAX = 20_000;
+
+/** Most pages a test scan reads before it fails: a cursor that never ends is a bug. */
+const SCAN_PAGES_MAX = 10_000;
+
 async function scanAll(core: RouterCore, limit: number): Promise<string[]> {
   const keys: string[] = [];
   let cursor = "";
-  do {
+  for (let pages = 0; pages < SCAN_PAGES_MAX; pages++) {
     const page: ScanResponse = await core.scan({ cursor, prefix: "", limit, include_values: false }, CONTEXT);
     keys.push(...page.entries.map((entry) => entry.key));
     cursor = page.cursor;
-  } while (cursor !== "");
-  return keys;
+    if (cursor === "") return keys;
+  }
+  throw new Error(`The scan did not end within ${SCAN_PAGES_MAX} pages`);
 }
 
 function entry(key: string, value: string, expiresAtMs = 0): WireEntry {
@@ -167,7 +176,7 @@ Deno.test("during a migration, a key not yet moved is read from its old shard, a
   assert.deepEqual(batch.values.map((value) => value.found), [true, true, false, false]);
   assert.equal(Number(batch.expires_at_ms![0]), NOW_MS + 60_000, "deadlines come from the shard holding the key");
 
-  await h.migrator().run(new AbortController().signal);
+  await h.migrator().run(AbortSignal.timeout(MOVER_MS_MAX));
   assert.equal(await get(h.core, deleted), undefined, "the mover does not bring a deleted key back");
   for (const key of moving) {
     assert.ok(h.holders(key).every((name) => name === NEW_SHARD), `${key} is only on the new shard`);
@@ -194,7 +203,7 @@ async function migrateUnderLoad(seed: number, kind: "add" | "remove"): Promise<v
       : startRemove(h.membership, NEW_SHARD, NOW_MS),
   );
   const progress: MigrationProgress[] = [];
-  const mover = h.migrator((p) => progress.push({ ...p })).run(new AbortController().signal);
+  const mover = h.migrator((p) => progress.push({ ...p })).run(AbortSignal.timeout(MOVER_MS_MAX));
 
   const worker = async (own: string[]) => {
     for (let op = 0; op < 30; op++) {
@@ -261,6 +270,123 @@ for (const seed of [1, 2, 3]) {
     migrateUnderLoad(seed + 10, "remove"));
 }
 
+/**
+ * As migrateUnderLoad, with time passing: keys get deadlines a few seconds out, the
+ * clock moves on while calls and the mover run, so keys expire on their way between
+ * shards. At the end, every key whose last acknowledged deadline has not passed is on
+ * its owner alone with that value and deadline; every other key is on no shard.
+ */
+async function migrateWithExpiries(seed: number, kind: "add" | "remove"): Promise<void> {
+  const h = new Harness(NAMES, seed, [NEW_SHARD]);
+  const random = seededRandom(seed * 104729);
+  const keys = Array.from({ length: 300 }, (_, i) => `ttl:${seed}:${i}`);
+  // A deadline set by Expire is the shard's time plus the seconds, and other calls move
+  // the clock on meanwhile: it is known to lie within [expiresAtMs, latestMs].
+  type State = { value: string; expiresAtMs: number | null; latestMs: number | null } | null;
+  const model = new Map<string, State>();
+  if (kind === "remove") h.change(completeMigration(startAdd(h.membership, parseShardSpec(NEW_SHARD, "t"), NOW_MS)));
+  const deadline = () => h.clock.nowMs + 200 + Math.floor(random() * 3000);
+  const initial = keys.map((key, i) => entry(key, `initial-${i}`, i % 2 === 0 ? deadline() : 0));
+  await h.core.mset({ entries: initial }, CONTEXT);
+  for (const { key, value, expires_at_ms } of initial) {
+    const expiresAtMs = Number(expires_at_ms) || null;
+    model.set(key, { value, expiresAtMs, latestMs: expiresAtMs });
+  }
+  /** Whether a key in `state` is live at `atMs`: true, false, or null (cannot tell). */
+  const live = (state: State | undefined, atMs: number): boolean | null => {
+    if (state === null || state === undefined) return false;
+    if (state.expiresAtMs === null || state.expiresAtMs > atMs) return true;
+    return state.latestMs! <= atMs ? false : null;
+  };
+
+  h.change(
+    kind === "add"
+      ? startAdd(h.membership, parseShardSpec(NEW_SHARD, "t"), NOW_MS)
+      : startRemove(h.membership, NEW_SHARD, NOW_MS),
+  );
+  const mover = h.migrator().run(AbortSignal.timeout(MOVER_MS_MAX));
+  const worker = async (own: string[]) => {
+    for (let op = 0; op < 40; op++) {
+      h.clock.nowMs += Math.floor(random() * 40);
+      const key = own[Math.floor(random() * own.length)];
+      const before = model.get(key)!;
+      const startedMs = h.clock.nowMs;
+      const choice = random();
+      if (choice < 0.3) {
+        const value = `s${op}`;
+        const expiresAtMs = random() < 0.5 ? deadline() : 0;
+        await h.core.mset({ entries: [entry(key, value, expiresAtMs)] }, CONTEXT);
+        model.set(key, { value, expiresAtMs: expiresAtMs || null, latestMs: expiresAtMs || null });
+      } else if (choice < 0.45) {
+        await h.core.delete({ key }, CONTEXT);
+        model.set(key, null);
+      } else if (choice < 0.6) {
+        const seconds = 1 + Math.floor(random() * 3);
+        const { success } = await h.core.expire({ key, seconds }, CONTEXT);
+        const endedMs = h.clock.nowMs;
+        const [liveAtStart, liveAtEnd] = [live(before, startedMs), live(before, endedMs)];
+        if (liveAtStart === false) assert.equal(success, false, `expire of ${key}, gone before the call`);
+        if (liveAtEnd === true) assert.equal(success, true, `expire of ${key}, live throughout the call`);
+        if (success) {
+          model.set(key, {
+            value: before!.value,
+            expiresAtMs: startedMs + seconds * 1000,
+            latestMs: endedMs + seconds * 1000,
+          });
+        }
+      } else {
+        const value = await get(h.core, key);
+        const endedMs = h.clock.nowMs;
+        const [liveAtStart, liveAtEnd] = [live(before, startedMs), live(before, endedMs)];
+        // A key whose deadline fell within the call may be read either way.
+        if (liveAtStart !== null && liveAtStart === liveAtEnd) {
+          assert.equal(value, liveAtEnd ? before!.value : undefined, `read of ${key}`);
+        }
+      }
+    }
+  };
+  await Promise.all([mover, ...Array.from({ length: 15 }, (_, w) => worker(keys.filter((_, i) => i % 15 === w)))]);
+  h.change(completeMigration(h.membership));
+  const ring = h.core.topology.after;
+  const endMs = h.clock.nowMs;
+  let expired = 0;
+  let checked = 0;
+  for (const key of keys) {
+    const state = model.get(key)!;
+    const holders = h.holders(key);
+    assert.ok(
+      holders.every((name) => name === ring.owner(key)),
+      `${key} is on ${holders}, owned by ${ring.owner(key)}`,
+    );
+    const expected = live(state, endMs);
+    if (expected === null) continue;
+    checked++;
+    if (!expected) {
+      assert.deepEqual(holders, [], `${key} expired or was deleted, and stays gone`);
+      if (state !== null) expired++;
+      continue;
+    }
+    assert.deepEqual(holders, [ring.owner(key)], `${key} is on its owner`);
+    const found = h.shard(ring.owner(key)).store.get(key, endMs)!;
+    assert.equal(found.value, state!.value, `${key} has its last value`);
+    if (state!.expiresAtMs === null) assert.equal(found.expiresAtMs, null, `${key} has no deadline`);
+    else {assert.ok(
+        found.expiresAtMs! >= state!.expiresAtMs && found.expiresAtMs! <= state!.latestMs!,
+        `${key} deadline`,
+      );}
+  }
+  assert.ok(checked > 250, `${checked} keys checked`);
+  assert.ok(expired > 10, `${expired} keys expired while the cluster changed`);
+  assert.equal(h.core.lockedKeys, 0);
+}
+
+for (const seed of [21, 22]) {
+  Deno.test(`adding a shard while keys expire keeps each live key on its owner, with its deadline (seed ${seed})`, () =>
+    migrateWithExpiries(seed, "add"));
+  Deno.test(`removing a shard while keys expire keeps each live key on its owner, with its deadline (seed ${seed})`, () =>
+    migrateWithExpiries(seed + 10, "remove"));
+}
+
 Deno.test("a mover stopped half-way (a router crash) is finished by a new one from scratch", async () => {
   const h = new Harness(NAMES, 5, [NEW_SHARD]);
   const keys = Array.from({ length: 500 }, (_, i) => `k${i}`);
@@ -286,7 +412,7 @@ Deno.test("a mover stopped half-way (a router crash) is finished by a new one fr
   for (const key of moving) assert.equal(await get(h.core, key), `v-${key}`, `${key} reads its value mid-way`);
 
   h.core = h.newCore();
-  await h.migrator().run(new AbortController().signal);
+  await h.migrator().run(AbortSignal.timeout(MOVER_MS_MAX));
   h.change(completeMigration(h.membership));
   for (const key of keys) {
     const owner = h.core.topology.after.owner(key);
@@ -308,7 +434,7 @@ Deno.test("an unreachable shard makes the mover wait and retry, then finish", as
       h.shard(NEW_SHARD).down = false;
     }
   });
-  await mover.run(new AbortController().signal);
+  await mover.run(AbortSignal.timeout(MOVER_MS_MAX));
   assert.ok(states.includes("waiting"));
   assert.equal(states.at(-1), "moving");
   assert.ok(h.shard(NEW_SHARD).keys().length > 0);
@@ -325,7 +451,7 @@ Deno.test("a scan during a migration returns every key that exists throughout at
         ? startAdd(h.membership, parseShardSpec(NEW_SHARD, "t"), NOW_MS)
         : startRemove(h.membership, NEW_SHARD, NOW_MS),
     );
-    const [scanned] = await Promise.all([scanAll(h.core, 13), h.migrator().run(new AbortController().signal)]);
+    const [scanned] = await Promise.all([scanAll(h.core, 13), h.migrator().run(AbortSignal.timeout(MOVER_MS_MAX))]);
     assert.deepEqual([...new Set(scanned)].sort(), [...keys].sort(), kind);
   }
 });
@@ -379,7 +505,7 @@ Deno.test("a write that started before a migration is not lost to a call that mo
   releaseSet();
   await Promise.all([write, expire]);
 
-  await h.migrator().run(new AbortController().signal);
+  await h.migrator().run(AbortSignal.timeout(MOVER_MS_MAX));
   h.change(completeMigration(h.membership));
   assert.deepEqual(h.holders(key), [NEW_SHARD]);
   assert.equal(await get(h.core, key), "new", "the acknowledged Set is not lost");
@@ -405,11 +531,96 @@ Deno.test("a source shard that forgets the mover's scan cursor (a restart) is sc
     timer = setTimeout(() => reject(new Error("the mover never finished")), 10_000);
   });
   try {
-    await Promise.race([h.migrator().run(new AbortController().signal), tooLong]);
+    await Promise.race([h.migrator().run(AbortSignal.timeout(MOVER_MS_MAX)), tooLong]);
   } finally {
     clearTimeout(timer);
   }
   assert.equal(restarts, 2);
   h.change(completeMigration(h.membership));
   for (const key of keys) assert.deepEqual(h.holders(key), [h.core.topology.after.owner(key)], key);
+});
+
+Deno.test("keys whose values together pass the shards' message limit still move, in several calls", async () => {
+  const h = new Harness(NAMES, 11, [NEW_SHARD]);
+  // Each value is nearly the largest allowed; a step of the mover (11 keys) holds about
+  // ten of them, more than one message may carry.
+  for (const shard of h.shards.values()) shard.messageBytesMax = 4000;
+  const big = (i: number) => `${i}:`.padEnd(900, "x");
+  const keys = Array.from({ length: 300 }, (_, i) => `k${i}`);
+  for (let i = 0; i < keys.length; i += 2) {
+    await h.core.mset(
+      { entries: keys.slice(i, i + 2).map((key, j) => entry(key, big(i + j), NOW_MS + 60_000)) },
+      CONTEXT,
+    );
+  }
+  h.change(startAdd(h.membership, parseShardSpec(NEW_SHARD, "t"), NOW_MS));
+  const moving = keys.filter((key) => h.core.topology.moves(key));
+  assert.ok(moving.length > 30, `${moving.length} keys move`);
+
+  const states: string[] = [];
+  const stop = new AbortController();
+  const timer = setTimeout(() => stop.abort(new Error(`the mover never finished: ${states.at(-1)}`)), 10_000);
+  try {
+    await h.migrator((progress) => states.push(`${progress.state} ${progress.error}`)).run(stop.signal);
+  } finally {
+    clearTimeout(timer);
+  }
+  assert.deepEqual(states.filter((state) => state.startsWith("waiting")), [], "no step was refused for its size");
+  h.change(completeMigration(h.membership));
+  for (const [i, key] of keys.entries()) {
+    const owner = h.core.topology.after.owner(key);
+    assert.deepEqual(h.holders(key), [owner], key);
+    assert.deepEqual(h.shard(owner).store.get(key, NOW_MS), { value: big(i), expiresAtMs: NOW_MS + 60_000 });
+  }
+  // Once a read is refused for its size, the next ones are smaller from the start.
+  const reads = NAMES.reduce((sum, name) => sum + (h.shard(name).calls.get("MGet") ?? 0), 0);
+  assert.ok(reads < moving.length, `${reads} reads to move ${moving.length} keys`);
+
+  // A scan with values pages by bytes too: every key once, no page refused as too large.
+  const scanned: string[] = [];
+  let cursor = "";
+  for (let pages = 0; pages === 0 || cursor !== ""; pages++) {
+    assert.ok(pages < SCAN_PAGES_MAX, "the scan ends");
+    const page: ScanResponse = await h.core.scan({ cursor, prefix: "", limit: 100, include_values: true }, CONTEXT);
+    assert.ok(page.entries.length <= 4, `a page of ${page.entries.length} values of 900 bytes`);
+    scanned.push(...page.entries.map((entry) => entry.key));
+    cursor = page.cursor;
+  }
+  assert.deepEqual(scanned.sort(), [...keys].sort());
+});
+
+Deno.test("callInParts cuts by bytes, sends an oversized item alone, and halves a part refused as too large", async () => {
+  const parts: number[][] = [];
+  await callInParts([3, 3, 3, 9, 1, 1], { itemsMax: Infinity, bytesMax: 6 }, (n) => n, (part) => {
+    parts.push(part);
+    return Promise.resolve();
+  });
+  assert.deepEqual(parts, [[3, 3], [3], [9], [1, 1]]);
+
+  // The "shard" takes at most 5 in one call; the bound learned is kept for later parts.
+  const taken: number[][] = [];
+  const bounds = { itemsMax: Infinity, bytesMax: 100 };
+  await callInParts(Array.from({ length: 12 }, (_, i) => i), bounds, () => 1, (part) => {
+    if (part.length > 5) return Promise.reject(new KvError("RESOURCE_EXHAUSTED", "Sent message larger than max"));
+    taken.push(part);
+    return Promise.resolve();
+  });
+  assert.deepEqual(taken.flat(), Array.from({ length: 12 }, (_, i) => i), "every item, once, in order");
+  assert.ok(taken.every((part) => part.length <= 5));
+  assert.equal(bounds.itemsMax, 3);
+
+  await assert.rejects(
+    callInParts([1, 2], { itemsMax: Infinity, bytesMax: 100 }, () => 1, () => {
+      throw new KvError("RESOURCE_EXHAUSTED", "too large");
+    }),
+    /too large/,
+    "a single item refused is an error",
+  );
+  await assert.rejects(
+    callInParts([1, 2], { itemsMax: Infinity, bytesMax: 100 }, () => 1, () => {
+      throw new KvError("UNAVAILABLE", "down");
+    }),
+    /down/,
+    "other errors are not retried",
+  );
 });

@@ -2,9 +2,11 @@
  * The router's gRPC handlers: kvstore.KeyValueStore as a node serves it, each call
  * carried out on the shards by the {@linkcode RouterCore}, plus the cluster rpcs.
  *
- * Every forwarded call keeps the client's deadline (capped at ROUTER_FORWARD_DEADLINE_MS,
- * so a hung shard cannot hold a call forever), and reads honour the metadata
- * `kvstore-read-from: replica|master`, else the router's --read-from.
+ * Every forwarded call keeps the client's deadline, a little earlier so the router's
+ * answer naming a shard that did not answer reaches the client in time (and capped at
+ * ROUTER_FORWARD_DEADLINE_MS, so a hung shard cannot hold a call forever), and reads
+ * honour the metadata `kvstore-read-from: replica|master`, else the router's
+ * --read-from.
  *
  * AddShard and RemoveShard stream the change's progress: the current status at once,
  * then every update (at most every MIGRATION_PROGRESS_INTERVAL_MS, and at least that
@@ -14,7 +16,11 @@
  * @module
  */
 
-import { MIGRATION_PROGRESS_INTERVAL_MS, ROUTER_FORWARD_DEADLINE_MS } from "../config/limits.ts";
+import {
+  MIGRATION_PROGRESS_INTERVAL_MS,
+  ROUTER_DEADLINE_MARGIN_MS_MAX,
+  ROUTER_FORWARD_DEADLINE_MS,
+} from "../config/limits.ts";
 import { UsageError } from "../config/usage_error.ts";
 import { invalidArgument, KvError, quote } from "../errors.ts";
 import type { Logger } from "../logging/logger.ts";
@@ -146,11 +152,15 @@ export function routerHandlers(parts: RouterServiceParts): Handlers {
   };
 }
 
-/** The deadline and read preference a forwarded call carries. */
+/** The deadline and read preference a forwarded call carries. The deadline is the
+ * client's less a margin (see ROUTER_DEADLINE_MARGIN_MS_MAX), so that a shard that does
+ * not answer is named to a client that is still waiting. */
 function callContext(call: grpc.ServerUnaryCall<unknown, unknown>, readFrom: ReadFrom): CallContext {
   const deadline = call.getDeadline();
-  const clientMs = deadline instanceof Date ? deadline.getTime() : Number(deadline);
-  const capMs = Date.now() + ROUTER_FORWARD_DEADLINE_MS;
+  const nowMs = Date.now();
+  let clientMs = deadline instanceof Date ? deadline.getTime() : Number(deadline);
+  if (Number.isFinite(clientMs)) clientMs -= Math.min(ROUTER_DEADLINE_MARGIN_MS_MAX, (clientMs - nowMs) / 10);
+  const capMs = nowMs + ROUTER_FORWARD_DEADLINE_MS;
   const asked = call.metadata.get(READ_FROM_METADATA_KEY)[0];
   if (asked !== undefined && asked !== "master" && asked !== "replica") {
     throw invalidArgument(
@@ -224,11 +234,14 @@ function streamProgress(
     clearInterval(heartbeat);
   });
   start().then((final) => {
+    // The caller may have gone while the change was checked and recorded.
+    if (finished) return;
     if (final !== null) return write(final);
     const current = admin.current();
     // No change running: it finished before this call could watch it.
     if (current === null) return finish(null);
     write(current);
+    if (finished) return; // a "done" status ends the stream at once
     heartbeat = setInterval(() => {
       const status = admin.current();
       if (status === null) {

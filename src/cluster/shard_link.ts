@@ -8,8 +8,9 @@
  * backoff capped at one second, so a shard that comes back is used again promptly.
  *
  * Replica reads: a read asked for with readFrom "replica" goes to the shard's replicas in
- * turn; if the replica chosen cannot be reached, the master answers instead, since a
- * read from a replica is an optimization, not a requirement.
+ * turn; if the replica chosen cannot be reached, or does not answer within half the
+ * call's time, the master answers instead, since a read from a replica is an
+ * optimization, not a requirement.
  *
  * Errors: a shard that cannot be reached or does not answer in time becomes UNAVAILABLE
  * or DEADLINE_EXCEEDED with a message naming the shard and its address; a shard's own
@@ -79,8 +80,10 @@ export class ShardLink implements ShardApi {
   async call<Response>(rpc: string, request: object, context: CallContext): Promise<Response> {
     if (context.readFrom === "replica" && this.#replicas.length > 0 && READ_RPCS.has(rpc)) {
       const replica = this.#replicas[this.#nextReplica++ % this.#replicas.length];
+      // Half the call's time: a replica that hangs leaves the master the other half.
+      const replicaDeadlineMs = Date.now() + (context.deadlineMs - Date.now()) / 2;
       try {
-        return await this.#callOn<Response>(replica, rpc, request, context.deadlineMs);
+        return await this.#callOn<Response>(replica, rpc, request, replicaDeadlineMs);
       } catch (error) {
         const unreachable = error instanceof KvError &&
           (error.code === "UNAVAILABLE" || error.code === "DEADLINE_EXCEEDED");

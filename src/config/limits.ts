@@ -66,6 +66,12 @@ export const SCAN_PAGE_KEYS_DEFAULT = 100;
 /** Most keys a Scan page may return. */
 export const SCAN_PAGE_KEYS_MAX = 10_000;
 
+/** Most bytes of keys (and values, when a scan asks for them) one Scan page holds: a
+ * page ends early rather than pass it, and an entry larger than this alone is a page of
+ * its own. Keeps a page of large values within the message limit (a node also caps it
+ * at --max-key-bytes plus --max-value-bytes); smaller costs more calls per scan. */
+export const SCAN_PAGE_BYTES_MAX = 4 * MIB;
+
 /** Keys a Scan page may examine for each key it returns, bounding the work of a prefix
  * scan over a large keyspace with few matches. */
 export const SCAN_EXAMINED_PER_RETURNED_MAX = 10;
@@ -247,6 +253,12 @@ export const ROUTER_CONNECT_TIMEOUT_MS_DEFAULT = 1000;
  * or a longer one: a shard that accepted the call but hangs cannot hold it longer. */
 export const ROUTER_FORWARD_DEADLINE_MS = 10_000;
 
+/** How long before a client's deadline the router gives up on a shard, in ms (at most
+ * a tenth of the time the call has): the router then answers DEADLINE_EXCEEDED naming
+ * the shard while the client still listens, rather than the client timing out with an
+ * error that names nothing. Costs the call that much of its time on the shard. */
+export const ROUTER_DEADLINE_MARGIN_MS_MAX = 500;
+
 /** Reconnect backoff of the router's links to shards, in ms: first retry and cap. The
  * cap bounds how long a shard that came back stays unused (grpc-js's own cap is 120 s). */
 export const ROUTER_RECONNECT_BACKOFF_MS_INITIAL = 100;
@@ -267,6 +279,13 @@ export const MIGRATION_SCAN_PAGE_KEYS = 2000;
  * --migration-batch-keys). Client calls on those keys wait for the step, so this bounds
  * their added latency (a step of 500 keys takes a few ms on a local network). */
 export const MIGRATION_BATCH_KEYS = 500;
+
+/** Most bytes of keys and values one call of a rebalancing step carries (a read of the
+ * keys to move, their copy onto the new shard, their deletion from the old one). A step
+ * of large values is made in several calls, each far below a shard's message limit (at
+ * least --max-value-bytes plus 64 KiB); smaller calls cost more round trips. The router
+ * also keeps each call within its own --max-key-bytes plus --max-value-bytes. */
+export const MIGRATION_CALL_BYTES_MAX = 4 * MIB;
 
 /** Pause between steps of a rebalancing, in ms (router flag --migration-pause-ms): 0
  * moves keys as fast as the shards take them; a pause leaves the shards more room for

@@ -22,7 +22,7 @@ import { KvError, quote } from "../errors.ts";
 import type { SequencedCommand } from "../store/command.ts";
 import type { Entry } from "../store/store.ts";
 import { findExpiredKeys, type SweepLimits } from "../store/expiry.ts";
-import { ScanCursors, type ScanPage } from "../store/scan.ts";
+import { ScanCursors, type ScanPage, scanPageBytesMax } from "../store/scan.ts";
 import {
   type DataLimits,
   validateBatchSize,
@@ -197,12 +197,16 @@ export class Keyspace {
   }
 
   /** SCAN: the next page of live keys with `prefix`, continuing from `cursor` ("" to
-   * start). `limit` 0 means the default page size. */
-  scan(cursor: string, prefix: string, limit: number): ScanPage {
+   * start). `limit` 0 means the default page size. A page also stops before its keys
+   * (and values, `withValues`) pass scanPageBytesMax, so it fits in one message. */
+  scan(cursor: string, prefix: string, limit: number, withValues = false): ScanPage {
     const pageKeys = validateScanLimit(limit);
     if (prefix !== "") validateKey(prefix, "scan for prefix", this.limits);
     const store = this.pipeline.staging.store;
-    return this.#scanCursors.page(store, cursor, prefix, pageKeys, this.#clock());
+    return this.#scanCursors.page(store, cursor, prefix, pageKeys, this.#clock(), {
+      bytesMax: scanPageBytesMax(this.limits),
+      withValues,
+    });
   }
 
   /**

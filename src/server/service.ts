@@ -86,7 +86,7 @@ export function dataHandlers(keyspace: Keyspace, logger: Logger): Handlers {
       return { success: true, count };
     }),
     Scan: unaryHandler<ScanRequest, ScanResponse>("Scan", logger, ({ cursor, prefix, limit, include_values }) => {
-      const page = keyspace.scan(cursor, prefix, limit);
+      const page = keyspace.scan(cursor, prefix, limit, include_values === true);
       return {
         cursor: page.cursor,
         entries: page.entries.map(([key, entry]) => ({

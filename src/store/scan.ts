@@ -9,6 +9,11 @@
  * whole (a replica's full resync) is a new map the iterator cannot follow: its cursors
  * are refused, rather than left walking the old one.
  *
+ * A page holds at most `limit` keys and `bytesMax` bytes, so that a page of large values
+ * still fits in one message. The entry that would pass the byte bound is already taken
+ * from the iterator; the cursor holds on to its key and begins the next page with it
+ * (if it is still there then), so nothing is skipped.
+ *
  * Cursors are server state: bounded in number (least recently used dropped first) and
  * in idle time, and named with a per-process prefix so a cursor from before a restart
  * is refused plainly rather than mistaken for a new one.
@@ -16,8 +21,28 @@
  * @module
  */
 
+import { SCAN_PAGE_BYTES_MAX } from "../config/limits.ts";
 import { invalidArgument, quote } from "../errors.ts";
 import { type Entry, isExpired, type Store } from "./store.ts";
+import { utf8ByteLength } from "./utf8.ts";
+import type { DataLimits } from "./validation.ts";
+
+/** Bytes counted for each entry of a page beyond its key and value: the protobuf framing
+ * of the entry (field tags, lengths, a deadline of up to 10 bytes), generously. */
+const SCAN_ENTRY_OVERHEAD_BYTES = 32;
+
+/** The byte bound of a Scan page under `limits`: SCAN_PAGE_BYTES_MAX, or less when the
+ * largest key and value allowed are smaller, so a page always fits the message limit the
+ * transport derives from them. */
+export function scanPageBytesMax(limits: Pick<DataLimits, "keyBytesMax" | "valueBytesMax">): number {
+  return Math.min(SCAN_PAGE_BYTES_MAX, limits.keyBytesMax + limits.valueBytesMax);
+}
+
+/** What one entry adds to a page's size: its key, and its value if the page carries
+ * values. */
+export function scanEntryBytes(key: string, value: string, withValues: boolean): number {
+  return utf8ByteLength(key) + (withValues ? utf8ByteLength(value) : 0) + SCAN_ENTRY_OVERHEAD_BYTES;
+}
 
 export interface ScanLimits {
   /** Cursors open at once. */
@@ -27,6 +52,17 @@ export interface ScanLimits {
   /** Keys examined per key a page may return. */
   readonly examinedPerReturnedMax: number;
 }
+
+/** The byte bound of one page (see {@linkcode ScanCursors.page}). */
+export interface ScanPageBounds {
+  /** Most bytes of keys (and values, with `withValues`) a page holds, counted by
+   * {@linkcode scanEntryBytes}; a single larger entry is a page of its own. */
+  readonly bytesMax: number;
+  /** Whether the page's values travel with it, and so count. */
+  readonly withValues: boolean;
+}
+
+const UNBOUNDED: ScanPageBounds = { bytesMax: Infinity, withValues: false };
 
 export interface ScanPage {
   readonly entries: [string, Entry][];
@@ -40,6 +76,9 @@ interface OpenCursor {
   /** The store's generation when the scan began: its iterator walks that dataset only. */
   readonly generation: number;
   lastUsedMs: number;
+  /** A key taken from the iterator that did not fit the last page's byte bound: the next
+   * page begins with it. */
+  held: string | null;
 }
 
 export class ScanCursors {
@@ -60,15 +99,23 @@ export class ScanCursors {
   }
 
   /**
-   * Returns the next page of up to `limit` live keys starting with `prefix`. An empty
-   * `cursor` starts a scan; a cursor continues one (its prefix must match the one it
-   * began with). Throws INVALID_ARGUMENT for an unknown or expired cursor.
+   * Returns the next page of up to `limit` live keys starting with `prefix`, and within
+   * `bounds` bytes (see {@linkcode ScanPageBounds}). An empty `cursor` starts a scan; a
+   * cursor continues one (its prefix must match the one it began with). Throws
+   * INVALID_ARGUMENT for an unknown or expired cursor.
    */
-  page(store: Store, cursor: string, prefix: string, limit: number, nowMs: number): ScanPage {
+  page(
+    store: Store,
+    cursor: string,
+    prefix: string,
+    limit: number,
+    nowMs: number,
+    bounds: ScanPageBounds = UNBOUNDED,
+  ): ScanPage {
     this.#dropIdle(nowMs);
     let open: OpenCursor;
     if (cursor === "") {
-      open = { iterator: store.entries(), prefix, generation: store.generation, lastUsedMs: nowMs };
+      open = { iterator: store.entries(), prefix, generation: store.generation, lastUsedMs: nowMs, held: null };
     } else {
       const found = this.#cursors.get(cursor);
       if (found === undefined) {
@@ -94,6 +141,15 @@ export class ScanCursors {
     }
 
     const entries: [string, Entry][] = [];
+    let bytes = 0;
+    if (open.held !== null) {
+      const entry = store.get(open.held, nowMs);
+      if (entry !== undefined) {
+        entries.push([open.held, entry]);
+        bytes += scanEntryBytes(open.held, entry.value, bounds.withValues);
+      }
+      open.held = null;
+    }
     const examinedMax = limit * this.#limits.examinedPerReturnedMax;
     let examined = 0;
     let done = false;
@@ -105,7 +161,14 @@ export class ScanCursors {
       }
       examined++;
       const [key, entry] = next.value;
-      if (key.startsWith(prefix) && !isExpired(entry, nowMs)) entries.push([key, entry]);
+      if (!key.startsWith(prefix) || isExpired(entry, nowMs)) continue;
+      const size = scanEntryBytes(key, entry.value, bounds.withValues);
+      if (entries.length > 0 && bytes + size > bounds.bytesMax) {
+        open.held = key;
+        break;
+      }
+      entries.push([key, entry]);
+      bytes += size;
     }
     if (done) return { entries, cursor: "" };
     const nextCursor = cursor === "" ? `${this.#instance}.${this.#nextId++}` : cursor;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { KvError } from "../errors.ts";
-import { ScanCursors } from "./scan.ts";
+import { ScanCursors, scanEntryBytes, scanPageBytesMax } from "./scan.ts";
 import { Store } from "./store.ts";
 
 const LIMITS = { cursorsMax: 4, idleMs: 1000, examinedPerReturnedMax: 10 };
@@ -94,4 +94,33 @@ Deno.test("a scan whose dataset was replaced under it (a replica's full resync) 
   const keys = scanAll(cursors, store);
   assert.equal(keys.length, 101);
   assert.ok(keys.includes("new0") && keys.includes("k50"));
+});
+
+Deno.test("a page stops before its bytes pass the bound, and the next page begins with the entry that did not fit", () => {
+  const store = new Store();
+  const sizes = [290, 290, 290, 2000, 10, 10, 600, 600];
+  sizes.forEach((size, i) => store.apply({ kind: "set", key: `k${i}`, value: "x".repeat(size), expiresAtMs: null }));
+  const cursors = new ScanCursors(LIMITS, "t");
+  const bounds = { bytesMax: 1000, withValues: true };
+  const pages: string[][] = [];
+  let cursor = "";
+  do {
+    const page = cursors.page(store, cursor, "", 100, 0, bounds);
+    pages.push(page.entries.map(([key]) => key));
+    const bytes = page.entries.reduce((sum, [key, entry]) => sum + scanEntryBytes(key, entry.value, true), 0);
+    assert.ok(page.entries.length === 1 || bytes <= 1000, `page of ${bytes} bytes`);
+    cursor = page.cursor;
+    if (pages.length === 2) store.apply({ kind: "delete", key: "k4" });
+  } while (cursor !== "");
+  assert.deepEqual(pages, [["k0", "k1", "k2"], ["k3"], ["k5", "k6"], ["k7"]], "k3 is alone; k4 was deleted");
+
+  // Without values, only the keys count: everything fits in one page.
+  const keysOnly = cursors.page(store, "", "", 100, 0, { bytesMax: 1000, withValues: false });
+  assert.equal(keysOnly.entries.length, 7);
+  assert.equal(keysOnly.cursor, "");
+});
+
+Deno.test("the page byte bound stays within the message limit a node's key and value limits make", () => {
+  assert.equal(scanPageBytesMax({ keyBytesMax: 64 * 1024, valueBytesMax: 16 * 1024 * 1024 }), 4 * 1024 * 1024);
+  assert.equal(scanPageBytesMax({ keyBytesMax: 1024, valueBytesMax: 64 * 1024 }), 65 * 1024);
 });

@@ -48,10 +48,13 @@ export async function startRouter(options: RouterOptions = {}): Promise<ServerPr
 export class Cluster implements AsyncDisposable {
   readonly shards: ServerProcess[];
   router: ServerProcess;
+  /** Flags every shard started for this cluster gets. */
+  readonly shardArgs: readonly string[];
 
-  constructor(shards: ServerProcess[], router: ServerProcess) {
+  constructor(shards: ServerProcess[], router: ServerProcess, shardArgs: readonly string[] = []) {
     this.shards = shards;
     this.router = router;
+    this.shardArgs = shardArgs;
   }
 
   /** The ring the router uses for `shards` (default: every shard started). */
@@ -66,7 +69,7 @@ export class Cluster implements AsyncDisposable {
 
   /** Starts another shard (not yet on the ring). */
   async addProcess(): Promise<ServerProcess> {
-    const shard = await startServer();
+    const shard = await startServer({ args: this.shardArgs });
     this.shards.push(shard);
     return shard;
   }
@@ -76,12 +79,16 @@ export class Cluster implements AsyncDisposable {
   }
 }
 
-/** Starts `count` shards and a router over them. */
-export async function startCluster(count: number, routerArgs: readonly string[] = []): Promise<Cluster> {
-  const shards = await Promise.all(Array.from({ length: count }, () => startServer()));
+/** Starts `count` shards (each with `shardArgs`) and a router over them. */
+export async function startCluster(
+  count: number,
+  routerArgs: readonly string[] = [],
+  shardArgs: readonly string[] = [],
+): Promise<Cluster> {
+  const shards = await Promise.all(Array.from({ length: count }, () => startServer({ args: shardArgs })));
   try {
     const router = await startRouter({ shards: shards.map((shard) => shard.address), args: routerArgs });
-    return new Cluster(shards, router);
+    return new Cluster(shards, router, shardArgs);
   } catch (error) {
     await Promise.all(shards.map((shard) => shard[Symbol.asyncDispose]()));
     throw error;

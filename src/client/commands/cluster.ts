@@ -97,7 +97,7 @@ async function follow(
     // Interrupted (Ctrl-C in the shell): stop watching; the change goes on at the router.
     if (context.signal.aborted) return EXIT_INTERRUPTED;
     last = status;
-    if (context.json) context.print(status);
+    if (context.json) context.print(migrationJson(status));
     else if (status.state !== "done") {
       const now = Date.now();
       if (status.state !== lastState || now - lastLineMs >= PROGRESS_LINE_INTERVAL_MS) {
@@ -140,9 +140,32 @@ export function describeProgress(status: MigrationStatus): string {
   return `${what}: ${counts}`;
 }
 
+/** A progress message for --json, its counts and times as numbers (the wire's int64
+ * fields arrive as strings), as `info --json` prints them. */
+function migrationJson(status: MigrationStatus): MigrationStatus {
+  return {
+    ...status,
+    started_at_ms: Number(status.started_at_ms),
+    keys_moved: Number(status.keys_moved),
+    keys_to_move: Number(status.keys_to_move),
+    keys_scanned: Number(status.keys_scanned),
+    keys_to_scan: Number(status.keys_to_scan),
+    finished_at_ms: Number(status.finished_at_ms),
+  };
+}
+
 function printStatus(context: CommandContext, status: ClusterStatusResponse): void {
   if (context.json) {
-    context.print(status);
+    context.print({
+      ...status,
+      epoch: Number(status.epoch),
+      shards: status.shards.map((shard) => ({
+        ...shard,
+        keys: Number(shard.keys),
+        dataset_bytes: Number(shard.dataset_bytes),
+      })),
+      migration: status.migration === null ? null : migrationJson(status.migration),
+    });
     return;
   }
   context.print(
