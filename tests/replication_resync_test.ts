@@ -95,7 +95,7 @@ Deno.test("a replica paused inside the backlog catches up without a full resync"
 
 Deno.test("a replica whose link times out resumes with a partialSync of what it missed", opts, async () => {
   await using master = await startMaster();
-  await using replica = await startReplica(master, ["--repl-timeout-ms", "1000"]);
+  await using replica = await startReplica(master, ["--repl-timeout-ms", "2000"]);
   using client = new KvClient(master.address);
   await writeKeys(client, "before", 50);
   await waitForConvergence(master, [replica]);
@@ -107,7 +107,7 @@ Deno.test("a replica whose link times out resumes with a partialSync of what it 
   master.signal("SIGSTOP");
   try {
     replica.signal("SIGCONT");
-    await replica.waitForLog(/Link to master down: no message from the master for 1000 ms/, 15_000);
+    await replica.waitForLog(/Link to master down: no message from the master for 2000 ms/, 15_000);
   } finally {
     master.signal("SIGCONT");
     replica.signal("SIGCONT");

@@ -179,6 +179,11 @@ export const REPLICATION_TIMEOUT_MS_DEFAULT = 10_000;
  * refreshes lag figures more often, at one small message per period per replica. */
 export const REPLICATION_PING_INTERVAL_MS = 1000;
 
+/** Shortest --repl-timeout-ms accepted, in ms: two ping periods. A replica whose timeout
+ * is shorter than the master's pings would drop and reopen a healthy idle link again and
+ * again; twice the period leaves room for one late ping. */
+export const REPLICATION_TIMEOUT_MS_MIN = 2 * REPLICATION_PING_INTERVAL_MS;
+
 /** First delay before a replica reconnects to its master after a failure, in ms; it
  * doubles after each failed attempt up to REPLICA_RECONNECT_DELAY_MS_MAX. */
 export const REPLICA_RECONNECT_DELAY_MS_MIN = 100;
