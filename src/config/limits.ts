@@ -203,6 +203,14 @@ export const SYNC_MESSAGE_BYTES_MAX = 1 * MIB;
 /** Most commands or snapshot entries in one Sync message. */
 export const SYNC_MESSAGE_ITEMS_MAX = 4096;
 
+/** Bytes of Sync messages a master may have sent to one replica that the replica has not
+ * yet reported handled; it sends more once the replica catches up. Bounds what a slow or
+ * paused replica costs its master (the transport does not: see send_window.ts) to this
+ * plus one message, per replica. Larger lets a replica on a long link apply at full speed
+ * (bandwidth times round trip); a replica that does not keep up falls out of the backlog
+ * and resyncs. */
+export const SYNC_UNHANDLED_BYTES_MAX = 4 * MIB;
+
 /** Streams a master serves at once for replicas (Sync and StreamReplication together);
  * each holds a cursor into the backlog and, during a fullSync, an iterator over the store. */
 export const REPLICA_STREAMS_MAX = 64;

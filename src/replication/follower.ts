@@ -9,7 +9,9 @@
  * {@linkcode ReplicaApplier}, each message's commands staged together so they share one
  * log append, and awaited until durable before the next message is read: the replica
  * is never acknowledged ahead of its own log. A gap or a history change in the stream
- * ends the attempt; the next handshake resyncs.
+ * ends the attempt; the next handshake resyncs. After each message it reports how many
+ * it has handled, which is what lets the master bound what it sends ahead (see
+ * send_window.ts).
  *
  * Meanwhile the replica serves reads of what it has, possibly stale. A stream silent
  * for longer than the replication timeout (the master pings idle streams every second)
@@ -69,6 +71,8 @@ export class Follower {
   #loop: Promise<void> | null = null;
   #wakeSleep: (() => void) | null = null;
   #ackScheduled = false;
+  /** Messages of the current stream handled so far, reported to the master. */
+  #handledMessages = 0;
 
   constructor(options: FollowerOptions) {
     this.#options = options;
@@ -109,7 +113,13 @@ export class Follower {
   /** Called after each commit on this node: acknowledges the new committed seq to the
    * master, once per event-loop turn however many batches committed. */
   noteCommitted(): void {
-    if (this.#ackScheduled || this.#call === null || this.#streamReplid === null) return;
+    if (this.#streamReplid !== null) this.#scheduleAck();
+  }
+
+  /** Sends an acknowledgement at the end of this event-loop turn, one however many
+   * commits and messages asked for it. */
+  #scheduleAck(): void {
+    if (this.#ackScheduled || this.#call === null) return;
     this.#ackScheduled = true;
     setImmediate(() => {
       this.#ackScheduled = false;
@@ -148,6 +158,7 @@ export class Follower {
     const call = (this.#client as unknown as { Sync(): SyncCall }).Sync();
     this.#call = call;
     this.#streamReplid = null;
+    this.#handledMessages = 0;
     let timedOut = false;
     let watchdog: ReturnType<typeof setTimeout> | undefined = undefined;
     const arm = () => {
@@ -164,6 +175,8 @@ export class Follower {
         clearTimeout(watchdog);
         await this.#handle(message);
         if (this.#stopped) return;
+        this.#handledMessages++;
+        this.#scheduleAck();
         arm();
       }
     } catch (error) {
@@ -182,7 +195,15 @@ export class Follower {
   #handshake(): SyncRequest {
     const { applier, nodeId, ownAddress } = this.#options;
     const seq = applier.staging.committedSeq;
-    return { replica_id: nodeId, replid: applier.replid, seq, address: ownAddress, acked_seq: seq };
+    return {
+      replica_id: nodeId,
+      replid: applier.replid,
+      seq,
+      address: ownAddress,
+      acked_seq: seq,
+      handled_messages: 0,
+      reports_handled: true,
+    };
   }
 
   async #handle(message: SyncMessage): Promise<void> {
@@ -198,8 +219,8 @@ export class Follower {
       case "SYNC_COMMANDS":
         return await this.#applyCommands(message);
       case "SYNC_PING":
+        // Answered by the acknowledgement that follows every message handled.
         this.#masterLastSeq = Math.max(this.#masterLastSeq, int64(message.seq, "seq"));
-        this.#sendAck();
         return;
       default:
         throw new LinkError(`the master sent a Sync message of unknown type ${JSON.stringify(message.type)}`);
@@ -224,7 +245,6 @@ export class Follower {
     }
     this.#streamReplid = message.replid;
     this.#log(this.status.up(`partialSync after seq ${seq}`, clock()));
-    this.#sendAck();
   }
 
   async #beginFullSync(message: SyncMessage): Promise<void> {
@@ -269,7 +289,6 @@ export class Follower {
     this.#streamReplid = history.replid;
     this.#masterLastSeq = Math.max(this.#masterLastSeq, int64(message.seq, "seq"));
     this.#log(this.status.up(`fullSync of ${keys} keys at seq ${history.seq}`, clock()));
-    this.#sendAck();
   }
 
   async #applyCommands(message: SyncMessage): Promise<void> {
@@ -293,11 +312,21 @@ export class Follower {
     if (last !== null) await pipeline.commit(last);
   }
 
+  /** Tells the master the last seq durable here (-1 while a fullSync loads: none of its
+   * history yet) and how many of the stream's messages were handled. */
   #sendAck(): void {
     const call = this.#call;
-    if (call === null || this.#streamReplid === null) return;
-    const seq = this.#options.applier.staging.committedSeq;
-    call.write({ replica_id: "", replid: "", seq: 0, address: "", acked_seq: seq });
+    if (call === null) return;
+    const seq = this.#streamReplid === null ? -1 : this.#options.applier.staging.committedSeq;
+    call.write({
+      replica_id: "",
+      replid: "",
+      seq: 0,
+      address: "",
+      acked_seq: seq,
+      handled_messages: this.#handledMessages,
+      reports_handled: false,
+    });
   }
 
   #sleep(ms: number): Promise<void> {

@@ -187,6 +187,10 @@ export interface SyncRequest {
   seq: string | number;
   address: string;
   acked_seq: string | number;
+  /** Messages of the stream the replica has handled (see proto/kvstore.proto). */
+  handled_messages?: string | number;
+  /** Handshake: the replica reports handled_messages. */
+  reports_handled?: boolean;
 }
 
 export type SyncMessageType =
