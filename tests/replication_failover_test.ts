@@ -5,6 +5,8 @@
 
 import assert from "node:assert/strict";
 import { KvClient } from "../src/client/client.ts";
+import { parseExposition, sampleValue } from "../src/metrics/exposition.ts";
+import { metricsUrl } from "./helpers/grpc_tools.ts";
 import { countLog, info, startMaster, startReplica, waitForConvergence } from "./helpers/replication.ts";
 import { runKvstore, waitUntil } from "./helpers/server_process.ts";
 
@@ -118,6 +120,23 @@ Deno.test("Wait answers once replicas acknowledge, and with the count reached wh
   const cli = await runKvstore(["wait", "1", "1000", "--endpoint", master.address]);
   assert.equal(cli.code, 0);
   assert.equal(cli.stdout, "2\n");
+});
+
+Deno.test("a Wait whose caller gives up stops blocking on the master", opts, async () => {
+  await using master = await startMaster(["--metrics-address", "127.0.0.1:0"]);
+  const url = await metricsUrl(master);
+  const blocked = async () =>
+    sampleValue(parseExposition(await (await fetch(url)).text()), "kvstore_replication_waits_blocked");
+  using client = new KvClient(master.address);
+  await client.set("k", "v");
+  assert.equal(await blocked(), 0);
+
+  // No replica will ever acknowledge: the wait would last its whole timeout (an hour),
+  // but the caller gives up after 2 s.
+  const waiting = client.wait(1, 0, 2000);
+  await waitUntil(async () => (await blocked()) === 1, "the Wait blocks");
+  await assert.rejects(waiting, /DEADLINE_EXCEEDED/);
+  await waitUntil(async () => (await blocked()) === 0, "the abandoned Wait no longer blocks", 5000);
 });
 
 Deno.test(
