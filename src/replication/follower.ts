@@ -21,7 +21,11 @@
  */
 
 import { setImmediate } from "node:timers";
-import { REPLICA_RECONNECT_DELAY_MS_MAX, REPLICA_RECONNECT_DELAY_MS_MIN } from "../config/limits.ts";
+import {
+  REPLICA_RECONNECT_DELAY_MS_MAX,
+  REPLICA_RECONNECT_DELAY_MS_MIN,
+  REPLICATION_CHANNEL_RECONNECT_MS,
+} from "../config/limits.ts";
 import type { Logger } from "../logging/logger.ts";
 import type { Persistence } from "../persistence/persistence.ts";
 import type { WritePipeline } from "../server/write_pipeline.ts";
@@ -82,7 +86,9 @@ export class Follower {
       options.clock(),
     );
     // The master decides how large commands may be; this side accepts what it sends.
-    this.#client = createKvstoreClient(options.masterAddress, CLIENT_TRANSPORT_LIMITS);
+    this.#client = createKvstoreClient(options.masterAddress, CLIENT_TRANSPORT_LIMITS, {
+      reconnect: { initialMs: REPLICATION_CHANNEL_RECONNECT_MS, maxMs: REPLICATION_CHANNEL_RECONNECT_MS },
+    });
   }
 
   /** The master's last seq, as last heard from it. */

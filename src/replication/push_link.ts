@@ -23,6 +23,7 @@ import {
   PUSH_CALL_DEADLINE_MS,
   REPLICA_RECONNECT_DELAY_MS_MAX,
   REPLICA_RECONNECT_DELAY_MS_MIN,
+  REPLICATION_CHANNEL_RECONNECT_MS,
 } from "../config/limits.ts";
 import type { Logger } from "../logging/logger.ts";
 import { CLIENT_TRANSPORT_LIMITS, createKvstoreClient, grpc } from "../transport/grpc.ts";
@@ -59,7 +60,9 @@ export class PushLink {
   constructor(options: PushLinkOptions) {
     this.#options = options;
     this.address = options.address;
-    this.#client = createKvstoreClient(options.address, CLIENT_TRANSPORT_LIMITS);
+    this.#client = createKvstoreClient(options.address, CLIENT_TRANSPORT_LIMITS, {
+      reconnect: { initialMs: REPLICATION_CHANNEL_RECONNECT_MS, maxMs: REPLICATION_CHANNEL_RECONNECT_MS },
+    });
   }
 
   start(): void {
