@@ -122,6 +122,28 @@ Deno.test("a replica whose link times out resumes with a partialSync of what it 
   assert.match(master.stderr, /resyncs with a partialSync/);
 });
 
+Deno.test(
+  "a replica that was itself paused longer than its timeout keeps a link whose master kept pinging",
+  opts,
+  async () => {
+    await using master = await startMaster();
+    await using replica = await startReplica(master, ["--repl-timeout-ms", "2000"]);
+    using client = new KvClient(master.address);
+    await client.set("k", "v");
+    await waitForConvergence(master, [replica]);
+
+    // The master's pings wait, unread, in the paused replica's socket: when it resumes, its
+    // link timer is overdue, but the link was never silent.
+    replica.signal("SIGSTOP");
+    await new Promise((resolve) => setTimeout(resolve, 3500));
+    replica.signal("SIGCONT");
+    await client.set("k", "v2");
+    await waitForConvergence(master, [replica]);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.doesNotMatch(replica.stderr, /Link to master down/);
+  },
+);
+
 Deno.test("a master restarted under running replicas converges them to its new dataset", opts, async () => {
   const port = freePort();
   const master = await startServer({ address: `127.0.0.1:${port}` });

@@ -174,6 +174,12 @@ export const BACKLOG_ENTRY_OVERHEAD_BYTES = 80;
  * REPLICATION_PING_INTERVAL_MS, so a healthy idle link never trips it. */
 export const REPLICATION_TIMEOUT_MS_DEFAULT = 10_000;
 
+/** How long a replica whose link timer ran out still waits for a message before it drops
+ * the link, in ms. Timers run before pending reads, so after the replica itself was
+ * paused (a stop signal, a long stall) the timer is overdue while the master's messages
+ * sit unread; this lets them in. Adds this much to --repl-timeout-ms. */
+export const REPLICATION_TIMEOUT_CONFIRM_MS = 100;
+
 /** Period of the master's pings on an idle Sync stream, and of a replica's repeated
  * acknowledgement when nothing new was applied, in ms. Shorter finds dead links sooner and
  * refreshes lag figures more often, at one small message per period per replica. */

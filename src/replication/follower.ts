@@ -25,6 +25,7 @@ import {
   REPLICA_RECONNECT_DELAY_MS_MAX,
   REPLICA_RECONNECT_DELAY_MS_MIN,
   REPLICATION_CHANNEL_RECONNECT_MS,
+  REPLICATION_TIMEOUT_CONFIRM_MS,
 } from "../config/limits.ts";
 import type { Logger } from "../logging/logger.ts";
 import type { Persistence } from "../persistence/persistence.ts";
@@ -170,8 +171,14 @@ export class Follower {
     const arm = () => {
       clearTimeout(watchdog);
       watchdog = setTimeout(() => {
-        timedOut = true;
-        call.cancel();
+        // Overdue timers run before pending reads: after this process was paused (a stop
+        // signal, a long stall), messages that arrived meanwhile are still unread. Give
+        // them a moment to arrive (which clears this second timer) before calling the
+        // link silent.
+        watchdog = setTimeout(() => {
+          timedOut = true;
+          call.cancel();
+        }, REPLICATION_TIMEOUT_CONFIRM_MS);
       }, timeoutMs);
     };
     try {
