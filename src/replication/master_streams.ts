@@ -343,6 +343,13 @@ export class MasterStreams {
     const { registry, logger, clock } = this.#options;
     const startSeq = Math.max(1, int64(call.request.start_sequence, "start_sequence"));
     const backlog = this.#options.backlog();
+    if (startSeq - 1 > backlog.lastSeq) {
+      throw new KvError(
+        "FAILED_PRECONDITION",
+        `replication: Cannot stream from seq ${startSeq}: this master's last seq is ${backlog.lastSeq}; the client ` +
+          "holds writes this master does not (it followed another master or history): start it again empty",
+      );
+    }
     if (!backlog.covers(startSeq - 1)) {
       throw new KvError(
         "FAILED_PRECONDITION",
