@@ -75,6 +75,32 @@ Deno.test("smoke: push mode with --replicas and pull together apply each command
   assert.equal((await info(replica.address)).last_seq, last);
 });
 
+Deno.test(
+  "a replica reached by push and pull that falls behind the backlog resyncs by pulling, and the pushes say so once",
+  opts,
+  async () => {
+    const replicaPort = freePort();
+    await using master = await startMaster(["--replicas", `127.0.0.1:${replicaPort}`, "--backlog-bytes", "16kb"]);
+    await using replica = await startReplica(master, [], { address: `127.0.0.1:${replicaPort}` });
+    using client = new KvClient(master.address);
+    await client.set("before", "v");
+    await waitForConvergence(master, [replica]);
+    replica.signal("SIGSTOP");
+    try {
+      // About 200 bytes per command against a 16 KiB backlog.
+      for (let i = 0; i < 300; i++) await client.set(`k${i}`, "x".repeat(100));
+    } finally {
+      replica.signal("SIGCONT");
+    }
+    await waitForConvergence(master, [replica]);
+    await client.set("after", "v");
+    await waitForConvergence(master, [replica]);
+    assert.doesNotMatch(master.stderr, /push mode cannot resync it/, "the replica resyncs by pulling");
+    const refusals = master.stderr.match(/did not apply seq/g) ?? [];
+    assert.ok(refusals.length <= 2, `refusals logged once per reason, not per retry: ${refusals.length}`);
+  },
+);
+
 Deno.test("our master pushes every write in order to a push-only replica, resending what it missed", opts, async () => {
   const port = freePort();
   const fake = new FakePushReplica();
