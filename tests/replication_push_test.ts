@@ -191,6 +191,7 @@ Deno.test("smoke: our replica follows a C++-style master that pushes ids from 0 
     assert.match(replica_id ?? "", /^[0-9a-f]{16}$/, "the replica names itself");
     assert.equal((await push(1, "SET", "b", "2")).last_applied_sequence, "1");
     assert.equal((await push(0, "SET", "a", "1")).success, true, "a duplicate is acknowledged, not applied again");
+    assert.match(replica.stderr, /The master pushed id 0 again after id 1: if it restarted, its writes are ignored/);
     // Pushes that overtake each other wait for their turn.
     const answers = await Promise.all([
       push(4, "DELETE", "a"),
