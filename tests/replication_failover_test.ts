@@ -8,7 +8,7 @@ import { KvClient } from "../src/client/client.ts";
 import { parseExposition, sampleValue } from "../src/metrics/exposition.ts";
 import { metricsUrl } from "./helpers/grpc_tools.ts";
 import { countLog, info, startMaster, startReplica, waitForConvergence } from "./helpers/replication.ts";
-import { runKvstore, waitUntil } from "./helpers/server_process.ts";
+import { freePort, runKvstore, startServer, waitUntil } from "./helpers/server_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -176,5 +176,58 @@ Deno.test(
       new RegExp(`This replica was ahead of its master's history: the fullSync drops ${dropped} commands`),
     );
     assert.match(ahead.stderr, new RegExp(`the replica is ahead of the master's history at seq ${behindSeq}`));
+  },
+);
+
+Deno.test(
+  "an old master restarted after a failover and made a replica resyncs partially, or drops what it wrote meanwhile",
+  opts,
+  async () => {
+    const dataDir = await Deno.makeTempDir({ prefix: "kvstore-old-master-" });
+    const address = `127.0.0.1:${freePort()}`;
+    try {
+      const old = await startServer({ dataDir, address });
+      await using promoted = await startReplica(old);
+      try {
+        using client = new KvClient(old.address);
+        for (let i = 0; i < 10; i++) await client.set(`k${i}`, "v");
+        await waitForConvergence(old, [promoted]);
+        assert.equal((await old.stop("SIGTERM")).code, 0);
+      } finally {
+        await old[Symbol.asyncDispose]();
+      }
+      assert.equal((await runKvstore(["promote", "--endpoint", promoted.address])).code, 0);
+      using client = new KvClient(promoted.address);
+      await client.set("after", "failover");
+
+      // Restarted with its data, the old master begins a history of its own that continues
+      // the one both hold up to seq 10; it wrote nothing since, so it needs no fullSync.
+      const restarted = await startServer({ dataDir, address });
+      try {
+        assert.equal((await runKvstore(["replicaof", promoted.address, "--endpoint", address])).code, 0);
+        await waitForConvergence(promoted, [restarted]);
+        assert.match(restarted.stderr, /Link to master up \(partialSync after seq 10\)/);
+        assert.doesNotMatch(restarted.stderr, /Full sync from master started/);
+        assert.equal((await restarted.stop("SIGTERM")).code, 0);
+      } finally {
+        await restarted[Symbol.asyncDispose]();
+      }
+
+      // Restarted again as a master, it takes a write its new master never sees (a
+      // split brain): made a replica, it drops that write, and says so.
+      await using again = await startServer({ dataDir, address });
+      using stray = new KvClient(address);
+      await stray.set("split", "brain");
+      assert.equal((await runKvstore(["replicaof", promoted.address, "--endpoint", address])).code, 0);
+      await waitForConvergence(promoted, [again]);
+      assert.match(again.stderr, /This replica was ahead of its master's history: the fullSync drops 1 commands/);
+      assert.match(
+        again.stderr,
+        /Full sync from master started: the replica's history \S+ left the master's at seq 11/,
+      );
+      assert.equal(await stray.get("split"), undefined);
+    } finally {
+      await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+    }
   },
 );

@@ -51,6 +51,9 @@ export interface FollowerOptions {
   readonly ownAddress: string;
   /** Silence on the stream after which it is dropped, in ms. */
   readonly timeoutMs: number;
+  /** The history this node's own continues and where it left it (null: none), for the
+   * handshake: set on a node that was a master. */
+  readonly previousHistory: () => { readonly replid: string; readonly seq: number } | null;
   /** Called right after a fullSync replaced the dataset, before anything else commits. */
   readonly onDatasetReplaced: (seq: number) => void;
   readonly logger: Logger;
@@ -206,8 +209,9 @@ export class Follower {
   }
 
   #handshake(): SyncRequest {
-    const { applier, nodeId, ownAddress } = this.#options;
+    const { applier, nodeId, ownAddress, previousHistory } = this.#options;
     const seq = applier.staging.committedSeq;
+    const previous = previousHistory();
     return {
       replica_id: nodeId,
       replid: applier.replid,
@@ -216,6 +220,8 @@ export class Follower {
       acked_seq: seq,
       handled_messages: 0,
       reports_handled: true,
+      previous_replid: previous?.replid ?? "",
+      previous_last_seq: previous?.seq ?? 0,
     };
   }
 

@@ -147,6 +147,8 @@ export class MasterStreams {
       id: handshake.replica_id || call.getPeer(),
       replid: String(handshake.replid ?? ""),
       seq: int64(handshake.seq, "seq"),
+      previousReplid: handshake.previous_replid || null,
+      previousLastSeq: int64(handshake.previous_last_seq, "previous_last_seq"),
     };
     if (replica.id === this.#options.nodeId) {
       throw new KvError(

@@ -410,9 +410,12 @@ export class Replication {
   }
 
   /** The dataset or its seq was reset (fullSync, a foreign master): the backlog's
-   * commands no longer lead to the current state, so it starts over at `seq`. */
+   * commands no longer lead to the current state, so it starts over at `seq`, and the
+   * history held continues none that this node had before. */
   #resetBacklog(seq: number): void {
     this.#backlog = new Backlog({ bytesMax: this.#backlog.bytesMax, lastSeq: seq });
+    this.#previousReplid = null;
+    this.#previousLastSeq = 0;
   }
 
   /** Starts a new history at the current seq, remembering the one it continues. If the
@@ -482,6 +485,8 @@ export class Replication {
       nodeId: this.nodeId,
       ownAddress: this.#ownAddress,
       timeoutMs: this.#options.config.replicationTimeoutMs,
+      previousHistory: () =>
+        this.#previousReplid === null ? null : { replid: this.#previousReplid, seq: this.#previousLastSeq },
       onDatasetReplaced: (seq) => this.#resetBacklog(seq),
       logger: this.#logger,
       clock: this.#clock,

@@ -191,6 +191,9 @@ export interface SyncRequest {
   handled_messages?: string | number;
   /** Handshake: the replica reports handled_messages. */
   reports_handled?: boolean;
+  /** Handshake: the history the replica's own continues, and where it left it. */
+  previous_replid?: string;
+  previous_last_seq?: string | number;
 }
 
 export type SyncMessageType =
