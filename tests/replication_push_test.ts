@@ -136,6 +136,27 @@ Deno.test("our master pushes every write in order to a push-only replica, resend
   }
 });
 
+Deno.test("a master with --replicas made a replica and promoted again pushes to them again", opts, async () => {
+  const port = freePort();
+  const fake = new FakePushReplica();
+  const server = await fakeServer(port, fake.handlers);
+  try {
+    await using master = await startMaster(["--replicas", `127.0.0.1:${port}`]);
+    await using other = await startMaster();
+    using client = new KvClient(master.address);
+    await client.set("a", "1");
+    await waitUntil(() => fake.data.get("a") === "1", "the first write is pushed");
+    using admin = new KvClient(master.address);
+    await admin.replicaOf(other.address);
+    await waitForConvergence(other, [master]);
+    await admin.promote();
+    await client.set("b", "2");
+    await waitUntil(() => fake.data.get("b") === "2", "writes after the promotion are pushed", 10_000);
+  } finally {
+    server.forceShutdown();
+  }
+});
+
 Deno.test(
   "a push-only replica whose next write left the backlog misses it, the master says so, and pushes go on",
   opts,

@@ -225,6 +225,9 @@ export class Replication {
       }
       this.#keyspace.setRole("master", null);
       this.#startMaster();
+      // A master started with --replicas that was made a replica (ReplicaOf) and is now
+      // promoted pushes to them again, from its next write.
+      for (const replica of this.#options.config.replicas) this.#startPushLink(formatAddress(replica));
       this.#logger.warn(`Promoted to master (was a replica of ${oldMaster})`, {
         replid: shortReplid(this.#applier.replid),
         previousReplid: shortReplid(this.#previousReplid ?? ""),
