@@ -5,8 +5,10 @@
 
 import assert from "node:assert/strict";
 import { KvClient } from "../src/client/client.ts";
+import { parseExposition, sampleValue } from "../src/metrics/exposition.ts";
+import { metricsUrl } from "./helpers/grpc_tools.ts";
 import { countLog, info, startMaster, startReplica, waitForConvergence } from "./helpers/replication.ts";
-import { runKvstore, waitUntil } from "./helpers/server_process.ts";
+import { freePort, runKvstore, startServer, waitUntil } from "./helpers/server_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -120,6 +122,23 @@ Deno.test("Wait answers once replicas acknowledge, and with the count reached wh
   assert.equal(cli.stdout, "2\n");
 });
 
+Deno.test("a Wait whose caller gives up stops blocking on the master", opts, async () => {
+  await using master = await startMaster(["--metrics-address", "127.0.0.1:0"]);
+  const url = await metricsUrl(master);
+  const blocked = async () =>
+    sampleValue(parseExposition(await (await fetch(url)).text()), "kvstore_replication_waits_blocked");
+  using client = new KvClient(master.address);
+  await client.set("k", "v");
+  assert.equal(await blocked(), 0);
+
+  // No replica will ever acknowledge: the wait would last its whole timeout (an hour),
+  // but the caller gives up after 2 s.
+  const waiting = client.wait(1, 0, 2000);
+  await waitUntil(async () => (await blocked()) === 1, "the Wait blocks");
+  await assert.rejects(waiting, /DEADLINE_EXCEEDED/);
+  await waitUntil(async () => (await blocked()) === 0, "the abandoned Wait no longer blocks", 5000);
+});
+
 Deno.test(
   "a replica ahead of the promoted master resyncs in full and logs how many writes it dropped",
   opts,
@@ -157,5 +176,58 @@ Deno.test(
       new RegExp(`This replica was ahead of its master's history: the fullSync drops ${dropped} commands`),
     );
     assert.match(ahead.stderr, new RegExp(`the replica is ahead of the master's history at seq ${behindSeq}`));
+  },
+);
+
+Deno.test(
+  "an old master restarted after a failover and made a replica resyncs partially, or drops what it wrote meanwhile",
+  opts,
+  async () => {
+    const dataDir = await Deno.makeTempDir({ prefix: "kvstore-old-master-" });
+    const address = `127.0.0.1:${freePort()}`;
+    try {
+      const old = await startServer({ dataDir, address });
+      await using promoted = await startReplica(old);
+      try {
+        using client = new KvClient(old.address);
+        for (let i = 0; i < 10; i++) await client.set(`k${i}`, "v");
+        await waitForConvergence(old, [promoted]);
+        assert.equal((await old.stop("SIGTERM")).code, 0);
+      } finally {
+        await old[Symbol.asyncDispose]();
+      }
+      assert.equal((await runKvstore(["promote", "--endpoint", promoted.address])).code, 0);
+      using client = new KvClient(promoted.address);
+      await client.set("after", "failover");
+
+      // Restarted with its data, the old master begins a history of its own that continues
+      // the one both hold up to seq 10; it wrote nothing since, so it needs no fullSync.
+      const restarted = await startServer({ dataDir, address });
+      try {
+        assert.equal((await runKvstore(["replicaof", promoted.address, "--endpoint", address])).code, 0);
+        await waitForConvergence(promoted, [restarted]);
+        assert.match(restarted.stderr, /Link to master up \(partialSync after seq 10\)/);
+        assert.doesNotMatch(restarted.stderr, /Full sync from master started/);
+        assert.equal((await restarted.stop("SIGTERM")).code, 0);
+      } finally {
+        await restarted[Symbol.asyncDispose]();
+      }
+
+      // Restarted again as a master, it takes a write its new master never sees (a
+      // split brain): made a replica, it drops that write, and says so.
+      await using again = await startServer({ dataDir, address });
+      using stray = new KvClient(address);
+      await stray.set("split", "brain");
+      assert.equal((await runKvstore(["replicaof", promoted.address, "--endpoint", address])).code, 0);
+      await waitForConvergence(promoted, [again]);
+      assert.match(again.stderr, /This replica was ahead of its master's history: the fullSync drops 1 commands/);
+      assert.match(
+        again.stderr,
+        /Full sync from master started: the replica's history \S+ left the master's at seq 11/,
+      );
+      assert.equal(await stray.get("split"), undefined);
+    } finally {
+      await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+    }
   },
 );

@@ -75,6 +75,32 @@ Deno.test("smoke: push mode with --replicas and pull together apply each command
   assert.equal((await info(replica.address)).last_seq, last);
 });
 
+Deno.test(
+  "a replica reached by push and pull that falls behind the backlog resyncs by pulling, and the pushes say so once",
+  opts,
+  async () => {
+    const replicaPort = freePort();
+    await using master = await startMaster(["--replicas", `127.0.0.1:${replicaPort}`, "--backlog-bytes", "16kb"]);
+    await using replica = await startReplica(master, [], { address: `127.0.0.1:${replicaPort}` });
+    using client = new KvClient(master.address);
+    await client.set("before", "v");
+    await waitForConvergence(master, [replica]);
+    replica.signal("SIGSTOP");
+    try {
+      // About 200 bytes per command against a 16 KiB backlog.
+      for (let i = 0; i < 300; i++) await client.set(`k${i}`, "x".repeat(100));
+    } finally {
+      replica.signal("SIGCONT");
+    }
+    await waitForConvergence(master, [replica]);
+    await client.set("after", "v");
+    await waitForConvergence(master, [replica]);
+    assert.doesNotMatch(master.stderr, /push mode cannot resync it/, "the replica resyncs by pulling");
+    const refusals = master.stderr.match(/did not apply seq/g) ?? [];
+    assert.ok(refusals.length <= 2, `refusals logged once per reason, not per retry: ${refusals.length}`);
+  },
+);
+
 Deno.test("our master pushes every write in order to a push-only replica, resending what it missed", opts, async () => {
   const port = freePort();
   const fake = new FakePushReplica();
@@ -105,6 +131,27 @@ Deno.test("our master pushes every write in order to a push-only replica, resend
     const seqs = fake.received.map((c) => Number(c.sequence_id));
     assert.deepEqual([...new Set(seqs)], Array.from({ length: 24 }, (_, i) => i + 1), "every seq, in order");
     assert.deepEqual([...fake.data.keys()].sort(), ["b", ...Array.from({ length: 20 }, (_, i) => `down:${i}`)].sort());
+  } finally {
+    server.forceShutdown();
+  }
+});
+
+Deno.test("a master with --replicas made a replica and promoted again pushes to them again", opts, async () => {
+  const port = freePort();
+  const fake = new FakePushReplica();
+  const server = await fakeServer(port, fake.handlers);
+  try {
+    await using master = await startMaster(["--replicas", `127.0.0.1:${port}`]);
+    await using other = await startMaster();
+    using client = new KvClient(master.address);
+    await client.set("a", "1");
+    await waitUntil(() => fake.data.get("a") === "1", "the first write is pushed");
+    using admin = new KvClient(master.address);
+    await admin.replicaOf(other.address);
+    await waitForConvergence(other, [master]);
+    await admin.promote();
+    await client.set("b", "2");
+    await waitUntil(() => fake.data.get("b") === "2", "writes after the promotion are pushed", 10_000);
   } finally {
     server.forceShutdown();
   }
@@ -165,6 +212,7 @@ Deno.test("smoke: our replica follows a C++-style master that pushes ids from 0 
     assert.match(replica_id ?? "", /^[0-9a-f]{16}$/, "the replica names itself");
     assert.equal((await push(1, "SET", "b", "2")).last_applied_sequence, "1");
     assert.equal((await push(0, "SET", "a", "1")).success, true, "a duplicate is acknowledged, not applied again");
+    assert.match(replica.stderr, /The master pushed id 0 again after id 1: if it restarted, its writes are ignored/);
     // Pushes that overtake each other wait for their turn.
     const answers = await Promise.all([
       push(4, "DELETE", "a"),

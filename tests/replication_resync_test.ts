@@ -56,7 +56,7 @@ Deno.test("a replica killed and restarted while writes continue converges", opts
 });
 
 Deno.test("a replica paused past the backlog does a full resync and converges", opts, async () => {
-  await using master = await startMaster(["--backlog-bytes", "16kb"]);
+  await using master = await startMaster(["--backlog-bytes", "1mb"]);
   await using replica = await startReplica(master);
   using client = new KvClient(master.address);
   await writeKeys(client, "before", 50);
@@ -64,15 +64,18 @@ Deno.test("a replica paused past the backlog does a full resync and converges", 
 
   replica.signal("SIGSTOP");
   try {
-    // About 140 bytes per command against a 16 KiB backlog: 2000 commands overflow it
-    // many times, and fill the HTTP/2 windows of the paused replica's stream.
-    await writeKeys(client, "during", 2000, "x".repeat(400));
+    // 12 MB in batches of 400 KB against a 1 MiB backlog, and more than a master sends
+    // ahead of what its replica has handled (SYNC_UNHANDLED_BYTES_MAX, 4 MiB). The
+    // transport would take it all and hold it in the master's memory; instead the master
+    // stops sending, and finds, while the replica is still paused, that the backlog has
+    // moved past it.
+    await writeKeys(client, "during", 3000, "x".repeat(4000));
+    await master.waitForLog(/Replica \S+ fell behind the backlog and must resync/, 10_000);
   } finally {
     replica.signal("SIGCONT");
   }
   await writeKeys(client, "after", 50);
   await waitForConvergence(master, [replica]);
-  assert.match(master.stderr, /Replica \S+ fell behind the backlog and must resync/);
   assert.equal(countLog(replica, /Full sync from master started/), 2, "the initial sync and the resync");
   assert.match(replica.stderr, /Full sync from master started: the backlog starts at seq \d+, after the replica's seq/);
 });
@@ -95,7 +98,7 @@ Deno.test("a replica paused inside the backlog catches up without a full resync"
 
 Deno.test("a replica whose link times out resumes with a partialSync of what it missed", opts, async () => {
   await using master = await startMaster();
-  await using replica = await startReplica(master, ["--repl-timeout-ms", "1000"]);
+  await using replica = await startReplica(master, ["--repl-timeout-ms", "2000"]);
   using client = new KvClient(master.address);
   await writeKeys(client, "before", 50);
   await waitForConvergence(master, [replica]);
@@ -107,7 +110,7 @@ Deno.test("a replica whose link times out resumes with a partialSync of what it 
   master.signal("SIGSTOP");
   try {
     replica.signal("SIGCONT");
-    await replica.waitForLog(/Link to master down: no message from the master for 1000 ms/, 15_000);
+    await replica.waitForLog(/Link to master down: no message from the master for 2000 ms/, 15_000);
   } finally {
     master.signal("SIGCONT");
     replica.signal("SIGCONT");
@@ -118,6 +121,28 @@ Deno.test("a replica whose link times out resumes with a partialSync of what it 
   assert.equal(countLog(replica, /Full sync from master started/), 1, "only the initial sync");
   assert.match(master.stderr, /resyncs with a partialSync/);
 });
+
+Deno.test(
+  "a replica that was itself paused longer than its timeout keeps a link whose master kept pinging",
+  opts,
+  async () => {
+    await using master = await startMaster();
+    await using replica = await startReplica(master, ["--repl-timeout-ms", "2000"]);
+    using client = new KvClient(master.address);
+    await client.set("k", "v");
+    await waitForConvergence(master, [replica]);
+
+    // The master's pings wait, unread, in the paused replica's socket: when it resumes, its
+    // link timer is overdue, but the link was never silent.
+    replica.signal("SIGSTOP");
+    await new Promise((resolve) => setTimeout(resolve, 3500));
+    replica.signal("SIGCONT");
+    await client.set("k", "v2");
+    await waitForConvergence(master, [replica]);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.doesNotMatch(replica.stderr, /Link to master down/);
+  },
+);
 
 Deno.test("a master restarted under running replicas converges them to its new dataset", opts, async () => {
   const port = freePort();

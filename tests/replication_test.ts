@@ -192,6 +192,18 @@ Deno.test(
       });
       assert.equal(error.code, grpc.status.FAILED_PRECONDITION);
       assert.match(error.details, /Cannot stream from seq 1: the backlog holds seqs \d+ to \d+; .*needs a fullSync/);
+
+      // So is one past the master's last seq, saying why.
+      const ahead = raw.StreamReplication({ start_sequence: "999999", replica_id: "ahead" });
+      const aheadError = await new Promise<grpc.ServiceError>((resolve) => {
+        ahead.on("error", resolve);
+        ahead.on("data", () => {});
+      });
+      assert.equal(aheadError.code, grpc.status.FAILED_PRECONDITION);
+      assert.match(
+        aheadError.details,
+        /Cannot stream from seq 999999: this master's last seq is 304; the client holds/,
+      );
     } finally {
       raw.close();
     }

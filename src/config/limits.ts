@@ -185,10 +185,21 @@ export const BACKLOG_ENTRY_OVERHEAD_BYTES = 80;
  * REPLICATION_PING_INTERVAL_MS, so a healthy idle link never trips it. */
 export const REPLICATION_TIMEOUT_MS_DEFAULT = 10_000;
 
+/** How long a replica whose link timer ran out still waits for a message before it drops
+ * the link, in ms. Timers run before pending reads, so after the replica itself was
+ * paused (a stop signal, a long stall) the timer is overdue while the master's messages
+ * sit unread; this lets them in. Adds this much to --repl-timeout-ms. */
+export const REPLICATION_TIMEOUT_CONFIRM_MS = 100;
+
 /** Period of the master's pings on an idle Sync stream, and of a replica's repeated
  * acknowledgement when nothing new was applied, in ms. Shorter finds dead links sooner and
  * refreshes lag figures more often, at one small message per period per replica. */
 export const REPLICATION_PING_INTERVAL_MS = 1000;
+
+/** Shortest --repl-timeout-ms accepted, in ms: two ping periods. A replica whose timeout
+ * is shorter than the master's pings would drop and reopen a healthy idle link again and
+ * again; twice the period leaves room for one late ping. */
+export const REPLICATION_TIMEOUT_MS_MIN = 2 * REPLICATION_PING_INTERVAL_MS;
 
 /** First delay before a replica reconnects to its master after a failure, in ms; it
  * doubles after each failed attempt up to REPLICA_RECONNECT_DELAY_MS_MAX. */
@@ -197,6 +208,14 @@ export const REPLICA_RECONNECT_DELAY_MS_MIN = 100;
 /** Longest delay between a replica's reconnection attempts, in ms: the longest a replica
  * stays behind after its master comes back. */
 export const REPLICA_RECONNECT_DELAY_MS_MAX = 2000;
+
+/** How soon a replication channel (a replica's link to its master, a master's push link
+ * to a replica) retries a lost connection, in ms, every time: the follower's and the push
+ * link's own backoff (REPLICA_RECONNECT_DELAY_MS_*) paces the attempts. With grpc's
+ * channel backoff on top (GRPC_RECONNECT_BACKOFF_*, 1 s growing to 5 s), a call made while
+ * the channel still backed off failed at once without trying, and a replica rejoined a
+ * master that came back up to 7 s late instead of 2. */
+export const REPLICATION_CHANNEL_RECONNECT_MS = REPLICA_RECONNECT_DELAY_MS_MIN;
 
 /** How long a master waits for a new Sync stream's handshake, in ms, before it closes it. */
 export const SYNC_HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -208,6 +227,14 @@ export const SYNC_MESSAGE_BYTES_MAX = 1 * MIB;
 
 /** Most commands or snapshot entries in one Sync message. */
 export const SYNC_MESSAGE_ITEMS_MAX = 4096;
+
+/** Bytes of Sync messages a master may have sent to one replica that the replica has not
+ * yet reported handled; it sends more once the replica catches up. Bounds what a slow or
+ * paused replica costs its master (the transport does not: see send_window.ts) to this
+ * plus one message, per replica. Larger lets a replica on a long link apply at full speed
+ * (bandwidth times round trip); a replica that does not keep up falls out of the backlog
+ * and resyncs. */
+export const SYNC_UNHANDLED_BYTES_MAX = 4 * MIB;
 
 /** Streams a master serves at once for replicas (Sync and StreamReplication together);
  * each holds a cursor into the backlog and, during a fullSync, an iterator over the store. */

@@ -19,7 +19,9 @@ import { type Address, formatAddress, parseAddress, parseAddressList } from "./a
 import {
   BACKLOG_BYTES_DEFAULT,
   KEY_BYTES_MAX_DEFAULT,
+  REPLICATION_PING_INTERVAL_MS,
   REPLICATION_TIMEOUT_MS_DEFAULT,
+  REPLICATION_TIMEOUT_MS_MIN,
   SNAPSHOT_INTERVAL_SECONDS_DEFAULT,
   TTL_SECONDS_MAX_DEFAULT,
   VALUE_BYTES_MAX_CEILING,
@@ -357,11 +359,8 @@ function buildServerConfig(values: FlagValues): ServerConfig {
       16 * 1024,
       64 * 1024 ** 3,
     ),
-    replicationTimeoutMs: parseInteger(
+    replicationTimeoutMs: parseReplicationTimeout(
       asString("repl-timeout-ms") ?? String(REPLICATION_TIMEOUT_MS_DEFAULT),
-      "--repl-timeout-ms",
-      100,
-      24 * 60 * 60 * 1000,
     ),
     appendfsync: parseChoice(asString("appendfsync") ?? "everysec", "--appendfsync", FSYNC_POLICIES),
     snapshotIntervalSeconds: parseInteger(
@@ -374,6 +373,20 @@ function buildServerConfig(values: FlagValues): ServerConfig {
 }
 
 /** The usage text for `kvstore --help`. */
+/** Parses --repl-timeout-ms: at least two of the master's ping periods, or an idle but
+ * healthy link would time out between pings and be reopened over and over. */
+function parseReplicationTimeout(text: string): number {
+  const timeoutMs = parseInteger(text, "--repl-timeout-ms", 0, 24 * 60 * 60 * 1000);
+  if (timeoutMs < REPLICATION_TIMEOUT_MS_MIN) {
+    throw new UsageError(
+      `Invalid --repl-timeout-ms ${JSON.stringify(text)}: must be at least ${REPLICATION_TIMEOUT_MS_MIN} ` +
+        `(the master pings an idle link every ${REPLICATION_PING_INTERVAL_MS} ms; a shorter timeout would drop ` +
+        "healthy links)",
+    );
+  }
+  return timeoutMs;
+}
+
 export function serverUsage(): string {
   const lines = [
     "kvstore: a distributed key-value store with a gRPC API.",

@@ -61,6 +61,11 @@ Deno.test("mistakes are refused with a message naming what is wrong", () => {
   assert.match(usageError(["--replica", "--master-address", "a:1", "--replicas", "b:2"]), /--replicas is for a master/);
   assert.match(usageError(["--max-value-bytes", "lots"]), /Invalid --max-value-bytes "lots"/);
   assert.match(usageError(["--max-ttl-seconds", "0"]), /must be from 1/);
+  assert.match(
+    usageError(["--replica", "--master-address", "a:1", "--repl-timeout-ms", "500"]),
+    /Invalid --repl-timeout-ms "500": must be at least 2000 \(the master pings an idle link every 1000 ms/,
+  );
+  assert.equal(config(["--repl-timeout-ms", "2000"]).replicationTimeoutMs, 2000);
   assert.match(usageError(["--log-level", "loud"]), /expected one of debug, info, warn, error/);
   assert.match(usageError(["stray"]), /Unexpected argument "stray"/);
   assert.match(usageError(["--master=yes"]), /--master takes no value/);

@@ -86,8 +86,11 @@ export class Backlog {
   /**
    * Appends a committed batch. Its seqs must continue the backlog without a gap: the
    * write pipeline commits batches in seq order, so anything else is a bug. Evicts the
-   * oldest commands while over the bound, but always keeps the newest one, so that a
-   * single command larger than the bound still reaches the replicas that are streaming.
+   * oldest commands while over the bound, but always keeps the newest batch whole, so
+   * that a batch larger than the bound (one big value, or an MSet of many keys) still
+   * reaches the replicas that have everything before it. Evicting part of it would
+   * disconnect every streaming replica, however fast, and send each to a fullSync. The
+   * bound is exceeded by at most that one batch, whose commands the store holds anyway.
    */
   append(batch: readonly SequencedCommand[], nowMs: number): void {
     for (const [i, { seq, command }] of batch.entries()) {
@@ -99,7 +102,8 @@ export class Backlog {
       this.#bytes += bytes;
       this.#lastSeq = seq;
     }
-    while (this.#bytes > this.#bytesMax && this.length > 1) this.#evictOldest();
+    const keep = Math.max(batch.length, 1);
+    while (this.#bytes > this.#bytesMax && this.length > keep) this.#evictOldest();
   }
 
   /** Whether a reader that holds every command up to `afterSeq` can continue from here:

@@ -43,7 +43,7 @@ Deno.test("a batch that does not continue the backlog is a bug and is refused", 
 Deno.test("the oldest commands are evicted past the byte bound, and readers behind them need a fullSync", () => {
   const perEntry = commandBytes({ kind: "set", key: "k000001", value: "v", expiresAtMs: null });
   const backlog = new Backlog({ bytesMax: perEntry * 10, lastSeq: 0 });
-  backlog.append(sets(1, 25), 0);
+  for (let seq = 1; seq <= 25; seq += 5) backlog.append(sets(seq, 5), 0);
   assert.equal(backlog.length, 10);
   assert.equal(backlog.firstSeq, 16);
   assert.ok(backlog.bytes <= backlog.bytesMax);
@@ -58,6 +58,18 @@ Deno.test("a command larger than the whole bound is still kept until the next on
   assert.equal(backlog.read(0, LIMITS)?.[0].seq, 1);
   backlog.append(sets(2, 1), 0);
   assert.equal(backlog.firstSeq, 2);
+});
+
+Deno.test("a batch larger than the whole bound is kept whole, so a reader that has every earlier command can read it", () => {
+  const perEntry = commandBytes({ kind: "set", key: "k000001", value: "v", expiresAtMs: null });
+  const backlog = new Backlog({ bytesMax: perEntry * 10, lastSeq: 0 });
+  backlog.append(sets(1, 5), 0);
+  backlog.append(sets(6, 30), 0);
+  assert.equal(backlog.firstSeq, 6, "the older batch is evicted, the newest one kept");
+  assert.deepEqual(backlog.read(5, LIMITS)?.map((entry) => entry.seq), Array.from({ length: 30 }, (_, i) => 6 + i));
+  backlog.append(sets(36, 2), 0);
+  assert.equal(backlog.firstSeq, 28, "once a newer batch arrives, the big one is evicted down to the bound");
+  assert.ok(backlog.bytes <= backlog.bytesMax);
 });
 
 Deno.test("reads stop at the item and byte limits but always return at least one command", () => {

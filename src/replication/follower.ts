@@ -9,7 +9,9 @@
  * {@linkcode ReplicaApplier}, each message's commands staged together so they share one
  * log append, and awaited until durable before the next message is read: the replica
  * is never acknowledged ahead of its own log. A gap or a history change in the stream
- * ends the attempt; the next handshake resyncs.
+ * ends the attempt; the next handshake resyncs. After each message it reports how many
+ * it has handled, which is what lets the master bound what it sends ahead (see
+ * send_window.ts).
  *
  * Meanwhile the replica serves reads of what it has, possibly stale. A stream silent
  * for longer than the replication timeout (the master pings idle streams every second)
@@ -19,7 +21,12 @@
  */
 
 import { setImmediate } from "node:timers";
-import { REPLICA_RECONNECT_DELAY_MS_MAX, REPLICA_RECONNECT_DELAY_MS_MIN } from "../config/limits.ts";
+import {
+  REPLICA_RECONNECT_DELAY_MS_MAX,
+  REPLICA_RECONNECT_DELAY_MS_MIN,
+  REPLICATION_CHANNEL_RECONNECT_MS,
+  REPLICATION_TIMEOUT_CONFIRM_MS,
+} from "../config/limits.ts";
 import type { Logger } from "../logging/logger.ts";
 import type { Persistence } from "../persistence/persistence.ts";
 import type { WritePipeline } from "../server/write_pipeline.ts";
@@ -44,6 +51,9 @@ export interface FollowerOptions {
   readonly ownAddress: string;
   /** Silence on the stream after which it is dropped, in ms. */
   readonly timeoutMs: number;
+  /** The history this node's own continues and where it left it (null: none), for the
+   * handshake: set on a node that was a master. */
+  readonly previousHistory: () => { readonly replid: string; readonly seq: number } | null;
   /** Called right after a fullSync replaced the dataset, before anything else commits. */
   readonly onDatasetReplaced: (seq: number) => void;
   readonly logger: Logger;
@@ -69,6 +79,8 @@ export class Follower {
   #loop: Promise<void> | null = null;
   #wakeSleep: (() => void) | null = null;
   #ackScheduled = false;
+  /** Messages of the current stream handled so far, reported to the master. */
+  #handledMessages = 0;
 
   constructor(options: FollowerOptions) {
     this.#options = options;
@@ -78,7 +90,9 @@ export class Follower {
       options.clock(),
     );
     // The master decides how large commands may be; this side accepts what it sends.
-    this.#client = createKvstoreClient(options.masterAddress, CLIENT_TRANSPORT_LIMITS);
+    this.#client = createKvstoreClient(options.masterAddress, CLIENT_TRANSPORT_LIMITS, {
+      reconnect: { initialMs: REPLICATION_CHANNEL_RECONNECT_MS, maxMs: REPLICATION_CHANNEL_RECONNECT_MS },
+    });
   }
 
   /** The master's last seq, as last heard from it. */
@@ -109,7 +123,13 @@ export class Follower {
   /** Called after each commit on this node: acknowledges the new committed seq to the
    * master, once per event-loop turn however many batches committed. */
   noteCommitted(): void {
-    if (this.#ackScheduled || this.#call === null || this.#streamReplid === null) return;
+    if (this.#streamReplid !== null) this.#scheduleAck();
+  }
+
+  /** Sends an acknowledgement at the end of this event-loop turn, one however many
+   * commits and messages asked for it. */
+  #scheduleAck(): void {
+    if (this.#ackScheduled || this.#call === null) return;
     this.#ackScheduled = true;
     setImmediate(() => {
       this.#ackScheduled = false;
@@ -148,13 +168,20 @@ export class Follower {
     const call = (this.#client as unknown as { Sync(): SyncCall }).Sync();
     this.#call = call;
     this.#streamReplid = null;
+    this.#handledMessages = 0;
     let timedOut = false;
     let watchdog: ReturnType<typeof setTimeout> | undefined = undefined;
     const arm = () => {
       clearTimeout(watchdog);
       watchdog = setTimeout(() => {
-        timedOut = true;
-        call.cancel();
+        // Overdue timers run before pending reads: after this process was paused (a stop
+        // signal, a long stall), messages that arrived meanwhile are still unread. Give
+        // them a moment to arrive (which clears this second timer) before calling the
+        // link silent.
+        watchdog = setTimeout(() => {
+          timedOut = true;
+          call.cancel();
+        }, REPLICATION_TIMEOUT_CONFIRM_MS);
       }, timeoutMs);
     };
     try {
@@ -164,6 +191,8 @@ export class Follower {
         clearTimeout(watchdog);
         await this.#handle(message);
         if (this.#stopped) return;
+        this.#handledMessages++;
+        this.#scheduleAck();
         arm();
       }
     } catch (error) {
@@ -180,9 +209,20 @@ export class Follower {
   }
 
   #handshake(): SyncRequest {
-    const { applier, nodeId, ownAddress } = this.#options;
+    const { applier, nodeId, ownAddress, previousHistory } = this.#options;
     const seq = applier.staging.committedSeq;
-    return { replica_id: nodeId, replid: applier.replid, seq, address: ownAddress, acked_seq: seq };
+    const previous = previousHistory();
+    return {
+      replica_id: nodeId,
+      replid: applier.replid,
+      seq,
+      address: ownAddress,
+      acked_seq: seq,
+      handled_messages: 0,
+      reports_handled: true,
+      previous_replid: previous?.replid ?? "",
+      previous_last_seq: previous?.seq ?? 0,
+    };
   }
 
   async #handle(message: SyncMessage): Promise<void> {
@@ -198,8 +238,8 @@ export class Follower {
       case "SYNC_COMMANDS":
         return await this.#applyCommands(message);
       case "SYNC_PING":
+        // Answered by the acknowledgement that follows every message handled.
         this.#masterLastSeq = Math.max(this.#masterLastSeq, int64(message.seq, "seq"));
-        this.#sendAck();
         return;
       default:
         throw new LinkError(`the master sent a Sync message of unknown type ${JSON.stringify(message.type)}`);
@@ -224,7 +264,6 @@ export class Follower {
     }
     this.#streamReplid = message.replid;
     this.#log(this.status.up(`partialSync after seq ${seq}`, clock()));
-    this.#sendAck();
   }
 
   async #beginFullSync(message: SyncMessage): Promise<void> {
@@ -269,7 +308,6 @@ export class Follower {
     this.#streamReplid = history.replid;
     this.#masterLastSeq = Math.max(this.#masterLastSeq, int64(message.seq, "seq"));
     this.#log(this.status.up(`fullSync of ${keys} keys at seq ${history.seq}`, clock()));
-    this.#sendAck();
   }
 
   async #applyCommands(message: SyncMessage): Promise<void> {
@@ -293,11 +331,21 @@ export class Follower {
     if (last !== null) await pipeline.commit(last);
   }
 
+  /** Tells the master the last seq durable here (-1 while a fullSync loads: none of its
+   * history yet) and how many of the stream's messages were handled. */
   #sendAck(): void {
     const call = this.#call;
-    if (call === null || this.#streamReplid === null) return;
-    const seq = this.#options.applier.staging.committedSeq;
-    call.write({ replica_id: "", replid: "", seq: 0, address: "", acked_seq: seq });
+    if (call === null) return;
+    const seq = this.#streamReplid === null ? -1 : this.#options.applier.staging.committedSeq;
+    call.write({
+      replica_id: "",
+      replid: "",
+      seq: 0,
+      address: "",
+      acked_seq: seq,
+      handled_messages: this.#handledMessages,
+      reports_handled: false,
+    });
   }
 
   #sleep(ms: number): Promise<void> {

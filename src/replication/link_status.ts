@@ -41,6 +41,8 @@ export class LinkStatus {
   #failures = 0;
   #firstSyncDone = false;
   #outageLogged = false;
+  /** The fullSync reason last logged during this outage, so a retry is not logged again. */
+  #loggedSyncReason = "";
   #limits: BackoffLimits;
 
   constructor(limits: BackoffLimits, nowMs: number) {
@@ -73,9 +75,12 @@ export class LinkStatus {
     return null;
   }
 
-  /** The master answered with a fullSync, which is now loading. */
-  syncing(reason: string): LinkEvent {
+  /** The master answered with a fullSync, which is now loading. Returns nothing to log
+   * when it retries, for the same reason, one that failed during this outage. */
+  syncing(reason: string): LinkEvent | null {
     this.#state = "syncing";
+    if (this.#outageLogged && reason === this.#loggedSyncReason) return null;
+    this.#loggedSyncReason = reason;
     return { level: "info", message: `Full sync from master started: ${reason}` };
   }
 
@@ -88,6 +93,7 @@ export class LinkStatus {
     this.#firstSyncDone = true;
     this.#outageLogged = false;
     this.#loggedError = "";
+    this.#loggedSyncReason = "";
     return { level: "info", message: `Link to master up (${how}) after ${wasDownMs} ms` };
   }
 
@@ -110,7 +116,8 @@ export class LinkStatus {
     this.#lastError = error;
     this.#failures++;
     if (this.#state === "push-only") return null;
-    const wasUp = this.#state === "up" || this.#state === "syncing";
+    // A fullSync that failed is not a link that was up: retried, it is one outage.
+    const wasUp = this.#state === "up" || (this.#state === "syncing" && !this.#outageLogged);
     this.#state = "down";
     this.#downSinceMs ??= nowMs;
     if (wasUp || !this.#outageLogged) {

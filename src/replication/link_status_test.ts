@@ -39,6 +39,31 @@ Deno.test("a new reason for an ongoing outage is logged once", () => {
   ]);
 });
 
+Deno.test("a fullSync that fails again and again for one reason is logged once, not at every retry", () => {
+  const link = new LinkStatus(LIMITS, 0);
+  const logged: string[] = [];
+  const log = (event: { message: string } | null) => event !== null && logged.push(event.message);
+  for (let attempt = 0; attempt < 4; attempt++) {
+    log(link.connecting());
+    log(link.syncing("the replica holds no history"));
+    log(link.down("persistence: Cannot replace the data files: disk full", 10 + attempt));
+  }
+  log(link.connecting());
+  log(link.syncing("the replica holds no history"));
+  log(link.up("fullSync of 3 keys at seq 9", 100));
+  // A later outage logs its fullSync again.
+  log(link.down("stream ended", 200));
+  log(link.connecting());
+  log(link.syncing("the replica holds no history"));
+  assert.deepEqual(logged, [
+    "Full sync from master started: the replica holds no history",
+    "Link to master down: persistence: Cannot replace the data files: disk full",
+    "Link to master up (fullSync of 3 keys at seq 9) after 100 ms",
+    "Link to master down: stream ended",
+    "Full sync from master started: the replica holds no history",
+  ]);
+});
+
 Deno.test("a link that was up logs its loss, and the time down counts from then", () => {
   const link = new LinkStatus(LIMITS, 0);
   link.up("fullSync", 50);
@@ -70,7 +95,7 @@ Deno.test("push-only is announced once and stays while the replica keeps asking"
   assert.equal(link.pushOnly(7), null);
   assert.equal(link.state, "push-only");
   assert.equal(
-    link.syncing("the replica holds no history").message,
+    link.syncing("the replica holds no history")?.message,
     "Full sync from master started: the replica holds no history",
   );
 });

@@ -11,9 +11,14 @@
  * Commands reach the backlog from the write pipeline's commit listener, after the log
  * holds them, so no replica ever receives a command its master could lose in a crash.
  *
- * A session whose replica reads more slowly than the master writes falls out of the
- * backlog; it is then closed with RESOURCE_EXHAUSTED and the replica resyncs. Nothing
- * is buffered per replica beyond what grpc-js and HTTP/2 flow control hold.
+ * A Sync session sends only while the messages its replica has not yet reported handled
+ * stay under SYNC_UNHANDLED_BYTES_MAX ({@linkcode SendWindow}): the transport accepts
+ * every write whether or not the peer reads, so that bound is what keeps a slow or
+ * paused replica from making its master buffer every write. A session whose replica
+ * reads more slowly than the master writes falls out of the backlog; it is then closed
+ * with RESOURCE_EXHAUSTED and the replica resyncs. (StreamReplication clients report
+ * nothing, so their streams have no such bound; the transport's keepalive closes the
+ * stream of one that stops answering.)
  *
  * @module
  */
@@ -25,6 +30,7 @@ import {
   SYNC_HANDSHAKE_TIMEOUT_MS,
   SYNC_MESSAGE_BYTES_MAX,
   SYNC_MESSAGE_ITEMS_MAX,
+  SYNC_UNHANDLED_BYTES_MAX,
 } from "../config/limits.ts";
 import { KvError } from "../errors.ts";
 import type { Logger } from "../logging/logger.ts";
@@ -40,9 +46,10 @@ import type {
 } from "../transport/messages.ts";
 import type { Backlog, BacklogEntry } from "./backlog.ts";
 import type { ReplicaRecord, ReplicaRegistry } from "./replica_registry.ts";
+import { SendWindow } from "./send_window.ts";
 import { StreamClosedError, StreamWriter } from "./stream_writer.ts";
 import { type MasterPosition, planSync } from "./sync_plan.ts";
-import { commandToWire, entryToWire, int64, wireItemBytes } from "./wire.ts";
+import { commandToWire, entryToWire, int64, syncMessageBytes, wireItemBytes } from "./wire.ts";
 
 export interface MasterStreamsOptions {
   readonly staging: WriteStaging;
@@ -140,6 +147,8 @@ export class MasterStreams {
       id: handshake.replica_id || call.getPeer(),
       replid: String(handshake.replid ?? ""),
       seq: int64(handshake.seq, "seq"),
+      previousReplid: handshake.previous_replid || null,
+      previousLastSeq: int64(handshake.previous_last_seq, "previous_last_seq"),
     };
     if (replica.id === this.#options.nodeId) {
       throw new KvError(
@@ -156,13 +165,28 @@ export class MasterStreams {
       state: plan.kind === "fullSync" ? "fullsync" : "online",
       ackedSeq: plan.kind === "partialSync" ? plan.afterSeq : -1,
     }, clock());
+    // A replica of an older kvstore reports nothing; its stream goes unbounded, as before.
+    const window = handshake.reports_handled === true ? new SendWindow(SYNC_UNHANDLED_BYTES_MAX) : null;
+    const room = new RoomSignal();
     call.on("data", (message: SyncRequest) => {
       try {
-        registry.ack(record, int64(message.acked_seq, "acked_seq"), clock());
+        if (window?.handled(int64(message.handled_messages, "handled_messages"))) room.wake();
+        // While a fullSync loads, the replica holds no seq of this history to acknowledge.
+        if (record.state !== "fullsync") registry.ack(record, int64(message.acked_seq, "acked_seq"), clock());
       } catch {
-        // A malformed acknowledgement changes nothing; the next one will do.
+        // A malformed report changes nothing; the next one will do.
       }
     });
+    // Sends `message`, after which the stream continues with the commands after `nextAfterSeq`:
+    // first waits for the replica to handle enough of what it was sent, and gives up as
+    // soon as the backlog no longer holds those commands (the replica must resync anyway).
+    const send = async (message: SyncMessage, nextAfterSeq: number) => {
+      if (window !== null) {
+        await this.#waitForRoom(writer, window, room, () => this.#checkBacklogCovers(nextAfterSeq, address));
+        window.sent(syncMessageBytes(message));
+      }
+      await writer.send(message);
+    };
     try {
       let cursor: number;
       const { replid } = this.#options.position();
@@ -173,25 +197,66 @@ export class MasterStreams {
           afterSeq: plan.afterSeq,
           commands: this.#options.backlog().lastSeq - plan.afterSeq,
         });
-        await writer.send(syncMessage({ type: "SYNC_PARTIAL", replid, seq: plan.afterSeq }));
+        await send(syncMessage({ type: "SYNC_PARTIAL", replid, seq: plan.afterSeq }), plan.afterSeq);
         cursor = plan.afterSeq;
       } else {
         logger.info(`Replica ${address} needs a fullSync: ${plan.reason}`, {
           replica: replica.id,
           dropped: plan.dropped > 0 ? plan.dropped : undefined,
         });
-        cursor = await this.#sendSnapshot(writer, replid, plan.reason, plan.dropped);
+        cursor = await this.#sendSnapshot(send, address, replid, plan.reason, plan.dropped);
         record.state = "online";
         logger.info(`Replica ${address} received its fullSync`, { replica: replica.id, seq: cursor });
       }
       await this.#streamCommands(writer, cursor, address, (entries) =>
-        writer.send(syncMessage({
-          type: "SYNC_COMMANDS",
-          commands: entries.map((entry) => commandToWire(entry.seq, entry.command, replid, clock())),
-        })), (seq) => writer.send(syncMessage({ type: "SYNC_PING", replid, seq })));
+        send(
+          syncMessage({
+            type: "SYNC_COMMANDS",
+            commands: entries.map((entry) => commandToWire(entry.seq, entry.command, replid, clock())),
+          }),
+          entries[entries.length - 1].seq,
+        ), (seq) => send(syncMessage({ type: "SYNC_PING", replid, seq }), seq));
     } finally {
       registry.remove(record);
     }
+  }
+
+  /** Waits until `window` has room for another message, checking now and then (with
+   * `check`, which throws) that the stream is still worth continuing. Throws
+   * StreamClosedError if the stream closes meanwhile. */
+  async #waitForRoom(
+    writer: StreamWriter<unknown>,
+    window: SendWindow,
+    room: RoomSignal,
+    check: () => void,
+  ): Promise<void> {
+    while (!window.hasRoom) {
+      if (writer.isClosed) throw new StreamClosedError();
+      check();
+      await room.wait(writer, REPLICATION_PING_INTERVAL_MS);
+    }
+    if (writer.isClosed) throw new StreamClosedError();
+  }
+
+  /** Throws RESOURCE_EXHAUSTED (and logs) when the backlog no longer holds the command
+   * after `seq`, which a replica that has everything up to `seq` needs next. */
+  #checkBacklogCovers(seq: number, address: string): void {
+    if (!this.#options.backlog().covers(seq)) throw this.#fellBehind(seq, address);
+  }
+
+  /** Logs that the replica at `address` fell behind the backlog after `seq`, and returns
+   * the error that ends its stream. */
+  #fellBehind(seq: number, address: string): KvError {
+    const backlog = this.#options.backlog();
+    this.#options.logger.warn(`Replica ${address} fell behind the backlog and must resync`, {
+      replicaSeq: seq,
+      backlogFirstSeq: backlog.firstSeq,
+    });
+    return new KvError(
+      "RESOURCE_EXHAUSTED",
+      `replication: Cannot stream the commands after seq ${seq}: the backlog now starts at seq ` +
+        `${backlog.firstSeq} (the replica read too slowly; raise --backlog-bytes on the master). Resync.`,
+    );
   }
 
   /**
@@ -201,24 +266,33 @@ export class MasterStreams {
    * changed meanwhile may go out in their newer state, which the commands after the
    * snapshot's seq then repeat (they are idempotent).
    */
-  async #sendSnapshot(writer: StreamWriter<SyncMessage>, replid: string, reason: string, dropped: number) {
+  async #sendSnapshot(
+    send: (message: SyncMessage, nextAfterSeq: number) => Promise<void>,
+    address: string,
+    replid: string,
+    reason: string,
+    dropped: number,
+  ): Promise<number> {
     const store = this.#options.staging.store;
     const seq = this.#options.staging.committedSeq;
-    await writer.send(syncMessage({ type: "SYNC_FULL", replid, seq, reason, dropped, keys: store.size }));
+    await send(syncMessage({ type: "SYNC_FULL", replid, seq, reason, dropped, keys: store.size }), seq);
     let entries: WireEntry[] = [];
     let bytes = 0;
     for (const [key, entry] of store.entries()) {
       entries.push(entryToWire(key, entry));
       bytes += wireItemBytes(key, entry.value);
       if (entries.length >= this.#readLimits.itemsMax || bytes >= this.#readLimits.bytesMax) {
-        await writer.send(syncMessage({ type: "SYNC_SNAPSHOT", entries }));
+        // A fullSync whose seq left the backlog cannot be followed by its commands: stop
+        // now rather than after sending the rest of the dataset.
+        this.#checkBacklogCovers(seq, address);
+        await send(syncMessage({ type: "SYNC_SNAPSHOT", entries }), seq);
         entries = [];
         bytes = 0;
         await nextTurn();
       }
     }
-    if (entries.length > 0) await writer.send(syncMessage({ type: "SYNC_SNAPSHOT", entries }));
-    await writer.send(syncMessage({ type: "SYNC_FULL_END", replid, seq }));
+    if (entries.length > 0) await send(syncMessage({ type: "SYNC_SNAPSHOT", entries }), seq);
+    await send(syncMessage({ type: "SYNC_FULL_END", replid, seq }), seq);
     return seq;
   }
 
@@ -234,17 +308,7 @@ export class MasterStreams {
     while (!writer.isClosed) {
       const backlog = this.#options.backlog();
       const entries = backlog.read(cursor, this.#readLimits);
-      if (entries === null) {
-        this.#options.logger.warn(`Replica ${address} fell behind the backlog and must resync`, {
-          replicaSeq: cursor,
-          backlogFirstSeq: backlog.firstSeq,
-        });
-        throw new KvError(
-          "RESOURCE_EXHAUSTED",
-          `replication: Cannot stream the commands after seq ${cursor}: the backlog now starts at seq ` +
-            `${backlog.firstSeq} (the replica read too slowly; raise --backlog-bytes on the master). Resync.`,
-        );
-      }
+      if (entries === null) throw this.#fellBehind(cursor, address);
       if (entries.length > 0) {
         await sendCommands(entries);
         cursor = entries[entries.length - 1].seq;
@@ -281,6 +345,13 @@ export class MasterStreams {
     const { registry, logger, clock } = this.#options;
     const startSeq = Math.max(1, int64(call.request.start_sequence, "start_sequence"));
     const backlog = this.#options.backlog();
+    if (startSeq - 1 > backlog.lastSeq) {
+      throw new KvError(
+        "FAILED_PRECONDITION",
+        `replication: Cannot stream from seq ${startSeq}: this master's last seq is ${backlog.lastSeq}; the client ` +
+          "holds writes this master does not (it followed another master or history): start it again empty",
+      );
+    }
     if (!backlog.covers(startSeq - 1)) {
       throw new KvError(
         "FAILED_PRECONDITION",
@@ -370,4 +441,31 @@ export function replicaAddress(advertised: string, peer: string): string {
   if (match === null) return advertised;
   const host = match[1];
   return host === "0.0.0.0" || host === "[::]" || host === "::" ? `${peerHost}:${match[2]}` : advertised;
+}
+
+/** Where a Sync session waits for its replica to report messages handled. */
+class RoomSignal {
+  #wake: (() => void) | null = null;
+
+  /** Ends the current wait, if any. */
+  wake(): void {
+    this.#wake?.();
+  }
+
+  /** Resolves when woken, after `timeoutMs`, or when the stream closes; leaves nothing
+   * registered once it resolves (see stream_writer.ts). */
+  wait(writer: StreamWriter<unknown>, timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      if (writer.isClosed) return resolve();
+      const finish = () => {
+        clearTimeout(timer);
+        unregister();
+        if (this.#wake === finish) this.#wake = null;
+        resolve();
+      };
+      const timer = setTimeout(finish, timeoutMs);
+      const unregister = writer.onClose(finish);
+      this.#wake = finish;
+    });
+  }
 }

@@ -82,3 +82,58 @@ Deno.test("a long-lived stream keeps nothing per command once each wait is over"
   await nextTurn();
   assert.equal(streams.size, 0, "the session ended with its stream");
 });
+
+/** A Sync stream as Deno's transport hands it over: it takes every message at once,
+ * whether or not the replica reads. */
+class FakeSyncStream extends EventEmitter {
+  readonly messages: { type: string; commands: unknown[] }[] = [];
+
+  getPeer(): string {
+    return "ipv4:127.0.0.1:5001";
+  }
+
+  write(message: { type: string; commands: unknown[] }): boolean {
+    this.messages.push(message);
+    return true;
+  }
+}
+
+Deno.test("a Sync session sends no more than its bound ahead of what the replica reports handled", async () => {
+  const replid = "r".repeat(40);
+  const backlog = new Backlog({ bytesMax: 64 * 1024 * 1024, lastSeq: 0 });
+  const value = "x".repeat(100 * 1024);
+  for (let seq = 1; seq <= 100; seq++) {
+    backlog.append([{ seq, command: { kind: "set", key: `k${seq}`, value, expiresAtMs: null } }], 0);
+  }
+  const streams = new MasterStreams({
+    staging: new WriteStaging(new Store(), 100),
+    backlog: () => backlog,
+    registry: new ReplicaRegistry(),
+    position: () => ({ replid, seq: 100, previousReplid: null, previousLastSeq: 0, backlogFirstSeq: 1 }),
+    nodeId: "master",
+    messageBytesMax: 4 * 1024 * 1024,
+    logger: silentLogger(),
+    clock: () => 0,
+  });
+  const stream = new FakeSyncStream();
+  streams.serveSync(stream as unknown as Parameters<MasterStreams["serveSync"]>[0]);
+  stream.emit("data", { replica_id: "replica", replid, seq: "0", address: "", acked_seq: "0", reports_handled: true });
+  const settle = async () => {
+    for (let i = 0; i < 20; i++) await nextTurn();
+  };
+  await settle();
+  const commandsSent = () => stream.messages.reduce((sum, message) => sum + message.commands.length, 0);
+  // The header, then messages of 10 commands (1 MiB) while less than 4 MiB is
+  // outstanding: 5 of them, whatever the transport would take.
+  const sentBefore = commandsSent();
+  assert.equal(stream.messages[0].type, "SYNC_PARTIAL");
+  assert.equal(sentBefore, 50, "commands sent before any report");
+  await settle();
+  assert.equal(commandsSent(), sentBefore, "nothing more without a report");
+  stream.emit("data", { acked_seq: "0", handled_messages: String(stream.messages.length) });
+  await settle();
+  assert.equal(commandsSent(), 100, "the rest once the replica handled what it had");
+  stream.emit("cancelled");
+  await nextTurn();
+  assert.equal(streams.size, 0);
+});

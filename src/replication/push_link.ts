@@ -23,6 +23,7 @@ import {
   PUSH_CALL_DEADLINE_MS,
   REPLICA_RECONNECT_DELAY_MS_MAX,
   REPLICA_RECONNECT_DELAY_MS_MIN,
+  REPLICATION_CHANNEL_RECONNECT_MS,
 } from "../config/limits.ts";
 import type { Logger } from "../logging/logger.ts";
 import { CLIENT_TRANSPORT_LIMITS, createKvstoreClient, grpc } from "../transport/grpc.ts";
@@ -59,7 +60,9 @@ export class PushLink {
   constructor(options: PushLinkOptions) {
     this.#options = options;
     this.address = options.address;
-    this.#client = createKvstoreClient(options.address, CLIENT_TRANSPORT_LIMITS);
+    this.#client = createKvstoreClient(options.address, CLIENT_TRANSPORT_LIMITS, {
+      reconnect: { initialMs: REPLICATION_CHANNEL_RECONNECT_MS, maxMs: REPLICATION_CHANNEL_RECONNECT_MS },
+    });
   }
 
   start(): void {
@@ -97,12 +100,19 @@ export class PushLink {
         continue;
       }
       if (nextSeq < backlog.firstSeq) {
-        this.#report(
-          "error",
-          `Replica ${this.address} missed seqs ${nextSeq} to ${backlog.firstSeq - 1}, which left ` +
+        if (this.#record!.node !== undefined) {
+          // A kvstore replica (it names itself) also pulls, and its pull link resyncs it.
+          this.#report(
+            "info",
+            "behind the backlog",
+            `Replica ${this.address} needs commands that left the backlog; pushes resume once it resyncs by pulling`,
+          );
+        } else {
+          const missed = `Replica ${this.address} missed seqs ${nextSeq} to ${backlog.firstSeq - 1}, which left ` +
             "the backlog; push mode cannot resync it, so it will differ from this master (raise --backlog-bytes, " +
-            "or restart the replica empty)",
-        );
+            "or restart the replica empty)";
+          this.#report("error", missed, missed);
+        }
         nextSeq = backlog.firstSeq;
       }
       const entry = backlog.read(nextSeq - 1, { itemsMax: 1, bytesMax: Number.MAX_SAFE_INTEGER })![0];
@@ -115,7 +125,8 @@ export class PushLink {
         this.#failures++;
         this.#down = true;
         this.#record!.state = "down";
-        this.#report("warn", `Cannot push to replica ${this.address}: ${describe(error)}; retrying`);
+        const problem = describe(error);
+        this.#report("warn", problem, `Cannot push to replica ${this.address}: ${problem}; retrying`);
         await this.#sleep(this.#delayMs());
         continue;
       }
@@ -136,13 +147,16 @@ export class PushLink {
       }
       // Refused: the replica lacks earlier commands (resend from what it has), holds another
       // history, or is loading a fullSync from its own pull link (retry shortly).
-      this.#report("warn", `Replica ${this.address} did not apply seq ${entry.seq}: ${response.detail || "refused"}`);
+      const detail = response.detail || "refused";
+      this.#report("warn", detail, `Replica ${this.address} did not apply seq ${entry.seq}: ${detail}`);
       if (response.replid === this.#options.replid() && lastApplied < entry.seq - 1) {
         nextSeq = lastApplied + 1;
-      } else {
-        this.#failures++;
-        await this.#sleep(this.#delayMs());
+        // Resend what it missed at once, unless that left the backlog: then it resyncs by
+        // pulling, and resending at once would only repeat this refusal.
+        if (nextSeq >= this.#options.backlog().firstSeq) continue;
       }
+      this.#failures++;
+      await this.#sleep(this.#delayMs());
     }
   }
 
@@ -170,10 +184,11 @@ export class PushLink {
     return Math.min(REPLICA_RECONNECT_DELAY_MS_MAX, REPLICA_RECONNECT_DELAY_MS_MIN * 2 ** exponent);
   }
 
-  /** Logs `message` unless it is the one logged last. */
-  #report(level: "warn" | "error", message: string): void {
-    if (message === this.#logged) return;
-    this.#logged = message;
+  /** Logs `message` unless the problem it reports (`problem`, the message without what
+   * changes from one retry to the next, such as the seq) is the one logged last. */
+  #report(level: "info" | "warn" | "error", problem: string, message: string): void {
+    if (problem === this.#logged) return;
+    this.#logged = problem;
     this.#options.logger[level](message);
   }
 

@@ -87,6 +87,7 @@ export class PushReceiver {
           await pipeline.commit(verdict.staged);
           return this.#answer(true, "");
         case "duplicate":
+          if (foreign && wireSeq === 0 && applier.lastSeq > seq) this.#warnRenumbered();
           // Answer once it is durable, whichever road brought it first.
           while (applier.staging.committedSeq < seq && applier.replid === replid) {
             if ((await this.#waitForChange(deadlineMs)) !== "changed") break;
@@ -110,6 +111,22 @@ export class PushReceiver {
         }
       }
     }
+  }
+
+  /**
+   * A master that names no history pushed its first id again after later ones: most
+   * likely it restarted and numbers its commands from 0 again. Its pushes are then taken
+   * for duplicates of the ones held, and ignored, until its ids pass those; nothing tells
+   * a restart from a late resend of id 0, so the replica cannot safely follow on its own.
+   * Said loudly, once per such push.
+   */
+  #warnRenumbered(): void {
+    const { applier, logger } = this.#options;
+    logger.error(
+      `The master pushed id 0 again after id ${seqToForeignId(applier.lastSeq)}: if it restarted, its writes are ` +
+        `ignored as already held until its ids pass ${seqToForeignId(applier.lastSeq)}; restart this replica ` +
+        "with an empty data directory to follow it afresh",
+    );
   }
 
   /** The answer, with the last seq held in the pusher's numbering. */

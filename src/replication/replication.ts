@@ -176,11 +176,13 @@ export class Replication {
         logger,
         ({ master_address }) => get().replicaOf(master_address),
       ),
-      Wait: unaryHandler<WaitRequest, WaitResponse>(
-        "Wait",
-        logger,
-        ({ num_replicas, timeout_ms }) => get().wait(num_replicas, int64(timeout_ms, "timeout_ms")),
-      ),
+      Wait: unaryHandler<WaitRequest, WaitResponse>("Wait", logger, ({ num_replicas, timeout_ms }, call) => {
+        // A caller that gives up (its deadline, a Ctrl-C) ends the wait, rather than
+        // leaving it registered for up to WAIT_TIMEOUT_MS_MAX.
+        const cancelled = new AbortController();
+        call.once("cancelled", () => cancelled.abort());
+        return get().wait(num_replicas, int64(timeout_ms, "timeout_ms"), cancelled.signal);
+      }),
     };
   }
 
@@ -223,6 +225,9 @@ export class Replication {
       }
       this.#keyspace.setRole("master", null);
       this.#startMaster();
+      // A master started with --replicas that was made a replica (ReplicaOf) and is now
+      // promoted pushes to them again, from its next write.
+      for (const replica of this.#options.config.replicas) this.#startPushLink(formatAddress(replica));
       this.#logger.warn(`Promoted to master (was a replica of ${oldMaster})`, {
         replid: shortReplid(this.#applier.replid),
         previousReplid: shortReplid(this.#previousReplid ?? ""),
@@ -274,10 +279,10 @@ export class Replication {
 
   /**
    * Wait (like Redis WAIT): resolves with how many replicas acknowledged the master's
-   * last seq as of the call, once `replicasWanted` have or after `timeoutMs` (0: the
-   * longest wait allowed).
+   * last seq as of the call, once `replicasWanted` have, after `timeoutMs` (0: the
+   * longest wait allowed), or when `cancelled` aborts (the caller went away).
    */
-  wait(replicasWanted: number, timeoutMs: number): Promise<WaitResponse> {
+  wait(replicasWanted: number, timeoutMs: number, cancelled?: AbortSignal): Promise<WaitResponse> {
     if (this.#keyspace.role !== "master") {
       throw new KvError(
         "FAILED_PRECONDITION",
@@ -299,18 +304,27 @@ export class Replication {
     const targetSeq = this.#seq;
     return new Promise((resolve) => {
       let timer: ReturnType<typeof setTimeout> | undefined = undefined;
+      const cancel = () => this.#registry.cancelWait(waiter);
       const waiter = {
         targetSeq,
         replicasWanted,
         resolve: (replicas: number) => {
           clearTimeout(timer);
+          cancelled?.removeEventListener("abort", cancel);
           resolve({ replicas, seq: targetSeq });
         },
       };
       if (this.#registry.addWaiter(waiter)) {
-        timer = setTimeout(() => this.#registry.cancelWait(waiter), timeoutMs === 0 ? WAIT_TIMEOUT_MS_MAX : timeoutMs);
+        timer = setTimeout(cancel, timeoutMs === 0 ? WAIT_TIMEOUT_MS_MAX : timeoutMs);
+        if (cancelled?.aborted) cancel();
+        else cancelled?.addEventListener("abort", cancel, { once: true });
       }
     });
+  }
+
+  /** Wait calls blocked now. */
+  get waitsBlocked(): number {
+    return this.#registry.waiterCount;
   }
 
   // VISIBILITY.
@@ -399,9 +413,12 @@ export class Replication {
   }
 
   /** The dataset or its seq was reset (fullSync, a foreign master): the backlog's
-   * commands no longer lead to the current state, so it starts over at `seq`. */
+   * commands no longer lead to the current state, so it starts over at `seq`, and the
+   * history held continues none that this node had before. */
   #resetBacklog(seq: number): void {
     this.#backlog = new Backlog({ bytesMax: this.#backlog.bytesMax, lastSeq: seq });
+    this.#previousReplid = null;
+    this.#previousLastSeq = 0;
   }
 
   /** Starts a new history at the current seq, remembering the one it continues. If the
@@ -471,6 +488,8 @@ export class Replication {
       nodeId: this.nodeId,
       ownAddress: this.#ownAddress,
       timeoutMs: this.#options.config.replicationTimeoutMs,
+      previousHistory: () =>
+        this.#previousReplid === null ? null : { replid: this.#previousReplid, seq: this.#previousLastSeq },
       onDatasetReplaced: (seq) => this.#resetBacklog(seq),
       logger: this.#logger,
       clock: this.#clock,

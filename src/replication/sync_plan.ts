@@ -6,7 +6,10 @@
  *
  *   1. the replica's history is the master's own, or the one the master continued from
  *      (a promoted replica, or a master after a restart, begins a new history and
- *      remembers the previous one and where it ended, like Redis's PSYNC2), and
+ *      remembers the previous one and where it ended, like Redis's PSYNC2), or the
+ *      replica's own history continues one of those two (a master that restarted or was
+ *      promoted, and is now made a replica: it says which history it continued and
+ *      where), in which case the histories are shared up to where they parted, and
  *   2. the replica is not ahead of that history: it holds no command the master does not
  *      (a replica of a crashed master may have received writes its successor never saw),
  *   3. the backlog still holds the command after the replica's seq.
@@ -36,6 +39,10 @@ export interface MasterPosition {
 export interface ReplicaPosition {
   readonly replid: string;
   readonly seq: number;
+  /** The history the replica's own continues, and where it left it (null: none; the
+   * replica was a master that restarted or was promoted). */
+  readonly previousReplid?: string | null;
+  readonly previousLastSeq?: number;
 }
 
 export type SyncPlan =
@@ -44,12 +51,17 @@ export type SyncPlan =
 
 /** Decides how a replica at `replica` catches up with a master at `master`. */
 export function planSync(master: MasterPosition, replica: ReplicaPosition): SyncPlan {
-  let historyEndSeq: number;
-  if (replica.replid === master.replid) {
-    historyEndSeq = master.seq;
-  } else if (master.previousReplid !== null && replica.replid === master.previousReplid) {
-    historyEndSeq = master.previousLastSeq;
-  } else {
+  let historyEndSeq = sharedUpTo(master, replica.replid);
+  let parted = false;
+  if (historyEndSeq === null && replica.previousReplid) {
+    // The replica's history left one the master holds; they are the same up to there.
+    const previousEndSeq = sharedUpTo(master, replica.previousReplid);
+    if (previousEndSeq !== null) {
+      historyEndSeq = Math.min(previousEndSeq, replica.previousLastSeq ?? 0);
+      parted = true;
+    }
+  }
+  if (historyEndSeq === null) {
     return {
       kind: "fullSync",
       reason: replica.replid === ""
@@ -61,7 +73,10 @@ export function planSync(master: MasterPosition, replica: ReplicaPosition): Sync
   if (replica.seq > historyEndSeq) {
     return {
       kind: "fullSync",
-      reason: `the replica is ahead of the master's history at seq ${historyEndSeq} (it holds seq ${replica.seq})`,
+      reason: parted
+        ? `the replica's history ${shortReplid(replica.replid)} left the master's at seq ${historyEndSeq}, and ` +
+          `it holds seq ${replica.seq}`
+        : `the replica is ahead of the master's history at seq ${historyEndSeq} (it holds seq ${replica.seq})`,
       dropped: replica.seq - historyEndSeq,
     };
   }
@@ -73,6 +88,14 @@ export function planSync(master: MasterPosition, replica: ReplicaPosition): Sync
     };
   }
   return { kind: "partialSync", afterSeq: replica.seq };
+}
+
+/** How far history `replid` is the master's: up to its last seq for its own, up to where
+ * it left off for the one it continued; null for any other. */
+function sharedUpTo(master: MasterPosition, replid: string): number | null {
+  if (replid === master.replid) return master.seq;
+  if (master.previousReplid !== null && replid === master.previousReplid) return master.previousLastSeq;
+  return null;
 }
 
 /** The first characters of a replid, enough to tell histories apart in a log line. */

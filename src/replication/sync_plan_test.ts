@@ -52,3 +52,24 @@ Deno.test("a replica of the history a promoted master continued from resyncs par
   assert.equal(ahead.kind, "fullSync");
   assert.equal(ahead.kind === "fullSync" ? ahead.dropped : -1, 5, "seqs 91-95 of the old master were never promoted");
 });
+
+Deno.test("a former master whose history continued one this master holds resyncs from where they parted", () => {
+  // It was the master of history A, restarted (or was promoted) at seq 90 as history B,
+  // and is now made a replica of a master that holds A up to 100.
+  const formerMaster = { replid: B, previousReplid: A, previousLastSeq: 90 };
+  assert.deepEqual(planSync(master, { ...formerMaster, seq: 90 }), { kind: "partialSync", afterSeq: 90 });
+  assert.deepEqual(planSync(master, { ...formerMaster, seq: 94 }), {
+    kind: "fullSync",
+    reason: "the replica's history bbbbbbbbbbbb left the master's at seq 90, and it holds seq 94",
+    dropped: 4,
+  });
+  // It continued A from seq 120, past what this master holds of A (100): 20 + 5 dropped.
+  const ahead = planSync(master, { replid: B, previousReplid: A, previousLastSeq: 120, seq: 125 });
+  assert.equal(ahead.kind === "fullSync" ? ahead.dropped : -1, 25);
+  // A history this master neither holds nor continued tells nothing.
+  assert.equal(planSync(master, { replid: B, previousReplid: C, previousLastSeq: 90, seq: 90 }).kind, "fullSync");
+  // Two nodes promoted from the same history A at seq 90: the one made a replica wrote 3.
+  const promoted: MasterPosition = { ...master, replid: C, previousReplid: A, previousLastSeq: 90, seq: 100 };
+  const other = planSync(promoted, { replid: B, previousReplid: A, previousLastSeq: 90, seq: 93 });
+  assert.equal(other.kind === "fullSync" ? other.dropped : -1, 3);
+});

@@ -27,14 +27,20 @@
  *
  * ## Sync stream (see proto/kvstore.proto, SyncRequest and SyncMessage)
  *
- *   replica -> master   SyncRequest{replica_id, replid, seq, address}    handshake
+ *   replica -> master   SyncRequest{replica_id, replid, seq, address,     handshake
+ *                                   reports_handled}
  *   master -> replica   SYNC_PARTIAL{replid, seq}                          commands after seq follow
  *                   or  SYNC_FULL{replid, seq, reason, dropped, keys}
  *                       SYNC_SNAPSHOT{entries}...                          the dataset, in chunks
  *                       SYNC_FULL_END{replid, seq}
  *   master -> replica   SYNC_COMMANDS{commands}...                         seqs from seq + 1, no gaps
  *                       SYNC_PING{seq}                                     when idle
- *   replica -> master   SyncRequest{acked_seq}...                          after each durable batch
+ *   replica -> master   SyncRequest{acked_seq, handled_messages}...        after each message handled
+ *
+ * Flow control: a replica that sets `reports_handled` counts the messages it has handled
+ * (loaded, or applied and made durable) in `handled_messages`, and its master keeps at
+ * most SYNC_UNHANDLED_BYTES_MAX of messages outstanding (see send_window.ts). While a
+ * fullSync loads, `acked_seq` is -1: the replica holds no seq of the master's history.
  *
  * A snapshot is read from the live store while writes go on, so it may hold some keys as
  * they were after seq; the commands from seq + 1 that follow it repair that, because
@@ -49,7 +55,7 @@
 import { invalidArgument, quote } from "../errors.ts";
 import type { WriteCommand } from "../store/command.ts";
 import type { Entry } from "../store/store.ts";
-import type { ReplicationCommand, WireEntry } from "../transport/messages.ts";
+import type { ReplicationCommand, SyncMessage, WireEntry } from "../transport/messages.ts";
 
 /** Bytes charged per command or entry in a Sync message beyond its strings (field tags,
  * lengths, seq and deadline), for sizing messages. */
@@ -143,6 +149,14 @@ export function entryFromWire(entry: WireEntry): WriteCommand {
 /** Bytes a command or entry with these strings takes in a message, roughly. */
 export function wireItemBytes(key: string, value: string): number {
   return key.length + value.length + WIRE_ITEM_OVERHEAD_BYTES;
+}
+
+/** Bytes a Sync message takes on the wire, roughly: its items and a fixed overhead. */
+export function syncMessageBytes(message: SyncMessage): number {
+  let bytes = WIRE_ITEM_OVERHEAD_BYTES + message.replid.length + message.reason.length;
+  for (const entry of message.entries) bytes += wireItemBytes(entry.key, entry.value);
+  for (const command of message.commands) bytes += wireItemBytes(command.key, command.value);
+  return bytes;
 }
 
 /** An int64 field (a decimal string as decoded, or a number) as a safe integer. */

@@ -96,6 +96,11 @@ export function registerReplicationMetrics(
       return masterSeq === null ? [] : [{ value: Math.max(0, masterSeq - staging.committedSeq) }];
     },
   });
+  registry.gauge({
+    name: "kvstore_replication_waits_blocked",
+    help: "Wait calls blocked until enough replicas acknowledge (on a master).",
+    collect: () => replication.waitsBlocked,
+  });
   registry.counter({
     name: "kvstore_replication_syncs_total",
     help: "Syncs this node served as a master, by kind (fullSync, partialSync).",

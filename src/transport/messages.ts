@@ -187,6 +187,13 @@ export interface SyncRequest {
   seq: string | number;
   address: string;
   acked_seq: string | number;
+  /** Messages of the stream the replica has handled (see proto/kvstore.proto). */
+  handled_messages?: string | number;
+  /** Handshake: the replica reports handled_messages. */
+  reports_handled?: boolean;
+  /** Handshake: the history the replica's own continues, and where it left it. */
+  previous_replid?: string;
+  previous_last_seq?: string | number;
 }
 
 export type SyncMessageType =
