@@ -90,10 +90,15 @@ Deno.test("garbage bytes on the port do not take the server down", opts, async (
 
 Deno.test("hundreds of connections opened at once are all served", opts, async () => {
   await using server = await startServer();
-  const clients = Array.from({ length: 300 }, () => new KvClient(server.address, { deadlineMs: 30_000 }));
+  // Each client its own connection: grpc-js would otherwise carry them all on one.
+  const clients = Array.from(
+    { length: 300 },
+    () => new KvClient(server.address, { deadlineMs: 30_000, ownConnection: true }),
+  );
   try {
     const results = await Promise.all(clients.map((client, i) => client.set(`conn${i}`, String(i))));
     assert.ok(results.every((ok) => ok));
+    assert.ok(Number((await clients[0].info()).connections) >= 300, "the server saw 300 connections");
   } finally {
     for (const client of clients) client.close();
   }
