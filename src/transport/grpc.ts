@@ -24,6 +24,7 @@ import {
   HEALTH_SERVICE,
   KVSTORE_SERVICE,
   kvstoreDefinition,
+  malformedRequestProblem,
   PROTO_FILES,
   protoFileDefinition,
   REFLECTION_V1_SERVICE,
@@ -184,13 +185,50 @@ export function addService(
   handlers: grpc.UntypedServiceImplementation,
 ): void {
   const instrument = serverInstruments.get(server);
-  server.addService(definition, instrument === undefined ? handlers : instrument(definition, handlers));
+  const checked = refuseMalformedRequests(definition, handlers);
+  server.addService(definition, instrument === undefined ? checked : instrument(definition, checked));
   const firstPath = Object.values(definition)[0]?.path ?? "";
   const name = firstPath.split("/")[1];
   if (name === undefined || name === "") return;
   const names = servedServices.get(server) ?? [];
   if (!names.includes(name)) names.push(name);
   servedServices.set(server, names);
+}
+
+/**
+ * `handlers` wrapped so that a call whose request bytes were malformed (invalid UTF-8 in
+ * a string field, a field running past the end: see wire_check.ts) is answered
+ * INVALID_ARGUMENT with what is wrong, and never reaches the handler. Rpcs with a
+ * streamed request are left as they are (their messages are not checked).
+ */
+function refuseMalformedRequests(
+  definition: grpc.ServiceDefinition,
+  handlers: grpc.UntypedServiceImplementation,
+): grpc.UntypedServiceImplementation {
+  const checked: grpc.UntypedServiceImplementation = {};
+  for (const [rpc, handler] of Object.entries(handlers)) {
+    const method = definition[rpc];
+    if (method === undefined || method.requestStream) {
+      checked[rpc] = handler;
+      continue;
+    }
+    const refusal = (problem: string): Partial<grpc.StatusObject> => ({
+      code: grpc.status.INVALID_ARGUMENT,
+      details: `transport: Cannot decode the ${rpc} request: ${problem}`,
+    });
+    checked[rpc] = method.responseStream
+      ? ((call: grpc.ServerWritableStream<unknown, unknown>) => {
+        const problem = malformedRequestProblem(call.request);
+        if (problem !== null) return void call.emit("error", refusal(problem));
+        (handler as (call: unknown) => void)(call);
+      }) as grpc.UntypedHandleCall
+      : ((call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+        const problem = malformedRequestProblem(call.request);
+        if (problem !== null) return callback(refusal(problem));
+        (handler as (call: unknown, callback: unknown) => void)(call, callback);
+      }) as grpc.UntypedHandleCall;
+  }
+  return checked;
 }
 
 /** The full names of the services added to `server` with {@linkcode addService}. */
