@@ -44,6 +44,14 @@ export const EXPIRY_REPEAT_RATIO = 0.25;
 /** Most keys a sweep tick examines, bounding the tick's time (about 1 ms at this size). */
 export const EXPIRY_KEYS_PER_TICK_MAX = 2000;
 
+/** Bytes of client writes that may wait for the log at once (staged, not yet committed).
+ * Normally a batch is written within milliseconds and little waits; when the disk is slow
+ * or stalled, writes pile up in memory, and past this one is refused RESOURCE_EXHAUSTED
+ * (as etcd refuses "too many requests" when its apply falls behind) instead of growing
+ * the heap until the process dies. A write larger than this alone is still taken when
+ * nothing waits. Costs up to this much memory while the disk is stalled. */
+export const WRITE_PENDING_BYTES_MAX = 256 * MIB;
+
 /** Time graceful shutdown waits for in-flight calls before closing connections, in ms. */
 export const SHUTDOWN_GRACE_MS = 5000;
 

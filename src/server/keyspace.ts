@@ -16,10 +16,16 @@
  * @module
  */
 
-import { SCAN_CURSOR_IDLE_MS, SCAN_CURSORS_MAX, SCAN_EXAMINED_PER_RETURNED_MAX } from "../config/limits.ts";
+import {
+  SCAN_CURSOR_IDLE_MS,
+  SCAN_CURSORS_MAX,
+  SCAN_EXAMINED_PER_RETURNED_MAX,
+  WRITE_PENDING_BYTES_MAX,
+} from "../config/limits.ts";
 import type { Role } from "../config/server_flags.ts";
 import { KvError, quote } from "../errors.ts";
-import type { SequencedCommand } from "../store/command.ts";
+import type { SequencedCommand, WriteCommand } from "../store/command.ts";
+import { stagedCommandBytes } from "../store/staging.ts";
 import type { Entry } from "../store/store.ts";
 import { findExpiredKeys, type SweepLimits } from "../store/expiry.ts";
 import { ScanCursors, type ScanPage } from "../store/scan.ts";
@@ -42,6 +48,9 @@ export interface KeyspaceOptions {
   readonly sweepLimits: SweepLimits;
   readonly clock: () => number;
   readonly random: () => number;
+  /** Bytes of writes that may wait for the log at once (WRITE_PENDING_BYTES_MAX unless
+   * given). */
+  readonly pendingBytesMax?: number;
 }
 
 /** One entry of an MSet: a deadline as absolute unix ms or as a TTL in ms, or neither. */
@@ -60,6 +69,7 @@ export class Keyspace {
   #sweepLimits: SweepLimits;
   #clock: () => number;
   #random: () => number;
+  #pendingBytesMax: number;
   #expiredKeys = 0;
   #scanCursors = new ScanCursors({
     cursorsMax: SCAN_CURSORS_MAX,
@@ -75,6 +85,7 @@ export class Keyspace {
     this.#sweepLimits = options.sweepLimits;
     this.#clock = options.clock;
     this.#random = options.random;
+    this.#pendingBytesMax = options.pendingBytesMax ?? WRITE_PENDING_BYTES_MAX;
   }
 
   get role(): Role {
@@ -122,6 +133,7 @@ export class Keyspace {
     validateKey(key, "set", this.limits);
     validateValue(key, value, this.limits);
     this.#refuseOnReplica("set", key);
+    this.#refuseWhileLogBehind("set", key, stagedCommandBytes({ kind: "set", key, value, expiresAtMs: null }));
     await this.pipeline.commit(this.pipeline.staging.set(key, value, null));
   }
 
@@ -129,6 +141,7 @@ export class Keyspace {
   async delete(key: string): Promise<boolean> {
     validateKey(key, "delete", this.limits);
     this.#refuseOnReplica("delete", key);
+    this.#refuseWhileLogBehind("delete", key, stagedCommandBytes({ kind: "delete", key }));
     const decision = this.pipeline.staging.delete(key, this.#clock());
     if (decision.staged === null) return false;
     if (!decision.applied) this.#expiredKeys++;
@@ -142,6 +155,7 @@ export class Keyspace {
     validateKey(key, "expire", this.limits);
     validateTtlSeconds(key, seconds, this.limits);
     this.#refuseOnReplica("expire", key);
+    this.#refuseWhileLogBehind("expire", key, stagedCommandBytes({ kind: "expireAt", key, expiresAtMs: 0 }));
     const decision = this.pipeline.staging.expire(key, seconds, this.#clock());
     if (decision.staged === null) return false;
     if (!decision.applied) this.#expiredKeys++;
@@ -172,7 +186,17 @@ export class Keyspace {
       validateValue(entry.key, entry.value, this.limits);
       return validateEntryDeadline(entry, nowMs, this.limits);
     });
-    if (entries.length > 0) this.#refuseOnReplica("set", entries[0].key);
+    if (entries.length > 0) {
+      this.#refuseOnReplica("set", entries[0].key);
+      const commands: WriteCommand[] = entries.map(({ key, value }) => ({
+        kind: "set",
+        key,
+        value,
+        expiresAtMs: null,
+      }));
+      const bytes = commands.reduce((sum, command) => sum + stagedCommandBytes(command), 0);
+      this.#refuseWhileLogBehind("set", entries[0].key, bytes);
+    }
     const staging = this.pipeline.staging;
     // Every command is staged in this turn, so one batch takes them all: waiting for the
     // last is waiting for all.
@@ -232,6 +256,21 @@ export class Keyspace {
       }
     }
     return entry;
+  }
+
+  /** Refuses a write of about `bytes` when writes already waiting for the log hold more
+   * than the limit with it: the disk is slow or stalled, and queueing more would only
+   * grow the heap. A write is always taken when nothing waits, however large. */
+  #refuseWhileLogBehind(action: string, key: string, bytes: number): void {
+    const pendingBytes = this.pipeline.staging.pendingBytes;
+    if (pendingBytes === 0 || pendingBytes + bytes <= this.#pendingBytesMax) return;
+    const mib = (count: number) => (count / (1024 * 1024)).toFixed(1);
+    throw new KvError(
+      "RESOURCE_EXHAUSTED",
+      `pipeline: Cannot ${action} key ${quote(key)}: ${this.pipeline.staging.pendingCount} writes ` +
+        `(${mib(pendingBytes)} MiB) already wait for the log, the most allowed is ${mib(this.#pendingBytesMax)} MiB; ` +
+        `the disk is slow or stalled, retry shortly`,
+    );
   }
 
   #refuseOnReplica(action: string, key: string): void {

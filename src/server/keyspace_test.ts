@@ -11,7 +11,12 @@ import { WritePipeline } from "./write_pipeline.ts";
 
 const LIMITS = { keyBytesMax: 64, valueBytesMax: 64, ttlSecondsMax: 1000 };
 
-function keyspaceWith(log: CommitLog, role: "master" | "replica" = "master", clock = { nowMs: 1_000_000 }) {
+function keyspaceWith(
+  log: CommitLog,
+  role: "master" | "replica" = "master",
+  clock = { nowMs: 1_000_000 },
+  pendingBytesMax?: number,
+) {
   const pipeline = new WritePipeline(new WriteStaging(new Store()), log, silentLogger());
   const keyspace = new Keyspace(pipeline, {
     role,
@@ -20,6 +25,7 @@ function keyspaceWith(log: CommitLog, role: "master" | "replica" = "master", clo
     sweepLimits: { sampleKeys: 20, repeatRatio: 0.25, keysMax: 1000 },
     clock: () => clock.nowMs,
     random: Math.random,
+    pendingBytesMax,
   });
   return { keyspace, pipeline, clock };
 }
@@ -70,6 +76,54 @@ Deno.test("when the log fails, the write fails and memory does not run ahead of 
   log.failWith = null;
   await keyspace.set("after", "3");
   assert.deepEqual(log.batches.flat().map((staged) => [staged.seq, staged.command.key]), [[1, "kept"], [2, "after"]]);
+});
+
+/** A log whose appends wait until released, like a stalled disk. */
+class StalledLog implements CommitLog {
+  #release = Promise.withResolvers<void>();
+  append(_batch: readonly SequencedCommand[]): Promise<void> {
+    return this.#release.promise;
+  }
+  release(): void {
+    this.#release.resolve();
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+Deno.test("writes that would pile up behind a stalled log past the limit are refused, not queued", async () => {
+  const log = new StalledLog();
+  const { keyspace, pipeline } = keyspaceWith(log, "master", undefined, 2000);
+  const waiting = [keyspace.set("a", "x".repeat(60)), keyspace.set("b", "x".repeat(60))];
+  await new Promise((resolve) => setTimeout(resolve, 0)); // the first batch is taken and stalls
+  for (let i = 0; waiting.length < 100 && pipeline.staging.pendingBytes + 250 <= 2000; i++) {
+    waiting.push(keyspace.set(`k${i}`, "x".repeat(60)));
+  }
+  const refusal = (error: unknown) => {
+    assert.ok(error instanceof KvError);
+    assert.equal(error.code, "RESOURCE_EXHAUSTED");
+    assert.match(error.message, /^pipeline: Cannot set key "over": \d+ writes \(0\.0 MiB\) already wait for the log/);
+    assert.match(error.message, /the disk is slow or stalled, retry shortly$/);
+    return true;
+  };
+  await assert.rejects(keyspace.set("over", "x".repeat(60)), refusal);
+  await assert.rejects(keyspace.setMany([{ key: "m", value: "x".repeat(60) }]), /already wait for the log/);
+  await assert.rejects(keyspace.delete("a"), /already wait for the log/);
+  assert.ok(pipeline.staging.pendingBytes <= 2000);
+  log.release();
+  await Promise.all(waiting);
+  assert.equal(pipeline.staging.pendingBytes, 0, "committed writes no longer count");
+  assert.equal(keyspace.get("a")?.value.length, 60);
+  await keyspace.set("over", "x".repeat(60));
+  assert.equal(keyspace.get("over")?.value.length, 60);
+});
+
+Deno.test("a write larger than the pending limit is taken when nothing waits", async () => {
+  const { keyspace } = keyspaceWith(new VolatileLog(), "master", undefined, 100);
+  await keyspace.set("big", "x".repeat(64));
+  await keyspace.setMany([{ key: "m1", value: "x".repeat(64) }, { key: "m2", value: "x".repeat(64) }]);
+  assert.equal(keyspace.get("m2")?.value.length, 64);
 });
 
 Deno.test("TTL rounds to the nearest second like Redis; -1 for no deadline", async () => {

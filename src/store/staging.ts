@@ -43,6 +43,7 @@ export class WriteStaging {
   #taken: SequencedCommand[] | null = null;
   #lastSeq: number;
   #committedSeq: number;
+  #pendingBytes = 0;
 
   /** `committedSeq` is the seq of the last command the store already holds. */
   constructor(store: Store, committedSeq = 0) {
@@ -75,6 +76,12 @@ export class WriteStaging {
   /** Staged commands not yet committed, taken or not. */
   get pendingCount(): number {
     return this.#queued.length + (this.#taken?.length ?? 0);
+  }
+
+  /** An estimate of the memory the commands not yet committed hold, in bytes (see
+   * {@linkcode stagedCommandBytes}): what a slow log lets pile up. */
+  get pendingBytes(): number {
+    return this.#pendingBytes;
   }
 
   /** Restarts the history at `seq` with nothing pending, e.g. after a full resync. */
@@ -147,6 +154,7 @@ export class WriteStaging {
     const staged: SequencedCommand = { seq, command };
     this.#lastSeq = seq;
     this.#queued.push(staged);
+    this.#pendingBytes += stagedCommandBytes(command);
     const pending = this.#pending.get(command.key);
     const before = pending === undefined ? (this.store.peek(command.key) ?? null) : pending.entry;
     const after = entryAfter(before, command);
@@ -173,6 +181,7 @@ export class WriteStaging {
     if (batch !== this.#taken) throw new Error("staging: Cannot commit a batch that was not taken");
     for (const staged of batch) {
       this.store.apply(staged.command);
+      this.#pendingBytes -= stagedCommandBytes(staged.command);
       const pending = this.#pending.get(staged.command.key)!;
       if (--pending.commands === 0) this.#pending.delete(staged.command.key);
     }
@@ -187,9 +196,20 @@ export class WriteStaging {
     this.#taken = null;
     this.#queued = [];
     this.#pending.clear();
+    this.#pendingBytes = 0;
     this.#lastSeq = this.#committedSeq;
     return dropped;
   }
+}
+
+/** Bytes charged per staged command beyond its key and value: the command and its
+ * sequenced wrapper, the queue slot and the overlay entry. */
+const STAGED_COMMAND_OVERHEAD_BYTES = 150;
+
+/** An estimate of the memory a staged command holds, in bytes: its key and value (one
+ * byte per UTF-16 unit, as V8 holds ASCII) plus a fixed overhead. */
+export function stagedCommandBytes(command: WriteCommand): number {
+  return command.key.length + (command.kind === "set" ? command.value.length : 0) + STAGED_COMMAND_OVERHEAD_BYTES;
 }
 
 function entryAfter(before: Entry | null, command: WriteCommand): Entry | null {
