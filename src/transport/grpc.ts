@@ -111,10 +111,14 @@ export function listen(server: grpc.Server, address: Address): Promise<number> {
   return new Promise((resolve, reject) => {
     server.bindAsync(target, grpc.ServerCredentials.createInsecure(), (error, port) => {
       if (error === null) return resolve(port);
+      // Deno reports an address of no local interface as EINVAL where Node says
+      // EADDRNOTAVAIL; grpc-js reports a host name that does not resolve in words.
       const detail = error.message.includes("EADDRINUSE")
         ? "the address is already in use (is another kvstore running? choose another --address)"
-        : error.message.includes("EADDRNOTAVAIL") || error.message.includes("ENOTFOUND")
-        ? "no network interface has that address"
+        : /EADDRNOTAVAIL|EINVAL/.test(error.message)
+        ? "no network interface of this machine has that address (0.0.0.0 listens on all of them)"
+        : /ENOTFOUND|Name resolution failed/.test(error.message)
+        ? "the host name does not resolve to an address of this machine"
         : error.message.includes("EACCES")
         ? "permission denied (ports below 1024 need privileges)"
         : error.message;
