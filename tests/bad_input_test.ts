@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { KvClient, KvClientError } from "../src/client/client.ts";
-import { startServer } from "./helpers/server_process.ts";
+import { kvstoreCommand, ServerProcess, startServer } from "./helpers/server_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -106,3 +106,38 @@ Deno.test("hundreds of connections opened at once are all served", opts, async (
   assert.equal(Number((await client.info()).keys), 300);
   assert.ok(server.running);
 });
+
+Deno.test(
+  "a connection storm past the open-file limit is refused at the limit, and the node keeps accepting",
+  opts,
+  async () => {
+    const dataDir = await Deno.makeTempDir({ prefix: "kvstore-test-" });
+    // 512 descriptors: the node keeps 256 connections, and the storm brings 900. A node
+    // that ran out of descriptors while accepting would never accept again.
+    const { command, args } = kvstoreCommand(["--address", "127.0.0.1:0", "--data-dir", dataDir]);
+    const child = new Deno.Command("sh", {
+      args: ["-c", 'ulimit -n 512 && exec "$@"', "sh", command, ...args],
+      env: { NO_COLOR: "1" },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    await using server = new ServerProcess(child, dataDir, true);
+    const address = (await server.waitForLog(/Listening on (\S+:\d+)/))[1];
+    assert.match(server.stderr, /WARN  server: The open-file limit is 512, so at most 256 client connections are kept/);
+
+    const [hostname, port] = address.split(":");
+    const storm: Deno.Conn[] = [];
+    try {
+      for (let i = 0; i < 900; i++) storm.push(await Deno.connect({ hostname, port: Number(port) }));
+      using client = new KvClient(address, { deadlineMs: 10_000, ownConnection: true });
+      // While the storm holds its connections, the limit may turn this one away too.
+      await client.set("during", "storm").catch(() => {});
+    } finally {
+      for (const connection of storm) connection.close();
+    }
+    using client = new KvClient(address, { deadlineMs: 10_000, ownConnection: true });
+    assert.equal(await client.set("after", "storm"), true, "the node accepts connections again");
+    assert.ok(server.running);
+  },
+);

@@ -52,6 +52,20 @@ export const EXPIRY_KEYS_PER_TICK_MAX = 2000;
  * nothing waits. Costs up to this much memory while the disk is stalled. */
 export const WRITE_PENDING_BYTES_MAX = 256 * MIB;
 
+/** Client connections a node keeps open at once (flag --max-connections; Redis's
+ * maxclients default). A connection past this is closed as soon as it is accepted, and
+ * its client sees UNAVAILABLE. Each costs a file descriptor and an HTTP/2 session (a few
+ * KiB idle; more while its calls carry large values). */
+export const CONNECTIONS_MAX_DEFAULT = 10_000;
+
+/** File descriptors kept out of the connection limit, for the node's files, its links to
+ * replicas or a master, the metrics endpoint, the runtime's own, and the connections the
+ * runtime accepts in a burst before it closes those over the limit (measured at 100-230
+ * on Deno 2.9.3). The connection limit is lowered to the open-file limit less this: a
+ * node that runs out of descriptors while accepting never accepts again (Deno's node:net
+ * stops its accept loop on EMFILE), so it must not get there. */
+export const FDS_RESERVED = 256;
+
 /** Time graceful shutdown waits for in-flight calls before closing connections, in ms. */
 export const SHUTDOWN_GRACE_MS = 5000;
 

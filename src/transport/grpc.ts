@@ -105,12 +105,16 @@ export function createServer(limits: TransportLimits, options: ServerOptions = {
 }
 
 /** Binds `server` to `address` and resolves with the bound port (useful when the port
- * asked for is 0). Refuses with a message a person can act on. */
-export function listen(server: grpc.Server, address: Address): Promise<number> {
+ * asked for is 0). Refuses with a message a person can act on. With `connectionsMax`,
+ * connections past that many open at once are closed as soon as they are accepted. */
+export function listen(server: grpc.Server, address: Address, connectionsMax?: number): Promise<number> {
   const target = formatAddress(address);
   return new Promise((resolve, reject) => {
     server.bindAsync(target, grpc.ServerCredentials.createInsecure(), (error, port) => {
-      if (error === null) return resolve(port);
+      if (error === null) {
+        if (connectionsMax !== undefined) limitConnections(server, connectionsMax);
+        return resolve(port);
+      }
       // Deno reports an address of no local interface as EINVAL where Node says
       // EADDRNOTAVAIL; grpc-js reports a host name that does not resolve in words.
       const detail = error.message.includes("EADDRINUSE")
@@ -125,6 +129,20 @@ export function listen(server: grpc.Server, address: Address): Promise<number> {
       reject(new KvError("UNAVAILABLE", `server: Cannot listen on ${target}: ${detail}`));
     });
   });
+}
+
+/**
+ * Sets node:net's maxConnections on the listeners of `server`. grpc-js offers no option
+ * for it, so this reaches its listeners through the `http2Servers` map it keeps (a
+ * TypeScript-private field of grpc-js 1.14, which deno.lock pins); a grpc-js without it
+ * fails here, at start-up, rather than leaving a node unbounded.
+ */
+function limitConnections(server: grpc.Server, connectionsMax: number): void {
+  const listeners = (server as unknown as { http2Servers?: unknown }).http2Servers;
+  if (!(listeners instanceof Map)) {
+    throw new Error("transport: Cannot limit connections: this grpc-js keeps no http2Servers map");
+  }
+  for (const listener of listeners.keys()) (listener as { maxConnections: number }).maxConnections = connectionsMax;
 }
 
 /** The service definition of kvstore.KeyValueStore, for addService. */
