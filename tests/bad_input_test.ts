@@ -124,7 +124,10 @@ Deno.test(
     }).spawn();
     await using server = new ServerProcess(child, dataDir, true);
     const address = (await server.waitForLog(/Listening on (\S+:\d+)/))[1];
-    assert.match(server.stderr, /WARN  server: The open-file limit is 512, so at most 256 client connections are kept/);
+    assert.match(
+      server.stderr,
+      /WARN {2}server: The open-file limit is 512, so at most 256 client connections are kept/,
+    );
 
     const [hostname, port] = address.split(":");
     const storm: Deno.Conn[] = [];
