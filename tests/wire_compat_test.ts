@@ -235,3 +235,63 @@ Deno.test("smoke: requests a C++ server could not parse are refused, never store
     session.close();
   }
 });
+
+Deno.test(
+  "smoke: a C++ replica's hand-encoded StreamReplication gets the master's writes with the seed's field numbers",
+  opts,
+  async () => {
+    await using server = await startServer();
+    const session = http2.connect(`http://${server.address}`);
+    try {
+      await call(session, "Set", [[1, "s"], [2, "v"]]);
+      await call(session, "Expire", [[1, "s"], [2, 100]]);
+      await call(session, "Delete", [[1, "s"]]);
+      // ReplicationStreamRequest{start_sequence=1, replica_id="cpp"}: a stream of
+      // ReplicationCommand{type=1, key=2, value=3, seconds=4, sequence_id=5}.
+      const body = encode([[1, 1], [2, "cpp"]]);
+      const frame = Buffer.alloc(5 + body.length);
+      frame.writeUInt32BE(body.length, 1);
+      frame.set(body, 5);
+      const stream = session.request({
+        ":method": "POST",
+        ":path": "/kvstore.KeyValueStore/StreamReplication",
+        "content-type": "application/grpc",
+        te: "trailers",
+      });
+      stream.on("error", () => {});
+      const commands: Map<number, bigint | string>[] = [];
+      const received = new Promise<void>((resolve, reject) => {
+        let pending = Buffer.alloc(0);
+        const timer = setTimeout(() => reject(new Error(`got ${commands.length} of 3 commands`)), 10_000);
+        stream.on("data", (chunk: Buffer) => {
+          pending = Buffer.concat([pending, chunk]);
+          while (pending.length >= 5 && pending.length >= 5 + pending.readUInt32BE(1)) {
+            const length = pending.readUInt32BE(1);
+            commands.push(decode(pending.subarray(5, 5 + length)));
+            pending = pending.subarray(5 + length);
+          }
+          if (commands.length >= 3) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+      });
+      stream.end(frame);
+      await received;
+      stream.close();
+      const [set, expire, del] = commands;
+      assert.equal(set.get(1) ?? 0n, 0n, "SET = 0");
+      assert.equal(set.get(2), "s");
+      assert.equal(set.get(3), "v");
+      assert.equal(set.get(5), 1n);
+      assert.equal(expire.get(1), 2n, "EXPIRE = 2");
+      assert.equal(expire.get(4), 100n, "seconds, as the C++ store sends them");
+      assert.equal(expire.get(5), 2n);
+      assert.equal(del.get(1), 1n, "DELETE = 1");
+      assert.equal(del.get(2), "s");
+      assert.equal(del.get(5), 3n);
+    } finally {
+      session.close();
+    }
+  },
+);
