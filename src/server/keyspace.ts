@@ -24,7 +24,7 @@ import {
 } from "../config/limits.ts";
 import type { Role } from "../config/server_flags.ts";
 import { KvError, quote } from "../errors.ts";
-import type { SequencedCommand, WriteCommand } from "../store/command.ts";
+import type { SequencedCommand } from "../store/command.ts";
 import { stagedCommandBytes } from "../store/staging.ts";
 import type { Entry } from "../store/store.ts";
 import { findExpiredKeys, type SweepLimits } from "../store/expiry.ts";
@@ -188,13 +188,10 @@ export class Keyspace {
     });
     if (entries.length > 0) {
       this.#refuseOnReplica("set", entries[0].key);
-      const commands: WriteCommand[] = entries.map(({ key, value }) => ({
-        kind: "set",
-        key,
-        value,
-        expiresAtMs: null,
-      }));
-      const bytes = commands.reduce((sum, command) => sum + stagedCommandBytes(command), 0);
+      const bytes = entries.reduce(
+        (sum, { key, value }) => sum + stagedCommandBytes({ kind: "set", key, value, expiresAtMs: null }),
+        0,
+      );
       this.#refuseWhileLogBehind("set", entries[0].key, bytes);
     }
     const staging = this.pipeline.staging;

@@ -112,7 +112,12 @@ export function listen(server: grpc.Server, address: Address, connectionsMax?: n
   return new Promise((resolve, reject) => {
     server.bindAsync(target, grpc.ServerCredentials.createInsecure(), (error, port) => {
       if (error === null) {
-        if (connectionsMax !== undefined) limitConnections(server, connectionsMax);
+        try {
+          if (connectionsMax !== undefined) limitConnections(server, connectionsMax);
+        } catch (limitError) {
+          server.forceShutdown();
+          return reject(limitError);
+        }
         return resolve(port);
       }
       // Deno reports an address of no local interface as EINVAL where Node says
