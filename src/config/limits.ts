@@ -66,6 +66,11 @@ export const CONNECTIONS_MAX_DEFAULT = 10_000;
  * stops its accept loop on EMFILE), so it must not get there. */
 export const FDS_RESERVED = 256;
 
+/** Least time between two log lines about writes the log keeps failing to take, in ms.
+ * While the disk is full, every batch fails, expiry deletions included (ten a second),
+ * so the first failure is logged at once and then one summary per interval. */
+export const WRITE_FAILURE_REPORT_INTERVAL_MS = 10_000;
+
 /** Time graceful shutdown waits for in-flight calls before closing connections, in ms. */
 export const SHUTDOWN_GRACE_MS = 5000;
 
