@@ -116,7 +116,7 @@ Deno.test(
     // that ran out of descriptors while accepting would never accept again.
     const { command, args } = kvstoreCommand(["--address", "127.0.0.1:0", "--data-dir", dataDir]);
     const child = new Deno.Command("sh", {
-      args: ["-c", 'ulimit -n 512 && exec "$@"', "sh", command, ...args],
+      args: ["-c", 'ulimit -n 1024 && exec "$@"', "sh", command, ...args],
       env: { NO_COLOR: "1" },
       stdin: "null",
       stdout: "piped",
@@ -126,13 +126,13 @@ Deno.test(
     const address = (await server.waitForLog(/Listening on (\S+:\d+)/))[1];
     assert.match(
       server.stderr,
-      /WARN {2}server: The open-file limit is 512, so at most 256 client connections are kept/,
+      /WARN {2}server: The open-file limit is 1024, so at most 384 client connections are kept/,
     );
 
     const [hostname, port] = address.split(":");
     const storm: Deno.Conn[] = [];
     try {
-      for (let i = 0; i < 900; i++) storm.push(await Deno.connect({ hostname, port: Number(port) }));
+      for (let i = 0; i < 1500; i++) storm.push(await Deno.connect({ hostname, port: Number(port) }));
       using client = new KvClient(address, { deadlineMs: 10_000, ownConnection: true });
       // While the storm holds its connections, the limit may turn this one away too.
       await client.set("during", "storm").catch(() => {});

@@ -58,13 +58,15 @@ export const WRITE_PENDING_BYTES_MAX = 256 * MIB;
  * KiB idle; more while its calls carry large values). */
 export const CONNECTIONS_MAX_DEFAULT = 10_000;
 
-/** File descriptors kept out of the connection limit, for the node's files, its links to
- * replicas or a master, the metrics endpoint, the runtime's own, and the connections the
- * runtime accepts in a burst before it closes those over the limit (measured at 100-230
- * on Deno 2.9.3). The connection limit is lowered to the open-file limit less this: a
- * node that runs out of descriptors while accepting never accepts again (Deno's node:net
- * stops its accept loop on EMFILE), so it must not get there. */
-export const FDS_RESERVED = 256;
+/** File descriptors kept out of the connection limit: 128 for the node's files, its links
+ * to replicas or a master, the metrics endpoint and the runtime's own, and 512 for a burst
+ * of connections, which the runtime accepts (up to the listen backlog, 511) before it
+ * closes those over the limit (bursts of 100-230 measured on Deno 2.9.3). The connection
+ * limit is lowered to the open-file limit less this: a node that runs out of descriptors
+ * while accepting never accepts again (Deno's node:net stops its accept loop at the first
+ * EMFILE), so it must never get there. Costs nothing where the hard limit is large (systemd
+ * and Docker give 524288 or more); with 1024 it leaves 384 connections. */
+export const FDS_RESERVED = 640;
 
 /** Least time between two log lines about writes the log keeps failing to take, in ms.
  * While the disk is full, every batch fails, expiry deletions included (ten a second),
