@@ -9,8 +9,10 @@ DENO := $(CURDIR)/tools/deno.sh
 help: ## List the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
+# --quiet: the first run in a checkout would otherwise print Deno's box about protobufjs's
+# ignored install script (it needs none) before kvstore's own lines.
 run: ## Start a master on 0.0.0.0:50051 (pass flags with ARGS="--data-dir /var/lib/kvstore")
-	$(DENO) run -A main.ts $(ARGS)
+	$(DENO) run -A --quiet main.ts $(ARGS)
 
 test: ## Run the whole test suite (unit and integration, in parallel)
 	$(DENO) task test

@@ -82,6 +82,13 @@ function medianOf(samples: Measured[]): Measured {
   };
 }
 
+/** The 1-minute load average: on a shared machine, other work moves every figure, and
+ * the report says how busy the machine was. */
+function loadAverage(): string {
+  return Deno.loadavg()[0].toFixed(2);
+}
+
+const loadAverageAtStart = loadAverage();
 const dataDir = await Deno.makeTempDir({ prefix: "kvstore-bench-" });
 try {
   await using bare = await startDenoServer("bench/bare_server.ts", ["--address", "127.0.0.1:0"], SERVER_CORE);
@@ -150,7 +157,9 @@ try {
     `${settings.valueBytes}-byte values, ${settings.keySpace} keys  `,
     `Pinning: ${
       canPin() ? `both servers on core ${SERVER_CORE}, load driver on core ${DRIVER_CORE}` : "none (no taskset)"
-    }`,
+    }  `,
+    `Machine load average (1 min): ${loadAverageAtStart} at the start, ${loadAverage()} at the end ` +
+    `(the benchmark itself adds up to ${machine.cpus > 1 ? "2" : "1"}; more means other work shared the cores)`,
     "",
     markdownTable(rows),
     "",
@@ -158,7 +167,12 @@ try {
     "calls per server CPU-second is then the better measure of the server's capacity on one core.",
     "",
   ].join("\n");
-  const path = await writeResults("throughput", markdown, { settings, rounds, rows });
+  const path = await writeResults("throughput", markdown, {
+    settings,
+    rounds,
+    rows,
+    loadAverage: { start: Number(loadAverageAtStart), end: Number(loadAverage()) },
+  });
   console.log(markdown);
   console.log(`Recorded in ${path}`);
 } finally {

@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { KvClient, KvClientError } from "../src/client/client.ts";
-import { startServer } from "./helpers/server_process.ts";
+import { kvstoreCommand, ServerProcess, startServer } from "./helpers/server_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -90,10 +90,15 @@ Deno.test("garbage bytes on the port do not take the server down", opts, async (
 
 Deno.test("hundreds of connections opened at once are all served", opts, async () => {
   await using server = await startServer();
-  const clients = Array.from({ length: 300 }, () => new KvClient(server.address, { deadlineMs: 30_000 }));
+  // Each client its own connection: grpc-js would otherwise carry them all on one.
+  const clients = Array.from(
+    { length: 300 },
+    () => new KvClient(server.address, { deadlineMs: 30_000, ownConnection: true }),
+  );
   try {
     const results = await Promise.all(clients.map((client, i) => client.set(`conn${i}`, String(i))));
     assert.ok(results.every((ok) => ok));
+    assert.ok(Number((await clients[0].info()).connections) >= 300, "the server saw 300 connections");
   } finally {
     for (const client of clients) client.close();
   }
@@ -101,3 +106,41 @@ Deno.test("hundreds of connections opened at once are all served", opts, async (
   assert.equal(Number((await client.info()).keys), 300);
   assert.ok(server.running);
 });
+
+Deno.test(
+  "a connection storm past the open-file limit is refused at the limit, and the node keeps accepting",
+  opts,
+  async () => {
+    const dataDir = await Deno.makeTempDir({ prefix: "kvstore-test-" });
+    // 512 descriptors: the node keeps 256 connections, and the storm brings 900. A node
+    // that ran out of descriptors while accepting would never accept again.
+    const { command, args } = kvstoreCommand(["--address", "127.0.0.1:0", "--data-dir", dataDir]);
+    const child = new Deno.Command("sh", {
+      args: ["-c", 'ulimit -n 1024 && exec "$@"', "sh", command, ...args],
+      env: { NO_COLOR: "1" },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    await using server = new ServerProcess(child, dataDir, true);
+    const address = (await server.waitForLog(/Listening on (\S+:\d+)/))[1];
+    assert.match(
+      server.stderr,
+      /WARN {2}server: The open-file limit is 1024, so at most 384 client connections are kept/,
+    );
+
+    const [hostname, port] = address.split(":");
+    const storm: Deno.Conn[] = [];
+    try {
+      for (let i = 0; i < 1500; i++) storm.push(await Deno.connect({ hostname, port: Number(port) }));
+      using client = new KvClient(address, { deadlineMs: 10_000, ownConnection: true });
+      // While the storm holds its connections, the limit may turn this one away too.
+      await client.set("during", "storm").catch(() => {});
+    } finally {
+      for (const connection of storm) connection.close();
+    }
+    using client = new KvClient(address, { deadlineMs: 10_000, ownConnection: true });
+    assert.equal(await client.set("after", "storm"), true, "the node accepts connections again");
+    assert.ok(server.running);
+  },
+);

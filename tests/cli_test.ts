@@ -59,6 +59,30 @@ Deno.test("smoke: an address already in use exits 1 within seconds, saying so", 
   assert.ok(first.running, "the first server is unaffected");
 });
 
+Deno.test(
+  "an address of no local interface, or a name that does not resolve, exits 1 with one clear line",
+  opts,
+  async () => {
+    const dataDir = await Deno.makeTempDir({ prefix: "kvstore-test-" });
+    try {
+      // 192.0.2.1 is in TEST-NET-1 (RFC 5737), which no machine is given; .invalid never resolves (RFC 2606).
+      const cases: [string, RegExp][] = [
+        ["192.0.2.1:50051", /no network interface of this machine has that address/],
+        ["nosuchhost.invalid:50051", /the host name does not resolve/],
+      ];
+      for (const [address, detail] of cases) {
+        const result = await runKvstore(["--address", address, "--data-dir", dataDir], { timeoutMs: 20_000 });
+        assert.equal(result.code, 1, result.stderr);
+        assert.equal(result.stderr.trim().split("\n").length, 1, result.stderr);
+        assert.match(result.stderr.trim(), new RegExp(`^kvstore: server: Cannot listen on ${address}: `));
+        assert.match(result.stderr, detail);
+      }
+    } finally {
+      await Deno.remove(dataDir, { recursive: true });
+    }
+  },
+);
+
 Deno.test("a data directory that is a file stops start-up with one clear line", opts, async () => {
   const file = await Deno.makeTempFile({ prefix: "kvstore-test-" });
   try {

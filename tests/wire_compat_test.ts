@@ -73,10 +73,10 @@ function decode(bytes: Uint8Array): Map<number, bigint | string> {
 function call(
   session: http2.ClientHttp2Session,
   rpc: string,
-  request: Field[],
-): Promise<{ status: string; fields: Map<number, bigint | string> }> {
+  request: Field[] | Uint8Array,
+): Promise<{ status: string; message: string; fields: Map<number, bigint | string> }> {
   return new Promise((resolve, reject) => {
-    const body = encode(request);
+    const body = request instanceof Uint8Array ? request : encode(request);
     const frame = Buffer.alloc(5 + body.length);
     frame.writeUInt8(0, 0);
     frame.writeUInt32BE(body.length, 1);
@@ -89,13 +89,21 @@ function call(
     });
     const chunks: Buffer[] = [];
     let status = "";
+    let message = "";
+    // A call refused before any answer ends with its status in the headers (trailers-only).
+    const readStatus = (headers: http2.IncomingHttpHeaders) => {
+      if (headers["grpc-status"] === undefined) return;
+      status = String(headers["grpc-status"]);
+      message = decodeURIComponent(String(headers["grpc-message"] ?? ""));
+    };
     stream.on("data", (chunk: Buffer) => chunks.push(chunk));
-    stream.on("trailers", (trailers) => status = String(trailers["grpc-status"]));
+    stream.on("response", readStatus);
+    stream.on("trailers", readStatus);
     stream.on("error", reject);
     stream.on("end", () => {
       const data = Buffer.concat(chunks);
       const fields = data.length >= 5 ? decode(data.subarray(5, 5 + data.readUInt32BE(1))) : new Map();
-      resolve({ status, fields });
+      resolve({ status, message, fields });
     });
     stream.end(frame);
   });
@@ -182,3 +190,108 @@ Deno.test("smoke: a replica takes the C++ master's hand-encoded ReplicateCommand
     session.close();
   }
 });
+
+Deno.test("smoke: requests a C++ server could not parse are refused, never stored altered", opts, async () => {
+  await using server = await startServer();
+  const session = http2.connect(`http://${server.address}`);
+  try {
+    // SetRequest{key="bin", value=ff 00 80}: bytes in a string field that are not UTF-8,
+    // as a client that stores binary data in the value would send them. A lenient decoder
+    // would store U+FFFD in their place and answer success.
+    const binary = Uint8Array.from([0x0a, 3, 0x62, 0x69, 0x6e, 0x12, 3, 0xff, 0x00, 0x80]);
+    let reply = await call(session, "Set", binary);
+    assert.equal(reply.status, "3", "INVALID_ARGUMENT");
+    assert.match(reply.message, /^transport: Cannot decode the Set request: field 2 "value" is not valid UTF-8/);
+    reply = await call(session, "Contains", [[1, "bin"]]);
+    assert.equal(reply.fields.get(1) ?? 0n, 0n, "nothing was stored");
+
+    // SetRequest whose key claims 50 bytes but the message ends after one: truncated.
+    reply = await call(session, "Set", Uint8Array.from([0x0a, 50, 0x62, 0x12, 1, 0x76]));
+    assert.equal(reply.status, "3");
+    assert.match(reply.message, /field 1 "key" runs past the end of the message/);
+    reply = await call(session, "Contains", [[1, "b"]]);
+    assert.equal(reply.fields.get(1) ?? 0n, 0n, "no truncated key was stored");
+
+    // An MSet with one bad entry is refused whole.
+    const entry = (
+      key: string,
+      value: number[],
+    ) => [0x0a, key.length, ...new TextEncoder().encode(key), 0x12, value.length, ...value];
+    const good = entry("m1", [0x76]);
+    const bad = entry("m2", [0xc3]);
+    const mset = Uint8Array.from([0x0a, good.length, ...good, 0x0a, bad.length, ...bad]);
+    reply = await call(session, "MSet", mset);
+    assert.equal(reply.status, "3");
+    assert.match(reply.message, /field 1 "entries" holds a message whose field 2 "value" is not valid UTF-8/);
+    reply = await call(session, "Contains", [[1, "m1"]]);
+    assert.equal(reply.fields.get(1) ?? 0n, 0n, "no entry of the refused MSet was stored");
+
+    // The server is up, and valid UTF-8 (here 4-byte sequences) is stored as sent.
+    reply = await call(session, "Set", [[1, "emoji"], [2, "😀 ok"]]);
+    assert.equal(reply.status, "0");
+    reply = await call(session, "Get", [[1, "emoji"]]);
+    assert.equal(reply.fields.get(2), "😀 ok");
+  } finally {
+    session.close();
+  }
+});
+
+Deno.test(
+  "smoke: a C++ replica's hand-encoded StreamReplication gets the master's writes with the seed's field numbers",
+  opts,
+  async () => {
+    await using server = await startServer();
+    const session = http2.connect(`http://${server.address}`);
+    try {
+      await call(session, "Set", [[1, "s"], [2, "v"]]);
+      await call(session, "Expire", [[1, "s"], [2, 100]]);
+      await call(session, "Delete", [[1, "s"]]);
+      // ReplicationStreamRequest{start_sequence=1, replica_id="cpp"}: a stream of
+      // ReplicationCommand{type=1, key=2, value=3, seconds=4, sequence_id=5}.
+      const body = encode([[1, 1], [2, "cpp"]]);
+      const frame = Buffer.alloc(5 + body.length);
+      frame.writeUInt32BE(body.length, 1);
+      frame.set(body, 5);
+      const stream = session.request({
+        ":method": "POST",
+        ":path": "/kvstore.KeyValueStore/StreamReplication",
+        "content-type": "application/grpc",
+        te: "trailers",
+      });
+      stream.on("error", () => {});
+      const commands: Map<number, bigint | string>[] = [];
+      const received = new Promise<void>((resolve, reject) => {
+        let pending = Buffer.alloc(0);
+        const timer = setTimeout(() => reject(new Error(`got ${commands.length} of 3 commands`)), 10_000);
+        stream.on("data", (chunk: Buffer) => {
+          pending = Buffer.concat([pending, chunk]);
+          while (pending.length >= 5 && pending.length >= 5 + pending.readUInt32BE(1)) {
+            const length = pending.readUInt32BE(1);
+            commands.push(decode(pending.subarray(5, 5 + length)));
+            pending = pending.subarray(5 + length);
+          }
+          if (commands.length >= 3) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+      });
+      stream.end(frame);
+      await received;
+      stream.close();
+      const [set, expire, del] = commands;
+      assert.equal(set.get(1) ?? 0n, 0n, "SET = 0");
+      assert.equal(set.get(2), "s");
+      assert.equal(set.get(3), "v");
+      assert.equal(set.get(5), 1n);
+      assert.equal(expire.get(1), 2n, "EXPIRE = 2");
+      assert.equal(expire.get(4), 100n, "seconds, as the C++ store sends them");
+      assert.equal(expire.get(5), 2n);
+      assert.equal(del.get(1), 1n, "DELETE = 1");
+      assert.equal(del.get(2), "s");
+      assert.equal(del.get(5), 3n);
+    } finally {
+      session.close();
+    }
+  },
+);

@@ -12,7 +12,11 @@
 set -euo pipefail
 
 DENO_VERSION="2.9.3"
-cache_dir="${KVSTORE_DENO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kvstore/deno-$DENO_VERSION}"
+if [ -z "${KVSTORE_DENO_CACHE:-}" ] && [ -z "${XDG_CACHE_HOME:-}" ] && [ -z "${HOME:-}" ]; then
+  echo "tools/deno.sh: Cannot choose where to install Deno $DENO_VERSION: set HOME, XDG_CACHE_HOME or KVSTORE_DENO_CACHE" >&2
+  exit 1
+fi
+cache_dir="${KVSTORE_DENO_CACHE:-${XDG_CACHE_HOME:-${HOME:-}/.cache}/kvstore/deno-$DENO_VERSION}"
 
 deno_version_of() {
   "$1" --version 2>/dev/null | awk 'NR == 1 { print $2 }'

@@ -12,7 +12,7 @@ export type Workload = "set" | "get" | "mixed";
 export interface LoadOptions {
   readonly address: string;
   readonly workload: Workload;
-  /** Client connections. */
+  /** Client connections, each its own HTTP/2 connection. */
   readonly connections: number;
   /** Calls in flight per connection. */
   readonly concurrency: number;
@@ -58,9 +58,11 @@ export async function preload(address: string, keySpace: number, valueBytes: num
 
 /** Runs the workload and returns throughput and latency percentiles. */
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {
+  // Each client opens its own connection: grpc-js otherwise pools every client of one
+  // address in a process onto a single HTTP/2 connection, and "8 connections" would be one.
   const clients = Array.from(
     { length: options.connections },
-    () => new KvClient(options.address, { deadlineMs: 30_000 }),
+    () => new KvClient(options.address, { deadlineMs: 30_000, ownConnection: true }),
   );
   await Promise.all(clients.map((client) => client.waitForReady(10_000)));
   const value = "v".repeat(options.valueBytes);

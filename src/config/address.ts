@@ -35,7 +35,10 @@ export function parseAddress(text: string, flag: string): Address {
     if (colon <= 0) throw new UsageError(`Invalid ${flag} ${JSON.stringify(text)}: ${hint}`);
     host = trimmed.slice(0, colon);
     portText = trimmed.slice(colon + 1);
-    if (!HOST_PATTERN.test(host)) {
+    // Four dotted numbers are an IPv4 address, never a host name (a top-level domain is
+    // not all digits), so 999.1.1.1 is refused here rather than sent to DNS.
+    const isDottedQuad = /^[0-9]+(\.[0-9]+){3}$/.test(host);
+    if (!HOST_PATTERN.test(host) || (isDottedQuad && host.split(".").some((part) => Number(part) > 255))) {
       throw new UsageError(
         `Invalid ${flag} ${JSON.stringify(text)}: ${JSON.stringify(host)} is not a host name or IPv4 address`,
       );

@@ -44,6 +44,27 @@ export const EXPIRY_REPEAT_RATIO = 0.25;
 /** Most keys a sweep tick examines, bounding the tick's time (about 1 ms at this size). */
 export const EXPIRY_KEYS_PER_TICK_MAX = 2000;
 
+/** Client connections a node keeps open at once (flag --max-connections; Redis's
+ * maxclients default). A connection past this is closed as soon as it is accepted, and
+ * its client sees UNAVAILABLE. Each costs a file descriptor and an HTTP/2 session (a few
+ * KiB idle; more while its calls carry large values). */
+export const CONNECTIONS_MAX_DEFAULT = 10_000;
+
+/** File descriptors kept out of the connection limit: 128 for the node's files, its links
+ * to replicas or a master, the metrics endpoint and the runtime's own, and 512 for a burst
+ * of connections, which the runtime accepts (up to the listen backlog, 511) before it
+ * closes those over the limit (bursts of 100-230 measured on Deno 2.9.3). The connection
+ * limit is lowered to the open-file limit less this: a node that runs out of descriptors
+ * while accepting never accepts again (Deno's node:net stops its accept loop at the first
+ * EMFILE), so it must never get there. Costs nothing where the hard limit is large (systemd
+ * and Docker give 524288 or more); with 1024 it leaves 384 connections. */
+export const FDS_RESERVED = 640;
+
+/** Least time between two log lines about writes the log keeps failing to take, in ms.
+ * While the disk is full, every batch fails, expiry deletions included (ten a second),
+ * so the first failure is logged at once and then one summary per interval. */
+export const WRITE_FAILURE_REPORT_INTERVAL_MS = 10_000;
+
 /** Time graceful shutdown waits for in-flight calls before closing connections, in ms. */
 export const SHUTDOWN_GRACE_MS = 5000;
 

@@ -18,6 +18,7 @@ import type { DataLimits } from "../store/validation.ts";
 import { type Address, formatAddress, parseAddress, parseAddressList } from "./address.ts";
 import {
   BACKLOG_BYTES_DEFAULT,
+  CONNECTIONS_MAX_DEFAULT,
   KEY_BYTES_MAX_DEFAULT,
   REPLICATION_PING_INTERVAL_MS,
   REPLICATION_TIMEOUT_MS_DEFAULT,
@@ -62,6 +63,9 @@ export interface ServerConfig {
   readonly appendfsync: FsyncPolicy;
   /** Seconds between automatic snapshots; 0 turns them off (--snapshot-interval-seconds). */
   readonly snapshotIntervalSeconds: number;
+  /** Client connections kept open at once (--max-connections), before the open-file limit
+   * lowers it (see FDS_RESERVED). */
+  readonly connectionsMax: number;
 }
 
 /** One flag: its name without dashes, whether it takes a value, and its help line. */
@@ -135,6 +139,13 @@ export const SERVER_FLAGS: readonly FlagSpec[] = [
     valueName: "SECONDS",
     help: "Longest TTL an EXPIRE may set.",
     defaultText: `${TTL_SECONDS_MAX_DEFAULT} (10 years)`,
+  },
+  {
+    name: "max-connections",
+    type: "string",
+    valueName: "N",
+    help: "Client connections open at once; more are closed at once (lowered to fit the open-file limit).",
+    defaultText: String(CONNECTIONS_MAX_DEFAULT),
   },
   LOG_LEVEL_FLAG,
   LOG_FORMAT_FLAG,
@@ -368,6 +379,12 @@ function buildServerConfig(values: FlagValues): ServerConfig {
       "--snapshot-interval-seconds",
       0,
       365 * 24 * 60 * 60,
+    ),
+    connectionsMax: parseInteger(
+      asString("max-connections") ?? String(CONNECTIONS_MAX_DEFAULT),
+      "--max-connections",
+      1,
+      1_000_000,
     ),
   };
 }

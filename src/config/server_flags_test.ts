@@ -55,6 +55,9 @@ Deno.test("mistakes are refused with a message naming what is wrong", () => {
   assert.match(usageError(["--address", "nonsense"]), /Invalid --address "nonsense": expected host:port/);
   assert.match(usageError(["--address", "host:99999"]), /port must be a number from 0 to 65535/);
   assert.match(usageError(["--address", "bad host:1"]), /not a host name/);
+  assert.match(usageError(["--address", "999.1.1.1:1"]), /"999\.1\.1\.1" is not a host name or IPv4 address/);
+  assert.deepEqual(config(["--address", "255.255.255.255:1"]).address, { host: "255.255.255.255", port: 1 });
+  assert.deepEqual(config(["--address", "db1.example.com:1"]).address, { host: "db1.example.com", port: 1 });
   assert.match(usageError(["--replica"]), /replica needs --master-address/);
   assert.match(usageError(["--master", "--replica", "--master-address", "a:1"]), /not both/);
   assert.match(usageError(["--master-address", "a:1"]), /--master-address is for replicas/);

@@ -11,7 +11,11 @@ import { WritePipeline } from "./write_pipeline.ts";
 
 const LIMITS = { keyBytesMax: 64, valueBytesMax: 64, ttlSecondsMax: 1000 };
 
-function keyspaceWith(log: CommitLog, role: "master" | "replica" = "master", clock = { nowMs: 1_000_000 }) {
+function keyspaceWith(
+  log: CommitLog,
+  role: "master" | "replica" = "master",
+  clock = { nowMs: 1_000_000 },
+) {
   const pipeline = new WritePipeline(new WriteStaging(new Store()), log, silentLogger());
   const keyspace = new Keyspace(pipeline, {
     role,

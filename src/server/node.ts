@@ -65,6 +65,7 @@ import {
   openFilePersistence,
   persistenceInfo,
 } from "./durability.ts";
+import { connectionsLimit, openFilesLimit } from "./connection_limit.ts";
 import { Keyspace } from "./keyspace.ts";
 import { LoadingGate } from "./loading_gate.ts";
 import { dataHandlers } from "./service.ts";
@@ -191,8 +192,15 @@ export class Node {
     );
     // Health answers from the start: NOT_SERVING while loading.
     addOperationsServices(server, health);
-    const port = await listen(server, config.address);
+    const { connectionsMax, loweredBy } = connectionsLimit(config.connectionsMax, openFilesLimit());
+    const port = await listen(server, config.address, connectionsMax);
     const boundAddress = { host: config.address.host, port };
+    if (loweredBy !== null) {
+      serverLogger.warn(
+        `The open-file limit is ${loweredBy}, so at most ${connectionsMax} client connections are kept open at ` +
+          `once (--max-connections asks for ${config.connectionsMax}); raise the limit (ulimit -n) for more`,
+      );
+    }
     serverLogger.info("Loading the dataset; calls are refused until it is loaded", {
       address: formatAddress(boundAddress),
       dataDir: config.dataDir,

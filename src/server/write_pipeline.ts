@@ -20,7 +20,7 @@
  */
 
 import { setImmediate } from "node:timers";
-import { WRITE_QUEUE_BYTES_MAX } from "../config/limits.ts";
+import { WRITE_FAILURE_REPORT_INTERVAL_MS, WRITE_QUEUE_BYTES_MAX } from "../config/limits.ts";
 import { nextTurn } from "../event_loop.ts";
 import { KvError } from "../errors.ts";
 import type { Logger } from "../logging/logger.ts";
@@ -31,10 +31,23 @@ import type { WriteStaging } from "../store/staging.ts";
 /** Called with each batch after it is committed, in seq order. */
 export type CommitListener = (batch: readonly SequencedCommand[]) => void;
 
+/** Failed batches since the log last took one, for the rate-limited report. */
+interface FailureSpell {
+  /** Batches and writes failed since the last line logged about them. */
+  batches: number;
+  writes: number;
+  /** All failed since the spell began. */
+  batchesTotal: number;
+  writesTotal: number;
+  lastReportMs: number;
+}
+
 export class WritePipeline {
   readonly staging: WriteStaging;
   #log: CommitLog;
   #logger: Logger;
+  #clock: () => number;
+  #failing: FailureSpell | null = null;
   #listeners: CommitListener[] = [];
   /** The writers waiting for the commands now queued, which the next batch takes: all
    * of a batch's writers share one promise, so a write costs no promise of its own. */
@@ -44,13 +57,20 @@ export class WritePipeline {
 
   #queueBytesMax: number;
 
-  /** `queueBytesMax`: see {@linkcode WritePipeline.admitWrite} (default
-   * WRITE_QUEUE_BYTES_MAX). */
-  constructor(staging: WriteStaging, log: CommitLog, logger: Logger, options: { queueBytesMax?: number } = {}) {
+  /** Options: `queueBytesMax`, see {@linkcode WritePipeline.admitWrite} (default
+   * WRITE_QUEUE_BYTES_MAX); `clock` (unix ms) paces the reports of a log that keeps
+   * failing. */
+  constructor(
+    staging: WriteStaging,
+    log: CommitLog,
+    logger: Logger,
+    options: { queueBytesMax?: number; clock?: () => number } = {},
+  ) {
     this.staging = staging;
     this.#log = log;
     this.#logger = logger;
     this.#queueBytesMax = options.queueBytesMax ?? WRITE_QUEUE_BYTES_MAX;
+    this.#clock = options.clock ?? Date.now;
   }
 
   /**
@@ -129,6 +149,13 @@ export class WritePipeline {
         continue;
       }
       this.staging.commit(batch);
+      if (this.#failing !== null) {
+        this.#logger.info("The log takes writes again", {
+          failedBatches: this.#failing.batchesTotal,
+          failedWrites: this.#failing.writesTotal,
+        });
+        this.#failing = null;
+      }
       for (const listener of this.#listeners) {
         try {
           listener(batch);
@@ -147,13 +174,37 @@ export class WritePipeline {
       ? error
       : new KvError("UNAVAILABLE", `log: Cannot append: ${error instanceof Error ? error.message : String(error)}`);
     const dropped = this.staging.abort();
-    this.#logger.error("Writes failed: the log could not take them", {
-      writes: dropped.length,
-      error: failure.message,
-    });
+    this.#reportFailure(dropped.length, failure.message);
     writers?.reject(failure);
     this.#queuedWriters?.reject(failure);
     this.#queuedWriters = null;
+  }
+
+  /** Logs the first failed batch at once, then while the log keeps failing (a full disk
+   * fails every batch, expiry deletions ten times a second) one summary per
+   * WRITE_FAILURE_REPORT_INTERVAL_MS, so the failure is not drowned in copies of itself. */
+  #reportFailure(writes: number, error: string): void {
+    const nowMs = this.#clock();
+    const spell = this.#failing;
+    if (spell === null) {
+      this.#failing = { batches: 0, writes: 0, batchesTotal: 1, writesTotal: writes, lastReportMs: nowMs };
+      this.#logger.error("Writes failed: the log could not take them", { writes, error });
+      return;
+    }
+    spell.batches++;
+    spell.writes += writes;
+    spell.batchesTotal++;
+    spell.writesTotal += writes;
+    if (nowMs - spell.lastReportMs < WRITE_FAILURE_REPORT_INTERVAL_MS) return;
+    this.#logger.error("Writes still fail: the log cannot take them", {
+      batches: spell.batches,
+      writes: spell.writes,
+      seconds: Math.round((nowMs - spell.lastReportMs) / 1000),
+      error,
+    });
+    spell.batches = 0;
+    spell.writes = 0;
+    spell.lastReportMs = nowMs;
   }
 }
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { KvError } from "../errors.ts";
-import { silentLogger } from "../logging/logger.ts";
+import { Logger, silentLogger } from "../logging/logger.ts";
 import { type CommitLog, VolatileLog } from "../persistence/commit_log.ts";
 import type { SequencedCommand, WriteCommand } from "../store/command.ts";
 import { Store } from "../store/store.ts";
@@ -134,6 +134,49 @@ Deno.test("client writes are refused while more than the queue's limit waits for
   log.held[2].reject(new KvError("UNAVAILABLE", "log: Cannot append: disk full"));
   await assert.rejects(within(failing, 2000, "the failing write"), /disk full/);
   assert.equal(pipeline.staging.pendingBytes, 0);
+});
+
+/** A log that fails every append until told otherwise, like a full disk. */
+class FullDiskLog implements CommitLog {
+  full = true;
+  append(_batch: readonly SequencedCommand[]): Promise<void> {
+    if (this.full) return Promise.reject(new KvError("UNAVAILABLE", "log: Cannot append: No space left on device"));
+    return Promise.resolve();
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+Deno.test("a log that keeps failing is reported once, then in a summary per interval, then its recovery", async () => {
+  const lines: string[] = [];
+  const logger = new Logger({ level: "info", format: "text", sink: (line) => lines.push(line), clock: () => 0 });
+  const log = new FullDiskLog();
+  const clock = { nowMs: 1_000_000 };
+  const pipeline = new WritePipeline(new WriteStaging(new Store()), log, logger.child("pipeline"), {
+    clock: () => clock.nowMs,
+  });
+  const failOnce = async (keys: string[]) => {
+    const writes = keys.map((key) => pipeline.commit(pipeline.staging.stage(set(key))).catch(() => {}));
+    await within(Promise.all(writes), 2000, "failed writes");
+  };
+  for (let tick = 0; tick < 50; tick++) {
+    await failOnce([`a${tick}`, `b${tick}`]); // ten a second, as the expiry sweep would
+    clock.nowMs += 100;
+  }
+  const errors = lines.filter((line) => line.includes("ERROR"));
+  assert.equal(errors.length, 1, "5 s of failures: the first line only");
+  assert.match(errors[0], /Writes failed: the log could not take them writes=2 error=.*No space left/);
+  for (let tick = 0; tick < 60; tick++) {
+    await failOnce([`c${tick}`]);
+    clock.nowMs += 100;
+  }
+  const summaries = lines.filter((line) => line.includes("Writes still fail"));
+  assert.equal(summaries.length, 1, "one summary after 10 s");
+  assert.match(summaries[0], /batches=100 writes=149 seconds=10 error=.*No space left/);
+  log.full = false;
+  await pipeline.commit(pipeline.staging.stage(set("ok")));
+  assert.match(lines.at(-1)!, /INFO {2}pipeline: The log takes writes again failedBatches=110 failedWrites=160$/);
 });
 
 /** Polls `condition` every turn for up to 2 s. */

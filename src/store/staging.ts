@@ -159,7 +159,7 @@ export class WriteStaging {
     const staged: SequencedCommand = { seq, command };
     this.#lastSeq = seq;
     this.#queued.push(staged);
-    this.#pendingBytes += stagedBytes(command);
+    this.#pendingBytes += stagedCommandBytes(command);
     const pending = this.#pending.get(command.key);
     const before = pending === undefined ? (this.store.peek(command.key) ?? null) : pending.entry;
     const after = entryAfter(before, command);
@@ -186,7 +186,7 @@ export class WriteStaging {
     if (batch !== this.#taken) throw new Error("staging: Cannot commit a batch that was not taken");
     for (const staged of batch) {
       this.store.apply(staged.command);
-      this.#pendingBytes -= stagedBytes(staged.command);
+      this.#pendingBytes -= stagedCommandBytes(staged.command);
       const pending = this.#pending.get(staged.command.key)!;
       if (--pending.commands === 0) this.#pending.delete(staged.command.key);
     }
@@ -207,7 +207,9 @@ export class WriteStaging {
   }
 }
 
-function stagedBytes(command: WriteCommand): number {
+/** An estimate of the memory a staged command holds, in bytes: its key and value (one
+ * byte per UTF-16 unit, as V8 holds ASCII) plus a fixed overhead. */
+export function stagedCommandBytes(command: WriteCommand): number {
   return command.key.length + (command.kind === "set" ? command.value.length : 0) + STAGED_COMMAND_OVERHEAD_BYTES;
 }
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { Store } from "./store.ts";
-import { WriteStaging } from "./staging.ts";
+import { stagedCommandBytes, WriteStaging } from "./staging.ts";
 
 function commitAll(staging: WriteStaging): void {
   staging.commit(staging.takeBatch());
@@ -131,4 +131,26 @@ Deno.test("isQueued knows a queued command from one taken, committed, or dropped
   assert.equal(reused.seq, third.seq);
   assert.equal(staging.isQueued(third), false, "dropped, though another command now has its seq");
   assert.equal(staging.isQueued(reused), true);
+});
+
+Deno.test("pendingBytes counts what waits for the log, through commit and abort", () => {
+  const staging = new WriteStaging(new Store());
+  assert.equal(staging.pendingBytes, 0);
+  staging.set("k", "x".repeat(100), null);
+  staging.delete("k", 0);
+  const bytes = staging.pendingBytes;
+  assert.equal(
+    bytes,
+    stagedCommandBytes({ kind: "set", key: "k", value: "x".repeat(100), expiresAtMs: null }) +
+      stagedCommandBytes({ kind: "delete", key: "k" }),
+  );
+  assert.ok(bytes > 100);
+  const batch = staging.takeBatch();
+  staging.set("j", "y", null);
+  assert.ok(staging.pendingBytes > bytes, "a taken batch still counts, with what queues behind it");
+  staging.commit(batch);
+  assert.equal(staging.pendingBytes, stagedCommandBytes({ kind: "set", key: "j", value: "y", expiresAtMs: null }));
+  staging.takeBatch();
+  staging.abort();
+  assert.equal(staging.pendingBytes, 0);
 });

@@ -24,6 +24,7 @@ import {
   HEALTH_SERVICE,
   KVSTORE_SERVICE,
   kvstoreDefinition,
+  malformedRequestProblem,
   PROTO_FILES,
   protoFileDefinition,
   REFLECTION_V1_SERVICE,
@@ -104,22 +105,49 @@ export function createServer(limits: TransportLimits, options: ServerOptions = {
 }
 
 /** Binds `server` to `address` and resolves with the bound port (useful when the port
- * asked for is 0). Refuses with a message a person can act on. */
-export function listen(server: grpc.Server, address: Address): Promise<number> {
+ * asked for is 0). Refuses with a message a person can act on. With `connectionsMax`,
+ * connections past that many open at once are closed as soon as they are accepted. */
+export function listen(server: grpc.Server, address: Address, connectionsMax?: number): Promise<number> {
   const target = formatAddress(address);
   return new Promise((resolve, reject) => {
     server.bindAsync(target, grpc.ServerCredentials.createInsecure(), (error, port) => {
-      if (error === null) return resolve(port);
+      if (error === null) {
+        try {
+          if (connectionsMax !== undefined) limitConnections(server, connectionsMax);
+        } catch (limitError) {
+          server.forceShutdown();
+          return reject(limitError);
+        }
+        return resolve(port);
+      }
+      // Deno reports an address of no local interface as EINVAL where Node says
+      // EADDRNOTAVAIL; grpc-js reports a host name that does not resolve in words.
       const detail = error.message.includes("EADDRINUSE")
         ? "the address is already in use (is another kvstore running? choose another --address)"
-        : error.message.includes("EADDRNOTAVAIL") || error.message.includes("ENOTFOUND")
-        ? "no network interface has that address"
+        : /EADDRNOTAVAIL|EINVAL/.test(error.message)
+        ? "no network interface of this machine has that address (0.0.0.0 listens on all of them)"
+        : /ENOTFOUND|Name resolution failed/.test(error.message)
+        ? "the host name does not resolve to an address of this machine"
         : error.message.includes("EACCES")
         ? "permission denied (ports below 1024 need privileges)"
         : error.message;
       reject(new KvError("UNAVAILABLE", `server: Cannot listen on ${target}: ${detail}`));
     });
   });
+}
+
+/**
+ * Sets node:net's maxConnections on the listeners of `server`. grpc-js offers no option
+ * for it, so this reaches its listeners through the `http2Servers` map it keeps (a
+ * TypeScript-private field of grpc-js 1.14, which deno.lock pins); a grpc-js without it
+ * fails here, at start-up, rather than leaving a node unbounded.
+ */
+function limitConnections(server: grpc.Server, connectionsMax: number): void {
+  const listeners = (server as unknown as { http2Servers?: unknown }).http2Servers;
+  if (!(listeners instanceof Map)) {
+    throw new Error("transport: Cannot limit connections: this grpc-js keeps no http2Servers map");
+  }
+  for (const listener of listeners.keys()) (listener as { maxConnections: number }).maxConnections = connectionsMax;
 }
 
 /** The service definition of kvstore.KeyValueStore, for addService. */
@@ -184,13 +212,50 @@ export function addService(
   handlers: grpc.UntypedServiceImplementation,
 ): void {
   const instrument = serverInstruments.get(server);
-  server.addService(definition, instrument === undefined ? handlers : instrument(definition, handlers));
+  const checked = refuseMalformedRequests(definition, handlers);
+  server.addService(definition, instrument === undefined ? checked : instrument(definition, checked));
   const firstPath = Object.values(definition)[0]?.path ?? "";
   const name = firstPath.split("/")[1];
   if (name === undefined || name === "") return;
   const names = servedServices.get(server) ?? [];
   if (!names.includes(name)) names.push(name);
   servedServices.set(server, names);
+}
+
+/**
+ * `handlers` wrapped so that a call whose request bytes were malformed (invalid UTF-8 in
+ * a string field, a field running past the end: see wire_check.ts) is answered
+ * INVALID_ARGUMENT with what is wrong, and never reaches the handler. Rpcs with a
+ * streamed request are left as they are (their messages are not checked).
+ */
+function refuseMalformedRequests(
+  definition: grpc.ServiceDefinition,
+  handlers: grpc.UntypedServiceImplementation,
+): grpc.UntypedServiceImplementation {
+  const checked: grpc.UntypedServiceImplementation = {};
+  for (const [rpc, handler] of Object.entries(handlers)) {
+    const method = definition[rpc];
+    if (method === undefined || method.requestStream) {
+      checked[rpc] = handler;
+      continue;
+    }
+    const refusal = (problem: string): Partial<grpc.StatusObject> => ({
+      code: grpc.status.INVALID_ARGUMENT,
+      details: `transport: Cannot decode the ${rpc} request: ${problem}`,
+    });
+    checked[rpc] = method.responseStream
+      ? ((call: grpc.ServerWritableStream<unknown, unknown>) => {
+        const problem = malformedRequestProblem(call.request);
+        if (problem !== null) return void call.emit("error", refusal(problem));
+        (handler as (call: unknown) => void)(call);
+      }) as grpc.UntypedHandleCall
+      : ((call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+        const problem = malformedRequestProblem(call.request);
+        if (problem !== null) return callback(refusal(problem));
+        (handler as (call: unknown, callback: unknown) => void)(call, callback);
+      }) as grpc.UntypedHandleCall;
+  }
+  return checked;
 }
 
 /** The full names of the services added to `server` with {@linkcode addService}. */

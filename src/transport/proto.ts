@@ -11,9 +11,16 @@
  * @module
  */
 
-import { Buffer } from "node:buffer";
+import { Buffer, isUtf8 } from "node:buffer";
 import * as protoLoader from "@grpc/proto-loader";
 import protobuf from "protobufjs";
+import {
+  findWireProblem,
+  WIRE_TYPE_LENGTH_DELIMITED,
+  type WireField,
+  type WireSchema,
+  wireTypeOf,
+} from "./wire_check.ts";
 import protoText from "../../proto/kvstore.proto" with { type: "text" };
 import healthProtoText from "../../proto/grpc/health/v1/health.proto" with { type: "text" };
 import reflectionProtoText from "../../proto/grpc/reflection/v1/reflection.proto" with { type: "text" };
@@ -76,6 +83,7 @@ export function protoFileDefinition(filename: string): protoLoader.PackageDefini
     if (file === undefined) throw new Error(`proto: Unknown proto file ${JSON.stringify(filename)}`);
     const root = protobuf.parse(file.text, { keepCase: true }).root;
     definition = protoLoader.fromJSON(root.toJSON(), PROTO_LOADER_OPTIONS);
+    checkRequestsStrictly(root, definition);
     definitions.set(filename, definition);
   }
   return definition;
@@ -127,4 +135,86 @@ export function int32RequestFieldsOf(rpc: string): readonly string[] {
   >;
   const fields = service[rpc]?.requestType?.type?.field ?? [];
   return fields.filter((field) => field.type === "TYPE_INT32").map((field) => field.name);
+}
+
+// Strict decoding of requests (see wire_check.ts).
+
+/** The property a request decoded from malformed bytes carries: what is wrong with them.
+ * {@linkcode malformedRequestProblem} reads it. */
+const MALFORMED_REQUEST = Symbol("kvstore.malformedRequest");
+
+/** What is wrong with the bytes `request` was decoded from (invalid UTF-8 in a string
+ * field, a field that runs past the end), or null when they were well formed. */
+export function malformedRequestProblem(request: unknown): string | null {
+  if (typeof request !== "object" || request === null) return null;
+  return (request as { [MALFORMED_REQUEST]?: string })[MALFORMED_REQUEST] ?? null;
+}
+
+/**
+ * Makes the request deserializers of `definition`'s services check the bytes before
+ * protobufjs decodes them, for every rpc whose request is a single message (streamed
+ * requests are our own nodes' Sync and reflection, which protobufjs-encoded senders
+ * write). Malformed bytes do not throw, which grpc-js would answer with a bare
+ * INTERNAL "Error deserializing request": the request comes back with its fields at
+ * their proto3 defaults and {@linkcode malformedRequestProblem} saying what is wrong,
+ * and transport/grpc.ts's addService answers INVALID_ARGUMENT with that.
+ */
+function checkRequestsStrictly(root: protobuf.Root, definition: protoLoader.PackageDefinition): void {
+  root.resolveAll();
+  const schemas = new Map<protobuf.Type, WireSchema>();
+  for (const service of servicesOf(root)) {
+    const serviceDefinition = definition[service.fullName.slice(1)] as Record<string, { requestDeserialize: unknown }>;
+    for (const method of service.methodsArray) {
+      const methodDefinition = serviceDefinition?.[method.name];
+      if (method.requestStream === true || methodDefinition === undefined || method.resolvedRequestType === null) {
+        continue;
+      }
+      const schema = wireSchemaOf(method.resolvedRequestType, schemas);
+      const decode = methodDefinition.requestDeserialize as (bytes: Buffer) => object;
+      methodDefinition.requestDeserialize = (bytes: Buffer) => {
+        const problem = findWireProblem(bytes, schema, isUtf8);
+        if (problem === null) return decode(bytes);
+        // Not enumerable, so a handler that copies or forwards the request leaves it behind.
+        return Object.defineProperty(decode(Buffer.alloc(0)), MALFORMED_REQUEST, { value: problem });
+      };
+    }
+  }
+}
+
+function servicesOf(namespace: protobuf.NamespaceBase): protobuf.Service[] {
+  return namespace.nestedArray.flatMap((nested) =>
+    nested instanceof protobuf.Service
+      ? [nested]
+      : nested instanceof protobuf.Namespace || nested instanceof protobuf.Type
+      ? servicesOf(nested)
+      : []
+  );
+}
+
+/** The schema findWireProblem walks for `type`, built once per type (and shared, since
+ * types may refer to each other). */
+function wireSchemaOf(type: protobuf.Type, schemas: Map<protobuf.Type, WireSchema>): WireSchema {
+  const known = schemas.get(type);
+  if (known !== undefined) return known;
+  const fields = new Map<number, WireField>();
+  const schema: WireSchema = { name: type.fullName.slice(1), fields };
+  schemas.set(type, schema);
+  for (const field of type.fieldsArray) {
+    const message = field.resolvedType instanceof protobuf.Type ? field.resolvedType : null;
+    const wireType = wireTypeOf(field.type, message !== null);
+    // A map travels as repeated entry messages; its entries are skipped unchecked (our
+    // protos have no maps on requests). A repeated number may also come packed.
+    const isMap = field instanceof protobuf.MapField;
+    fields.set(field.id, {
+      name: field.name,
+      kind: isMap ? "other" : message !== null ? "message" : field.type === "string" ? "string" : "other",
+      wireTypes: isMap
+        ? [WIRE_TYPE_LENGTH_DELIMITED]
+        : field.repeated && wireType !== WIRE_TYPE_LENGTH_DELIMITED
+        ? [wireType, WIRE_TYPE_LENGTH_DELIMITED]
+        : [wireType],
+      message: message === null || isMap ? undefined : () => wireSchemaOf(message, schemas),
+    });
+  }
+  return schema;
 }

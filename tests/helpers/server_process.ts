@@ -10,6 +10,7 @@
  * @module
  */
 
+import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const MAIN_TS = fileURLToPath(new URL("../../main.ts", import.meta.url));
@@ -22,9 +23,18 @@ export const PROCESS_EXIT_TIMEOUT_MS = 15_000;
 
 /** The command that runs kvstore with `args`. */
 export function kvstoreCommand(args: readonly string[]): { command: string; args: string[] } {
-  const bin = Deno.env.get("KVSTORE_BIN");
-  if (bin !== undefined && bin !== "") return { command: bin, args: [...args] };
+  const bin = kvstoreBin(Deno.env.get("KVSTORE_BIN"), Deno.cwd());
+  if (bin !== null) return { command: bin, args: [...args] };
   return { command: Deno.execPath(), args: ["run", "-A", "--quiet", MAIN_TS, ...args] };
+}
+
+/** The program `$KVSTORE_BIN` names, or null when it is unset or empty. A relative path
+ * (`./kvstore`, `dist/kvstore`) is made absolute against `cwd`, where the tests were
+ * started: servers run in their own temporary directories, and a relative program path
+ * would be looked up from there. A bare name (`kvstore`) is left for the PATH search. */
+export function kvstoreBin(bin: string | undefined, cwd: string): string | null {
+  if (bin === undefined || bin === "") return null;
+  return bin.includes("/") ? resolve(cwd, bin) : bin;
 }
 
 export interface StartOptions {

@@ -1,0 +1,205 @@
+/**
+ * Strict checks of a request's protobuf bytes, made before protobufjs decodes them.
+ *
+ * protobufjs decodes leniently where the C++ protobuf runtime (which the C++ store and
+ * its clients use) refuses to parse:
+ *
+ * - a `string` field that is not valid UTF-8 becomes U+FFFD replacement characters, so
+ *   a client that puts binary bytes in a value would get back other bytes than it
+ *   wrote, after a Set that answered success;
+ * - a length that runs past the end of the message is cut short, so a truncated Set
+ *   stores a truncated key or value;
+ * - a known field sent with another wire type is read as if it had the expected one,
+ *   which yields garbage.
+ *
+ * {@linkcode findWireProblem} walks the bytes once against the message's schema and
+ * says what is wrong, so the call can be refused with INVALID_ARGUMENT rather than
+ * served with data the client never sent.
+ *
+ * The wire format: a message is a sequence of fields, each a varint tag (field number
+ * << 3 | wire type) followed by its payload: wire type 0 a varint (at most 10 bytes), 1
+ * eight bytes, 2 a varint length and that many bytes (strings, bytes, messages, packed
+ * repeated numbers), 5 four bytes, 3 and 4 the start and end of a group (proto2; skipped
+ * as a whole). Fields the schema does not know are skipped, as proto3 requires. For
+ * example `0a 01 6b 12 01 76` is SetRequest{key (1) = "k", value (2) = "v"}.
+ *
+ * @module
+ */
+
+/** Nesting of messages and groups a message may hold (the C++ runtime's default
+ * recursion limit); a deeper one is refused rather than walked. */
+export const WIRE_NESTING_DEPTH_MAX = 100;
+
+/** Wire types, as the tag's low three bits carry them. */
+const VARINT = 0;
+const FIXED64 = 1;
+const LENGTH_DELIMITED = 2;
+export { LENGTH_DELIMITED as WIRE_TYPE_LENGTH_DELIMITED };
+const START_GROUP = 3;
+const END_GROUP = 4;
+const FIXED32 = 5;
+
+/** What the check needs to know of a message type: its fields by number. */
+export interface WireSchema {
+  /** The message's full name, for error messages ("kvstore.SetRequest"). */
+  readonly name: string;
+  readonly fields: ReadonlyMap<number, WireField>;
+}
+
+/** One field of a {@linkcode WireSchema}. */
+export interface WireField {
+  readonly name: string;
+  /** `string` payloads must be UTF-8; `message` payloads are checked against `message`. */
+  readonly kind: "string" | "message" | "other";
+  /** The wire types the field may arrive with (a repeated number: its own or packed). */
+  readonly wireTypes: readonly number[];
+  /** The schema of a `message` field, looked up when needed (types may refer to each
+   * other). */
+  readonly message?: () => WireSchema;
+}
+
+/** The wire type a field of protobuf type `type` (as written in a .proto: "string",
+ * "int32", "fixed64", an enum's or a message's name) is encoded with. */
+export function wireTypeOf(type: string, isMessage: boolean): number {
+  if (isMessage) return LENGTH_DELIMITED;
+  switch (type) {
+    case "string":
+    case "bytes":
+      return LENGTH_DELIMITED;
+    case "double":
+    case "fixed64":
+    case "sfixed64":
+      return FIXED64;
+    case "float":
+    case "fixed32":
+    case "sfixed32":
+      return FIXED32;
+    default:
+      // int32, int64, uint32, uint64, sint32, sint64, bool and enums.
+      return VARINT;
+  }
+}
+
+/**
+ * Checks `bytes` as an encoding of `schema`'s message. Returns null when a strict
+ * protobuf parser would accept it, else what is wrong, naming the field:
+ * `field 2 "value" is not valid UTF-8`. `isUtf8` tells valid UTF-8 (node:buffer's
+ * isUtf8, which is native).
+ */
+export function findWireProblem(
+  bytes: Uint8Array,
+  schema: WireSchema,
+  isUtf8: (bytes: Uint8Array) => boolean,
+): string | null {
+  return new WireWalker(bytes, isUtf8).message(0, bytes.length, schema, 0);
+}
+
+class WireWalker {
+  #bytes: Uint8Array;
+  #isUtf8: (bytes: Uint8Array) => boolean;
+  #offset = 0;
+
+  constructor(bytes: Uint8Array, isUtf8: (bytes: Uint8Array) => boolean) {
+    this.#bytes = bytes;
+    this.#isUtf8 = isUtf8;
+  }
+
+  /** Checks the fields from `start` to `end` against `schema`; returns what is wrong,
+   * naming the field, or null. */
+  message(start: number, end: number, schema: WireSchema, depth: number): string | null {
+    if (depth > WIRE_NESTING_DEPTH_MAX) return `messages are nested more than ${WIRE_NESTING_DEPTH_MAX} deep`;
+    this.#offset = start;
+    while (this.#offset < end) {
+      const tagOffset = this.#offset;
+      const tag = this.#varint(end);
+      if (tag === null) return `the field tag at byte ${tagOffset} runs past the end of the message`;
+      const number = Math.floor(tag / 8);
+      const wireType = tag % 8;
+      if (number === 0) return `the field at byte ${tagOffset} is numbered 0, which protobuf does not allow`;
+      const field = schema.fields.get(number);
+      const label = field === undefined ? `field ${number}` : `field ${number} "${field.name}"`;
+      if (field !== undefined && !field.wireTypes.includes(wireType)) {
+        return `${label} has wire type ${wireType}, but its type is encoded with wire type ${field.wireTypes[0]}`;
+      }
+      const problem = wireType === LENGTH_DELIMITED
+        ? this.#lengthDelimited(end, field, depth)
+        : this.#skip(wireType, number, end, depth);
+      if (problem !== null) return `${label} ${problem}`;
+    }
+    return null;
+  }
+
+  /** Checks a length-delimited payload: within the message, UTF-8 for a string, a valid
+   * message for a message field. Returns what is wrong with the field, or null. */
+  #lengthDelimited(end: number, field: WireField | undefined, depth: number): string | null {
+    const length = this.#varint(end);
+    if (length === null || length > end - this.#offset) {
+      return "runs past the end of the message (it is truncated, or not of the type the rpc takes)";
+    }
+    const start = this.#offset;
+    const stop = start + length;
+    if (field?.kind === "string" && !this.#isUtf8(this.#bytes.subarray(start, stop))) {
+      return "is not valid UTF-8 (proto3 string fields carry UTF-8 text; encode binary data, for example as base64)";
+    }
+    if (field?.kind === "message" && field.message !== undefined) {
+      const problem = this.message(start, stop, field.message(), depth + 1);
+      if (problem !== null) return `holds a message whose ${problem}`;
+    }
+    this.#offset = stop;
+    return null;
+  }
+
+  /** Skips a payload of wire type 0, 1 or 5, or a whole group. Returns what is wrong
+   * with the field, or null. */
+  #skip(wireType: number, number: number, end: number, depth: number): string | null {
+    switch (wireType) {
+      case VARINT:
+        return this.#varint(end) === null ? "runs past the end of the message" : null;
+      case FIXED64:
+        return this.#advance(8, end);
+      case FIXED32:
+        return this.#advance(4, end);
+      case START_GROUP:
+        return this.#group(number, end, depth + 1);
+      default:
+        return `has wire type ${wireType}, which cannot start a field (the message is damaged)`;
+    }
+  }
+
+  /** Skips a group's fields up to its END_GROUP tag, which must carry the group's number. */
+  #group(number: number, end: number, depth: number): string | null {
+    if (depth > WIRE_NESTING_DEPTH_MAX) return `nests groups more than ${WIRE_NESTING_DEPTH_MAX} deep`;
+    while (this.#offset < end) {
+      const tag = this.#varint(end);
+      if (tag === null) return "runs past the end of the message";
+      const inner = Math.floor(tag / 8);
+      const wireType = tag % 8;
+      if (wireType === END_GROUP) return inner === number ? null : "is a group that ends with another field's number";
+      const problem = wireType === LENGTH_DELIMITED
+        ? this.#lengthDelimited(end, undefined, depth)
+        : this.#skip(wireType, inner, end, depth);
+      if (problem !== null) return `is a group whose field ${inner} ${problem}`;
+    }
+    return "is a group with no end";
+  }
+
+  #advance(count: number, end: number): string | null {
+    if (count > end - this.#offset) return "runs past the end of the message";
+    this.#offset += count;
+    return null;
+  }
+
+  /** Reads a varint of at most 10 bytes that ends before `end`, as a number (exact up to
+   * 2^53, enough for any tag or length); null if it does not end in time. */
+  #varint(end: number): number | null {
+    let value = 0;
+    let scale = 1;
+    for (let i = 0; i < 10 && this.#offset < end; i++) {
+      const byte = this.#bytes[this.#offset++];
+      value += (byte & 0x7f) * scale;
+      if ((byte & 0x80) === 0) return value;
+      scale *= 128;
+    }
+    return null;
+  }
+}
