@@ -21,7 +21,12 @@
  *   (MSet only_if_absent), then delete them from `from` (MSet with a deadline in the
  *   past, which deletes). Deadlines are absolute, so TTLs move exactly. Each of the
  *   three is made in parts that fit a shard's message limit (see {@linkcode callInParts}):
- *   a key is copied before it is deleted, whatever the parts.
+ *   a key is copied before it is deleted, whatever the parts. Both writes ask the shard
+ *   to fsync before it answers (MSet `fsync`), whatever its --appendfsync: a copy still
+ *   in `to`'s page cache when `from`'s deletion is on disk would be lost to a power cut
+ *   of `to`, and a deletion lost to a power cut of `from` would leave a stale copy there
+ *   that a later move could take for the key's current value (copies are only if
+ *   absent). The cost is two fsyncs per step of --migration-batch-keys keys.
  * - **a write** (Set, Delete, Expire, MSet) first settles its keys, then writes to `to`.
  * - **a read** (Get, Contains, TTL, MGet) asks `to` first and, if the key is not there,
  *   `from`. It never moves anything.
@@ -386,7 +391,7 @@ export class RouterCore {
     });
     if (entries.length === 0) return 0;
     await callInParts(entries, this.#writeBounds(), entryBytes, async (part) => {
-      await this.#shard(to).call<MSetResponse>("MSet", { entries: part, only_if_absent: true }, master);
+      await this.#shard(to).call<MSetResponse>("MSet", { entries: part, only_if_absent: true, fsync: true }, master);
     });
     const deletions = entries.map((entry) => ({
       key: entry.key,
@@ -395,7 +400,7 @@ export class RouterCore {
       ttl_ms: 0,
     }));
     await callInParts(deletions, this.#writeBounds(), entryBytes, async (part) => {
-      await this.#shard(from).call<MSetResponse>("MSet", { entries: part }, master);
+      await this.#shard(from).call<MSetResponse>("MSet", { entries: part, fsync: true }, master);
     });
     return entries.length;
   }

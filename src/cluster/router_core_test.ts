@@ -421,6 +421,51 @@ Deno.test("a mover stopped half-way (a router crash) is finished by a new one fr
   }
 });
 
+/**
+ * Shards that fsync only when asked (as under --appendfsync no or everysec) lose power at
+ * random moments of a move; a key the cluster held before the move must survive every
+ * such cut, on its owner alone: settle's copy is durable on the new shard before the old
+ * one deletes the key, and that deletion is durable before the mover goes on.
+ */
+async function moveThroughPowerCuts(seed: number, kind: "add" | "remove"): Promise<void> {
+  const h = new Harness(NAMES, seed, [NEW_SHARD]);
+  if (kind === "remove") h.change(completeMigration(startAdd(h.membership, parseShardSpec(NEW_SHARD, "t"), NOW_MS)));
+  const keys = Array.from({ length: 250 }, (_, i) => `k${i}`);
+  await h.core.mset({ entries: keys.map((key) => entry(key, `v-${key}`)) }, CONTEXT);
+  for (const shard of h.shards.values()) shard.syncAll();
+  h.change(
+    kind === "add"
+      ? startAdd(h.membership, parseShardSpec(NEW_SHARD, "t"), NOW_MS)
+      : startRemove(h.membership, NEW_SHARD, NOW_MS),
+  );
+  const random = seededRandom(seed * 7919);
+  const names = [...h.shards.keys()];
+  let cuts = 0;
+  for (const shard of h.shards.values()) {
+    shard.beforeCall = () => {
+      if (random() >= 0.05) return;
+      h.shard(names[Math.floor(random() * names.length)]).powerCut();
+      cuts++;
+    };
+  }
+  await h.migrator().run(AbortSignal.timeout(MOVER_MS_MAX));
+  assert.ok(cuts >= 2, `${cuts} power cuts happened`);
+  h.change(completeMigration(h.membership));
+  for (const key of keys) {
+    const owner = h.core.topology.after.owner(key);
+    assert.deepEqual(h.holders(key), [owner], `${key} is on its owner alone after ${cuts} power cuts`);
+    assert.equal(await get(h.core, key), `v-${key}`);
+  }
+  assert.ok(h.shard(kind === "add" ? NEW_SHARD : NAMES[0]).fsyncs > 0, "the copies asked for an fsync");
+}
+
+for (const seed of [31, 32]) {
+  Deno.test(`adding a shard through power cuts of shards that fsync only when asked loses no key (seed ${seed})`, () =>
+    moveThroughPowerCuts(seed, "add"));
+  Deno.test(`removing a shard through power cuts of shards that fsync only when asked loses no key (seed ${seed})`, () =>
+    moveThroughPowerCuts(seed + 10, "remove"));
+}
+
 Deno.test("an unreachable shard makes the mover wait and retry, then finish", async () => {
   const h = new Harness(NAMES, 6, [NEW_SHARD]);
   await h.core.mset({ entries: Array.from({ length: 100 }, (_, i) => entry(`k${i}`, "v")) }, CONTEXT);
