@@ -135,15 +135,55 @@ Deno.test("a batch that breaks a limit is refused whole before any shard is writ
   for (const name of NAMES) assert.equal(h.shard(name).calls.get("MSet") ?? 0, 0);
 });
 
-Deno.test("a scan cursor from before the ring changed is refused", async () => {
+Deno.test("a scan cursor from before a change that could make it miss keys is refused", async () => {
   const h = new Harness(NAMES, 3, [NEW_SHARD]);
   await h.core.mset({ entries: Array.from({ length: 50 }, (_, i) => entry(`k${i}`, "v")) }, CONTEXT);
-  const page = await h.core.scan({ cursor: "", prefix: "", limit: 5, include_values: false }, CONTEXT);
-  h.change(startAdd(h.membership, parseShardSpec(NEW_SHARD, "test"), NOW_MS));
-  await assert.rejects(
-    h.core.scan({ cursor: page.cursor, prefix: "", limit: 5, include_values: false }, CONTEXT),
-    /earlier shape of the cluster .* start again/,
-  );
+  const scan = (cursor: string) => h.core.scan({ cursor, prefix: "", limit: 5, include_values: false }, CONTEXT);
+  const refused = /earlier shape of the cluster .* start again/;
+  const beforeRemoval = (await scan("")).cursor;
+  h.change(startRemove(h.membership, NAMES[2], NOW_MS));
+  // The leaving shard's keys move onto shards the scan may have finished.
+  await assert.rejects(scan(beforeRemoval), refused);
+  const beforeRestart = (await scan("")).cursor;
+  h.membership = completeMigration(h.membership);
+  h.core = h.newCore();
+  await assert.rejects(scan(beforeRestart), refused, "a router that restarted knows no earlier ring");
+  await assert.rejects(scan("c1.99.0."), refused, "a cursor from a ring the router never had");
+});
+
+/** Scans every key in pages of 7, running `between` after the first `pagesBefore` pages. */
+async function scanAround(h: Harness, pagesBefore: number, between: () => Promise<void>): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor = "";
+  for (let pages = 0; pages < SCAN_PAGES_MAX; pages++) {
+    if (pages === pagesBefore) await between();
+    const page: ScanResponse = await h.core.scan({ cursor, prefix: "", limit: 7, include_values: false }, CONTEXT);
+    keys.push(...page.entries.map((entry) => entry.key));
+    cursor = page.cursor;
+    if (cursor === "") return keys;
+  }
+  throw new Error(`The scan did not end within ${SCAN_PAGES_MAX} pages`);
+}
+
+Deno.test("a scan goes on across the start and end of an add and the end of a removal, missing no key", async () => {
+  for (const pagesBefore of [0, 12, 40]) {
+    const h = new Harness(NAMES, 40 + pagesBefore, [NEW_SHARD]);
+    const keys = Array.from({ length: 300 }, (_, i) => `k${i}`);
+    await h.core.mset({ entries: keys.map((key) => entry(key, "v")) }, CONTEXT);
+    const added = await scanAround(h, pagesBefore, async () => {
+      h.change(startAdd(h.membership, parseShardSpec(NEW_SHARD, "t"), NOW_MS));
+      await h.migrator().run(AbortSignal.timeout(MOVER_MS_MAX));
+      h.change(completeMigration(h.membership));
+    });
+    assert.deepEqual([...new Set(added)].sort(), [...keys].sort(), `add, after ${pagesBefore} pages`);
+
+    h.change(startRemove(h.membership, NAMES[1], NOW_MS));
+    const removed = await scanAround(h, pagesBefore, async () => {
+      await h.migrator().run(AbortSignal.timeout(MOVER_MS_MAX));
+      h.change(completeMigration(h.membership));
+    });
+    assert.deepEqual([...new Set(removed)].sort(), [...keys].sort(), `remove, after ${pagesBefore} pages`);
+  }
 });
 
 Deno.test("during a migration, a key not yet moved is read from its old shard, and a write moves it first", async () => {

@@ -272,6 +272,12 @@ export const ROUTER_SHARD_INFO_DEADLINE_MS = 2000;
  * calls that started before the change finish. */
 export const ROUTER_RETIRED_LINK_GRACE_MS = ROUTER_FORWARD_DEADLINE_MS;
 
+/** Changes of the ring a router remembers (memberships, a few hundred bytes each) so
+ * that a scan cursor handed out before them can go on where that is safe, as across
+ * the end of a rebalancing (see carryScanPosition in src/cluster/topology.ts). A cursor
+ * older than that is refused, and the scan starts again. */
+export const SCAN_CARRY_EPOCHS_MAX = 16;
+
 /** Keys a rebalancing scan asks a shard for per page. */
 export const MIGRATION_SCAN_PAGE_KEYS = 2000;
 
