@@ -70,6 +70,29 @@ Deno.test("an MSet asking for fsync is fsynced before it is answered, even under
   assert.equal(await client.get("c"), "3");
 });
 
+Deno.test(
+  "an MGet whose answer would pass the message limit is refused, saying to ask for fewer keys",
+  opts,
+  async () => {
+    await using server = await startServer({ args: ["--max-value-bytes", "1mb"] });
+    using client = new KvClient(server.address, { deadlineMs: 20_000 });
+    const big = "x".repeat(1024 * 1024);
+    await client.set("a", big);
+    await client.set("b", big);
+    assert.deepEqual((await client.mget(["a", "nope"])).map((value) => value?.length), [big.length, undefined]);
+    await assert.rejects(
+      client.mget(["a", "b"]),
+      /RESOURCE_EXHAUSTED: store: Cannot answer an MGet of 2 keys: the 2 values found come to about 2097180 bytes, over the 1179648 one answer may carry .*; ask for fewer keys per call/,
+    );
+    const cli = await runKvstore(["mget", "a", "b", "--endpoint", server.address]);
+    assert.equal(cli.code, 3);
+    assert.match(
+      cli.stderr,
+      /^kvstore mget: RESOURCE_EXHAUSTED: store: Cannot answer an MGet of 2 keys: .* ask for fewer keys/,
+    );
+  },
+);
+
 Deno.test("Scan pages through every key, by prefix, with values and deadlines", opts, async () => {
   await using server = await startServer();
   using client = new KvClient(server.address);

@@ -79,6 +79,7 @@ import {
   validateBatchSize,
   validateEntryDeadline,
   validateKey,
+  validateMGetAnswer,
   validateScanLimit,
   validateTtlSeconds,
   validateValue,
@@ -269,6 +270,8 @@ export class RouterCore {
       if (moving.length > 0) calls.push(this.#mgetMoving(topology, keys, moving, withDeadlines, context, fill));
       await Promise.all(calls);
     });
+    // Each shard's part fits a message; together they may not fit the router's.
+    validateMGetAnswer(values.map((value) => value.found ? value.value : undefined), withDeadlines, this.#limits);
     return { values, expires_at_ms: withDeadlines ? deadlines : [] };
   }
 

@@ -31,6 +31,13 @@ export const TTL_SECONDS_MAX_DEFAULT = 10 * 365 * 24 * 60 * 60;
  * transport before they reach a handler. */
 export const MESSAGE_OVERHEAD_BYTES_MAX = 64 * KIB;
 
+/** The largest gRPC message a node (or router) sends or takes, in bytes: the largest key
+ * and value its limits allow, and MESSAGE_OVERHEAD_BYTES_MAX for the rest. Answers that
+ * gather many values (MGet) are checked against it before they are sent. */
+export function messageBytesMaxFor(keyBytesMax: number, valueBytesMax: number): number {
+  return keyBytesMax + valueBytesMax + MESSAGE_OVERHEAD_BYTES_MAX;
+}
+
 /** Period of the active expiry sweep, in milliseconds (10 Hz, like Redis's default hz). */
 export const EXPIRY_SWEEP_INTERVAL_MS = 100;
 

@@ -28,6 +28,7 @@ import {
   validateBatchSize,
   validateEntryDeadline,
   validateKey,
+  validateMGetAnswer,
   validateScanLimit,
   validateTtlSeconds,
   validateValue,
@@ -152,11 +153,15 @@ export class Keyspace {
     return decision.applied;
   }
 
-  /** MGET: the live entry of each key, in order (undefined where missing). */
-  getMany(keys: readonly string[]): (Entry | undefined)[] {
+  /** MGET: the live entry of each key, in order (undefined where missing). Refuses, with
+   * RESOURCE_EXHAUSTED, an answer too large for one message (`withDeadlines`: it also
+   * carries each key's deadline). */
+  getMany(keys: readonly string[], withDeadlines = false): (Entry | undefined)[] {
     validateBatchSize(keys.length, "read");
     for (const key of keys) validateKey(key, "get", this.limits);
-    return keys.map((key) => this.#read(key));
+    const entries = keys.map((key) => this.#read(key));
+    validateMGetAnswer(entries.map((entry) => entry?.value), withDeadlines, this.limits);
+    return entries;
   }
 
   /**

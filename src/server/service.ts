@@ -60,7 +60,7 @@ export function dataHandlers(keyspace: Keyspace, logger: Logger): Handlers {
       return { seconds: keyspace.ttlSeconds(key) };
     }),
     MGet: unaryHandler<MGetRequest, MGetResponse>("MGet", logger, ({ keys, include_deadlines }) => {
-      const entries = keyspace.getMany(keys);
+      const entries = keyspace.getMany(keys, include_deadlines === true);
       return {
         values: entries.map((entry) =>
           entry === undefined ? { found: false, value: "" } : { found: true, value: entry.value }

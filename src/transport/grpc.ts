@@ -16,7 +16,7 @@ import {
   GRPC_KEEPALIVE_TIMEOUT_MS,
   GRPC_RECONNECT_BACKOFF_INITIAL_MS,
   GRPC_RECONNECT_BACKOFF_MAX_MS,
-  MESSAGE_OVERHEAD_BYTES_MAX,
+  messageBytesMaxFor,
 } from "../config/limits.ts";
 import { KvError } from "../errors.ts";
 import type { Logger } from "../logging/logger.ts";
@@ -42,7 +42,7 @@ export interface TransportLimits {
  * the rest of the message, so an oversized value reaches our own check (and its clear
  * message) rather than the transport's. */
 export function transportLimitsFor(keyBytesMax: number, valueBytesMax: number): TransportLimits {
-  return { messageBytesMax: keyBytesMax + valueBytesMax + MESSAGE_OVERHEAD_BYTES_MAX };
+  return { messageBytesMax: messageBytesMaxFor(keyBytesMax, valueBytesMax) };
 }
 
 /** A generous bound for tools that do not know the server's limits (the CLI). */
