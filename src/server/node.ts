@@ -130,7 +130,7 @@ export class Node {
    * stopped it (data directory unusable, address in use). */
   static async start(config: ServerConfig, logger: Logger): Promise<Node> {
     await prepareDataDir(config.dataDir);
-    const dataDirLock = await lockDataDir(config.dataDir);
+    const dataDirLock = await lockDataDir(config.dataDir, "server");
     try {
       return await Node.#startLocked(config, logger, dataDirLock);
     } catch (error) {
