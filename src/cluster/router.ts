@@ -143,7 +143,7 @@ export class Router {
     addOperationsServices(server, health);
     let port: number;
     try {
-      port = await listen(server, config.address);
+      port = await listen(server, config.address, "router");
     } catch (error) {
       pool.closeAll();
       throw error;

@@ -191,7 +191,7 @@ export class Node {
     );
     // Health answers from the start: NOT_SERVING while loading.
     addOperationsServices(server, health);
-    const port = await listen(server, config.address);
+    const port = await listen(server, config.address, "server");
     const boundAddress = { host: config.address.host, port };
     serverLogger.info("Loading the dataset; calls are refused until it is loaded", {
       address: formatAddress(boundAddress),

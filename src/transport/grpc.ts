@@ -104,8 +104,9 @@ export function createServer(limits: TransportLimits, options: ServerOptions = {
 }
 
 /** Binds `server` to `address` and resolves with the bound port (useful when the port
- * asked for is 0). Refuses with a message a person can act on. */
-export function listen(server: grpc.Server, address: Address): Promise<number> {
+ * asked for is 0). Refuses with a message a person can act on, prefixed with the
+ * caller's `subsystem` ("server" for a node, "router"). */
+export function listen(server: grpc.Server, address: Address, subsystem: string): Promise<number> {
   const target = formatAddress(address);
   return new Promise((resolve, reject) => {
     server.bindAsync(target, grpc.ServerCredentials.createInsecure(), (error, port) => {
@@ -117,7 +118,7 @@ export function listen(server: grpc.Server, address: Address): Promise<number> {
         : error.message.includes("EACCES")
         ? "permission denied (ports below 1024 need privileges)"
         : error.message;
-      reject(new KvError("UNAVAILABLE", `server: Cannot listen on ${target}: ${detail}`));
+      reject(new KvError("UNAVAILABLE", `${subsystem}: Cannot listen on ${target}: ${detail}`));
     });
   });
 }
