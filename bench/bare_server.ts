@@ -37,5 +37,5 @@ server.addService(kvstoreServiceDefinition(), {
     callback(null, { success: true });
   },
 });
-const port = await listen(server, address);
+const port = await listen(server, address, "bare server");
 await Deno.stderr.write(new TextEncoder().encode(`Listening on ${address.host}:${port}\n`));

@@ -4,6 +4,9 @@
 
 import assert from "node:assert/strict";
 import { KvClient } from "../src/client/client.ts";
+import { parseExposition, sampleValue } from "../src/metrics/exposition.ts";
+import type { MSetResponse } from "../src/transport/messages.ts";
+import { metricsUrl } from "./helpers/grpc_tools.ts";
 import { runKvstore, startServer } from "./helpers/server_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -43,6 +46,52 @@ Deno.test("MSet is all or nothing: one bad entry refuses the whole call", opts, 
   await assert.rejects(client.mget(Array.from({ length: 10_001 }, (_, i) => `k${i}`)), /limit is 10000; split/);
   assert.deepEqual(await client.mget(["ok", "big"]), [undefined, undefined]);
 });
+
+Deno.test("an MSet asking for fsync is fsynced before it is answered, even under --appendfsync no", opts, async () => {
+  await using server = await startServer({ args: ["--appendfsync", "no", "--metrics-address", "127.0.0.1:0"] });
+  const url = await metricsUrl(server);
+  const fsyncs = async () =>
+    sampleValue(parseExposition(await (await fetch(url)).text()), "kvstore_log_fsync_duration_seconds_count") ?? 0;
+  using client = new KvClient(server.address);
+  const mset = (entries: { key: string; value: string }[], options: object) =>
+    client.call<MSetResponse>("MSet", {
+      entries: entries.map((entry) => ({ ...entry, expires_at_ms: 0, ttl_ms: 0 })),
+      ...options,
+    });
+  const before = await fsyncs();
+  await mset([{ key: "a", value: "1" }], {});
+  assert.equal(await fsyncs(), before, "no fsync under --appendfsync no unless asked");
+  assert.equal(Number((await mset([{ key: "b", value: "2" }], { fsync: true })).count), 1);
+  assert.equal(await fsyncs(), before + 1, "the MSet's own fsync");
+  await client.set("c", "3");
+  // Nothing written, but the key it found present rests on a write not yet fsynced.
+  assert.equal(Number((await mset([{ key: "c", value: "copy" }], { only_if_absent: true, fsync: true })).count), 0);
+  assert.equal(await fsyncs(), before + 2, "the fsync covers the write the skipped key rests on");
+  assert.equal(await client.get("c"), "3");
+});
+
+Deno.test(
+  "an MGet whose answer would pass the message limit is refused, saying to ask for fewer keys",
+  opts,
+  async () => {
+    await using server = await startServer({ args: ["--max-value-bytes", "1mb"] });
+    using client = new KvClient(server.address, { deadlineMs: 20_000 });
+    const big = "x".repeat(1024 * 1024);
+    await client.set("a", big);
+    await client.set("b", big);
+    assert.deepEqual((await client.mget(["a", "nope"])).map((value) => value?.length), [big.length, undefined]);
+    await assert.rejects(
+      client.mget(["a", "b"]),
+      /RESOURCE_EXHAUSTED: store: Cannot answer an MGet of 2 keys: the 2 values found come to about 2097180 bytes, over the 1179648 one answer may carry .*; ask for fewer keys per call/,
+    );
+    const cli = await runKvstore(["mget", "a", "b", "--endpoint", server.address]);
+    assert.equal(cli.code, 3);
+    assert.match(
+      cli.stderr,
+      /^kvstore mget: RESOURCE_EXHAUSTED: store: Cannot answer an MGet of 2 keys: .* ask for fewer keys/,
+    );
+  },
+);
 
 Deno.test("Scan pages through every key, by prefix, with values and deadlines", opts, async () => {
   await using server = await startServer();

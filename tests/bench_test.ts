@@ -87,3 +87,40 @@ Deno.test("bench refuses bad settings and reports a server that is down", opts, 
   assert.equal(down.code, 3);
   assert.match(down.stderr, /^kvstore bench: Cannot reach/);
 });
+
+Deno.test("bench counts only the calls that succeeded, says which failed, and exits 3", opts, async () => {
+  // A replica whose master is not there: it answers reads and refuses every write.
+  await using replica = await startServer({ args: ["--replica", "--master-address", `127.0.0.1:${freePort()}`] });
+  const result = await runKvstore(
+    ["bench", "-c", "2", "-n", "100", "-t", "get,mixed,set", "--endpoint", replica.address],
+    { timeoutMs: 30_000 },
+  );
+  assert.equal(result.code, 3, result.stderr);
+  const rows = Object.fromEntries(
+    result.stdout.trim().split("\n").filter((line) => /^(GET|MIXED|SET) /.test(line)).map((line) => {
+      const cells = line.split(/\s+/);
+      return [cells[0], { calls: Number(cells[1]), callsPerSecond: Number(cells[3]), errors: Number(cells.at(-1)) }];
+    }),
+  );
+  assert.equal(rows.GET.errors, 0);
+  assert.ok(rows.GET.callsPerSecond > 0);
+  assert.ok(rows.MIXED.errors > 0 && rows.MIXED.errors < 100, `${rows.MIXED.errors} of the mixed calls failed`);
+  assert.deepEqual(rows.SET, { calls: 100, callsPerSecond: 0, errors: 100 }, "failed calls are no throughput");
+  const lines = result.stderr.trim().split("\n");
+  assert.equal(lines.length, 2, result.stderr);
+  assert.match(
+    lines[0],
+    /^kvstore bench: \d+ of 100 calls of the MIXED test failed .*; the last: FAILED_PRECONDITION: /,
+  );
+  assert.match(lines[1], /^kvstore bench: 100 of 100 calls of the SET test failed .*read-only replica/);
+
+  const json = await runKvstore(
+    ["bench", "--json", "-c", "1", "-n", "10", "-t", "set", "--endpoint", replica.address],
+    { timeoutMs: 30_000 },
+  );
+  assert.equal(json.code, 3);
+  const set = JSON.parse(json.stdout).results[0];
+  assert.equal(set.errors, 10);
+  assert.equal(set.callsPerSecond, 0);
+  assert.match(set.lastError, /read-only replica/);
+});

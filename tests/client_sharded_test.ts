@@ -1,11 +1,14 @@
 /**
- * The sharded client library's calls that take options, against two plain nodes (no
- * router needed): a set with a TTL, and a scan with the default page size.
+ * The sharded client library against real nodes (no router needed): the calls that take
+ * options (a set with a TTL, a scan with the default page size), and replica reads that
+ * keep to the call's deadline when the replica, or every node, hangs.
  */
 
 import assert from "node:assert/strict";
+import { KvClientError } from "../src/client/client.ts";
 import { ShardedClient } from "../src/client/sharded_client.ts";
-import { startServer } from "./helpers/server_process.ts";
+import { startMaster, startReplica } from "./helpers/replication.ts";
+import { startServer, waitUntil } from "./helpers/server_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -25,4 +28,38 @@ Deno.test("a sharded client sets with a TTL, and a scan asked for 0 keys a page 
     assert.ok(keys.length <= 150, "no key comes twice");
   }
   assert.equal(keys.length, 150);
+});
+
+Deno.test("a replica read keeps to one deadline when the replica hangs, and when every node does", opts, async () => {
+  await using master = await startMaster();
+  await using replica = await startReplica(master);
+  const deadlineMs = 2000;
+  using client = new ShardedClient([`a=${master.address}+${replica.address}`], { deadlineMs, readFrom: "replica" });
+  await client.set("k", "v");
+  await waitUntil(async () => await client.get("k") === "v", "the replica has the write");
+  const timed = async (read: Promise<unknown>) => {
+    const startedMs = performance.now();
+    const outcome = await read.then((value) => ({ value }), (error) => ({ error }));
+    return { ...outcome, elapsedMs: performance.now() - startedMs };
+  };
+
+  replica.signal("SIGSTOP");
+  try {
+    // The replica gets half the time; the master answers within the other half.
+    const fallback = await timed(client.get("k"));
+    assert.equal((fallback as { value?: unknown }).value, "v");
+    assert.ok(fallback.elapsedMs < deadlineMs, `answered in ${fallback.elapsedMs} ms, within the one deadline`);
+
+    master.signal("SIGSTOP");
+    try {
+      const hung = await timed(client.get("k"));
+      const error = (hung as { error?: unknown }).error;
+      assert.ok(error instanceof KvClientError && error.codeName === "DEADLINE_EXCEEDED", String(error));
+      assert.ok(hung.elapsedMs < deadlineMs + 500, `failed after ${hung.elapsedMs} ms, not twice the deadline`);
+    } finally {
+      master.signal("SIGCONT");
+    }
+  } finally {
+    replica.signal("SIGCONT");
+  }
 });

@@ -103,3 +103,50 @@ Deno.test("adding a shard moves keys whose values together are larger than a sha
 });
 
 const DEADLINE_MS = Date.now() + 3_600_000;
+
+Deno.test(
+  "a scan through the router goes on across a whole add-shard and the end of a remove-shard, missing no key",
+  opts,
+  async () => {
+    await using cluster = await startCluster(2, ["--migration-batch-keys", "20", "--migration-pause-ms", "20"]);
+    using client = cluster.client(20_000);
+    using admin = new ClusterClient(cluster.router.address);
+    const keys = Array.from({ length: 600 }, (_, i) => `key:${i}`);
+    await client.mset(keys.map((key) => ({ key, value: "v" })));
+    const epochOf = (cursor: string) => Number(cursor.split(".")[1]);
+    /** Scans every key: one page, then `change`, then the rest. */
+    const scanAcross = async (change: () => Promise<void>) => {
+      const first = await client.scan({ limit: 50 });
+      const found = first.entries.map((entry) => entry.key);
+      await change();
+      let cursor = first.cursor;
+      const epochBefore = epochOf(cursor);
+      while (cursor !== "") {
+        const page = await client.scan({ cursor, limit: 50 });
+        found.push(...page.entries.map((entry) => entry.key));
+        cursor = page.cursor;
+        assert.ok(found.length < 10 * keys.length, "the scan ends");
+      }
+      return { found: [...new Set(found)].sort(), epochBefore };
+    };
+    const added = await cluster.addProcess();
+    const whole = await scanAcross(async () => {
+      for await (const _ of admin.addShard(added.address));
+    });
+    assert.deepEqual(whole.found, [...keys].sort());
+    assert.equal(
+      Number((await admin.status()).epoch),
+      whole.epochBefore + 2,
+      "the scan spanned the add's start and end",
+    );
+
+    // The scan begins while the removal moves keys, and goes on after it ends.
+    const removal = admin.removeShard(cluster.shards[0].address);
+    assert.equal((await removal.next()).value?.state, "moving");
+    const end = await scanAcross(async () => {
+      for await (const _ of removal);
+    });
+    assert.deepEqual(end.found, [...keys].sort());
+    assert.equal(Number((await admin.status()).epoch), end.epochBefore + 1, "the scan spanned the removal's end");
+  },
+);

@@ -92,6 +92,32 @@ Deno.test("the router passes on a shard's refusals unchanged and refuses what it
   );
 });
 
+Deno.test(
+  "an MGet through the router whose answer would pass the message limit says to ask for fewer keys",
+  opts,
+  async () => {
+    const limit = ["--max-value-bytes", "1mb"];
+    await using cluster = await startCluster(2, limit, limit);
+    using client = cluster.client(20_000);
+    const ring = cluster.ring();
+    const keys = Array.from({ length: 40 }, (_, i) => `big${i}`);
+    const [a, b] = cluster.shards.map((shard) => keys.filter((key) => ring.owner(key) === shard.address));
+    const big = "x".repeat(1024 * 1024);
+    for (const key of [a[0], a[1], b[0]]) await client.set(key, big);
+    assert.equal((await client.mget([a[0], "nope"]))[0]?.length, big.length);
+    // One shard's part is already too large: the shard says so, and the router passes it on.
+    await assert.rejects(
+      client.mget([a[0], a[1]]),
+      /RESOURCE_EXHAUSTED: store: Cannot answer an MGet .* ask for fewer keys/,
+    );
+    // Each shard's part fits, but not the two together: the router says so itself.
+    await assert.rejects(
+      client.mget([a[0], b[0]]),
+      /RESOURCE_EXHAUSTED: store: Cannot answer an MGet of 2 keys: .* ask for fewer keys per call/,
+    );
+  },
+);
+
 Deno.test("Info from a router describes the cluster and sums its shards", opts, async () => {
   await using cluster = await startCluster(3);
   using client = cluster.client();

@@ -164,12 +164,42 @@ Deno.test("router start-up mistakes exit with one clear line", opts, async () =>
     await first.stop();
     const flag = await runKvstore(["router", "--bogus"]);
     assert.equal(flag.code, 2);
-    assert.match(flag.stderr, /Unknown flag --bogus/);
+    assert.equal(flag.stderr.trim(), "kvstore router: Unknown flag --bogus (see kvstore router --help)");
+    const word = await runKvstore(["router", "status"]);
+    assert.equal(word.code, 2);
+    assert.equal(word.stderr.trim(), 'kvstore router: Unexpected argument "status" (see kvstore router --help)');
+    const value = await runKvstore(["router", "--shards"]);
+    assert.equal(value.stderr.trim(), "kvstore router: Flag --shards needs a value (see kvstore router --help)");
     const help = await runKvstore(["router", "--help"]);
     assert.equal(help.code, 0);
     for (const text of ["--shards", "--data-dir", "--vnodes", "--read-from", "--connect-timeout-ms"]) {
       assert.ok(help.stdout.includes(text), text);
     }
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("with --log-format json, the line saying why the router cannot start is JSON too", opts, async () => {
+  await using holder = await startServer();
+  const dataDir = await Deno.makeTempDir({ prefix: "kvstore-router-" });
+  try {
+    const result = await runKvstore(
+      ["router", "--address", holder.address, "--data-dir", dataDir, "--shards", "127.0.0.1:1", "--log-format", "json"],
+    );
+    assert.equal(result.code, 1, result.stderr);
+    const lines = result.stderr.trim().split("\n").map((line) => JSON.parse(line));
+    const last = lines.at(-1);
+    assert.equal(last.level, "error");
+    assert.match(last.msg, /^router: Cannot listen on 127\.0\.0\.1:\d+: the address is already in use/);
+    const text = await runKvstore(
+      ["router", "--address", holder.address, "--data-dir", dataDir, "--shards", "127.0.0.1:1"],
+    );
+    assert.equal(text.code, 1);
+    assert.match(
+      text.stderr.trim(),
+      /^kvstore router: router: Cannot listen on 127\.0\.0\.1:\d+: the address is already in use/,
+    );
   } finally {
     await Deno.remove(dataDir, { recursive: true });
   }

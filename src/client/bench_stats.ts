@@ -18,6 +18,7 @@ export interface BenchResult {
   readonly calls: number;
   /** Keys read or written (calls times batch). */
   readonly keys: number;
+  /** Calls that failed; they count in `calls` but not in throughput or latency. */
   readonly errors: number;
   readonly seconds: number;
   /** Latency of each call that succeeded, in ms, ascending. */
@@ -58,10 +59,16 @@ export function summarize(sorted: Float64Array): LatencySummary {
   };
 }
 
-/** Operations per second of a result: keys, so batched and single calls compare. */
+/** Operations per second of a result: keys, so batched and single calls compare. Only
+ * the calls that succeeded count: a failed call did no work. */
 export function keysPerSecond(result: BenchResult): number {
   const keysPerCall = result.calls > 0 ? result.keys / result.calls : 0;
-  return result.seconds > 0 ? ((result.calls - result.errors) * keysPerCall) / result.seconds : 0;
+  return callsPerSecond(result) * keysPerCall;
+}
+
+/** Calls that succeeded, per second. */
+export function callsPerSecond(result: BenchResult): number {
+  return result.seconds > 0 ? (result.calls - result.errors) / result.seconds : 0;
 }
 
 /** The results as an aligned text table, one row per test. */
@@ -81,7 +88,7 @@ export function formatTable(results: readonly BenchResult[]): string {
       result.test,
       String(result.calls),
       String(Math.round(keysPerSecond(result))),
-      String(Math.round(result.seconds > 0 ? result.calls / result.seconds : 0)),
+      String(Math.round(callsPerSecond(result))),
       ...PERCENTILES.map((p) => formatMs(summary.percentilesMs[percentileLabel(p)])),
       formatMs(summary.maxMs),
       String(result.errors),

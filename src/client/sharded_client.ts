@@ -48,7 +48,8 @@ import {
 export interface ShardedClientOptions {
   /** Virtual nodes per shard: the cluster's (default 512, the router's default). */
   readonly vnodes?: number;
-  /** Deadline of each call, in ms. */
+  /** Deadline of each call, in ms; a read from a replica that falls back to the master
+   * keeps to it too. */
   readonly deadlineMs?: number;
   /** Where reads go unless a call says otherwise (default master). */
   readonly readFrom?: ReadFrom;
@@ -248,19 +249,22 @@ export class ShardedClient {
   }
 
   /** Runs a read on a replica when asked (and the shard has one that answers), else on
-   * the master. */
+   * the master. The whole read keeps to one deadline: a replica gets half of it, so one
+   * that hangs leaves the master the other half (as the router's replica reads do). */
   async #read<T>(shard: Shard, options: ReadOptions, read: (client: KvClient) => Promise<T>): Promise<T> {
-    if ((options.readFrom ?? this.#readFrom) === "replica" && shard.replicas.length > 0) {
-      const replica = shard.replicas[shard.nextReplica++ % shard.replicas.length];
-      try {
-        return await read(replica);
-      } catch (error) {
-        const unreachable = error instanceof KvClientError &&
-          (error.codeName === "UNAVAILABLE" || error.codeName === "DEADLINE_EXCEEDED");
-        if (!unreachable) throw error;
-      }
+    if ((options.readFrom ?? this.#readFrom) !== "replica" || shard.replicas.length === 0) {
+      return await read(shard.master);
     }
-    return await read(shard.master);
+    const deadlineAtMs = Date.now() + this.#deadlineMs;
+    const replica = shard.replicas[shard.nextReplica++ % shard.replicas.length];
+    try {
+      return await read(replica.withDeadline(Math.ceil(this.#deadlineMs / 2)));
+    } catch (error) {
+      const unreachable = error instanceof KvClientError &&
+        (error.codeName === "UNAVAILABLE" || error.codeName === "DEADLINE_EXCEEDED");
+      if (!unreachable) throw error;
+    }
+    return await read(shard.master.withDeadline(Math.max(1, deadlineAtMs - Date.now())));
   }
 }
 

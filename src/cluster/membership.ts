@@ -13,8 +13,9 @@
  * every key during the move (see router_core.ts) and lets a restarted router resume the
  * move from its state file (see state_file.ts for the bytes on disk).
  *
- * The epoch orders memberships: a scan cursor records the epoch it began under, so a
- * scan that spans a change is refused plainly instead of silently missing keys.
+ * The epoch orders memberships: a scan cursor records the epoch it was handed out
+ * under, so a scan that spans a change goes on only where the change cannot make it miss
+ * keys (topology.ts, carryScanPosition), and is refused plainly otherwise.
  *
  * @module
  */

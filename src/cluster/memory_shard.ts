@@ -9,6 +9,11 @@
  * `messageBytesMax` refuses requests and responses larger than that with
  * RESOURCE_EXHAUSTED, as a node's transport does past its message limit.
  *
+ * Durability is modelled as a node with `--appendfsync no` has it: a write is held in
+ * memory until something fsyncs (an MSet with `fsync`, or the test's {@linkcode
+ * MemoryShard.syncAll}, the everysec timer's tick), and {@linkcode MemoryShard.powerCut}
+ * drops every write since the last fsync, as a power cut of the node's machine would.
+ *
  * @module
  */
 
@@ -16,6 +21,7 @@ import { KvError } from "../errors.ts";
 import { ScanCursors } from "../store/scan.ts";
 import { Store } from "../store/store.ts";
 import { utf8ByteLength } from "../store/utf8.ts";
+import type { WriteCommand } from "../store/command.ts";
 import type {
   ExpireRequest,
   InfoResponse,
@@ -57,6 +63,12 @@ export class MemoryShard implements ShardApi {
   /** Largest request or response, counted as the UTF-8 bytes of its keys and values
    * (a node's transport refuses messages past --max-value-bytes plus a margin). */
   messageBytesMax = Infinity;
+  /** MSet calls that asked for an fsync. */
+  fsyncs = 0;
+  /** What survives a power cut: the writes up to the last fsync. */
+  #durable = new Store();
+  /** Writes applied since the last fsync. */
+  #unsynced: WriteCommand[] = [];
   #clock: () => number;
   #random: () => number;
   #cursors = new ScanCursors({ cursorsMax: 100, idleMs: 60_000, examinedPerReturnedMax: 10 }, "mem");
@@ -88,6 +100,24 @@ export class MemoryShard implements ShardApi {
     this.#cursors = new ScanCursors({ cursorsMax: 100, idleMs: 60_000, examinedPerReturnedMax: 10 }, "mem");
   }
 
+  /** Makes every write so far durable, as the everysec timer's fsync does. */
+  syncAll(): void {
+    for (const command of this.#unsynced) this.#durable.apply(command);
+    this.#unsynced = [];
+  }
+
+  /** Loses every write since the last fsync, and the scan cursors, as a power cut and a
+   * restart of the node do. */
+  powerCut(): void {
+    const recovered = new Store();
+    for (const [key, entry] of this.#durable.entries()) {
+      recovered.apply({ kind: "set", key, value: entry.value, expiresAtMs: entry.expiresAtMs });
+    }
+    this.store.replaceContents(recovered);
+    this.#unsynced = [];
+    this.forgetCursors();
+  }
+
   /** The live keys held, sorted. */
   keys(): string[] {
     const now = this.#clock();
@@ -111,6 +141,11 @@ export class MemoryShard implements ShardApi {
     }
   }
 
+  #apply(command: WriteCommand): void {
+    this.store.apply(command);
+    this.#unsynced.push(command);
+  }
+
   #answer(rpc: string, request: object): object {
     const now = this.#clock();
     const live = (key: string) => this.store.get(key, now);
@@ -129,20 +164,20 @@ export class MemoryShard implements ShardApi {
       }
       case "Set": {
         const { key, value } = request as SetRequest;
-        this.store.apply({ kind: "set", key, value, expiresAtMs: null });
+        this.#apply({ kind: "set", key, value, expiresAtMs: null });
         return { success: true };
       }
       case "Delete": {
         const { key } = request as KeyRequest;
         const found = live(key) !== undefined;
-        this.store.apply({ kind: "delete", key });
+        this.#apply({ kind: "delete", key });
         return { success: true, found };
       }
       case "Expire": {
         const { key, seconds } = request as ExpireRequest;
         if (live(key) === undefined) return { success: false };
-        if (seconds <= 0) this.store.apply({ kind: "delete", key });
-        else this.store.apply({ kind: "expireAt", key, expiresAtMs: now + seconds * 1000 });
+        if (seconds <= 0) this.#apply({ kind: "delete", key });
+        else this.#apply({ kind: "expireAt", key, expiresAtMs: now + seconds * 1000 });
         return { success: true };
       }
       case "MGet": {
@@ -154,7 +189,7 @@ export class MemoryShard implements ShardApi {
         };
       }
       case "MSet": {
-        const { entries, only_if_absent } = request as MSetRequest;
+        const { entries, only_if_absent, fsync } = request as MSetRequest;
         let count = 0;
         for (const entry of entries) {
           if (only_if_absent && live(entry.key) !== undefined) continue;
@@ -162,8 +197,12 @@ export class MemoryShard implements ShardApi {
           const expiresAtMs = Number(entry.expires_at_ms);
           const ttlMs = Number(entry.ttl_ms);
           const deadline = expiresAtMs !== 0 ? expiresAtMs : ttlMs !== 0 ? now + ttlMs : null;
-          if (deadline !== null && deadline <= now) this.store.apply({ kind: "delete", key: entry.key });
-          else this.store.apply({ kind: "set", key: entry.key, value: entry.value, expiresAtMs: deadline });
+          if (deadline !== null && deadline <= now) this.#apply({ kind: "delete", key: entry.key });
+          else this.#apply({ kind: "set", key: entry.key, value: entry.value, expiresAtMs: deadline });
+        }
+        if (fsync === true) {
+          this.fsyncs++;
+          this.syncAll();
         }
         return { success: true, count };
       }

@@ -92,7 +92,10 @@ export class Router {
   static async start(config: RouterConfig, logger: Logger): Promise<Router> {
     const log = logger.child("router");
     await prepareDataDir(config.dataDir, "router");
-    const dataDirLock = await lockRouterDataDir(config.dataDir);
+    // One router per state file, as one node per data directory: two routers writing one
+    // state file would each record their own changes over the other's, and route by
+    // rings that differ.
+    const dataDirLock = await lockDataDir(config.dataDir, "router");
     try {
       return await Router.#start(config, logger, log, dataDirLock);
     } catch (error) {
@@ -140,7 +143,7 @@ export class Router {
     addOperationsServices(server, health);
     let port: number;
     try {
-      port = await listen(server, config.address);
+      port = await listen(server, config.address, "router");
     } catch (error) {
       pool.closeAll();
       throw error;
@@ -205,21 +208,6 @@ export class Router {
     this.#pool.closeAll();
     this.#dataDirLock.close();
     this.#logger.info("Stopped");
-  }
-}
-
-/**
- * Takes the data directory's lock, as a node does (kvstore.lock): two routers writing one
- * state file would each record their own changes over the other's, and route by rings
- * that differ. Refuses with the holder's pid when another process has it.
- */
-async function lockRouterDataDir(dataDir: string): Promise<Deno.FsFile> {
-  try {
-    return await lockDataDir(dataDir);
-  } catch (error) {
-    // lockDataDir speaks for a node; the words fit a router but for the subsystem.
-    if (error instanceof KvError) throw new KvError(error.code, error.message.replace(/^server: /, "router: "));
-    throw error;
   }
 }
 

@@ -21,7 +21,12 @@
  *   (MSet only_if_absent), then delete them from `from` (MSet with a deadline in the
  *   past, which deletes). Deadlines are absolute, so TTLs move exactly. Each of the
  *   three is made in parts that fit a shard's message limit (see {@linkcode callInParts}):
- *   a key is copied before it is deleted, whatever the parts.
+ *   a key is copied before it is deleted, whatever the parts. Both writes ask the shard
+ *   to fsync before it answers (MSet `fsync`), whatever its --appendfsync: a copy still
+ *   in `to`'s page cache when `from`'s deletion is on disk would be lost to a power cut
+ *   of `to`, and a deletion lost to a power cut of `from` would leave a stale copy there
+ *   that a later move could take for the key's current value (copies are only if
+ *   absent). The cost is two fsyncs per step of --migration-batch-keys keys.
  * - **a write** (Set, Delete, Expire, MSet) first settles its keys, then writes to `to`.
  * - **a read** (Get, Contains, TTL, MGet) asks `to` first and, if the key is not there,
  *   `from`. It never moves anything.
@@ -65,7 +70,7 @@
  * @module
  */
 
-import { MIGRATION_CALL_BYTES_MAX } from "../config/limits.ts";
+import { MIGRATION_CALL_BYTES_MAX, SCAN_CARRY_EPOCHS_MAX } from "../config/limits.ts";
 import { invalidArgument, KvError, quote } from "../errors.ts";
 import { scanEntryBytes, scanPageBytesMax } from "../store/scan.ts";
 import { utf8ByteLength } from "../store/utf8.ts";
@@ -74,6 +79,7 @@ import {
   validateBatchSize,
   validateEntryDeadline,
   validateKey,
+  validateMGetAnswer,
   validateScanLimit,
   validateTtlSeconds,
   validateValue,
@@ -97,9 +103,10 @@ import type {
   WireEntry,
 } from "../transport/messages.ts";
 import { KeyLocks } from "./key_locks.ts";
-import { decodeClusterCursor, encodeClusterCursor } from "./scan_cursor.ts";
+import { type ClusterCursor, decodeClusterCursor, encodeClusterCursor } from "./scan_cursor.ts";
 import type { CallContext, ShardApi } from "./shard_api.ts";
-import type { Topology } from "./topology.ts";
+import type { Membership } from "./membership.ts";
+import { carryScanPosition, scanOrderOf, type ScanPosition, type Topology } from "./topology.ts";
 
 /** Finds the link to a shard by name. */
 export type ShardDirectory = (name: string) => ShardApi;
@@ -139,6 +146,9 @@ export class RouterCore {
    * do not make the shard build the oversized answer again; reset on a ring change. */
   #readBounds: PartBounds;
   #locks = new KeyLocks();
+  /** The memberships routed by, oldest first, the last SCAN_CARRY_EPOCHS_MAX of them: a
+   * scan cursor from an earlier one goes on where the changes since allow it. */
+  #memberships: Membership[];
   /** Calls in flight per topology they started under. */
   #inflight = new Map<Topology, number>();
   /** For each topology routed by: resolves once every call that started under an
@@ -155,6 +165,7 @@ export class RouterCore {
     this.#clock = options.clock;
     this.#callBytesMax = Math.min(MIGRATION_CALL_BYTES_MAX, options.limits.keyBytesMax + options.limits.valueBytesMax);
     this.#readBounds = { itemsMax: Infinity, bytesMax: this.#callBytesMax };
+    this.#memberships = [topology.membership];
   }
 
   get topology(): Topology {
@@ -170,6 +181,8 @@ export class RouterCore {
    * {@linkcode drained}. */
   setTopology(topology: Topology): void {
     this.#topology = topology;
+    this.#memberships.push(topology.membership);
+    if (this.#memberships.length > SCAN_CARRY_EPOCHS_MAX) this.#memberships.shift();
     this.#readBounds = { itemsMax: Infinity, bytesMax: this.#callBytesMax };
     // No call runs under the new topology yet: every call in flight is an earlier one.
     const waitingFor = new Set(this.#inflight.keys());
@@ -257,6 +270,8 @@ export class RouterCore {
       if (moving.length > 0) calls.push(this.#mgetMoving(topology, keys, moving, withDeadlines, context, fill));
       await Promise.all(calls);
     });
+    // Each shard's part fits a message; together they may not fit the router's.
+    validateMGetAnswer(values.map((value) => value.found ? value.value : undefined), withDeadlines, this.#limits);
     return { values, expires_at_ms: withDeadlines ? deadlines : [] };
   }
 
@@ -321,16 +336,17 @@ export class RouterCore {
     const limit = validateScanLimit(request.limit);
     return await this.#withTopology(async (topology) => {
       const order = topology.scanOrder();
-      const cursor = request.cursor === ""
-        ? { epoch: topology.epoch, index: 0, shardCursor: "" }
-        : decodeClusterCursor(request.cursor);
-      if (cursor.epoch !== topology.epoch || cursor.index >= order.length) {
+      const position = request.cursor === ""
+        ? { index: 0, shardCursor: "" }
+        : this.#scanPosition(decodeClusterCursor(request.cursor), topology.membership);
+      if (position === null) {
         throw invalidArgument(
-          `scan: Cursor ${quote(request.cursor)} belongs to an earlier shape of the cluster (a shard was added ` +
-            `or removed since the scan began); start again with an empty cursor`,
+          `scan: Cursor ${quote(request.cursor)} belongs to an earlier shape of the cluster (since it was handed ` +
+            `out, a shard's removal began, a shard was forgotten or the router restarted, and going on could miss ` +
+            `keys); start again with an empty cursor`,
         );
       }
-      let { index, shardCursor } = cursor;
+      let { index, shardCursor } = position;
       const entries: WireEntry[] = [];
       // Each shard bounds its page's bytes; the router's page joins whole shard pages, so
       // it goes on to another shard only while a full page more would still fit the
@@ -367,6 +383,29 @@ export class RouterCore {
     });
   }
 
+  /**
+   * Where a scan whose cursor is `cursor` goes on under `current`: the cursor's own
+   * position if it was handed out under `current`, or that position carried through
+   * every change since (see carryScanPosition: across the start of an add and the end of
+   * a rebalancing, never missing a key). Null when it cannot go on: a change that could
+   * make it miss keys, a membership forgotten (older than the last
+   * SCAN_CARRY_EPOCHS_MAX, or before a restart of the router), or a cursor that is not
+   * one of ours.
+   */
+  #scanPosition(cursor: ClusterCursor, current: Membership): ScanPosition | null {
+    const position = { index: cursor.index, shardCursor: cursor.shardCursor };
+    if (cursor.epoch === current.epoch) return position.index < scanOrderOf(current).length ? position : null;
+    const first = this.#memberships.findIndex((membership) => membership.epoch === cursor.epoch);
+    const last = this.#memberships.indexOf(current);
+    if (first === -1 || last === -1 || first > last) return null;
+    if (position.index >= scanOrderOf(this.#memberships[first]).length) return null;
+    let carried: ScanPosition | null = position;
+    for (let i = first; i < last && carried !== null; i++) {
+      carried = carryScanPosition(this.#memberships[i], this.#memberships[i + 1], carried);
+    }
+    return carried;
+  }
+
   // ---- Migration -----------------------------------------------------------------
 
   /**
@@ -386,7 +425,7 @@ export class RouterCore {
     });
     if (entries.length === 0) return 0;
     await callInParts(entries, this.#writeBounds(), entryBytes, async (part) => {
-      await this.#shard(to).call<MSetResponse>("MSet", { entries: part, only_if_absent: true }, master);
+      await this.#shard(to).call<MSetResponse>("MSet", { entries: part, only_if_absent: true, fsync: true }, master);
     });
     const deletions = entries.map((entry) => ({
       key: entry.key,
@@ -395,7 +434,7 @@ export class RouterCore {
       ttl_ms: 0,
     }));
     await callInParts(deletions, this.#writeBounds(), entryBytes, async (part) => {
-      await this.#shard(from).call<MSetResponse>("MSet", { entries: part }, master);
+      await this.#shard(from).call<MSetResponse>("MSet", { entries: part, fsync: true }, master);
     });
     return entries.length;
   }

@@ -135,15 +135,55 @@ Deno.test("a batch that breaks a limit is refused whole before any shard is writ
   for (const name of NAMES) assert.equal(h.shard(name).calls.get("MSet") ?? 0, 0);
 });
 
-Deno.test("a scan cursor from before the ring changed is refused", async () => {
+Deno.test("a scan cursor from before a change that could make it miss keys is refused", async () => {
   const h = new Harness(NAMES, 3, [NEW_SHARD]);
   await h.core.mset({ entries: Array.from({ length: 50 }, (_, i) => entry(`k${i}`, "v")) }, CONTEXT);
-  const page = await h.core.scan({ cursor: "", prefix: "", limit: 5, include_values: false }, CONTEXT);
-  h.change(startAdd(h.membership, parseShardSpec(NEW_SHARD, "test"), NOW_MS));
-  await assert.rejects(
-    h.core.scan({ cursor: page.cursor, prefix: "", limit: 5, include_values: false }, CONTEXT),
-    /earlier shape of the cluster .* start again/,
-  );
+  const scan = (cursor: string) => h.core.scan({ cursor, prefix: "", limit: 5, include_values: false }, CONTEXT);
+  const refused = /earlier shape of the cluster .* start again/;
+  const beforeRemoval = (await scan("")).cursor;
+  h.change(startRemove(h.membership, NAMES[2], NOW_MS));
+  // The leaving shard's keys move onto shards the scan may have finished.
+  await assert.rejects(scan(beforeRemoval), refused);
+  const beforeRestart = (await scan("")).cursor;
+  h.membership = completeMigration(h.membership);
+  h.core = h.newCore();
+  await assert.rejects(scan(beforeRestart), refused, "a router that restarted knows no earlier ring");
+  await assert.rejects(scan("c1.99.0."), refused, "a cursor from a ring the router never had");
+});
+
+/** Scans every key in pages of 7, running `between` after the first `pagesBefore` pages. */
+async function scanAround(h: Harness, pagesBefore: number, between: () => Promise<void>): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor = "";
+  for (let pages = 0; pages < SCAN_PAGES_MAX; pages++) {
+    if (pages === pagesBefore) await between();
+    const page: ScanResponse = await h.core.scan({ cursor, prefix: "", limit: 7, include_values: false }, CONTEXT);
+    keys.push(...page.entries.map((entry) => entry.key));
+    cursor = page.cursor;
+    if (cursor === "") return keys;
+  }
+  throw new Error(`The scan did not end within ${SCAN_PAGES_MAX} pages`);
+}
+
+Deno.test("a scan goes on across the start and end of an add and the end of a removal, missing no key", async () => {
+  for (const pagesBefore of [0, 12, 40]) {
+    const h = new Harness(NAMES, 40 + pagesBefore, [NEW_SHARD]);
+    const keys = Array.from({ length: 300 }, (_, i) => `k${i}`);
+    await h.core.mset({ entries: keys.map((key) => entry(key, "v")) }, CONTEXT);
+    const added = await scanAround(h, pagesBefore, async () => {
+      h.change(startAdd(h.membership, parseShardSpec(NEW_SHARD, "t"), NOW_MS));
+      await h.migrator().run(AbortSignal.timeout(MOVER_MS_MAX));
+      h.change(completeMigration(h.membership));
+    });
+    assert.deepEqual([...new Set(added)].sort(), [...keys].sort(), `add, after ${pagesBefore} pages`);
+
+    h.change(startRemove(h.membership, NAMES[1], NOW_MS));
+    const removed = await scanAround(h, pagesBefore, async () => {
+      await h.migrator().run(AbortSignal.timeout(MOVER_MS_MAX));
+      h.change(completeMigration(h.membership));
+    });
+    assert.deepEqual([...new Set(removed)].sort(), [...keys].sort(), `remove, after ${pagesBefore} pages`);
+  }
 });
 
 Deno.test("during a migration, a key not yet moved is read from its old shard, and a write moves it first", async () => {
@@ -420,6 +460,51 @@ Deno.test("a mover stopped half-way (a router crash) is finished by a new one fr
     assert.deepEqual(h.shard(owner).store.get(key, NOW_MS), { value: `v-${key}`, expiresAtMs: NOW_MS + 90_000 });
   }
 });
+
+/**
+ * Shards that fsync only when asked (as under --appendfsync no or everysec) lose power at
+ * random moments of a move; a key the cluster held before the move must survive every
+ * such cut, on its owner alone: settle's copy is durable on the new shard before the old
+ * one deletes the key, and that deletion is durable before the mover goes on.
+ */
+async function moveThroughPowerCuts(seed: number, kind: "add" | "remove"): Promise<void> {
+  const h = new Harness(NAMES, seed, [NEW_SHARD]);
+  if (kind === "remove") h.change(completeMigration(startAdd(h.membership, parseShardSpec(NEW_SHARD, "t"), NOW_MS)));
+  const keys = Array.from({ length: 250 }, (_, i) => `k${i}`);
+  await h.core.mset({ entries: keys.map((key) => entry(key, `v-${key}`)) }, CONTEXT);
+  for (const shard of h.shards.values()) shard.syncAll();
+  h.change(
+    kind === "add"
+      ? startAdd(h.membership, parseShardSpec(NEW_SHARD, "t"), NOW_MS)
+      : startRemove(h.membership, NEW_SHARD, NOW_MS),
+  );
+  const random = seededRandom(seed * 7919);
+  const names = [...h.shards.keys()];
+  let cuts = 0;
+  for (const shard of h.shards.values()) {
+    shard.beforeCall = () => {
+      if (random() >= 0.05) return;
+      h.shard(names[Math.floor(random() * names.length)]).powerCut();
+      cuts++;
+    };
+  }
+  await h.migrator().run(AbortSignal.timeout(MOVER_MS_MAX));
+  assert.ok(cuts >= 2, `${cuts} power cuts happened`);
+  h.change(completeMigration(h.membership));
+  for (const key of keys) {
+    const owner = h.core.topology.after.owner(key);
+    assert.deepEqual(h.holders(key), [owner], `${key} is on its owner alone after ${cuts} power cuts`);
+    assert.equal(await get(h.core, key), `v-${key}`);
+  }
+  assert.ok(h.shard(kind === "add" ? NEW_SHARD : NAMES[0]).fsyncs > 0, "the copies asked for an fsync");
+}
+
+for (const seed of [31, 32]) {
+  Deno.test(`adding a shard through power cuts of shards that fsync only when asked loses no key (seed ${seed})`, () =>
+    moveThroughPowerCuts(seed, "add"));
+  Deno.test(`removing a shard through power cuts of shards that fsync only when asked loses no key (seed ${seed})`, () =>
+    moveThroughPowerCuts(seed + 10, "remove"));
+}
 
 Deno.test("an unreachable shard makes the mover wait and retry, then finish", async () => {
   const h = new Harness(NAMES, 6, [NEW_SHARD]);

@@ -134,7 +134,7 @@ export type RouterArgs = { readonly help: true } | { readonly help: false; reado
 
 /** Parses `kvstore router`'s arguments (without the word `router`). */
 export function parseRouterArgs(args: readonly string[]): RouterArgs {
-  const values = parseFlags(args, ROUTER_FLAGS);
+  const values = parseFlags(args, ROUTER_FLAGS, "kvstore router --help");
   if (values.help === true) return { help: true };
   const text = (name: string) => values[name] as string | undefined;
   const shardsText = text("shards");

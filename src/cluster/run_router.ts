@@ -11,7 +11,8 @@ import { UsageError } from "../config/usage_error.ts";
 import { KvError } from "../errors.ts";
 import { Logger } from "../logging/logger.ts";
 import { stderrSink } from "../logging/stderr.ts";
-import { waitForSignal } from "../server/run.ts";
+import { isSystemError, waitForSignal } from "../server/run.ts";
+import { routeGrpcLogs } from "../transport/grpc.ts";
 import { Router } from "./router.ts";
 import { parseRouterArgs, routerUsage } from "./router_flags.ts";
 
@@ -33,14 +34,27 @@ export async function runRouter(args: readonly string[]): Promise<number> {
   }
   const { config } = parsed;
   const logger = new Logger({ level: config.logLevel, format: config.logFormat, sink: stderrSink });
+  routeGrpcLogs(logger.child("grpc"));
   // Listen for signals before starting, so a signal that arrives as soon as the router
   // logs "Listening" (a supervisor, a test) still gets a graceful shutdown.
   const signalled = waitForSignal(() => logger.warn("Second signal: exiting without waiting"));
+  // As for a node: once the log format is known, the line that says why the router
+  // cannot start is in it (with --log-format json, every line on stderr is JSON).
+  const failStart = (message: string) => {
+    if (config.logFormat !== "json") return fail(message, 1);
+    logger.error(message);
+    return 1;
+  };
   let router: Router;
   try {
     router = await Router.start(config, logger);
   } catch (error) {
-    if (error instanceof KvError) return fail(error.message, 1);
+    if (error instanceof KvError) return failStart(error.message);
+    // The system's own errors stop the router with one line too, not a stack trace;
+    // anything else is a bug, and its stack says where.
+    if (isSystemError(error)) {
+      return failStart(`router: Cannot start with data directory ${JSON.stringify(config.dataDir)}: ${error.message}`);
+    }
     throw error;
   }
   const signal = await signalled;

@@ -5,8 +5,10 @@
  *   c1.<epoch>.<index>.<shard cursor>        e.g.  c1.7.2.3f9a1c2e.41
  *
  * - `c1` names the format (version 1).
- * - `epoch` is the cluster membership's epoch when the scan began; if the membership has
- *   changed since, the cursor is refused, because the shard order it indexes is gone.
+ * - `epoch` is the cluster membership's epoch when the cursor was handed out; the shard
+ *   order `index` counts in is that membership's. If the membership has changed since,
+ *   the router carries the position into the new order where no key can be missed (see
+ *   carryScanPosition in topology.ts), and refuses the cursor otherwise.
  * - `index` is the position of the shard in the scan order (Topology.scanOrder).
  * - the rest, which may hold dots, is the shard's cursor; empty means the scan starts
  *   that shard from the beginning.

@@ -31,6 +31,13 @@ export const TTL_SECONDS_MAX_DEFAULT = 10 * 365 * 24 * 60 * 60;
  * transport before they reach a handler. */
 export const MESSAGE_OVERHEAD_BYTES_MAX = 64 * KIB;
 
+/** The largest gRPC message a node (or router) sends or takes, in bytes: the largest key
+ * and value its limits allow, and MESSAGE_OVERHEAD_BYTES_MAX for the rest. Answers that
+ * gather many values (MGet) are checked against it before they are sent. */
+export function messageBytesMaxFor(keyBytesMax: number, valueBytesMax: number): number {
+  return keyBytesMax + valueBytesMax + MESSAGE_OVERHEAD_BYTES_MAX;
+}
+
 /** Period of the active expiry sweep, in milliseconds (10 Hz, like Redis's default hz). */
 export const EXPIRY_SWEEP_INTERVAL_MS = 100;
 
@@ -319,6 +326,12 @@ export const ROUTER_SHARD_INFO_DEADLINE_MS = 2000;
 /** Time a removed shard's link stays open after the ring no longer names it, in ms, so
  * calls that started before the change finish. */
 export const ROUTER_RETIRED_LINK_GRACE_MS = ROUTER_FORWARD_DEADLINE_MS;
+
+/** Changes of the ring a router remembers (memberships, a few hundred bytes each) so
+ * that a scan cursor handed out before them can go on where that is safe, as across
+ * the end of a rebalancing (see carryScanPosition in src/cluster/topology.ts). A cursor
+ * older than that is refused, and the scan starts again. */
+export const SCAN_CARRY_EPOCHS_MAX = 16;
 
 /** Keys a rebalancing scan asks a shard for per page. */
 export const MIGRATION_SCAN_PAGE_KEYS = 2000;

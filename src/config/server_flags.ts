@@ -265,35 +265,40 @@ export function parseServerArgs(args: readonly string[], sources: SettingsSource
 type FlagValues = Record<string, string | boolean | undefined>;
 
 /** Runs node:util parseArgs over a flag table, turning its errors into UsageErrors that
- * read like the rest of ours. */
-export function parseFlags(args: readonly string[], flags: readonly FlagSpec[]): FlagValues {
+ * read like the rest of ours and point to `helpCommand` (the help of the command whose
+ * flags these are). */
+export function parseFlags(
+  args: readonly string[],
+  flags: readonly FlagSpec[],
+  helpCommand = "kvstore --help",
+): FlagValues {
   const options: Record<string, { type: "string" | "boolean" }> = {};
   for (const flag of flags) options[flag.name] = { type: flag.type === "boolean" ? "boolean" : "string" };
   try {
     const { values, positionals } = parseArgs({ args: [...args], options, strict: true, allowPositionals: true });
     if (positionals.length > 0) {
-      throw new UsageError(`Unexpected argument ${JSON.stringify(positionals[0])} (see kvstore --help)`);
+      throw new UsageError(`Unexpected argument ${JSON.stringify(positionals[0])} (see ${helpCommand})`);
     }
     return values as FlagValues;
   } catch (error) {
     if (error instanceof UsageError) throw error;
-    throw new UsageError(describeParseError(error));
+    throw new UsageError(describeParseError(error, helpCommand));
   }
 }
 
-function describeParseError(error: unknown): string {
+function describeParseError(error: unknown, helpCommand: string): string {
   const code = (error as { code?: string }).code;
   const message = error instanceof Error ? error.message : String(error);
   const flag = /'(-{1,2}[^' ]+)/.exec(message)?.[1] ?? "";
-  if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") return `Unknown flag ${flag} (see kvstore --help)`;
+  if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") return `Unknown flag ${flag} (see ${helpCommand})`;
   if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
     if (message.includes("ambiguous")) {
       return `Flag ${flag} needs a value; write a value that starts with a dash as ${flag}=-VALUE`;
     }
-    if (message.includes("does not take an argument")) return `Flag ${flag} takes no value (see kvstore --help)`;
-    return `Flag ${flag} needs a value (see kvstore --help)`;
+    if (message.includes("does not take an argument")) return `Flag ${flag} takes no value (see ${helpCommand})`;
+    return `Flag ${flag} needs a value (see ${helpCommand})`;
   }
-  return `${message} (see kvstore --help)`;
+  return `${message} (see ${helpCommand})`;
 }
 
 function buildServerConfig(values: FlagValues): ServerConfig {

@@ -21,6 +21,14 @@ export interface CommitLog {
    */
   append(batch: readonly SequencedCommand[]): Promise<void>;
 
+  /**
+   * Makes every append that resolved before the call durable (fsynced), whatever the
+   * fsync policy: for a write that must survive a power cut under `everysec` or `no`
+   * (the cluster's rebalancing copies keys that way). Rejects with a KvError when the
+   * fsync fails.
+   */
+  sync(): Promise<void>;
+
   /** Flushes and syncs what is buffered and releases the files. */
   close(): Promise<void>;
 }
@@ -28,6 +36,10 @@ export interface CommitLog {
 /** A log that keeps nothing: the dataset lives only in memory and is lost at exit. */
 export class VolatileLog implements CommitLog {
   append(_batch: readonly SequencedCommand[]): Promise<void> {
+    return Promise.resolve();
+  }
+
+  sync(): Promise<void> {
     return Promise.resolve();
   }
 

@@ -47,6 +47,13 @@ const CASES: [string, (subject: Subject) => Promise<void>][] = [
     const found = await reopen();
     if (found !== null) assert.deepEqual(found, { k1: "v1" });
   }],
+  ["sync resolves after the appends it follows, which a restart finds", async ({ log, reopen }) => {
+    await log.append(batch(1, 2));
+    await log.sync();
+    await log.sync();
+    const found = await reopen();
+    if (found !== null) assert.deepEqual(found, { k1: "v1", k2: "v2" });
+  }],
   ["close resolves after the appends it follows", async ({ log, reopen }) => {
     await log.append(batch(1, 2));
     await log.close();

@@ -193,11 +193,12 @@ export const LOCK_FILE = "kvstore.lock";
 
 /**
  * Takes the data directory's lock (an exclusive flock on kvstore.lock, which also holds
- * the owner's pid) so that a second node, or `kvstore repair`, cannot write the same
- * files. Refuses at once, naming the holder, if another process has it. The lock lasts
- * until the returned handle is closed or the process ends, however it ends.
+ * the owner's pid) so that a second node, router, or `kvstore repair`, cannot write the
+ * same files. Refuses at once, naming the holder, if another process has it, with a
+ * message prefixed by the caller's `subsystem` ("server", "router", "repair"). The lock
+ * lasts until the returned handle is closed or the process ends, however it ends.
  */
-export async function lockDataDir(directory: string): Promise<Deno.FsFile> {
+export async function lockDataDir(directory: string, subsystem: string): Promise<Deno.FsFile> {
   const path = join(directory, LOCK_FILE);
   const file = await Deno.open(path, { read: true, write: true, create: true });
   if (!(await file.tryLock(true))) {
@@ -209,8 +210,8 @@ export async function lockDataDir(directory: string): Promise<Deno.FsFile> {
     file.close();
     throw new KvError(
       "FAILED_PRECONDITION",
-      `server: Cannot use data directory ${JSON.stringify(directory)}: another kvstore process${holder} is using ` +
-        `it; stop it first, or choose another --data-dir`,
+      `${subsystem}: Cannot use data directory ${JSON.stringify(directory)}: another kvstore process${holder} ` +
+        `is using it; stop it first, or choose another --data-dir`,
     );
   }
   try {

@@ -28,6 +28,7 @@ import {
   validateBatchSize,
   validateEntryDeadline,
   validateKey,
+  validateMGetAnswer,
   validateScanLimit,
   validateTtlSeconds,
   validateValue,
@@ -152,11 +153,15 @@ export class Keyspace {
     return decision.applied;
   }
 
-  /** MGET: the live entry of each key, in order (undefined where missing). */
-  getMany(keys: readonly string[]): (Entry | undefined)[] {
+  /** MGET: the live entry of each key, in order (undefined where missing). Refuses, with
+   * RESOURCE_EXHAUSTED, an answer too large for one message (`withDeadlines`: it also
+   * carries each key's deadline). */
+  getMany(keys: readonly string[], withDeadlines = false): (Entry | undefined)[] {
     validateBatchSize(keys.length, "read");
     for (const key of keys) validateKey(key, "get", this.limits);
-    return keys.map((key) => this.#read(key));
+    const entries = keys.map((key) => this.#read(key));
+    validateMGetAnswer(entries.map((entry) => entry?.value), withDeadlines, this.limits);
+    return entries;
   }
 
   /**
@@ -165,9 +170,17 @@ export class Keyspace {
    * together or not at all. An entry whose deadline has already passed deletes its key.
    * With `onlyIfAbsent` (the cluster's rebalancing copies keys that way, so a newer
    * write on the shard a key moves to is never overwritten), entries whose key exists
-   * are skipped. Resolves with the number of entries written.
+   * are skipped; a key found because a write to it is still on its way to the log is
+   * skipped too, and the answer waits for that write, so "already there" never rests on
+   * a write that then fails. With `fsync`, the answer waits for an fsync of the log past
+   * all of that, whatever --appendfsync says (the rebalancing's copy, which must survive
+   * a power cut before the key is deleted from its old shard). Resolves with the number
+   * of entries written.
    */
-  async setMany(entries: readonly EntryWrite[], options: { onlyIfAbsent?: boolean } = {}): Promise<number> {
+  async setMany(
+    entries: readonly EntryWrite[],
+    options: { onlyIfAbsent?: boolean; fsync?: boolean } = {},
+  ): Promise<number> {
     validateBatchSize(entries.length, "write");
     const nowMs = this.#clock();
     const deadlines = entries.map((entry) => {
@@ -178,8 +191,11 @@ export class Keyspace {
     if (entries.length > 0) this.#refuseOnReplica("set", entries[0].key);
     this.pipeline.admitWrite();
     const staging = this.pipeline.staging;
+    // The writes staged before this call: a key skipped as present may rest on them.
+    const seenSeq = staging.lastSeq;
     // Every command is staged in this turn, so one batch takes them all: waiting for the
-    // last is waiting for all.
+    // last is waiting for all (and for every command staged before it, since batches
+    // commit in seq order and a failed one drops those queued behind it).
     let last: SequencedCommand | null = null;
     let written = 0;
     for (const [i, entry] of entries.entries()) {
@@ -193,6 +209,8 @@ export class Keyspace {
       }
     }
     if (last !== null) await this.pipeline.commit(last);
+    else if (written < entries.length) await this.pipeline.committedUpTo(seenSeq);
+    if (options.fsync === true) await this.pipeline.sync();
     return written;
   }
 

@@ -28,13 +28,21 @@ function keyspaceWith(
   return { keyspace, pipeline, clock };
 }
 
-/** A log that records batches and can be told to fail. */
+/** A log that records batches and fsyncs, and can be told to fail or to hold appends. */
 class RecordingLog implements CommitLog {
   batches: SequencedCommand[][] = [];
   failWith: KvError | null = null;
-  append(batch: readonly SequencedCommand[]): Promise<void> {
-    if (this.failWith !== null) return Promise.reject(this.failWith);
+  /** While set, appends wait for it. */
+  hold: Promise<void> | null = null;
+  /** The number of batches appended when each sync was asked for. */
+  syncs: number[] = [];
+  async append(batch: readonly SequencedCommand[]): Promise<void> {
+    if (this.hold !== null) await this.hold;
+    if (this.failWith !== null) throw this.failWith;
     this.batches.push([...batch]);
+  }
+  sync(): Promise<void> {
+    this.syncs.push(this.batches.length);
     return Promise.resolve();
   }
   close(): Promise<void> {
@@ -182,8 +190,58 @@ Deno.test("MSet's entries travel in one batch: the log takes them all, or none i
   assert.equal(pipeline.staging.pendingCount, 0);
 });
 
+Deno.test("an MSet asking for fsync is answered after the log syncs past it, whatever entries it skipped", async () => {
+  const log = new RecordingLog();
+  const { keyspace } = keyspaceWith(log);
+  assert.equal(await keyspace.setMany([{ key: "a", value: "1" }]), 1);
+  assert.deepEqual(log.syncs, [], "no fsync unless asked");
+  assert.equal(await keyspace.setMany([{ key: "b", value: "2" }], { fsync: true }), 1);
+  assert.deepEqual(log.syncs, [2], "the fsync comes after the batch holding the entry");
+  assert.equal(await keyspace.setMany([{ key: "a", value: "x" }], { onlyIfAbsent: true, fsync: true }), 0);
+  assert.deepEqual(log.syncs, [2, 2], "an MSet that wrote nothing still fsyncs what it found");
+  assert.equal(keyspace.get("a")?.value, "1");
+});
+
+Deno.test("an MSet only_if_absent that skips a key whose write is on its way answers after that write", async () => {
+  const log = new RecordingLog();
+  const { keyspace } = keyspaceWith(log);
+  const held = Promise.withResolvers<void>();
+  log.hold = held.promise;
+  const first = keyspace.set("k", "first");
+  let answered = false;
+  const copy = keyspace.setMany([{ key: "k", value: "copy" }], { onlyIfAbsent: true, fsync: true }).then(
+    (count) => {
+      answered = true;
+      return count;
+    },
+  );
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.equal(answered, false, "the answer waits for the write that made the key present");
+  log.hold = null;
+  held.resolve();
+  await first;
+  assert.equal(await copy, 0);
+  assert.deepEqual(log.syncs, [1]);
+
+  // When the log refuses the write the key rested on, the skip rested on nothing: the
+  // MSet fails too, so the rebalancing retries it rather than delete the key's old copy.
+  const refused = Promise.withResolvers<void>();
+  log.hold = refused.promise;
+  const lost = keyspace.set("j", "lost");
+  const skipped = keyspace.setMany([{ key: "j", value: "copy" }], { onlyIfAbsent: true, fsync: true });
+  log.failWith = new KvError("UNAVAILABLE", "log: Cannot append: disk full");
+  refused.resolve();
+  await assert.rejects(lost, /disk full/);
+  await assert.rejects(skipped, /UNAVAILABLE|log refused/);
+  assert.equal(keyspace.get("j"), undefined);
+});
+
 Deno.test("client writes are refused before anything is staged while the log is too far behind", async () => {
-  const log: CommitLog = { append: () => new Promise(() => {}), close: () => Promise.resolve() };
+  const log: CommitLog = {
+    append: () => new Promise(() => {}),
+    sync: () => Promise.resolve(),
+    close: () => Promise.resolve(),
+  };
   const pipeline = new WritePipeline(new WriteStaging(new Store()), log, silentLogger(), { queueBytesMax: 150 });
   const keyspace = new Keyspace(pipeline, {
     role: "master",

@@ -131,7 +131,7 @@ export class Node {
    * stopped it (data directory unusable, address in use). */
   static async start(config: ServerConfig, logger: Logger): Promise<Node> {
     await prepareDataDir(config.dataDir);
-    const dataDirLock = await lockDataDir(config.dataDir);
+    const dataDirLock = await lockDataDir(config.dataDir, "server");
     try {
       return await Node.#startLocked(config, logger, dataDirLock);
     } catch (error) {
@@ -193,7 +193,7 @@ export class Node {
     // Health answers from the start: NOT_SERVING while loading.
     addOperationsServices(server, health);
     const { connectionsMax, loweredBy } = connectionsLimit(config.connectionsMax, openFilesLimit());
-    const port = await listen(server, config.address, connectionsMax);
+    const port = await listen(server, config.address, "server", connectionsMax);
     const boundAddress = { host: config.address.host, port };
     if (loweredBy !== null) {
       serverLogger.warn(

@@ -83,7 +83,7 @@ export function waitForSignal(onSecond: () => void): Promise<Deno.Signal> {
 
 /** Whether `error` comes from the operating system (Deno gives those an errno name, such
  * as ENOSPC, as their code). */
-function isSystemError(error: unknown): error is Error & { code: string } {
+export function isSystemError(error: unknown): error is Error & { code: string } {
   return error instanceof Error && "code" in error && typeof error.code === "string" && /^E[A-Z0-9]+$/.test(error.code);
 }
 

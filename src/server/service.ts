@@ -60,7 +60,7 @@ export function dataHandlers(keyspace: Keyspace, logger: Logger): Handlers {
       return { seconds: keyspace.ttlSeconds(key) };
     }),
     MGet: unaryHandler<MGetRequest, MGetResponse>("MGet", logger, ({ keys, include_deadlines }) => {
-      const entries = keyspace.getMany(keys);
+      const entries = keyspace.getMany(keys, include_deadlines === true);
       return {
         values: entries.map((entry) =>
           entry === undefined ? { found: false, value: "" } : { found: true, value: entry.value }
@@ -69,7 +69,7 @@ export function dataHandlers(keyspace: Keyspace, logger: Logger): Handlers {
         expires_at_ms: include_deadlines ? entries.map((entry) => entry?.expiresAtMs ?? 0) : [],
       };
     }),
-    MSet: unaryHandler<MSetRequest, MSetResponse>("MSet", logger, async ({ entries, only_if_absent }) => {
+    MSet: unaryHandler<MSetRequest, MSetResponse>("MSet", logger, async ({ entries, only_if_absent, fsync }) => {
       const count = await keyspace.setMany(
         entries.map((entry) => {
           const expiresAtMs = int64Field(entry.expires_at_ms, "expires_at_ms");
@@ -81,7 +81,7 @@ export function dataHandlers(keyspace: Keyspace, logger: Logger): Handlers {
             ttlMs: ttlMs === 0 ? undefined : ttlMs,
           };
         }),
-        { onlyIfAbsent: only_if_absent === true },
+        { onlyIfAbsent: only_if_absent === true, fsync: fsync === true },
       );
       return { success: true, count };
     }),

@@ -54,6 +54,9 @@ export class WritePipeline {
   #queuedWriters: PromiseWithResolvers<void> | null = null;
   #flushScheduled = false;
   #flushing: Promise<void> | null = null;
+  /** Batches the log refused so far: a wait for commands staged earlier (see
+   * {@linkcode committedUpTo}) fails if this moves, since the failure dropped them. */
+  #failures = 0;
 
   #queueBytesMax: number;
 
@@ -112,6 +115,35 @@ export class WritePipeline {
    * failure is logged, and the commands are dropped like any other in a failed batch. */
   flushSoon(): void {
     this.#schedule();
+  }
+
+  /**
+   * Resolves once every command staged before the call is committed; rejects with
+   * UNAVAILABLE if a batch fails meanwhile (it drops what was queued behind it, and a
+   * seq dropped may be staged again by another write). For a call whose answer rests on
+   * writes it did not stage itself: an MSet only_if_absent that skipped a key because a
+   * write to it is on its way to the log.
+   */
+  async committedUpTo(seq: number): Promise<void> {
+    const failures = this.#failures;
+    while (this.staging.committedSeq < seq) {
+      if (this.#failures !== failures || this.staging.lastSeq < seq) {
+        throw new KvError(
+          "UNAVAILABLE",
+          `pipeline: Cannot confirm the writes up to seq ${seq}: the log refused them (kvstore info shows ` +
+            `log_error); retry in a moment`,
+        );
+      }
+      if (this.staging.hasQueued) this.#schedule();
+      if (this.#flushing !== null) await this.#flushing;
+      else await nextTurn();
+    }
+  }
+
+  /** Fsyncs the log past every batch committed so far, whatever the fsync policy (see
+   * CommitLog.sync). */
+  sync(): Promise<void> {
+    return this.#log.sync();
   }
 
   /** Resolves when nothing staged remains uncommitted. Commands staged without a
@@ -173,6 +205,7 @@ export class WritePipeline {
     const failure = error instanceof KvError
       ? error
       : new KvError("UNAVAILABLE", `log: Cannot append: ${error instanceof Error ? error.message : String(error)}`);
+    this.#failures++;
     const dropped = this.staging.abort();
     this.#reportFailure(dropped.length, failure.message);
     writers?.reject(failure);

@@ -47,6 +47,9 @@ class HeldLog implements CommitLog {
     this.held.push(append);
     return append.promise;
   }
+  sync(): Promise<void> {
+    return Promise.resolve();
+  }
   close(): Promise<void> {
     return Promise.resolve();
   }

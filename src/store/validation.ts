@@ -7,7 +7,7 @@
  * @module
  */
 
-import { BATCH_KEYS_MAX, SCAN_PAGE_KEYS_DEFAULT, SCAN_PAGE_KEYS_MAX } from "../config/limits.ts";
+import { BATCH_KEYS_MAX, messageBytesMaxFor, SCAN_PAGE_KEYS_DEFAULT, SCAN_PAGE_KEYS_MAX } from "../config/limits.ts";
 import { invalidArgument, KvError, quote } from "../errors.ts";
 import { utf8ByteLength, utf8LongerThan } from "./utf8.ts";
 
@@ -68,6 +68,55 @@ export function validateBatchSize(count: number, action: string): void {
       `store: Cannot ${action} ${count} keys in one call: the limit is ${BATCH_KEYS_MAX}; split the batch`,
     );
   }
+}
+
+/** Protobuf bytes an MGet answer spends on a key found, beyond its value, at most: the
+ * GetResponse's tag and length (6), its `found` (2), the value's tag and length (6). */
+const MGET_FOUND_BYTES_MAX = 14;
+/** An MGet answer's bytes for a key not found: an empty GetResponse, tag and length. */
+const MGET_MISSING_BYTES = 2;
+/** An MGet answer's bytes for one deadline (include_deadlines): a varint of up to 10
+ * bytes, and its tag should it not be packed. */
+const MGET_DEADLINE_BYTES_MAX = 11;
+
+/**
+ * Refuses an MGet whose answer, `values` in request order (undefined where a key was not
+ * found), would not fit in one message under `limits`, with RESOURCE_EXHAUSTED saying to
+ * ask for fewer keys; grpc-js would otherwise fail the call as it sends it, with words
+ * that name neither the cause nor the way out. The count is an upper bound, so a call
+ * that passes always fits. Costs a pass over the values' lengths, and a UTF-8 count only
+ * when their lengths alone do not settle it.
+ */
+export function validateMGetAnswer(
+  values: readonly (string | undefined)[],
+  withDeadlines: boolean,
+  limits: Pick<DataLimits, "keyBytesMax" | "valueBytesMax">,
+): void {
+  const bytesMax = messageBytesMaxFor(limits.keyBytesMax, limits.valueBytesMax);
+  const fixedBytes = withDeadlines ? values.length * MGET_DEADLINE_BYTES_MAX : 0;
+  // A UTF-16 code unit is at most 3 bytes of UTF-8: usually that settles it at once.
+  let boundBytes = fixedBytes;
+  for (const value of values) {
+    boundBytes += value === undefined ? MGET_MISSING_BYTES : 3 * value.length + MGET_FOUND_BYTES_MAX;
+  }
+  if (boundBytes <= bytesMax) return;
+  let bytes = fixedBytes;
+  let found = 0;
+  for (const value of values) {
+    if (value === undefined) {
+      bytes += MGET_MISSING_BYTES;
+      continue;
+    }
+    found++;
+    bytes += utf8ByteLength(value) + MGET_FOUND_BYTES_MAX;
+  }
+  if (bytes <= bytesMax) return;
+  throw new KvError(
+    "RESOURCE_EXHAUSTED",
+    `store: Cannot answer an MGet of ${values.length} keys: the ${found} values found come to about ${bytes} ` +
+      `bytes, over the ${bytesMax} one answer may carry (--max-key-bytes plus --max-value-bytes plus ` +
+      `64 KiB); ask for fewer keys per call`,
+  );
 }
 
 /** The number of keys a Scan page asks for, checked: `limit` 0 means the default. */

@@ -4,6 +4,7 @@ import {
   validateBatchSize,
   validateEntryDeadline,
   validateKey,
+  validateMGetAnswer,
   validateScanLimit,
   validateTtlSeconds,
   validateValue,
@@ -67,4 +68,29 @@ Deno.test("batches and scan pages are bounded; a scan limit of 0 means the defau
   assert.equal(validateScanLimit(7), 7);
   assert.throws(() => validateScanLimit(10_001), /limit 10001 is not from 1 to 10000/);
   assert.throws(() => validateScanLimit(-1), /limit -1 is not/);
+});
+
+Deno.test("an MGet answer past the message limit is RESOURCE_EXHAUSTED, saying to ask for fewer keys", () => {
+  // The limit is 8 + 16 + 64 KiB: 65560 bytes.
+  const limits = { keyBytesMax: 8, valueBytesMax: 16, ttlSecondsMax: 100 };
+  validateMGetAnswer(new Array(10_000).fill(undefined), false, limits);
+  validateMGetAnswer(new Array(4000).fill(undefined), true, limits);
+  validateMGetAnswer(new Array(4000).fill("v".repeat(2)), false, limits);
+  assert.throws(
+    () => validateMGetAnswer([...new Array(5000).fill("vvvvvvvvvv"), undefined], false, limits),
+    (error: KvError) => {
+      assert.equal(error.code, "RESOURCE_EXHAUSTED");
+      assert.equal(
+        error.message,
+        "store: Cannot answer an MGet of 5001 keys: the 5000 values found come to about 120002 bytes, over the " +
+          "65560 one answer may carry (--max-key-bytes plus --max-value-bytes plus 64 KiB); ask for fewer keys per call",
+      );
+      return true;
+    },
+  );
+  // Characters that take 3 bytes each count as 3.
+  assert.throws(() => validateMGetAnswer(new Array(2000).fill("€".repeat(10)), false, limits), /fewer keys/);
+  validateMGetAnswer(new Array(1000).fill("€".repeat(10)), false, limits);
+  // Deadlines count too.
+  assert.throws(() => validateMGetAnswer(new Array(6000).fill(undefined), true, limits), /fewer keys/);
 });

@@ -16,7 +16,7 @@ import {
   GRPC_KEEPALIVE_TIMEOUT_MS,
   GRPC_RECONNECT_BACKOFF_INITIAL_MS,
   GRPC_RECONNECT_BACKOFF_MAX_MS,
-  MESSAGE_OVERHEAD_BYTES_MAX,
+  messageBytesMaxFor,
 } from "../config/limits.ts";
 import { KvError } from "../errors.ts";
 import type { Logger } from "../logging/logger.ts";
@@ -43,7 +43,7 @@ export interface TransportLimits {
  * the rest of the message, so an oversized value reaches our own check (and its clear
  * message) rather than the transport's. */
 export function transportLimitsFor(keyBytesMax: number, valueBytesMax: number): TransportLimits {
-  return { messageBytesMax: keyBytesMax + valueBytesMax + MESSAGE_OVERHEAD_BYTES_MAX };
+  return { messageBytesMax: messageBytesMaxFor(keyBytesMax, valueBytesMax) };
 }
 
 /** A generous bound for tools that do not know the server's limits (the CLI). */
@@ -105,9 +105,15 @@ export function createServer(limits: TransportLimits, options: ServerOptions = {
 }
 
 /** Binds `server` to `address` and resolves with the bound port (useful when the port
- * asked for is 0). Refuses with a message a person can act on. With `connectionsMax`,
+ * asked for is 0). Refuses with a message a person can act on, prefixed with the
+ * caller's `subsystem` ("server" for a node, "router"). With `connectionsMax`,
  * connections past that many open at once are closed as soon as they are accepted. */
-export function listen(server: grpc.Server, address: Address, connectionsMax?: number): Promise<number> {
+export function listen(
+  server: grpc.Server,
+  address: Address,
+  subsystem: string,
+  connectionsMax?: number,
+): Promise<number> {
   const target = formatAddress(address);
   return new Promise((resolve, reject) => {
     server.bindAsync(target, grpc.ServerCredentials.createInsecure(), (error, port) => {
@@ -131,7 +137,7 @@ export function listen(server: grpc.Server, address: Address, connectionsMax?: n
         : error.message.includes("EACCES")
         ? "permission denied (ports below 1024 need privileges)"
         : error.message;
-      reject(new KvError("UNAVAILABLE", `server: Cannot listen on ${target}: ${detail}`));
+      reject(new KvError("UNAVAILABLE", `${subsystem}: Cannot listen on ${target}: ${detail}`));
     });
   });
 }

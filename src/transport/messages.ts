@@ -160,6 +160,8 @@ export interface MSetRequest {
   entries: WireEntry[];
   /** Cluster: write only entries whose key does not exist. */
   only_if_absent?: boolean;
+  /** Cluster: answer once the log is fsynced past the call, whatever the fsync policy. */
+  fsync?: boolean;
 }
 
 export interface MSetResponse {

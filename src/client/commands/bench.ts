@@ -10,7 +10,9 @@
  *
  * It prints ops/s (keys per second) and latency percentiles per call as a table, or
  * JSON with --json, and with --histogram FILE.svg draws the latency distribution of
- * every test in one SVG plot.
+ * every test in one SVG plot. Throughput and latency count only the calls that
+ * succeeded; if any call failed, a line per test on stderr says how many and why, and the
+ * exit status is 3 (a server error), so a script does not take the figures for good.
  *
  * The load generator is this one process: on a small machine it competes with the
  * server for CPU, so run it from another machine (or pinned to another core) for figures
@@ -28,9 +30,16 @@ import {
 } from "../../config/limits.ts";
 import { UsageError } from "../../config/usage_error.ts";
 import { parseByteSize, parseInteger } from "../../config/values.ts";
-import { type BenchResult, formatTable, keysPerSecond, renderLatencySvg, summarize } from "../bench_stats.ts";
+import {
+  type BenchResult,
+  callsPerSecond,
+  formatTable,
+  keysPerSecond,
+  renderLatencySvg,
+  summarize,
+} from "../bench_stats.ts";
 import { KvClient } from "../client.ts";
-import { type ClientCommand, EXIT_INTERRUPTED, EXIT_OK } from "../command.ts";
+import { type ClientCommand, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK } from "../command.ts";
 import { writeFileAtomic } from "../files.ts";
 
 const TESTS = ["set", "get", "mixed"] as const;
@@ -117,8 +126,11 @@ export const bench: ClientCommand = {
         );
       }
       const results: BenchResult[] = [];
+      const lastErrors = new Map<string, string>();
       for (const test of settings.tests) {
-        results.push(await runTest(test, clients, settings, context.signal));
+        const { result, lastError } = await runTest(test, clients, settings, context.signal);
+        results.push(result);
+        if (lastError !== null) lastErrors.set(result.test, lastError);
         if (context.signal.aborted) return EXIT_INTERRUPTED;
       }
       if (histogramPath !== undefined) {
@@ -134,7 +146,7 @@ export const bench: ClientCommand = {
         context.print({
           endpoint: context.endpoint,
           settings,
-          results: results.map(resultJson),
+          results: results.map((result) => resultJson(result, lastErrors.get(result.test) ?? null)),
           histogram: histogramPath ?? null,
         });
       } else {
@@ -142,19 +154,21 @@ export const bench: ClientCommand = {
         context.print(formatTable(results));
         if (histogramPath !== undefined) context.print(`\nLatency histogram written to ${histogramPath}`);
       }
-      const failed = results.find((result) => result.errors === result.calls && result.calls > 0);
-      if (failed !== undefined) {
-        throw new Error(`Every call of the ${failed.test} test failed: ${lastErrors.get(failed.test)}`);
+      // A run with failed calls measured something other than what was asked: it says so
+      // and exits as a server error does, so a script cannot take its figures for good.
+      const failed = results.filter((result) => result.errors > 0);
+      for (const result of failed) {
+        context.warn(
+          `kvstore bench: ${result.errors} of ${result.calls} calls of the ${result.test} test failed ` +
+            `(left out of its throughput and latency); the last: ${lastErrors.get(result.test)}`,
+        );
       }
-      return EXIT_OK;
+      return failed.length > 0 ? EXIT_ERROR : EXIT_OK;
     } finally {
       for (const client of clients) client.close();
     }
   },
 };
-
-/** The last error message of each test, for the report when every call failed. */
-const lastErrors = new Map<string, string>();
 
 function parseSettings(flags: Readonly<Record<string, string | boolean | undefined>>): BenchSettings {
   const text = (name: string, fallback: string) => (flags[name] as string | undefined) ?? fallback;
@@ -184,13 +198,13 @@ function parseSettings(flags: Readonly<Record<string, string | boolean | undefin
 }
 
 /** Runs one test: every client keeps `pipeline` calls going until `requests` calls were
- * made; each successful call's latency is kept. */
+ * made; each successful call's latency is kept, and the last failure's message. */
 async function runTest(
   test: Test,
   clients: readonly KvClient[],
   settings: BenchSettings,
   signal: AbortSignal,
-): Promise<BenchResult> {
+): Promise<{ result: BenchResult; lastError: string | null }> {
   const value = "x".repeat(settings.valueBytes);
   const digits = String(settings.keyspace - 1).length;
   const randomKey = () => `key:${String(Math.floor(Math.random() * settings.keyspace)).padStart(digits, "0")}`;
@@ -203,6 +217,7 @@ async function runTest(
   let issued = 0;
   let succeeded = 0;
   let errors = 0;
+  let lastError: string | null = null;
   const loop = async (client: KvClient) => {
     // An interrupted run stops issuing calls; those in flight finish within their deadline.
     while (issued < settings.requests && !signal.aborted) {
@@ -214,7 +229,7 @@ async function runTest(
         latencies[succeeded++] = performance.now() - startedMs;
       } catch (error) {
         errors++;
-        lastErrors.set(test, error instanceof Error ? error.message : String(error));
+        lastError = error instanceof Error ? error.message : String(error);
       }
     }
   };
@@ -223,16 +238,19 @@ async function runTest(
   const seconds = (performance.now() - startedMs) / 1000;
   const sorted = latencies.slice(0, succeeded).sort();
   return {
-    test: test.toUpperCase(),
-    calls: issued,
-    keys: issued * settings.batch,
-    errors,
-    seconds,
-    sortedLatenciesMs: sorted,
+    result: {
+      test: test.toUpperCase(),
+      calls: issued,
+      keys: issued * settings.batch,
+      errors,
+      seconds,
+      sortedLatenciesMs: sorted,
+    },
+    lastError,
   };
 }
 
-function resultJson(result: BenchResult): Record<string, unknown> {
+function resultJson(result: BenchResult, lastError: string | null): Record<string, unknown> {
   const summary = summarize(result.sortedLatenciesMs);
   const round = (value: number) => Number.isNaN(value) ? null : Math.round(value * 1000) / 1000;
   return {
@@ -242,7 +260,8 @@ function resultJson(result: BenchResult): Record<string, unknown> {
     errors: result.errors,
     seconds: round(result.seconds),
     keysPerSecond: Math.round(keysPerSecond(result)),
-    callsPerSecond: Math.round(result.seconds > 0 ? result.calls / result.seconds : 0),
+    callsPerSecond: Math.round(callsPerSecond(result)),
+    lastError,
     latencyMs: {
       min: round(summary.minMs),
       mean: round(summary.meanMs),

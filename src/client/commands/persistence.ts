@@ -99,10 +99,10 @@ export const repair: ClientCommand = {
     }
     let lock: Deno.FsFile;
     try {
-      lock = await lockDataDir(dataDir);
+      lock = await lockDataDir(dataDir, "repair");
     } catch (error) {
       if (!(error instanceof KvError)) throw error;
-      context.warn(`kvstore repair: ${error.message.replace(/^server: /, "")}`);
+      context.warn(`kvstore ${error.message}`);
       return EXIT_ERROR;
     }
     try {
