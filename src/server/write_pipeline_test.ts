@@ -146,6 +146,11 @@ class FullDiskLog implements CommitLog {
     if (this.full) return Promise.reject(new KvError("UNAVAILABLE", "log: Cannot append: No space left on device"));
     return Promise.resolve();
   }
+  sync(): Promise<void> {
+    return this.full
+      ? Promise.reject(new KvError("UNAVAILABLE", "log: Cannot sync: No space left on device"))
+      : Promise.resolve();
+  }
   close(): Promise<void> {
     return Promise.resolve();
   }
