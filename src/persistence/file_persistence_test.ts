@@ -311,6 +311,58 @@ Deno.test("with fsync always, a failed fsync fails the batch and cuts it off", a
   assert.deepEqual(contents(recovered.store), { a: "1", c: "3" });
 });
 
+Deno.test("a failed append's cut-back is fsynced: a power cut never brings the failed batch back", async () => {
+  for (let seed = 1; seed <= 20; seed++) {
+    const storage = disk(seed);
+    const opened = await openPersistence(storage, { fsync: "always" });
+    await writeBatch(opened, [set("a", "1")]);
+    // The batch reaches the file whole and its fsync fails: its writers hear that nothing
+    // was applied. The OS may still write its bytes back on its own, so unless the cut
+    // is made durable too, a power cut can bring the batch back.
+    storage.failNextSyncs = 1;
+    await assert.rejects(writeBatch(opened, [set("b", "failed")]), /Input\/output error.*Nothing was applied/);
+    const recovered = await openPersistence(storage.afterPowerCut(seededRandom(seed + 100)));
+    assert.deepEqual(contents(recovered.store), { a: "1" }, `seed ${seed}`);
+  }
+});
+
+Deno.test("while a failed append's cut-back cannot be fsynced, every append is refused", async () => {
+  for (const fsync of ["always", "everysec", "no"] as const) {
+    const storage = disk();
+    const opened = await openPersistence(storage, { fsync });
+    await writeBatch(opened, [set("a", "1")]);
+    await opened.persistence.log.sync();
+    const replid = opened.persistence.replid;
+    // What fails whole is a batch under always, and a new history (always fsynced) under
+    // the other policies.
+    storage.failSyncs = true;
+    await assert.rejects(
+      fsync === "always" ? writeBatch(opened, [set("b", "failed")]) : opened.persistence.startHistory({
+        replid: "r2",
+        seq: opened.staging.committedSeq,
+      }),
+      /Input\/output error/,
+    );
+    const error = await writeBatch(opened, [set("c", "refused")]).catch((error) => error);
+    assert.ok(error instanceof KvError, `${fsync}: ${error}`);
+    assert.equal(error.code, "UNAVAILABLE");
+    assert.match(
+      error.message,
+      /^log: Cannot append 1 write to \/sim\/kvstore\.aof: an earlier failed append was cut off, but the cut cannot be made durable \(fsync: Input\/output error \(os error 5\)\)\. Nothing was applied/,
+      fsync,
+    );
+    assert.match(opened.persistence.status().logError, /cut-back not durable: Input\/output error/, fsync);
+    storage.failSyncs = false;
+    await writeBatch(opened, [set("d", "4")]);
+    await opened.persistence.log.sync();
+    for (let seed = 1; seed <= 10; seed++) {
+      const recovered = await openPersistence(storage.afterPowerCut(seededRandom(seed)));
+      assert.deepEqual(contents(recovered.store), { a: "1", d: "4" }, `${fsync}, seed ${seed}`);
+      assert.equal(recovered.persistence.replid, replid, `${fsync}, seed ${seed}`);
+    }
+  }
+});
+
 Deno.test("with fsync everysec, writes are refused after a failed fsync until one succeeds", async () => {
   const storage = disk();
   const opened = await openPersistence(storage, { fsync: "everysec" });
