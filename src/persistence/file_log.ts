@@ -62,6 +62,9 @@ export interface FileLogOptions {
   readonly frameTargetBytes: number;
   /** Bytes copied per read when the log is cut. */
   readonly copyChunkBytes: number;
+  /** Bytes the cut copies between fsyncs of the new log, outside the lock (see
+   * SNAPSHOT_FSYNC_INTERVAL_BYTES). */
+  readonly copyFsyncIntervalBytes: number;
   readonly crash: CrashHook;
 }
 
@@ -286,13 +289,14 @@ export class FileLog implements CommitLog {
       this.#open();
       const copiedTo = this.#end;
       await this.#checkCutPoint(from, copiedTo);
-      await this.#copy(from.offset, copiedTo, tmp);
+      await this.#copy(from.offset, copiedTo, tmp, this.#options.copyFsyncIntervalBytes);
       // Synced before the lock is taken, so the fsync that appends wait for covers only
       // the frames appended during the copy, not all the writes made during the snapshot.
       await tmp.sync();
       return await this.#lock.run(async () => {
         const file = this.#open();
-        await this.#copy(copiedTo, this.#end, tmp);
+        // Under the lock, appends wait: one fsync for the whole tail, not several.
+        await this.#copy(copiedTo, this.#end, tmp, Infinity);
         await tmp.sync();
         this.#options.crash("mid-log-cut");
         await this.#storage.rename(LOG_TMP_FILE, LOG_FILE);
@@ -456,15 +460,23 @@ export class FileLog implements CommitLog {
     }
   }
 
-  async #copy(start: number, end: number, into: FileWriter): Promise<void> {
+  /** Copies the log's bytes from `start` to `end` into `into`, fsyncing it whenever
+   * `fsyncIntervalBytes` were copied since the last fsync. */
+  async #copy(start: number, end: number, into: FileWriter, fsyncIntervalBytes: number): Promise<void> {
     if (start >= end) return;
     const reader = await this.#storage.openReader(LOG_FILE);
     try {
+      let unsyncedBytes = 0;
       for (let at = start; at < end;) {
         const bytes = await reader.readAt(at, Math.min(this.#options.copyChunkBytes, end - at));
         if (bytes.length === 0) throw new Error(`log: Cannot copy the log: it ends at ${at}, before ${end}`);
         await into.append(bytes);
         at += bytes.length;
+        unsyncedBytes += bytes.length;
+        if (unsyncedBytes >= fsyncIntervalBytes) {
+          await into.sync();
+          unsyncedBytes = 0;
+        }
       }
     } finally {
       await reader.close();

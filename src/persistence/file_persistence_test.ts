@@ -6,7 +6,8 @@ import { CRASH_POINTS, type CrashPoint } from "./crashpoints.ts";
 import { LOG_FILE, LOG_TMP_FILE } from "./log_format.ts";
 import { seededRandom, SimStorage } from "./sim_storage.ts";
 import { SNAPSHOT_FILE, SNAPSHOT_TMP_FILE } from "./snapshot_format.ts";
-import { contents, del, expireAt, openPersistence, set, writeBatch } from "./test_support.ts";
+import type { FileWriter, Storage } from "./storage.ts";
+import { contents, del, expireAt, openPersistence, set, SMALL_SIZES, writeBatch } from "./test_support.ts";
 
 class Crash extends Error {}
 
@@ -252,6 +253,83 @@ Deno.test("a crash at any crash point loses nothing and recovers the same state"
     const names = restarted.names();
     assert.ok(!names.includes(SNAPSHOT_TMP_FILE) && !names.includes(LOG_TMP_FILE), `${point}: ${names}`);
   }
+});
+
+/** What a file written through {@linkcode SyncCountingStorage} saw: its fsyncs, and the
+ * most bytes appended to it at any moment since its last fsync. */
+interface SyncCount {
+  syncs: number;
+  unsyncedBytesMax: number;
+}
+
+/** Storage that counts, per name a writer was opened under, the fsyncs of the file and
+ * how many appended bytes waited for one at most. */
+class SyncCountingStorage implements Storage {
+  readonly counts = new Map<string, SyncCount>();
+  readonly location: string;
+  #inner: Storage;
+
+  constructor(inner: Storage) {
+    this.#inner = inner;
+    this.location = inner.location;
+  }
+
+  pathOf = (name: string) => this.#inner.pathOf(name);
+  size = (name: string) => this.#inner.size(name);
+  openReader = (name: string) => this.#inner.openReader(name);
+  rename = (from: string, to: string) => this.#inner.rename(from, to);
+  remove = (name: string) => this.#inner.remove(name);
+  syncDir = () => this.#inner.syncDir();
+
+  async openWriter(name: string, mode: "create" | "existing"): Promise<FileWriter> {
+    const inner = await this.#inner.openWriter(name, mode);
+    const count: SyncCount = { syncs: 0, unsyncedBytesMax: 0 };
+    this.counts.set(name, count);
+    let unsynced = 0;
+    return {
+      get size() {
+        return inner.size;
+      },
+      append: async (bytes) => {
+        await inner.append(bytes);
+        unsynced += bytes.length;
+        count.unsyncedBytesMax = Math.max(count.unsyncedBytesMax, unsynced);
+      },
+      truncate: (size) => inner.truncate(size),
+      sync: async () => {
+        await inner.sync();
+        count.syncs++;
+        unsynced = 0;
+      },
+      close: () => inner.close(),
+    };
+  }
+}
+
+Deno.test("a snapshot, and the log cut after it, fsync their file as they go, not all at the end", async () => {
+  const sim = disk();
+  const storage = new SyncCountingStorage(sim);
+  const sizes = { ...SMALL_SIZES, snapshotChunkBytes: 256, readChunkBytes: 256, fsyncIntervalBytes: 2048 };
+  const opened = await openPersistence(storage, { sizes, fsync: "no" });
+  for (let i = 0; i < 100; i++) await writeBatch(opened, [set(`k${i}`, "v".repeat(100))]);
+  // The snapshot holds about 12 KiB; the writes made while it runs land in the log after
+  // its seq, about as many bytes, which the cut copies into the new log.
+  const snapshot = opened.persistence.snapshot(opened.staging);
+  for (let i = 0; i < 100; i++) await writeBatch(opened, [set(`late${i}`, "v".repeat(100))]);
+  const summary = await snapshot;
+  assert.ok(summary.bytes > 10_000, `${summary.bytes} bytes`);
+
+  const rdb = storage.counts.get(SNAPSHOT_TMP_FILE)!;
+  assert.ok(rdb.syncs >= Math.floor(summary.bytes / 2048), `${rdb.syncs} fsyncs of ${summary.bytes} bytes`);
+  // At most one interval plus the chunk that crossed it waits for an fsync.
+  assert.ok(rdb.unsyncedBytesMax <= 2048 + 256 + 200, `${rdb.unsyncedBytesMax} bytes waited for an fsync`);
+  const cutLog = storage.counts.get(LOG_TMP_FILE)!;
+  assert.ok(summary.logBytesBefore > 8_000 && summary.logBytesAfter! > 6_000, JSON.stringify(summary));
+  assert.ok(cutLog.unsyncedBytesMax <= 2048 + 256, `${cutLog.unsyncedBytesMax} bytes of the cut log waited`);
+
+  const recovered = await openPersistence(sim.afterProcessCrash(seededRandom(2)));
+  assert.deepEqual(contents(recovered.store), contents(opened.store));
+  assert.equal(recovered.persistence.status().lastSnapshotKeys, summary.keys);
 });
 
 Deno.test("snapshot requests made while one runs share the one queued after it", async () => {

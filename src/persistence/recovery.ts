@@ -28,6 +28,7 @@
  * @module
  */
 
+import { SNAPSHOT_FSYNC_INTERVAL_BYTES } from "../config/limits.ts";
 import type { Logger } from "../logging/logger.ts";
 import type { Store } from "../store/store.ts";
 import { ByteReader } from "./bytes.ts";
@@ -130,7 +131,11 @@ export async function recover(store: Store, options: RecoveryOptions): Promise<R
           storage,
           { store, committedSeq: header.seq },
           { logId: header.logId, replid: header.replid, seq: header.seq, createdAtMs: options.clock() },
-          { chunkBytes: options.scanner.readChunkBytes, crash: NO_CRASH },
+          {
+            chunkBytes: options.scanner.readChunkBytes,
+            fsyncIntervalBytes: SNAPSHOT_FSYNC_INTERVAL_BYTES,
+            crash: NO_CRASH,
+          },
         );
       }
     }
