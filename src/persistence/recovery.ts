@@ -208,8 +208,8 @@ export async function recover(store: Store, options: RecoveryOptions): Promise<R
     tornBytes = reader.size - result.torn.offset;
     logger.warn(
       `Cut a torn tail off ${storage.pathOf(LOG_FILE)}: ${tornBytes} bytes from offset ${result.torn.offset} ` +
-        `(${result.torn.detail}); the writer stopped in the middle of an append, and every complete batch ` +
-        `before it is kept`,
+        `(${result.torn.detail}); the writer stopped in the middle of an append (or a power cut lost its end), ` +
+        `and every complete batch before it is kept`,
       { lastSeq },
     );
   }

@@ -14,8 +14,9 @@
  *   later operation throws {@linkcode PowerCut}. {@linkcode SimStorage.afterPowerCut}
  *   then gives the disk a new process sees: durable names, and for each file its
  *   durable bytes, or a longer prefix of what was written (the OS flushed some of it
- *   on its own), sometimes followed by zeros (a file system that extended the file
- *   and lost the data). A file cut shorter by `truncate` (or emptied by a `create`
+ *   on its own), sometimes with zeros from where the unsynced part begins, or from a
+ *   sector boundary after it, to the end (a file system that extended the file and
+ *   lost the data: disks lose whole sectors). A file cut shorter by `truncate` (or emptied by a `create`
  *   open) since its last sync may come back as it was before the cut: the OS wrote its
  *   bytes and size back on its own, and the cut itself never reached the disk.
  * - A capacity makes appends fail part way with "No space left on device", as a full
@@ -28,6 +29,7 @@
  * @module
  */
 
+import { DISK_SECTOR_BYTES } from "./frame.ts";
 import type { FileReader, FileWriter, Storage } from "./storage.ts";
 
 /** Thrown by every operation from the power cut on. */
@@ -329,7 +331,7 @@ function cutTo(inode: Inode, size: number): void {
 }
 
 /** What survives of one file in a power cut: its durable bytes, or a prefix of its
- * current bytes at least as long as what the two share, sometimes with zeros after; or,
+ * current bytes at least as long as what the two share, sometimes ending in zeros; or,
  * when it was cut shorter since its last sync, sometimes its bytes before the cut. */
 function survivingBytes(inode: Inode, random: () => number): Uint8Array {
   const { data, durable, beforeCut } = inode;
@@ -341,8 +343,16 @@ function survivingBytes(inode: Inode, random: () => number): Uint8Array {
   const length = shared + Math.floor(random() * (data.length - shared + 1));
   const kept = data.slice(0, length);
   if (roll < 0.9) return kept;
-  const zeros = 1 + Math.floor(random() * 64);
-  const withZeros = new Uint8Array(kept.length + zeros);
-  withZeros.set(kept);
-  return withZeros;
+  // The file system kept the size but lost data: whole sectors, from where the unsynced
+  // part begins or from a sector boundary after it, read as zeros to the end.
+  const boundaries = [shared];
+  for (
+    let at = (Math.floor(shared / DISK_SECTOR_BYTES) + 1) * DISK_SECTOR_BYTES;
+    at < length;
+    at += DISK_SECTOR_BYTES
+  ) {
+    boundaries.push(at);
+  }
+  kept.fill(0, boundaries[Math.floor(random() * boundaries.length)]);
+  return kept;
 }
