@@ -15,9 +15,13 @@
  * - `no`: the OS flushes when it likes (Linux: within about 30 s).
  *
  * A failed append (disk full, I/O error, file too large) is cut back: the file is
- * truncated to where the batch began, so the log is as if the batch had never been
- * offered and the next append, once the disk recovers, continues a clean log. If even
- * the truncation fails, the next append retries it before writing anything.
+ * truncated to where the batch began and fsynced, so the log is as if the batch had
+ * never been offered and the next append, once the disk recovers, continues a clean log.
+ * The fsync matters whatever the policy: the OS may already have written the failed
+ * batch's bytes back on its own, and an unsynced truncation can be lost in a power cut,
+ * bringing back a batch whose writers were told nothing was applied (and whose seqs the
+ * next batch reuses). If the truncation or its fsync fails, every append is refused,
+ * retrying both first, until they succeed.
  *
  * Every operation that touches the write position (append, HISTORY, the end of a cut,
  * replacement, close) runs under one lock; `sync` does not, and uses its own file handle,
@@ -58,6 +62,9 @@ export interface FileLogOptions {
   readonly frameTargetBytes: number;
   /** Bytes copied per read when the log is cut. */
   readonly copyChunkBytes: number;
+  /** Bytes the cut copies between fsyncs of the new log, outside the lock (see
+   * SNAPSHOT_FSYNC_INTERVAL_BYTES). */
+  readonly copyFsyncIntervalBytes: number;
   readonly crash: CrashHook;
 }
 
@@ -81,7 +88,8 @@ export class FileLog implements CommitLog {
   /** The last command batch appended: where it began and its first seq. */
   #lastBatch: { offset: number; firstSeq: number } | null = null;
   #lock = new Mutex();
-  /** Set when a failed append could not be cut back: the offset to cut the file to. */
+  /** Set while a failed append is not durably cut back yet: the offset to cut the file
+   * to (and then fsync it). Appends are refused until that succeeds. */
   #truncatePending: number | null = null;
   #dirty = false;
   /** Set when the directory's fsync after a rename failed: the log's name is not durable
@@ -281,13 +289,14 @@ export class FileLog implements CommitLog {
       this.#open();
       const copiedTo = this.#end;
       await this.#checkCutPoint(from, copiedTo);
-      await this.#copy(from.offset, copiedTo, tmp);
+      await this.#copy(from.offset, copiedTo, tmp, this.#options.copyFsyncIntervalBytes);
       // Synced before the lock is taken, so the fsync that appends wait for covers only
       // the frames appended during the copy, not all the writes made during the snapshot.
       await tmp.sync();
       return await this.#lock.run(async () => {
         const file = this.#open();
-        await this.#copy(copiedTo, this.#end, tmp);
+        // Under the lock, appends wait: one fsync for the whole tail, not several.
+        await this.#copy(copiedTo, this.#end, tmp, Infinity);
         await tmp.sync();
         this.#options.crash("mid-log-cut");
         await this.#storage.rename(LOG_TMP_FILE, LOG_FILE);
@@ -386,15 +395,15 @@ export class FileLog implements CommitLog {
     return this.#file;
   }
 
-  /** Cuts a failed append back to `offset` and returns the error for its writers. */
+  /** Cuts a failed append back to `offset`, durably if it can (else the next append
+   * retries), and returns the error for its writers. */
   async #failAppend(file: FileWriter, offset: number, error: unknown, what: string): Promise<KvError> {
     const detail = describeStorageError(error);
     this.#lastError = `append failed: ${detail}`;
+    this.#truncatePending = offset;
     try {
-      await file.truncate(offset);
-    } catch {
-      this.#truncatePending = offset;
-    }
+      await this.#finishPendingTruncate(file, 0);
+    } catch { /* #lastError says why; every append retries it first */ }
     return new KvError(
       "UNAVAILABLE",
       `log: Cannot append ${what} to ${this.path}: ${detail}. Nothing was applied; reads go on, and writes ` +
@@ -402,18 +411,34 @@ export class FileLog implements CommitLog {
     );
   }
 
+  /** Cuts the end of a failed append off and fsyncs the file, if that is pending; throws
+   * the error for the `count` writes that must wait when it cannot. Truncating to the
+   * same size again is harmless, so a retry starts over. */
   async #finishPendingTruncate(file: FileWriter, count: number): Promise<void> {
     if (this.#truncatePending === null) return;
     try {
       await file.truncate(this.#truncatePending);
-      this.#truncatePending = null;
     } catch (error) {
+      const detail = describeStorageError(error);
+      this.#lastError = `cut-back failed: ${detail}`;
       throw new KvError(
         "UNAVAILABLE",
         `log: Cannot append ${writes(count)} to ${this.path}: the end of an earlier ` +
-          `failed append cannot be cut off (${describeStorageError(error)}). Nothing was applied`,
+          `failed append cannot be cut off (${detail}). Nothing was applied`,
       );
     }
+    try {
+      await this.#syncFile(file);
+    } catch (error) {
+      const detail = describeStorageError(error);
+      this.#lastError = `cut-back not durable: ${detail}`;
+      throw new KvError(
+        "UNAVAILABLE",
+        `log: Cannot append ${writes(count)} to ${this.path}: an earlier failed append was cut off, but the cut ` +
+          `cannot be made durable (fsync: ${detail}). Nothing was applied; writes succeed again once an fsync does`,
+      );
+    }
+    this.#truncatePending = null;
   }
 
   /** Reads the first record at the cut point back and checks it continues `from.seq`:
@@ -435,15 +460,23 @@ export class FileLog implements CommitLog {
     }
   }
 
-  async #copy(start: number, end: number, into: FileWriter): Promise<void> {
+  /** Copies the log's bytes from `start` to `end` into `into`, fsyncing it whenever
+   * `fsyncIntervalBytes` were copied since the last fsync. */
+  async #copy(start: number, end: number, into: FileWriter, fsyncIntervalBytes: number): Promise<void> {
     if (start >= end) return;
     const reader = await this.#storage.openReader(LOG_FILE);
     try {
+      let unsyncedBytes = 0;
       for (let at = start; at < end;) {
         const bytes = await reader.readAt(at, Math.min(this.#options.copyChunkBytes, end - at));
         if (bytes.length === 0) throw new Error(`log: Cannot copy the log: it ends at ${at}, before ${end}`);
         await into.append(bytes);
         at += bytes.length;
+        unsyncedBytes += bytes.length;
+        if (unsyncedBytes >= fsyncIntervalBytes) {
+          await into.sync();
+          unsyncedBytes = 0;
+        }
       }
     } finally {
       await reader.close();

@@ -23,6 +23,7 @@ import {
   LOG_FRAME_TARGET_BYTES,
   PERSISTENCE_READ_CHUNK_BYTES,
   SNAPSHOT_CHUNK_BYTES,
+  SNAPSHOT_FSYNC_INTERVAL_BYTES,
 } from "../config/limits.ts";
 import { KvError } from "../errors.ts";
 import type { Logger } from "../logging/logger.ts";
@@ -46,6 +47,7 @@ import { describeStorageError, type Storage } from "./storage.ts";
 /** Sizes the persistence code works in; the defaults are in src/config/limits.ts. */
 export interface PersistenceSizes {
   readonly snapshotChunkBytes: number;
+  readonly fsyncIntervalBytes: number;
   readonly logFrameTargetBytes: number;
   readonly readChunkBytes: number;
   readonly framePayloadBytesMax: number;
@@ -54,6 +56,7 @@ export interface PersistenceSizes {
 
 export const DEFAULT_PERSISTENCE_SIZES: PersistenceSizes = {
   snapshotChunkBytes: SNAPSHOT_CHUNK_BYTES,
+  fsyncIntervalBytes: SNAPSHOT_FSYNC_INTERVAL_BYTES,
   logFrameTargetBytes: LOG_FRAME_TARGET_BYTES,
   readChunkBytes: PERSISTENCE_READ_CHUNK_BYTES,
   framePayloadBytesMax: FRAME_PAYLOAD_BYTES_MAX,
@@ -147,6 +150,7 @@ export class FilePersistence implements Persistence {
       policy: options.fsync,
       frameTargetBytes: this.#sizes.logFrameTargetBytes,
       copyChunkBytes: this.#sizes.readChunkBytes,
+      copyFsyncIntervalBytes: this.#sizes.fsyncIntervalBytes,
       crash: this.#crash,
     });
   }
@@ -227,7 +231,11 @@ export class FilePersistence implements Persistence {
               this.#options.storage,
               { store, committedSeq: history.seq },
               { logId: logHeader.logId, replid: history.replid, seq: history.seq, createdAtMs: startedMs },
-              { chunkBytes: this.#sizes.snapshotChunkBytes, crash: this.#crash },
+              {
+                chunkBytes: this.#sizes.snapshotChunkBytes,
+                fsyncIntervalBytes: this.#sizes.fsyncIntervalBytes,
+                crash: this.#crash,
+              },
             );
           });
         } catch (error) {
@@ -341,6 +349,7 @@ export class FilePersistence implements Persistence {
       const logId = this.log.header.logId;
       const written = await writeSnapshotFile(storage, source, { logId, replid, seq, createdAtMs: startedMs }, {
         chunkBytes: this.#sizes.snapshotChunkBytes,
+        fsyncIntervalBytes: this.#sizes.fsyncIntervalBytes,
         crash: this.#crash,
         abandoned,
         beforeSeal: async () => {

@@ -6,7 +6,8 @@ import { CRASH_POINTS, type CrashPoint } from "./crashpoints.ts";
 import { LOG_FILE, LOG_TMP_FILE } from "./log_format.ts";
 import { seededRandom, SimStorage } from "./sim_storage.ts";
 import { SNAPSHOT_FILE, SNAPSHOT_TMP_FILE } from "./snapshot_format.ts";
-import { contents, del, expireAt, openPersistence, set, writeBatch } from "./test_support.ts";
+import type { FileWriter, Storage } from "./storage.ts";
+import { contents, del, expireAt, openPersistence, set, SMALL_SIZES, writeBatch } from "./test_support.ts";
 
 class Crash extends Error {}
 
@@ -254,6 +255,83 @@ Deno.test("a crash at any crash point loses nothing and recovers the same state"
   }
 });
 
+/** What a file written through {@linkcode SyncCountingStorage} saw: its fsyncs, and the
+ * most bytes appended to it at any moment since its last fsync. */
+interface SyncCount {
+  syncs: number;
+  unsyncedBytesMax: number;
+}
+
+/** Storage that counts, per name a writer was opened under, the fsyncs of the file and
+ * how many appended bytes waited for one at most. */
+class SyncCountingStorage implements Storage {
+  readonly counts = new Map<string, SyncCount>();
+  readonly location: string;
+  #inner: Storage;
+
+  constructor(inner: Storage) {
+    this.#inner = inner;
+    this.location = inner.location;
+  }
+
+  pathOf = (name: string) => this.#inner.pathOf(name);
+  size = (name: string) => this.#inner.size(name);
+  openReader = (name: string) => this.#inner.openReader(name);
+  rename = (from: string, to: string) => this.#inner.rename(from, to);
+  remove = (name: string) => this.#inner.remove(name);
+  syncDir = () => this.#inner.syncDir();
+
+  async openWriter(name: string, mode: "create" | "existing"): Promise<FileWriter> {
+    const inner = await this.#inner.openWriter(name, mode);
+    const count: SyncCount = { syncs: 0, unsyncedBytesMax: 0 };
+    this.counts.set(name, count);
+    let unsynced = 0;
+    return {
+      get size() {
+        return inner.size;
+      },
+      append: async (bytes) => {
+        await inner.append(bytes);
+        unsynced += bytes.length;
+        count.unsyncedBytesMax = Math.max(count.unsyncedBytesMax, unsynced);
+      },
+      truncate: (size) => inner.truncate(size),
+      sync: async () => {
+        await inner.sync();
+        count.syncs++;
+        unsynced = 0;
+      },
+      close: () => inner.close(),
+    };
+  }
+}
+
+Deno.test("a snapshot, and the log cut after it, fsync their file as they go, not all at the end", async () => {
+  const sim = disk();
+  const storage = new SyncCountingStorage(sim);
+  const sizes = { ...SMALL_SIZES, snapshotChunkBytes: 256, readChunkBytes: 256, fsyncIntervalBytes: 2048 };
+  const opened = await openPersistence(storage, { sizes, fsync: "no" });
+  for (let i = 0; i < 100; i++) await writeBatch(opened, [set(`k${i}`, "v".repeat(100))]);
+  // The snapshot holds about 12 KiB; the writes made while it runs land in the log after
+  // its seq, about as many bytes, which the cut copies into the new log.
+  const snapshot = opened.persistence.snapshot(opened.staging);
+  for (let i = 0; i < 100; i++) await writeBatch(opened, [set(`late${i}`, "v".repeat(100))]);
+  const summary = await snapshot;
+  assert.ok(summary.bytes > 10_000, `${summary.bytes} bytes`);
+
+  const rdb = storage.counts.get(SNAPSHOT_TMP_FILE)!;
+  assert.ok(rdb.syncs >= Math.floor(summary.bytes / 2048), `${rdb.syncs} fsyncs of ${summary.bytes} bytes`);
+  // At most one interval plus the chunk that crossed it waits for an fsync.
+  assert.ok(rdb.unsyncedBytesMax <= 2048 + 256 + 200, `${rdb.unsyncedBytesMax} bytes waited for an fsync`);
+  const cutLog = storage.counts.get(LOG_TMP_FILE)!;
+  assert.ok(summary.logBytesBefore > 8_000 && summary.logBytesAfter! > 6_000, JSON.stringify(summary));
+  assert.ok(cutLog.unsyncedBytesMax <= 2048 + 256, `${cutLog.unsyncedBytesMax} bytes of the cut log waited`);
+
+  const recovered = await openPersistence(sim.afterProcessCrash(seededRandom(2)));
+  assert.deepEqual(contents(recovered.store), contents(opened.store));
+  assert.equal(recovered.persistence.status().lastSnapshotKeys, summary.keys);
+});
+
 Deno.test("snapshot requests made while one runs share the one queued after it", async () => {
   const storage = disk();
   const opened = await openPersistence(storage);
@@ -309,6 +387,58 @@ Deno.test("with fsync always, a failed fsync fails the batch and cuts it off", a
   await writeBatch(opened, [set("c", "3")]);
   const recovered = await openPersistence(storage.afterPowerCut(seededRandom(9)));
   assert.deepEqual(contents(recovered.store), { a: "1", c: "3" });
+});
+
+Deno.test("a failed append's cut-back is fsynced: a power cut never brings the failed batch back", async () => {
+  for (let seed = 1; seed <= 20; seed++) {
+    const storage = disk(seed);
+    const opened = await openPersistence(storage, { fsync: "always" });
+    await writeBatch(opened, [set("a", "1")]);
+    // The batch reaches the file whole and its fsync fails: its writers hear that nothing
+    // was applied. The OS may still write its bytes back on its own, so unless the cut
+    // is made durable too, a power cut can bring the batch back.
+    storage.failNextSyncs = 1;
+    await assert.rejects(writeBatch(opened, [set("b", "failed")]), /Input\/output error.*Nothing was applied/);
+    const recovered = await openPersistence(storage.afterPowerCut(seededRandom(seed + 100)));
+    assert.deepEqual(contents(recovered.store), { a: "1" }, `seed ${seed}`);
+  }
+});
+
+Deno.test("while a failed append's cut-back cannot be fsynced, every append is refused", async () => {
+  for (const fsync of ["always", "everysec", "no"] as const) {
+    const storage = disk();
+    const opened = await openPersistence(storage, { fsync });
+    await writeBatch(opened, [set("a", "1")]);
+    await opened.persistence.log.sync();
+    const replid = opened.persistence.replid;
+    // What fails whole is a batch under always, and a new history (always fsynced) under
+    // the other policies.
+    storage.failSyncs = true;
+    await assert.rejects(
+      fsync === "always" ? writeBatch(opened, [set("b", "failed")]) : opened.persistence.startHistory({
+        replid: "r2",
+        seq: opened.staging.committedSeq,
+      }),
+      /Input\/output error/,
+    );
+    const error = await writeBatch(opened, [set("c", "refused")]).catch((error) => error);
+    assert.ok(error instanceof KvError, `${fsync}: ${error}`);
+    assert.equal(error.code, "UNAVAILABLE");
+    assert.match(
+      error.message,
+      /^log: Cannot append 1 write to \/sim\/kvstore\.aof: an earlier failed append was cut off, but the cut cannot be made durable \(fsync: Input\/output error \(os error 5\)\)\. Nothing was applied/,
+      fsync,
+    );
+    assert.match(opened.persistence.status().logError, /cut-back not durable: Input\/output error/, fsync);
+    storage.failSyncs = false;
+    await writeBatch(opened, [set("d", "4")]);
+    await opened.persistence.log.sync();
+    for (let seed = 1; seed <= 10; seed++) {
+      const recovered = await openPersistence(storage.afterPowerCut(seededRandom(seed)));
+      assert.deepEqual(contents(recovered.store), { a: "1", d: "4" }, `${fsync}, seed ${seed}`);
+      assert.equal(recovered.persistence.replid, replid, `${fsync}, seed ${seed}`);
+    }
+  }
 });
 
 Deno.test("with fsync everysec, writes are refused after a failed fsync until one succeeds", async () => {

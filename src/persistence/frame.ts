@@ -22,13 +22,25 @@
  *
  * - A torn tail: the process (or the power) stopped in the middle of an append. The
  *   damage is at the end of the file: fewer than 16 header bytes, a valid header whose
- *   payload runs past the end of the file, a payload that fails its check in the very
- *   last frame (or in a frame followed only by zeros), or a run of zero bytes to the end
- *   (a file system that extended the file but lost the data). Recovery cuts it off and
- *   keeps everything before it.
- * - Corruption: a header or payload that fails its check with intact frames after it,
- *   or a header (whose own check passes) declaring an impossible length. Recovery stops
- *   and names the file and offset; a silent partial load is never an option.
+ *   payload runs past the end of the file, or a frame that fails a check because the
+ *   data from it to the end of the file never reached the disk and reads as zeros (a
+ *   file system that extended the file but lost the data, as XFS can after a power
+ *   cut). Recovery cuts it off and keeps everything before it.
+ * - Corruption: anything else. A header or payload that fails its check with data after
+ *   it that is not zeros, or whose own bytes are there but wrong (a flipped bit, even in
+ *   the last frame: that frame may hold fsynced, acknowledged writes), or a header
+ *   (whose own check passes) declaring an impossible length. Recovery stops and names
+ *   the file and offset; a silent partial load is never an option.
+ *
+ * Which zeros mark lost data: a disk writes, and loses, whole sectors, and the log only
+ * ever appends whole batches; so the lost part of an append reads as zeros from where
+ * the append began (the start of a frame) or from a sector boundary (every
+ * DISK_SECTOR_BYTES of the file) to the end of the file. A frame is a torn tail when
+ * every byte from its start, or from the last sector boundary within its damaged part,
+ * to the end of the file is zero. Zeros that begin elsewhere are the frame's own bytes
+ * (a deadline flag of 0 ends most SET records), not a lost write. This is etcd's rule
+ * for its WAL, made stricter: etcd takes any zero-filled sector in the last record as a
+ * torn write, even with data after it.
  *
  * A log batch that exceeds the frame size target is split across frames at record
  * boundaries, each but the last flagged CONTINUES; recovery applies a batch only once its
@@ -43,6 +55,13 @@ import { crc32c } from "./crc32c.ts";
 import { describeStorageError, type FileReader } from "./storage.ts";
 
 export const FRAME_HEADER_BYTES = 16;
+
+/** The bytes of a frame header its check covers: the length and flags, and their CRC. */
+const FRAME_HEADER_CHECKED_BYTES = 12;
+
+/** The unit in which a disk writes and loses data, in bytes: the smallest sector size
+ * (etcd's minSectorSize). Larger sectors and file-system blocks are multiples of it. */
+export const DISK_SECTOR_BYTES = 512;
 
 /** Flag: the log batch continues in the next frame. */
 export const FRAME_CONTINUES = 1;
@@ -153,10 +172,13 @@ export class FrameScanner {
     const payloadBytes = view.getUint32(0, true);
     const flags = view.getUint8(4);
     if (crc32c(header.subarray(0, 8)) !== view.getUint32(8, true)) {
-      // A header cut short by a run of zeros to the end of the file (the page holding
-      // it reached the disk, the rest of the file did not) is a torn tail too.
-      if (await this.#zeroToEnd(offset + Math.min(FRAME_HEADER_BYTES, size - offset) - 1, offset)) {
-        return { kind: "torn", offset, detail: `zero bytes from here to the end (${size - offset} bytes)` };
+      const lostFrom = await this.#lostFrom(offset, offset + FRAME_HEADER_CHECKED_BYTES);
+      if (lostFrom !== null) {
+        return {
+          kind: "torn",
+          offset,
+          detail: `zero bytes from offset ${lostFrom} to the end (${size - lostFrom} bytes)`,
+        };
       }
       return { kind: "corrupt", offset, detail: "the frame header fails its checksum" };
     }
@@ -174,9 +196,15 @@ export class FrameScanner {
     }
     const payload = await this.#read(offset + FRAME_HEADER_BYTES, payloadBytes);
     if (crc32c(payload) !== payloadCrc) {
-      if (end === size) return { kind: "torn", offset, detail: "the last frame's payload fails its checksum" };
-      if (await this.#zeroToEnd(end)) {
-        return { kind: "torn", offset, detail: "the last frame's payload fails its checksum, and zeros follow it" };
+      // The payload's CRC (header bytes 12-15) is part of what failed.
+      const lostFrom = await this.#lostFrom(offset, end, offset + FRAME_HEADER_CHECKED_BYTES);
+      if (lostFrom !== null) {
+        return {
+          kind: "torn",
+          offset,
+          detail: `the frame's payload fails its checksum, with zero bytes from offset ${lostFrom} to the end ` +
+            `(${size - lostFrom} bytes)`,
+        };
       }
       return { kind: "corrupt", offset, detail: "the frame's payload fails its checksum" };
     }
@@ -210,23 +238,25 @@ export class FrameScanner {
     return bytes.subarray(0, length);
   }
 
-  /** Whether every byte from `position` to the end of the file is zero; when `from` is
-   * given, the zeros may instead begin anywhere between `from` and `position`. */
-  async #zeroToEnd(position: number, from = position): Promise<boolean> {
+  /**
+   * Whether the frame at `offset`, whose bytes from `damagedFrom` to `damagedEnd` failed a
+   * check, lost them in a write that never reached the disk (see the module doc): every
+   * byte is zero from the frame's start, or from the last sector boundary in the damaged
+   * part, to the end of the file. Returns where those zeros begin, or null when they do
+   * not. Reads the rest of the file, stopping at its first byte that is not zero.
+   */
+  async #lostFrom(offset: number, damagedEnd: number, damagedFrom = offset): Promise<number | null> {
+    const lastBoundary = Math.floor((damagedEnd - 1) / DISK_SECTOR_BYTES) * DISK_SECTOR_BYTES;
+    const from = lastBoundary >= damagedFrom && lastBoundary > offset ? lastBoundary : offset;
     const size = this.#reader.size;
-    let lastNonZero = -1;
     for (let at = from; at < size;) {
       const length = Math.min(this.#options.readChunkBytes, size - at);
       const bytes = await this.#read(at, length);
-      for (let i = bytes.length - 1; i >= 0; i--) {
-        if (bytes[i] !== 0) {
-          lastNonZero = at + i;
-          break;
-        }
+      for (let i = 0; i < bytes.length; i++) {
+        if (bytes[i] !== 0) return null;
       }
-      if (lastNonZero >= position) return false;
       at += length;
     }
-    return true;
+    return from;
   }
 }

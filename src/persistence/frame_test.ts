@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { crc32c } from "./crc32c.ts";
-import { FRAME_CONTINUES, FRAME_HEADER_BYTES, FrameEncoder, FrameScanner, type FrameStep } from "./frame.ts";
+import {
+  DISK_SECTOR_BYTES,
+  FRAME_CONTINUES,
+  FRAME_HEADER_BYTES,
+  FrameEncoder,
+  FrameScanner,
+  type FrameStep,
+} from "./frame.ts";
 import type { FileReader } from "./storage.ts";
 
 const OPTIONS = { readChunkBytes: 7, payloadBytesMax: 1024 };
@@ -75,25 +82,18 @@ Deno.test("a file cut at any byte of its last frame reads as the frames before a
   }
 });
 
-Deno.test("a damaged payload in the last frame is a torn tail; before an intact frame it is corruption", async () => {
+Deno.test("a flipped bit is corruption anywhere, even in the last frame", async () => {
   const { bytes, offsets } = threeFrames();
-  // A torn write leaves a short file, never a damaged header, so a header that fails its
-  // check is corruption even at the end; a last payload that fails is a torn tail (the
-  // file system kept the length but not all the data).
-  for (let position = offsets[2]; position < bytes.length; position++) {
+  // A torn write leaves a short file or zeros; a frame whose bytes are all there but
+  // wrong was damaged after it was written, and may hold acknowledged, fsynced writes,
+  // so it is never cut off as a torn tail.
+  for (let position = offsets[1]; position < bytes.length; position++) {
     const damaged = bytes.slice();
     damaged[position] ^= 0x40;
     const last = (await scanAll(damaged)).at(-1)!;
-    const inHeaderCheck = position < offsets[2] + 12;
-    assert.equal(last.kind, inHeaderCheck ? "corrupt" : "torn", `byte ${position}`);
-    assert.equal(last.offset, offsets[2], `byte ${position}`);
-  }
-  for (let position = offsets[1]; position < offsets[2]; position++) {
-    const damaged = bytes.slice();
-    damaged[position] ^= 0x01;
-    const last = (await scanAll(damaged)).at(-1)!;
+    const frame = position < offsets[2] ? offsets[1] : offsets[2];
     assert.equal(last.kind, "corrupt", `byte ${position}`);
-    assert.equal(last.offset, offsets[1], `byte ${position}`);
+    assert.equal(last.offset, frame, `byte ${position}`);
   }
 });
 
@@ -119,15 +119,66 @@ Deno.test("a header that passes its check but declares an impossible length is c
   assert.match((steps[0] as { detail: string }).detail, /length 2000/);
 });
 
-Deno.test("a frame header cut short by zeros to the end of the file is a torn tail", async () => {
-  const { bytes, offsets } = threeFrames();
-  for (let kept = 1; kept < FRAME_HEADER_BYTES; kept++) {
-    const padded = new Uint8Array(offsets[2] + kept + 30);
-    padded.set(bytes.subarray(0, offsets[2] + kept));
-    const last = (await scanAll(padded)).at(-1)!;
-    assert.equal(last.kind, "torn", `${kept} header bytes kept`);
-    assert.equal(last.offset, offsets[2]);
+/** Frames of 200-byte payloads from offset 0 to past `bytes`, as a log's tail after a
+ * power cut would hold them; returns the bytes and each frame's offset. */
+function framesOver(bytes: number): { bytes: Uint8Array; offsets: number[] } {
+  const encoder = new FrameEncoder(8);
+  const offsets: number[] = [];
+  for (let i = 0; encoder.length < bytes; i++) {
+    offsets.push(encoder.length);
+    encoder.begin();
+    encoder.body.bytes(new TextEncoder().encode(`frame ${i} `.padEnd(200, "x")));
+    encoder.end();
   }
+  return { bytes: encoder.bytes().slice(), offsets };
+}
+
+/** `bytes` with every byte from `from` on set to zero, and `extra` zeros after. */
+function zeroedFrom(bytes: Uint8Array, from: number, extra = 0): Uint8Array {
+  const zeroed = new Uint8Array(bytes.length + extra);
+  zeroed.set(bytes.subarray(0, from));
+  return zeroed;
+}
+
+Deno.test("a tail lost to zeros from a frame's start or a sector boundary is a torn tail at that frame", async () => {
+  const { bytes, offsets } = framesOver(4 * DISK_SECTOR_BYTES);
+  const starts = [...offsets.slice(1), DISK_SECTOR_BYTES, 2 * DISK_SECTOR_BYTES, 3 * DISK_SECTOR_BYTES];
+  for (const from of starts) {
+    for (const extra of [0, 7, 3000]) {
+      const steps = await scanAll(zeroedFrom(bytes, from, extra));
+      const last = steps.at(-1)!;
+      const frame = offsets.findLast((offset) => offset <= from)!;
+      assert.equal(last.kind, "torn", `zeros from ${from}, ${extra} more`);
+      assert.equal(last.offset, frame, `zeros from ${from}, ${extra} more`);
+      assert.equal(steps.length, offsets.indexOf(frame) + 1, "every frame before it is read");
+    }
+  }
+});
+
+Deno.test("zeros that begin inside a frame but not at a sector boundary, or data after zeros, are corruption", async () => {
+  const { bytes, offsets } = framesOver(4 * DISK_SECTOR_BYTES);
+  // A disk loses whole sectors, so zeros from the middle of one, with no sector boundary
+  // after it in the frame, are not a lost write: they are damage (or the frame's own zero
+  // bytes after a flipped bit).
+  for (const from of [offsets[1] + 5, offsets[3] + 50, DISK_SECTOR_BYTES + 1, 3 * DISK_SECTOR_BYTES + 60]) {
+    const frame = offsets.findLast((offset) => offset <= from)!;
+    const frameEnd = offsets[offsets.indexOf(frame) + 1];
+    assert.equal(Math.floor(from / DISK_SECTOR_BYTES), Math.floor((frameEnd - 1) / DISK_SECTOR_BYTES));
+    const zeroed = zeroedFrom(bytes, from, 100);
+    const last = (await scanAll(zeroed)).at(-1)!;
+    assert.equal(last.kind, "corrupt", `zeros from ${from}`);
+    assert.equal(last.offset, frame, `zeros from ${from}`);
+  }
+  // A zeroed sector with data after it: damage, not a tail that never reached the disk.
+  const holed = bytes.slice();
+  holed.fill(0, DISK_SECTOR_BYTES, 2 * DISK_SECTOR_BYTES);
+  const last = (await scanAll(holed)).at(-1)!;
+  assert.equal(last.kind, "corrupt");
+  assert.equal(last.offset, offsets.findLast((offset) => offset <= DISK_SECTOR_BYTES));
+  // A flipped bit in the last frame, followed by zeros from the next frame on.
+  const flipped = zeroedFrom(bytes, offsets.at(-1)!, 600);
+  flipped[offsets.at(-2)! + 40] ^= 1;
+  assert.equal((await scanAll(flipped)).at(-1)?.kind, "corrupt");
 });
 
 Deno.test("a read that fails names the file and the offset, and keeps the OS's error code", async () => {

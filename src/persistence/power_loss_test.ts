@@ -2,7 +2,8 @@
  * The durability property, checked over a simulated disk that loses everything not yet
  * synced at a random moment (a power cut), under every fsync policy, while batches,
  * everysec syncs, snapshots, log cuts, new histories (promotions) and whole-dataset
- * replacements (full resyncs) run:
+ * replacements (full resyncs) run, and now and then an append or an fsync fails (a full
+ * disk, an I/O error; the writes it refused are no step of the run):
  *
  *   after recovery, the dataset, its seq and its replid are exactly those after some
  *   step of the run (an unbroken prefix of the history, batches whole), and that step is
@@ -14,6 +15,7 @@
 
 import assert from "node:assert/strict";
 import type { WriteCommand } from "../store/command.ts";
+import { KvError } from "../errors.ts";
 import { Store } from "../store/store.ts";
 import type { FsyncPolicy } from "./file_log.ts";
 import { PowerCut, seededRandom, SimStorage } from "./sim_storage.ts";
@@ -56,13 +58,27 @@ function isPowerCut(error: unknown): boolean {
   return error instanceof PowerCut || String(error).includes("simulated power cut");
 }
 
-async function runUntilPowerCut(opened: Opened, policy: FsyncPolicy, random: () => number, run: Run): Promise<void> {
+/** A failure the run provoked on purpose (a full disk, a failed fsync), which the code
+ * must report as UNAVAILABLE. The writes it refused are no step of the run, unless the
+ * power failed while it was handled: then nobody heard the answer, and either outcome
+ * may be on the disk. */
+function isDiskFailure(error: unknown): boolean {
+  return error instanceof KvError && error.code === "UNAVAILABLE" && !isPowerCut(error);
+}
+
+async function runUntilPowerCut(
+  opened: Opened,
+  storage: SimStorage,
+  policy: FsyncPolicy,
+  random: () => number,
+  run: Run,
+): Promise<void> {
   const background: Promise<unknown>[] = [];
   const durableFrom = (index: number) => (ok: unknown) => {
     if (ok !== false) run.durable = Math.max(run.durable, index);
   };
   const ignorePowerCut = (error: unknown) => {
-    if (!isPowerCut(error)) throw error;
+    if (!isPowerCut(error) && !isDiskFailure(error)) throw error;
   };
   for (let i = 0; i < STEPS_PER_RUN; i++) {
     const roll = random();
@@ -71,8 +87,13 @@ async function runUntilPowerCut(opened: Opened, policy: FsyncPolicy, random: () 
         // A promotion: a new history from the last seq on (never concurrent with a batch).
         const replid = `promoted${i}`;
         run.timeline.push({ ...point(opened), replid });
-        await opened.persistence.startHistory({ replid, seq: opened.staging.committedSeq });
-        run.durable = run.acked = run.timeline.length - 1;
+        try {
+          await opened.persistence.startHistory({ replid, seq: opened.staging.committedSeq });
+          run.durable = run.acked = run.timeline.length - 1;
+        } catch (error) {
+          if (!isDiskFailure(error) || storage.dead) throw error;
+          run.timeline.pop();
+        }
       } else if (roll < 0.05) {
         // A full resync: the dataset and the history replaced wholesale.
         const replacement = new Store();
@@ -96,10 +117,23 @@ async function runUntilPowerCut(opened: Opened, policy: FsyncPolicy, random: () 
         }
         for (const staged of batch) pending.apply(staged.command);
         run.timeline.push({ data: contents(pending), seq: batch.at(-1)!.seq, replid: opened.persistence.replid });
-        await opened.persistence.log.append(batch);
-        opened.staging.commit(batch);
-        run.acked = run.timeline.length - 1;
-        if (policy === "always") run.durable = run.acked;
+        // Now and then the disk fails this append part way, or the next fsync (this
+        // batch's under always, the next tick's or snapshot's otherwise).
+        const failure = random();
+        if (failure < 0.03) storage.capacityBytes = storage.usedBytes() + Math.floor(random() * 80);
+        else if (failure < 0.1) storage.failNextSyncs = 1;
+        try {
+          await opened.persistence.log.append(batch);
+          opened.staging.commit(batch);
+          run.acked = run.timeline.length - 1;
+          if (policy === "always") run.durable = run.acked;
+        } catch (error) {
+          if (!isDiskFailure(error) || storage.dead) throw error;
+          opened.staging.abort();
+          run.timeline.pop();
+        } finally {
+          storage.capacityBytes = Infinity;
+        }
       }
     } catch (error) {
       ignorePowerCut(error);
@@ -112,7 +146,7 @@ async function runUntilPowerCut(opened: Opened, policy: FsyncPolicy, random: () 
       background.push(
         opened.persistence.snapshot(opened.staging).then(durableFrom(run.acked), (error) => {
           // A replacement makes a running snapshot give up; that is not a failure here.
-          if (!isPowerCut(error) && !String(error).includes("replaced")) throw error;
+          if (!isPowerCut(error) && !isDiskFailure(error) && !String(error).includes("replaced")) throw error;
         }),
       );
     }
@@ -140,7 +174,7 @@ Deno.test("after a power cut at a random moment, the state is a whole step of th
       }
       if (opened !== null) {
         run.timeline.push(point(opened));
-        await runUntilPowerCut(opened, policy, random, run);
+        await runUntilPowerCut(opened, storage, policy, random, run);
       }
 
       const recovered = await openPersistence(storage.afterPowerCut(seededRandom(seed + 1_000_000)), {

@@ -28,6 +28,7 @@
  * @module
  */
 
+import { SNAPSHOT_FSYNC_INTERVAL_BYTES } from "../config/limits.ts";
 import type { Logger } from "../logging/logger.ts";
 import type { Store } from "../store/store.ts";
 import { ByteReader } from "./bytes.ts";
@@ -130,7 +131,11 @@ export async function recover(store: Store, options: RecoveryOptions): Promise<R
           storage,
           { store, committedSeq: header.seq },
           { logId: header.logId, replid: header.replid, seq: header.seq, createdAtMs: options.clock() },
-          { chunkBytes: options.scanner.readChunkBytes, crash: NO_CRASH },
+          {
+            chunkBytes: options.scanner.readChunkBytes,
+            fsyncIntervalBytes: SNAPSHOT_FSYNC_INTERVAL_BYTES,
+            crash: NO_CRASH,
+          },
         );
       }
     }
@@ -203,8 +208,8 @@ export async function recover(store: Store, options: RecoveryOptions): Promise<R
     tornBytes = reader.size - result.torn.offset;
     logger.warn(
       `Cut a torn tail off ${storage.pathOf(LOG_FILE)}: ${tornBytes} bytes from offset ${result.torn.offset} ` +
-        `(${result.torn.detail}); the writer stopped in the middle of an append, and every complete batch ` +
-        `before it is kept`,
+        `(${result.torn.detail}); the writer stopped in the middle of an append (or a power cut lost its end), ` +
+        `and every complete batch before it is kept`,
       { lastSeq },
     );
   }

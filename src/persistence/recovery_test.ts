@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { crashHookFromSpec } from "./crashpoints.ts";
 import { DamagedFileError, MismatchedFilesError } from "./damage.ts";
-import { FrameEncoder } from "./frame.ts";
+import { DISK_SECTOR_BYTES, FrameEncoder } from "./frame.ts";
 import { encodeBatch, LOG_FILE } from "./log_format.ts";
 import { seededRandom, SimStorage } from "./sim_storage.ts";
 import { SNAPSHOT_FILE, SNAPSHOT_TMP_FILE } from "./snapshot_format.ts";
@@ -56,6 +56,50 @@ for (const [what, last] of lastBatches) {
     }
   });
 }
+
+Deno.test("a log whose unsynced end came back as zeros loads the batches before it, with one warning", async () => {
+  const { storage, before, sizeBefore, full } = await logWithLastBatch(
+    Array.from({ length: 40 }, (_, i) => set(`m${i}`, `value ${i}`)),
+  );
+  assert.ok(full.length > sizeBefore + 2 * DISK_SECTOR_BYTES, "the last batch spans sectors");
+  // The file system kept the length (and maybe more) but lost the data: from the batch's
+  // start, or from any sector boundary within it.
+  const boundaries = [sizeBefore];
+  for (let at = DISK_SECTOR_BYTES; at < full.length; at += DISK_SECTOR_BYTES) {
+    if (at > sizeBefore) boundaries.push(at);
+  }
+  for (const from of boundaries) {
+    for (const extra of [0, 4096]) {
+      const zeroed = new Uint8Array(full.length + extra);
+      zeroed.set(full.subarray(0, from));
+      const lost = restart(storage);
+      lost.setBytes(LOG_FILE, zeroed);
+      const recovered = await openPersistence(lost);
+      assert.deepEqual(contents(recovered.store), before, `zeros from ${from}`);
+      assert.equal(lost.bytes(LOG_FILE)!.length, sizeBefore, `cut back at ${from}`);
+      const warnings = recovered.lines.filter((line) => line.includes("Cut a torn tail"));
+      assert.equal(warnings.length, 1);
+      assert.match(
+        warnings[0],
+        new RegExp(`${zeroed.length - sizeBefore} bytes from offset ${sizeBefore} .*zero bytes`),
+      );
+    }
+  }
+});
+
+Deno.test("a last batch whose bytes are there but wrong stops recovery: it is damage, not a torn tail", async () => {
+  const { storage, sizeBefore, full } = await logWithLastBatch([set("c", "acknowledged and fsynced")]);
+  for (const position of [sizeBefore + 3, sizeBefore + 20, full.length - 5, full.length - 1]) {
+    const damaged = restart(storage);
+    const bytes = full.slice();
+    bytes[position] ^= 0x08;
+    damaged.setBytes(LOG_FILE, bytes);
+    const error = await openPersistence(damaged).catch((error) => error);
+    assert.ok(error instanceof DamagedFileError, `byte ${position}: ${error}`);
+    assert.equal(error.offset, sizeBefore, `byte ${position}`);
+    assert.deepEqual(damaged.bytes(LOG_FILE), bytes, "recovery changed nothing");
+  }
+});
 
 Deno.test("a damaged record in the middle of the log stops recovery, naming file, offset and repair", async () => {
   const { storage, sizeBefore, full } = await logWithLastBatch([set("c", "3")]);

@@ -25,7 +25,12 @@
  * @module
  */
 
-import { FRAME_PAYLOAD_BYTES_MAX, PERSISTENCE_READ_CHUNK_BYTES, REPAIR_FIXES_MAX } from "../config/limits.ts";
+import {
+  FRAME_PAYLOAD_BYTES_MAX,
+  PERSISTENCE_READ_CHUNK_BYTES,
+  REPAIR_FIXES_MAX,
+  SNAPSHOT_FSYNC_INTERVAL_BYTES,
+} from "../config/limits.ts";
 import { Logger } from "../logging/logger.ts";
 import { Store } from "../store/store.ts";
 import { DamagedFileError, MismatchedFilesError } from "./damage.ts";
@@ -167,6 +172,7 @@ async function fixDamage(error: DamagedFileError, options: RepairOptions): Promi
   }
   await writeSnapshotFile(storage, { store: salvaged, committedSeq: kept.seq } satisfies SnapshotSource, kept, {
     chunkBytes: PERSISTENCE_READ_CHUNK_BYTES,
+    fsyncIntervalBytes: SNAPSHOT_FSYNC_INTERVAL_BYTES,
     crash: NO_CRASH,
   });
   return `moved ${storage.pathOf(SNAPSHOT_FILE)} to ${storage.pathOf(aside)} and wrote a new one with the ` +
@@ -183,7 +189,7 @@ async function fixMismatch(error: MismatchedFilesError, options: RepairOptions):
       storage,
       { store: new Store(), committedSeq: header.seq },
       { logId: header.logId, replid: header.replid, seq: header.seq, createdAtMs: options.clock() },
-      { chunkBytes: PERSISTENCE_READ_CHUNK_BYTES, crash: NO_CRASH },
+      { chunkBytes: PERSISTENCE_READ_CHUNK_BYTES, fsyncIntervalBytes: SNAPSHOT_FSYNC_INTERVAL_BYTES, crash: NO_CRASH },
     );
     return `wrote an empty ${storage.pathOf(SNAPSHOT_FILE)} at seq ${header.seq} for the log to continue; the ` +
       `keys written before that seq are lost unless a later write set them`;

@@ -14,11 +14,14 @@
  *   later operation throws {@linkcode PowerCut}. {@linkcode SimStorage.afterPowerCut}
  *   then gives the disk a new process sees: durable names, and for each file its
  *   durable bytes, or a longer prefix of what was written (the OS flushed some of it
- *   on its own), sometimes followed by zeros (a file system that extended the file
- *   and lost the data).
+ *   on its own), sometimes with zeros from where the unsynced part begins, or from a
+ *   sector boundary after it, to the end (a file system that extended the file and
+ *   lost the data: disks lose whole sectors). A file cut shorter by `truncate` (or emptied by a `create`
+ *   open) since its last sync may come back as it was before the cut: the OS wrote its
+ *   bytes and size back on its own, and the cut itself never reached the disk.
  * - A capacity makes appends fail part way with "No space left on device", as a full
- *   disk does; `failSyncs`, `failDirSyncs` and `failTruncates` make a file's fsync, the
- *   directory's fsync and truncate fail.
+ *   disk does; `failSyncs` (or `failNextSyncs`, for a count), `failDirSyncs` and
+ *   `failTruncates` make a file's fsync, the directory's fsync and truncate fail.
  *
  * Every operation yields a random number of microtasks, so concurrent work (a snapshot
  * next to appends) interleaves differently from seed to seed.
@@ -26,6 +29,7 @@
  * @module
  */
 
+import { DISK_SECTOR_BYTES } from "./frame.ts";
 import type { FileReader, FileWriter, Storage } from "./storage.ts";
 
 /** Thrown by every operation from the power cut on. */
@@ -59,6 +63,9 @@ export function seededRandom(seed: number): () => number {
 interface Inode {
   data: Uint8Array;
   durable: Uint8Array;
+  /** The bytes before the first cut that made the file shorter since its last sync
+   * (null when none): what a power cut may bring back if the OS flushed them. */
+  beforeCut: Uint8Array | null;
 }
 
 export interface SimStorageOptions {
@@ -84,6 +91,8 @@ export class SimStorage implements Storage {
   /** Makes renames fail (a full directory, an I/O error). */
   failRenames = false;
   failTruncates = false;
+  /** Makes this many of the next file syncs fail (one bad moment rather than a bad disk). */
+  failNextSyncs = 0;
   /** File syncs that succeeded. */
   syncs = 0;
 
@@ -126,7 +135,7 @@ export class SimStorage implements Storage {
       let survivor = survivors.get(inode);
       if (survivor === undefined) {
         const data = survivingBytes(inode, random);
-        survivor = { data, durable: data };
+        survivor = { data, durable: data, beforeCut: null };
         survivors.set(inode, survivor);
       }
       next.#dir.set(name, survivor);
@@ -139,7 +148,7 @@ export class SimStorage implements Storage {
   afterProcessCrash(random: () => number): SimStorage {
     const next = new SimStorage({ random });
     for (const [name, inode] of this.#dir) {
-      const copy = { data: inode.data.slice(), durable: inode.durable.slice() };
+      const copy = { data: inode.data.slice(), durable: inode.durable.slice(), beforeCut: null };
       next.#dir.set(name, copy);
       next.#durableDir.set(name, copy);
     }
@@ -153,7 +162,7 @@ export class SimStorage implements Storage {
 
   /** Replaces the bytes of `name`, durably (a test damaging a file). */
   setBytes(name: string, bytes: Uint8Array): void {
-    const inode = { data: bytes.slice(), durable: bytes.slice() };
+    const inode = { data: bytes.slice(), durable: bytes.slice(), beforeCut: null };
     this.#dir.set(name, inode);
     this.#durableDir.set(name, inode);
   }
@@ -193,9 +202,9 @@ export class SimStorage implements Storage {
       // Truncating an existing file empties that inode (durably only once synced); a new
       // name gets a new inode.
       if (inode !== undefined) {
-        inode.data = new Uint8Array(0);
+        cutTo(inode, 0);
       } else {
-        inode = { data: new Uint8Array(0), durable: new Uint8Array(0) };
+        inode = { data: new Uint8Array(0), durable: new Uint8Array(0), beforeCut: null };
         this.#dir.set(name, inode);
       }
     } else if (inode === undefined) {
@@ -291,17 +300,19 @@ class SimWriter implements FileWriter {
   async truncate(size: number): Promise<void> {
     if (await this.#disk.step(true)) throw new PowerCut();
     if (this.#disk.failTruncates) throw new Error("Input/output error (os error 5)");
-    // Like ftruncate: shorter cuts, longer extends with zeros.
-    const data = new Uint8Array(size);
-    data.set(this.#inode.data.subarray(0, size));
-    this.#inode.data = data;
+    cutTo(this.#inode, size);
     this.#size = size;
   }
 
   async sync(): Promise<void> {
     if (await this.#disk.step(true)) throw new PowerCut();
     if (this.#disk.failSyncs) throw new Error("Input/output error (os error 5)");
+    if (this.#disk.failNextSyncs > 0) {
+      this.#disk.failNextSyncs--;
+      throw new Error("Input/output error (os error 5)");
+    }
     this.#inode.durable = this.#inode.data.slice();
+    this.#inode.beforeCut = null;
     this.#disk.syncs++;
   }
 
@@ -310,10 +321,21 @@ class SimWriter implements FileWriter {
   }
 }
 
+/** Like ftruncate: a shorter size cuts, a longer one extends with zeros. A cut is
+ * remembered until the next sync (see Inode.beforeCut). */
+function cutTo(inode: Inode, size: number): void {
+  if (size < inode.data.length && inode.beforeCut === null) inode.beforeCut = inode.data;
+  const data = new Uint8Array(size);
+  data.set(inode.data.subarray(0, size));
+  inode.data = data;
+}
+
 /** What survives of one file in a power cut: its durable bytes, or a prefix of its
- * current bytes at least as long as what the two share, sometimes with zeros after. */
+ * current bytes at least as long as what the two share, sometimes ending in zeros; or,
+ * when it was cut shorter since its last sync, sometimes its bytes before the cut. */
 function survivingBytes(inode: Inode, random: () => number): Uint8Array {
-  const { data, durable } = inode;
+  const { data, durable, beforeCut } = inode;
+  if (beforeCut !== null && random() < 0.5) return beforeCut.slice();
   let shared = 0;
   while (shared < data.length && shared < durable.length && data[shared] === durable[shared]) shared++;
   const roll = random();
@@ -321,8 +343,16 @@ function survivingBytes(inode: Inode, random: () => number): Uint8Array {
   const length = shared + Math.floor(random() * (data.length - shared + 1));
   const kept = data.slice(0, length);
   if (roll < 0.9) return kept;
-  const zeros = 1 + Math.floor(random() * 64);
-  const withZeros = new Uint8Array(kept.length + zeros);
-  withZeros.set(kept);
-  return withZeros;
+  // The file system kept the size but lost data: whole sectors, from where the unsynced
+  // part begins or from a sector boundary after it, read as zeros to the end.
+  const boundaries = [shared];
+  for (
+    let at = (Math.floor(shared / DISK_SECTOR_BYTES) + 1) * DISK_SECTOR_BYTES;
+    at < length;
+    at += DISK_SECTOR_BYTES
+  ) {
+    boundaries.push(at);
+  }
+  kept.fill(0, boundaries[Math.floor(random() * boundaries.length)]);
+  return kept;
 }

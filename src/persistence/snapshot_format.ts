@@ -26,7 +26,9 @@
  * through it before the snapshot is sealed.
  *
  * The file is written as kvstore.rdb.tmp, fsynced, renamed over kvstore.rdb and the
- * directory fsynced: a crash at any moment leaves the previous snapshot intact.
+ * directory fsynced: a crash at any moment leaves the previous snapshot intact. It is
+ * also fsynced every few MiB while it is written, so that its bytes reach the disk in
+ * small steps rather than in one burst in front of the log's fsyncs.
  * `logId` names the log the snapshot was taken against; the log that replaces it after
  * the snapshot names that log as its parent, which is how recovery knows the two belong
  * together.
@@ -77,6 +79,9 @@ export interface SnapshotSource {
 export interface SnapshotWriteOptions {
   /** Entry bytes per frame; the writer yields to the event loop after each. */
   readonly chunkBytes: number;
+  /** Bytes written between fsyncs of the file as it grows (the last fsync comes before
+   * the rename either way); see SNAPSHOT_FSYNC_INTERVAL_BYTES. */
+  readonly fsyncIntervalBytes: number;
   readonly crash: CrashHook;
   /** Asked after every chunk: a reason to give up (the dataset was replaced), or null. */
   readonly abandoned?: () => string | null;
@@ -132,6 +137,7 @@ export async function writeSnapshotFile(
 
     let keys = 0;
     let chunks = 0;
+    let unsyncedBytes = file.size;
     encoder.reset();
     encoder.begin();
     for (const [key, entry] of source.store.entries()) {
@@ -139,8 +145,14 @@ export async function writeSnapshotFile(
       keys++;
       if (encoder.payloadBytes < options.chunkBytes) continue;
       encoder.end();
-      await file.append(encoder.bytes());
+      const bytes = encoder.bytes();
+      await file.append(bytes);
       if (++chunks === 1) options.crash("mid-snapshot-write");
+      unsyncedBytes += bytes.length;
+      if (unsyncedBytes >= options.fsyncIntervalBytes) {
+        await file.sync();
+        unsyncedBytes = 0;
+      }
       const reason = options.abandoned?.() ?? null;
       if (reason !== null) throw new SnapshotAbandoned(reason);
       // Let requests run between chunks: this is what keeps a snapshot from stopping

@@ -25,7 +25,7 @@ Deno.test("a snapshot lets the event loop run between chunks, even when its writ
     storage,
     { store, committedSeq: 0 },
     { logId: "log", replid: "r", seq: 0, createdAtMs: 0 },
-    { chunkBytes: 16 * 1024, crash: NO_CRASH },
+    { chunkBytes: 16 * 1024, fsyncIntervalBytes: 1024 * 1024, crash: NO_CRASH },
   );
   running = false;
   const chunks = Math.floor(written.bytes / (16 * 1024));

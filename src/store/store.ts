@@ -101,6 +101,10 @@ export class Store {
     return this.#entries.entries();
   }
 
+  keys(): IterableIterator<string> {
+    return this.#entries.keys();
+  }
+
   /** Up to `count` keys drawn at random (with repetition) from those with a deadline. */
   sampleExpiring(count: number, random: () => number): string[] {
     const sample: string[] = [];
