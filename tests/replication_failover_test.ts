@@ -133,7 +133,7 @@ Deno.test("a Wait whose caller gives up stops blocking on the master", opts, asy
 
   // No replica will ever acknowledge: the wait would last its whole timeout (an hour),
   // but the caller gives up after 2 s.
-  const waiting = client.wait(1, 0, 2000);
+  const waiting = client.wait(1, 0, { deadlineMs: 2000 });
   await waitUntil(async () => (await blocked()) === 1, "the Wait blocks");
   await assert.rejects(waiting, /DEADLINE_EXCEEDED/);
   await waitUntil(async () => (await blocked()) === 0, "the abandoned Wait no longer blocks", 5000);
