@@ -124,7 +124,7 @@ export class PushLink {
       } catch (error) {
         this.#failures++;
         this.#down = true;
-        this.#record!.state = "down";
+        this.#options.registry.setState(this.#record!, "down");
         const problem = describe(error);
         this.#report("warn", problem, `Cannot push to replica ${this.address}: ${problem}; retrying`);
         await this.#sleep(this.#delayMs());
@@ -136,7 +136,7 @@ export class PushLink {
         this.#options.logger.info(`Pushing to replica ${this.address} again`, { seq: entry.seq });
       }
       this.#failures = 0;
-      this.#record!.state = "online";
+      this.#options.registry.setState(this.#record!, "online");
       if (response.replica_id) this.#record!.node = response.replica_id;
       const lastApplied = int64(response.last_applied_sequence, "last_applied_sequence");
       if (response.success) {
