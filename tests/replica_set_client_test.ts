@@ -16,6 +16,8 @@ Deno.test("writes find the master wherever it is listed; reads go where readFrom
   using group = new KvReplicaSetClient([replica.address, master.address], { readFrom: "replicas" });
   using fromMaster = new KvReplicaSetClient([replica.address, master.address]);
 
+  // A replica is "syncing" until its first sync completes, which may come after it listens.
+  await waitUntil(async () => (await group.discover()).get(replica.address) === "replica", "the replica synced");
   assert.deepEqual(
     Object.fromEntries(await group.discover()),
     { [replica.address]: "replica", [master.address]: "master" },
