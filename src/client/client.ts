@@ -24,7 +24,7 @@
 import { CLIENT_CALL_DEADLINE_MS_DEFAULT } from "../config/limits.ts";
 import { CLIENT_TRANSPORT_LIMITS, createKvstoreClient, grpc, type TransportLimits } from "../transport/grpc.ts";
 import { int32RequestFieldsOf } from "../transport/proto.ts";
-import { RPCS_WITHOUT_EFFECT, type TransportFailure, transportFailureOf } from "./transport_failure.ts";
+import { RPCS_WITHOUT_EFFECT, type TransportFailure, transportFailureOf } from "../transport/transport_failure.ts";
 import type {
   CommandType,
   ContainsResponse,
@@ -107,7 +107,7 @@ export interface KvClientOptions {
 
 /**
  * A failed call: the gRPC status (number and name) and the server's message, or, when
- * the connection failed (see transport_failure.ts), UNAVAILABLE with `transport` saying
+ * the connection failed (see transport/transport_failure.ts), UNAVAILABLE with `transport` saying
  * whether the request was never sent ("unreached") or cut off after it was ("lost").
  * `outcomeUnknown` is set for a call with an effect (a write) cut off that way, or whose
  * deadline passed: it may or may not have been applied.

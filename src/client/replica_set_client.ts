@@ -278,7 +278,7 @@ export class KvReplicaSetClient {
 
 /** Whether the call failed because the node could not take it: the connection failed
  * (KvClient reports every transport failure as UNAVAILABLE, a stream reset mid-call by a
- * node killed while answering included; see transport_failure.ts), or the node said it
+ * node killed while answering included; see transport/transport_failure.ts), or the node said it
  * cannot serve now (loading, shutting down). */
 export function isConnectionFailure(error: KvClientError): boolean {
   return error.codeName === "UNAVAILABLE";

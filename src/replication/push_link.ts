@@ -27,6 +27,7 @@ import {
 } from "../config/limits.ts";
 import type { Logger } from "../logging/logger.ts";
 import { CLIENT_TRANSPORT_LIMITS, createKvstoreClient, grpc } from "../transport/grpc.ts";
+import { describeStatus } from "../transport/transport_failure.ts";
 import type { ReplicationCommand, ReplicationResponse } from "../transport/messages.ts";
 import type { Backlog } from "./backlog.ts";
 import type { ReplicaRecord, ReplicaRegistry } from "./replica_registry.ts";
@@ -212,8 +213,6 @@ export class PushLink {
 
 function describe(error: unknown): string {
   const serviceError = error as Partial<grpc.ServiceError>;
-  if (typeof serviceError.code === "number") {
-    return `${grpc.status[serviceError.code] ?? serviceError.code}: ${serviceError.details ?? ""}`;
-  }
+  if (typeof serviceError.code === "number") return describeStatus(serviceError.code, serviceError.details ?? "");
   return error instanceof Error ? error.message : String(error);
 }

@@ -1,7 +1,7 @@
 /**
  * Which failed calls are the connection failing rather than a server answering, in one
- * place for every client of ours (KvClient and what is built on it, the health and
- * cluster clients, the CLI).
+ * place for every client of ours: KvClient and what is built on it (the health and
+ * cluster clients, the CLI), and a replica's or a push link's calls to its peer.
  *
  * grpc-js reports a broken connection under several statuses, depending on when it
  * breaks and how the peer went away (grpc-js 1.14, src/subchannel-call.ts,
@@ -64,6 +64,41 @@ export function transportFailureOf(code: number, details: string, cancelledByCal
   }
   if (code === CANCELLED && !cancelledByCaller) return "lost";
   return null;
+}
+
+/** gRPC's status names, by code. */
+const STATUS_NAMES = [
+  "OK",
+  "CANCELLED",
+  "UNKNOWN",
+  "INVALID_ARGUMENT",
+  "DEADLINE_EXCEEDED",
+  "NOT_FOUND",
+  "ALREADY_EXISTS",
+  "PERMISSION_DENIED",
+  "RESOURCE_EXHAUSTED",
+  "FAILED_PRECONDITION",
+  "ABORTED",
+  "OUT_OF_RANGE",
+  "UNIMPLEMENTED",
+  "INTERNAL",
+  "UNAVAILABLE",
+  "DATA_LOSS",
+  "UNAUTHENTICATED",
+];
+
+/**
+ * A failed call in one line for a log or a link's error (`kvstore info`'s link_error):
+ * `STATUS: details`, with a transport failure as UNAVAILABLE, and one cut off mid-call
+ * said to be (so "INTERNAL: Received RST_STREAM ..." from a peer that was killed does
+ * not read as a bug). A CANCELLED is taken as the caller's own doing, as it is for the
+ * replication links, which cancel their calls when they time out or stop.
+ */
+export function describeStatus(code: number, details: string): string {
+  const failure = transportFailureOf(code, details, true);
+  if (failure === "lost") return `UNAVAILABLE: Connection lost mid-call (${details})`;
+  if (failure === "unreached") return `UNAVAILABLE: ${details}`;
+  return `${STATUS_NAMES[code] ?? `STATUS_${code}`}: ${details}`;
 }
 
 /** The rpcs that change nothing on the node: one cut off can be sent again as is. */

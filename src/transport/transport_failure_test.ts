@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { transportFailureOf } from "./transport_failure.ts";
+import { describeStatus, transportFailureOf } from "./transport_failure.ts";
 
 const UNAVAILABLE = 14;
 const INTERNAL = 13;
@@ -50,4 +50,17 @@ Deno.test("a server's own statuses, and a caller's own cancel, are not transport
   assert.equal(transportFailureOf(INTERNAL, "Failed to parse server response"), null, "a protocol mismatch");
   assert.equal(transportFailureOf(CANCELLED, "Cancelled on client", true), null);
   assert.equal(transportFailureOf(DEADLINE_EXCEEDED, "Deadline exceeded after 5.002s"), null);
+});
+
+Deno.test("a replication link's error reads as a lost connection, not as a bug of its peer", () => {
+  assert.equal(
+    describeStatus(INTERNAL, "Received RST_STREAM with code 2 triggered by internal client error: write EPIPE"),
+    "UNAVAILABLE: Connection lost mid-call (Received RST_STREAM with code 2 triggered by internal client error: write EPIPE)",
+  );
+  assert.equal(describeStatus(UNAVAILABLE, "No connection established"), "UNAVAILABLE: No connection established");
+  assert.equal(describeStatus(CANCELLED, "Cancelled on client"), "CANCELLED: Cancelled on client");
+  assert.equal(
+    describeStatus(9, "replication: Cannot serve Sync: this node is a replica"),
+    "FAILED_PRECONDITION: replication: Cannot serve Sync: this node is a replica",
+  );
 });
