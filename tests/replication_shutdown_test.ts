@@ -92,3 +92,37 @@ Deno.test("a second signal while a master waits for a paused replica exits at on
     replica.signal("SIGCONT");
   }
 });
+
+Deno.test(
+  "a push to a replica that never answers does not hold the master's shutdown past its bound",
+  opts,
+  async () => {
+    // A listener that accepts connections and never speaks: a push to it waits for its deadline.
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const held: Deno.Conn[] = [];
+    const accepting = (async () => {
+      for await (const conn of listener) held.push(conn);
+    })().catch(() => {});
+    try {
+      const silent = `127.0.0.1:${(listener.addr as Deno.NetAddr).port}`;
+      await using master = await startServer({ args: ["--replicas", silent, "--shutdown-replica-wait-ms", "500"] });
+      using client = new KvClient(master.address);
+      await client.set("k", "v");
+      const startedMs = performance.now();
+      const status = await master.stop("SIGTERM");
+      const elapsedMs = performance.now() - startedMs;
+      assert.equal(status.code, 0, master.stderr);
+      assert.match(
+        master.stderr,
+        new RegExp(`Shutting down before 1 replica acknowledged seq 1, the last write: ${silent}`),
+      );
+      assert.doesNotMatch(master.stderr, /Cannot push to replica/, "stopping is no push failure");
+      // Its push call's deadline is PUSH_CALL_DEADLINE_MS (5 s): stopping cancels it.
+      assert.ok(elapsedMs < 500 + 2500, `exited after ${Math.round(elapsedMs)} ms`);
+    } finally {
+      listener.close();
+      for (const conn of held) conn.close();
+      await accepting;
+    }
+  },
+);

@@ -52,6 +52,9 @@ export class PushLink {
   #loop: Promise<void> | null = null;
   #wake: (() => void) | null = null;
   #waitingForAppend = false;
+  /** The push in flight, cancelled by stop: one to a replica that does not answer would
+   * otherwise hold a master's shutdown for up to PUSH_CALL_DEADLINE_MS. */
+  #call: grpc.ClientUnaryCall | null = null;
   /** Whether the last push failed at the transport. */
   #down = false;
   #failures = 0;
@@ -82,6 +85,7 @@ export class PushLink {
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#wake?.();
+    this.#call?.cancel();
     await this.#loop;
     this.#client.close();
     if (this.#record !== null) this.#options.registry.remove(this.#record);
@@ -123,6 +127,7 @@ export class PushLink {
           commandToWire(entry.seq, entry.command, this.#options.replid(), this.#options.clock()),
         );
       } catch (error) {
+        if (this.#stopped) break;
         this.#failures++;
         this.#down = true;
         this.#options.registry.setState(this.#record!, "down");
@@ -169,13 +174,17 @@ export class PushLink {
           metadata: grpc.Metadata,
           options: grpc.CallOptions,
           callback: grpc.requestCallback<ReplicationResponse>,
-        ) => void;
-      method.call(
+        ) => grpc.ClientUnaryCall;
+      this.#call = method.call(
         this.#client,
         command,
         new grpc.Metadata(),
         { deadline: Date.now() + PUSH_CALL_DEADLINE_MS },
-        (error, response) => (error ? reject(error) : resolve(response!)),
+        (error, response) => {
+          this.#call = null;
+          if (error) reject(error);
+          else resolve(response!);
+        },
       );
     });
   }
