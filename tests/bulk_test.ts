@@ -68,7 +68,8 @@ Deno.test("an export cut short by the server going away leaves the old file in p
     await server.kill();
     const result = await exporting;
     assert.equal(result.code, 3, result.stdout + result.stderr);
-    assert.match(result.stderr, /^kvstore export: Cannot reach /);
+    // Killed between two calls, or during one.
+    assert.match(result.stderr, /^kvstore export: (Cannot reach |Connection to \S+ lost during the call)/);
     assert.equal(await Deno.readTextFile(file), "the previous export\n", "the old file is untouched");
     await assert.rejects(Deno.stat(`${file}.tmp`), "the partial file is removed");
   } finally {

@@ -2,11 +2,14 @@
  * KvClient against real nodes: it reconnects by itself when its node comes back, and its
  * calls for the C++ store's replication rpcs work: a pull client following the master's
  * writes (StreamReplication), and a pushed command (ReplicateCommand), which only
- * replicas take.
+ * replicas take; and a node killed mid-call fails its calls as UNAVAILABLE, saying
+ * whether they may have been applied.
  */
 
 import assert from "node:assert/strict";
-import { KvClient, type KvClientError } from "../src/client/client.ts";
+import { describeFailure } from "../src/client/cli.ts";
+import { KvClient, KvClientError } from "../src/client/client.ts";
+import { KvReplicaSetClient } from "../src/client/replica_set_client.ts";
 import { freePort, startServer, waitUntil } from "./helpers/server_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -64,3 +67,50 @@ Deno.test("a client whose node restarts reconnects by itself, within the backoff
     await Deno.remove(dataDir, { recursive: true });
   }
 });
+
+Deno.test(
+  "calls cut off by a node killed mid-call fail UNAVAILABLE: a read to retry, a write whose outcome is unknown",
+  opts,
+  async () => {
+    await using server = await startServer();
+    using client = new KvClient(server.address, { deadlineMs: 10_000 });
+    await client.set("k", "v0");
+    using group = new KvReplicaSetClient([server.address], { deadlineMs: 1500 });
+    assert.equal(await group.get("k"), "v0");
+    // The node stops reading: the calls below are sent on the open connection and wait
+    // there, unanswered, until it is killed.
+    server.signal("SIGSTOP");
+    const outcome = (call: Promise<unknown>) => call.then(() => null, (error: KvClientError) => error);
+    const read = outcome(client.get("k"));
+    const write = outcome(client.set("k", "v1"));
+    const groupWrite = outcome(group.set("k", "v2"));
+    // Long enough for grpc-js to hand the calls to the socket; they are not answered.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await server.kill();
+
+    const readError = await read;
+    assert.ok(readError instanceof KvClientError, "the read fails");
+    assert.equal(readError.codeName, "UNAVAILABLE", readError.message);
+    assert.equal(readError.transport, "lost");
+    assert.equal(readError.outcomeUnknown, false, "a read changes nothing: retry it");
+    assert.match(readError.details, /^Connection lost during the call \(/);
+
+    const writeError = await write;
+    assert.ok(writeError instanceof KvClientError, "the write fails");
+    assert.equal(writeError.codeName, "UNAVAILABLE", writeError.message);
+    assert.equal(writeError.outcomeUnknown, true);
+    assert.match(writeError.details, /^Connection lost during the call \(.*\); it may or may not have been applied$/);
+    assert.match(
+      describeFailure(writeError, server.address, 10_000),
+      /^Connection to \S+ lost during the call \(.+\); the write may or may not have been applied/,
+    );
+
+    // The replica-set client retries the write until its deadline (no node comes back),
+    // and its error still says that the first attempt may have been applied.
+    const groupError = await groupWrite;
+    assert.ok(groupError instanceof KvClientError, "the group's write fails");
+    assert.equal(groupError.codeName, "UNAVAILABLE", groupError.message);
+    assert.equal(groupError.outcomeUnknown, true, groupError.message);
+    assert.match(groupError.message, /may or may not have been applied/);
+  },
+);

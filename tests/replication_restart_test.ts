@@ -74,6 +74,8 @@ Deno.test(
         await client.mset(Array.from({ length: 300 }, (_, i) => ({ key: `old:${i}`, value: "v" })));
         await waitForConvergence(master, [replica1, replica2]);
         assert.equal((await master.stop("SIGTERM")).code, 0);
+        assert.match(master.stderr, /Every replica has seq 300, the last write replicas=2 waitedMs=\d+/);
+        assert.doesNotMatch(master.stderr, /Waiting up to/, "replicas that have every write are not waited for");
       } finally {
         await master[Symbol.asyncDispose]();
       }

@@ -212,15 +212,18 @@ async function untilInterrupted(run: Promise<number>, signal: AbortSignal): Prom
 /** One line that says what went wrong talking to the server. */
 export function describeFailure(error: unknown, endpoint: string, timeoutMs: number): string {
   if (error instanceof KvClientError) {
-    // Our servers' own messages start with their subsystem ("router: Cannot reach shard
-    // ..."); those are the server speaking, not a failure to reach it.
-    const fromServer = /^[a-z]+: /.test(error.details);
-    if (error.codeName === "UNAVAILABLE" && !fromServer) {
-      return `Cannot reach ${endpoint}: ${connectionProblem(error.details)} ` +
+    // A write cut off (the connection, or the deadline) may have been applied all the same.
+    const unknown = error.outcomeUnknown ? "; the write may or may not have been applied (read it back to know)" : "";
+    if (error.transport === "unreached") {
+      return `Cannot reach ${endpoint}: ${connectionProblem(error.transportDetails)} ` +
         "(is the server running? set --endpoint or KVSTORE_ENDPOINT)";
     }
+    if (error.transport === "lost") {
+      return `Connection to ${endpoint} lost during the call (${connectionLoss(error.transportDetails)})` +
+        (unknown === "" ? "; the server may have stopped or restarted: retry" : unknown);
+    }
     if (error.codeName === "DEADLINE_EXCEEDED") {
-      return `No answer from ${endpoint} within ${timeoutMs} ms (raise --timeout-ms, or check the server)`;
+      return `No answer from ${endpoint} within ${timeoutMs} ms (raise --timeout-ms, or check the server)${unknown}`;
     }
     return `${error.codeName}: ${error.details}`;
   }
@@ -236,6 +239,18 @@ export function connectionProblem(details: string): string {
   if (errno !== undefined) return CONNECT_ERRORS[errno] ?? `cannot connect (${errno})`;
   if (/^Name resolution failed/.test(details)) return "the host name does not resolve";
   return details.replace(/\s*Resolution note:\s*$/, "").replace(/\.$/, "");
+}
+
+/** How a connection broke mid-call, in a few words, from grpc-js's message ("Received
+ * RST_STREAM with code 2 triggered by internal client error: write EPIPE"). */
+export function connectionLoss(details: string): string {
+  if (/EPIPE|socket has been ended/.test(details)) return "the server closed the connection";
+  if (/ECONNRESET/.test(details)) return "the connection was reset";
+  if (/ETIMEDOUT/.test(details)) return "the connection timed out";
+  if (/^Connection dropped/.test(details)) return "the connection dropped";
+  if (/^Call cancelled/.test(details)) return "the server cancelled the call";
+  if (/RST_STREAM/.test(details)) return "the server reset the stream without an answer";
+  return details;
 }
 
 const CONNECT_ERRORS: Readonly<Record<string, string>> = {

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { connectionProblem } from "./cli.ts";
+import { connectionLoss, connectionProblem, describeFailure } from "./cli.ts";
+import { KvClientError } from "./client.ts";
 
 Deno.test("a failure to connect is said in a few words, without grpc-js's empty note", () => {
   assert.equal(
@@ -17,4 +18,52 @@ Deno.test("a failure to connect is said in a few words, without grpc-js's empty 
     "cannot connect (EWHATEVER)",
   );
   assert.equal(connectionProblem("Connection dropped. Resolution note: "), "Connection dropped");
+});
+
+Deno.test("a connection lost mid-call is said as such, and a write's outcome as unknown", () => {
+  const lost = (rpc: string) =>
+    KvClientError.fromStatus(
+      { code: 13, details: "Received RST_STREAM with code 2 triggered by internal client error: write EPIPE" },
+      "127.0.0.1:50051",
+      { rpc },
+    );
+  const write = lost("Set");
+  assert.equal(write.codeName, "UNAVAILABLE");
+  assert.equal(write.transport, "lost");
+  assert.equal(write.outcomeUnknown, true);
+  assert.equal(
+    describeFailure(write, "127.0.0.1:50051", 5000),
+    "Connection to 127.0.0.1:50051 lost during the call (the server closed the connection); the write may or may " +
+      "not have been applied (read it back to know)",
+  );
+  const read = lost("Get");
+  assert.equal(read.outcomeUnknown, false);
+  assert.equal(
+    describeFailure(read, "127.0.0.1:50051", 5000),
+    "Connection to 127.0.0.1:50051 lost during the call (the server closed the connection); the server may have " +
+      "stopped or restarted: retry",
+  );
+  const refused = KvClientError.fromStatus(
+    { code: 14, details: "No connection established. Last error: Error: connect ECONNREFUSED 127.0.0.1:1." },
+    "127.0.0.1:1",
+    { rpc: "Set" },
+  );
+  assert.equal(refused.transport, "unreached");
+  assert.equal(refused.outcomeUnknown, false, "nothing was sent");
+  assert.match(describeFailure(refused, "127.0.0.1:1", 5000), /^Cannot reach 127.0.0.1:1: connection refused/);
+  const late = KvClientError.fromStatus({ code: 4, details: "Deadline exceeded" }, "127.0.0.1:1", { rpc: "MSet" });
+  assert.match(
+    describeFailure(late, "127.0.0.1:1", 5000),
+    /within 5000 ms .*; the write may or may not have been applied/,
+  );
+  const answer = KvClientError.fromStatus(
+    { code: 14, details: 'server: Cannot set key "k": this node is shutting down' },
+    "127.0.0.1:1",
+    { rpc: "Set" },
+  );
+  assert.equal(
+    describeFailure(answer, "127.0.0.1:1", 5000),
+    'UNAVAILABLE: server: Cannot set key "k": this node is shutting down',
+  );
+  assert.equal(connectionLoss("read ECONNRESET"), "the connection was reset");
 });

@@ -24,6 +24,7 @@
 import { CLIENT_CALL_DEADLINE_MS_DEFAULT } from "../config/limits.ts";
 import { CLIENT_TRANSPORT_LIMITS, createKvstoreClient, grpc, type TransportLimits } from "../transport/grpc.ts";
 import { int32RequestFieldsOf } from "../transport/proto.ts";
+import { RPCS_WITHOUT_EFFECT, type TransportFailure, transportFailureOf } from "../transport/transport_failure.ts";
 import type {
   CommandType,
   ContainsResponse,
@@ -104,19 +105,70 @@ export interface KvClientOptions {
   readonly ownConnection?: boolean;
 }
 
-/** A failed call: the gRPC status (number and name) and the server's message. */
+/**
+ * A failed call: the gRPC status (number and name) and the server's message, or, when
+ * the connection failed (see transport/transport_failure.ts), UNAVAILABLE with `transport` saying
+ * whether the request was never sent ("unreached") or cut off after it was ("lost").
+ * `outcomeUnknown` is set for a call with an effect (a write) cut off that way, or whose
+ * deadline passed: it may or may not have been applied.
+ */
 export class KvClientError extends Error {
   readonly code: grpc.status;
   readonly codeName: string;
   readonly details: string;
+  /** The node that was called. */
+  readonly address: string;
+  readonly transport: TransportFailure | null;
+  /** For a transport failure, grpc-js's own words for it ("read ECONNRESET"); "" else. */
+  readonly transportDetails: string;
+  readonly outcomeUnknown: boolean;
 
-  constructor(code: grpc.status, details: string, address: string) {
+  constructor(
+    code: grpc.status,
+    details: string,
+    address: string,
+    options: { transport?: TransportFailure | null; transportDetails?: string; outcomeUnknown?: boolean } = {},
+  ) {
     const codeName = grpc.status[code] ?? `STATUS_${code}`;
     super(`${codeName}: ${details} (from ${address})`);
     this.name = "KvClientError";
     this.code = code;
     this.codeName = codeName;
     this.details = details;
+    this.address = address;
+    this.transport = options.transport ?? null;
+    this.transportDetails = options.transportDetails ?? "";
+    this.outcomeUnknown = options.outcomeUnknown ?? false;
+  }
+
+  /**
+   * The error for a call to `rpc` at `address` that ended with `status`: the server's
+   * answer as it is, or a transport failure as UNAVAILABLE, which for a call cut off
+   * says so (and, for an rpc with an effect, that its outcome is unknown).
+   * `cancelledByCaller`: the caller cancelled it, so CANCELLED is no failure of the link.
+   */
+  static fromStatus(
+    status: { code: grpc.status; details?: string },
+    address: string,
+    options: { rpc?: string; cancelledByCaller?: boolean } = {},
+  ): KvClientError {
+    const details = status.details ?? "";
+    const transport = transportFailureOf(status.code, details, options.cancelledByCaller);
+    const hasEffect = !RPCS_WITHOUT_EFFECT.has(options.rpc ?? "");
+    if (transport === null) {
+      // A write whose deadline passed may have been applied all the same, just not in time.
+      const outcomeUnknown = hasEffect && status.code === grpc.status.DEADLINE_EXCEEDED;
+      return new KvClientError(status.code, details, address, { outcomeUnknown });
+    }
+    if (transport === "unreached") {
+      return new KvClientError(grpc.status.UNAVAILABLE, details, address, { transport, transportDetails: details });
+    }
+    return new KvClientError(
+      grpc.status.UNAVAILABLE,
+      `Connection lost during the call (${details})` + (hasEffect ? "; it may or may not have been applied" : ""),
+      address,
+      { transport, transportDetails: details, outcomeUnknown: hasEffect },
+    );
   }
 }
 
@@ -316,7 +368,9 @@ export class KvClient {
     } catch (error) {
       const status = error as Partial<grpc.ServiceError>;
       if (typeof status.code !== "number") throw error;
-      throw new KvClientError(status.code, status.details ?? String(error), this.address);
+      throw KvClientError.fromStatus({ code: status.code, details: status.details ?? String(error) }, this.address, {
+        rpc: "StreamReplication",
+      });
     } finally {
       call.cancel();
     }
@@ -353,8 +407,11 @@ export class KvClient {
         { deadline: Date.now() + deadlineMs },
         (error: grpc.ServiceError | null, response?: Response) => {
           signal?.removeEventListener("abort", cancel);
-          if (error !== null) reject(new KvClientError(error.code, error.details, this.address));
-          else resolve(response!);
+          if (error !== null) {
+            reject(KvClientError.fromStatus(error, this.address, { rpc, cancelledByCaller: signal?.aborted }));
+          } else {
+            resolve(response!);
+          }
         },
       );
       signal?.addEventListener("abort", cancel, { once: true });

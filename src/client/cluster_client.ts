@@ -91,7 +91,7 @@ export class ClusterClient {
       notify();
     });
     stream.on("error", (error: grpc.ServiceError) => {
-      failure = new KvClientError(error.code, error.details, this.address);
+      failure = KvClientError.fromStatus(error, this.address, { rpc });
       notify();
     });
     stream.on("end", () => {

@@ -47,7 +47,7 @@ export class HealthClient {
         new grpc.Metadata(),
         { deadline: Date.now() + this.#deadlineMs },
         (error, response) => {
-          if (error !== null) reject(new KvClientError(error.code, error.details, this.address));
+          if (error !== null) reject(KvClientError.fromStatus(error, this.address, { rpc: "Check" }));
           else resolve(response!.status);
         },
       );
@@ -64,7 +64,7 @@ export class HealthClient {
       call.on("end", () => resolve());
       call.on("error", (error: grpc.ServiceError) => {
         if (cancelled && error.code === grpc.status.CANCELLED) resolve();
-        else reject(new KvClientError(error.code, error.details, this.address));
+        else reject(KvClientError.fromStatus(error, this.address, { rpc: "Watch", cancelledByCaller: cancelled }));
       });
     });
     return {

@@ -5,6 +5,8 @@
  * - {@linkcode KvReplicaSetClient}: a master and its replicas; writes to the master,
  *   reads where asked, failover when a node is down.
  * - {@linkcode HealthClient}: the standard gRPC health service of any node.
+ * - ../transport/transport_failure.ts: which failed calls are the connection failing (UNAVAILABLE to
+ *   callers), and whether the request may have been applied.
  * - cli.ts: the subcommands (`kvstore get`, `kvstore shell`, ...), one file each in
  *   commands/.
  *
@@ -13,6 +15,7 @@
 
 export { type EntryInput, KvClient, KvClientError, type KvClientOptions, type ScannedEntry } from "./client.ts";
 export { isConnectionFailure, KvReplicaSetClient, type ReplicaSetClientOptions } from "./replica_set_client.ts";
+export { type TransportFailure, transportFailureOf } from "../transport/transport_failure.ts";
 export { READ_FROM_CHOICES, type ReadFrom } from "./endpoint_table.ts";
 export { HealthClient, type HealthWatch, type ServingStatus } from "./health_client.ts";
 export { CLIENT_COMMANDS, commandsOverview, runClientCommand } from "./cli.ts";

@@ -27,13 +27,16 @@
  * Failover rules:
  * - Reads move on after UNAVAILABLE or DEADLINE_EXCEEDED: reads have no effect, so a
  *   retry is always safe.
- * - Writes move on after UNAVAILABLE (the connection failed), or FAILED_PRECONDITION
- *   from a node that turned out to be a replica (nothing was written), once discovery
- *   names a master. After UNAVAILABLE the first attempt may have been applied before
- *   the connection broke; kvstore's writes are idempotent (SET, DEL and MSET write
- *   absolute state), except that a repeated EXPIRE counts its seconds from the retry.
- *   Writes are not retried after DEADLINE_EXCEEDED: the first attempt may still be in
- *   flight, and a slow master is not helped by more work.
+ * - Writes move on after UNAVAILABLE (the connection failed, before or during the
+ *   call, or the node cannot take writes now), or FAILED_PRECONDITION from a node that
+ *   turned out to be a replica (nothing was written), once discovery names a master.
+ *   An attempt cut off mid-call (KvClientError.outcomeUnknown) may have been applied
+ *   before the connection broke; kvstore's writes are idempotent (SET, DEL and MSET
+ *   write absolute state), so it is retried, except that a repeated EXPIRE counts its
+ *   seconds from the retry and a repeated DEL may answer that the key was not found.
+ *   If the operation fails in the end, its error still says the write may or may not
+ *   have been applied. Writes are not retried after DEADLINE_EXCEEDED: the first attempt
+ *   may still be in flight, and a slow master is not helped by more work.
  * - Any other error (INVALID_ARGUMENT, RESOURCE_EXHAUSTED, ...) is the answer, and is
  *   returned at once.
  *
@@ -204,14 +207,19 @@ export class KvReplicaSetClient {
     judge: (error: KvClientError) => Verdict,
   ): Promise<T> {
     const deadline = Date.now() + this.#deadlineMs;
-    let lastError: unknown = undefined;
+    let lastError: KvClientError | undefined = undefined;
+    // The first attempt cut off mid-call, if any: a write retried after it may already
+    // have been applied by then, which the error that ends the operation must still say.
+    let cutOff: KvClientError | undefined = undefined;
+    const failure = () =>
+      cutOff === undefined || lastError?.outcomeUnknown ? lastError : outcomeUnknown(lastError, cutOff);
     let tried = new Set<string>();
     if (Date.now() - this.#discoveredAtMs > CLIENT_ROLES_MAX_AGE_MS) await this.#discover(deadline);
     for (;;) {
       const order = candidates().filter((endpoint) => !tried.has(endpoint));
       const endpoint = order[0];
       const remaining = deadline - Date.now();
-      if (remaining <= 0) throw lastError ?? noEndpointError(this.#table.endpoints, this.readFrom);
+      if (remaining <= 0) throw failure() ?? noEndpointError(this.#table.endpoints, this.readFrom);
       if (endpoint === undefined) {
         // Nothing left to try with what we know: a failover may be under way (a replica
         // being promoted, a master restarting). Learn the roles again, once per interval,
@@ -231,8 +239,9 @@ export class KvReplicaSetClient {
       } catch (error) {
         if (!(error instanceof KvClientError)) throw error;
         lastError = error;
+        if (error.outcomeUnknown) cutOff ??= error;
         const verdict = judge(error);
-        if (verdict === "final") throw error;
+        if (verdict === "final") throw failure();
         if (isConnectionFailure(error) || error.codeName === "DEADLINE_EXCEEDED") this.#table.markDown(endpoint);
         if (verdict === "rediscover" && Date.now() - this.#discoveredAtMs >= CLIENT_DISCOVERY_INTERVAL_MS_MIN) {
           await this.#discover(deadline);
@@ -267,12 +276,26 @@ export class KvReplicaSetClient {
   }
 }
 
-/** Whether the call failed because the connection did: UNAVAILABLE, or the INTERNAL
- * that grpc-js reports when the peer resets a stream or closes its socket mid-call (a
- * node killed while answering). kvstore's own INTERNAL errors are bugs and say so. */
+/** Whether the call failed because the node could not take it: the connection failed
+ * (KvClient reports every transport failure as UNAVAILABLE, a stream reset mid-call by a
+ * node killed while answering included; see transport/transport_failure.ts), or the node said it
+ * cannot serve now (loading, shutting down). */
 export function isConnectionFailure(error: KvClientError): boolean {
-  if (error.codeName === "UNAVAILABLE") return true;
-  return error.codeName === "INTERNAL" && /RST_STREAM|socket|ECONNRESET|EPIPE/i.test(error.details);
+  return error.codeName === "UNAVAILABLE";
+}
+
+/** `last`, the error that ends a write, saying that an earlier attempt (`cutOff`) lost
+ * its connection mid-call and so may have been applied. */
+function outcomeUnknown(last: KvClientError | undefined, cutOff: KvClientError): KvClientError {
+  const error = last ?? cutOff;
+  if (error === cutOff) return cutOff;
+  return new KvClientError(
+    error.code,
+    `${error.details}; an earlier attempt at ${cutOff.address} lost its connection mid-call, so the write may or ` +
+      "may not have been applied",
+    error.address,
+    { transport: error.transport, outcomeUnknown: true },
+  );
 }
 
 function noEndpointError(endpoints: readonly string[], readFrom: ReadFrom): Error {

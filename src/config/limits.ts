@@ -75,6 +75,17 @@ export const WRITE_FAILURE_REPORT_INTERVAL_MS = 10_000;
 /** Time graceful shutdown waits for in-flight calls before closing connections, in ms. */
 export const SHUTDOWN_GRACE_MS = 5000;
 
+/** Longest a master shutting down waits, once it takes no more writes, for its replicas
+ * to acknowledge its last seq, in ms (flag --shutdown-replica-wait-ms; Redis's
+ * shutdown-timeout is 10 s too). A replica that has every write resumes with a
+ * partialSync after the master's restart, and may be promoted losing nothing; the cost
+ * is a shutdown that takes up to this long when a replica is slow or gone. */
+export const SHUTDOWN_REPLICA_WAIT_MS_DEFAULT = 10_000;
+
+/** Most the --shutdown-replica-wait-ms flag accepts, in ms (an hour): longer would outlast
+ * any service manager's stop timeout. */
+export const SHUTDOWN_REPLICA_WAIT_MS_MAX = 60 * 60 * 1000;
+
 /** Keepalive ping period of the gRPC transport, in ms; finds dead peers on idle links. */
 export const GRPC_KEEPALIVE_TIME_MS = 30_000;
 

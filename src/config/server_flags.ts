@@ -23,6 +23,8 @@ import {
   REPLICATION_PING_INTERVAL_MS,
   REPLICATION_TIMEOUT_MS_DEFAULT,
   REPLICATION_TIMEOUT_MS_MIN,
+  SHUTDOWN_REPLICA_WAIT_MS_DEFAULT,
+  SHUTDOWN_REPLICA_WAIT_MS_MAX,
   SNAPSHOT_INTERVAL_SECONDS_DEFAULT,
   TTL_SECONDS_MAX_DEFAULT,
   VALUE_BYTES_MAX_CEILING,
@@ -59,6 +61,9 @@ export interface ServerConfig {
   readonly backlogBytesMax: number;
   /** How long a replica goes without hearing from its master before reconnecting, in ms. */
   readonly replicationTimeoutMs: number;
+  /** How long a master shutting down waits for its replicas to acknowledge its last
+   * write, in ms; 0 does not wait (--shutdown-replica-wait-ms). */
+  readonly shutdownReplicaWaitMs: number;
   /** When the log is fsynced (--appendfsync). */
   readonly appendfsync: FsyncPolicy;
   /** Seconds between automatic snapshots; 0 turns them off (--snapshot-interval-seconds). */
@@ -162,6 +167,13 @@ export const SERVER_FLAGS: readonly FlagSpec[] = [
     valueName: "MS",
     help: "Silence after which a replica drops the link to its master and reconnects.",
     defaultText: String(REPLICATION_TIMEOUT_MS_DEFAULT),
+  },
+  {
+    name: "shutdown-replica-wait-ms",
+    type: "string",
+    valueName: "MS",
+    help: "How long a master shutting down waits for its replicas to acknowledge its last write; 0: no wait.",
+    defaultText: String(SHUTDOWN_REPLICA_WAIT_MS_DEFAULT),
   },
   { name: "help", type: "boolean", help: "Print this help and exit." },
   // Operations.
@@ -377,6 +389,12 @@ function buildServerConfig(values: FlagValues): ServerConfig {
     ),
     replicationTimeoutMs: parseReplicationTimeout(
       asString("repl-timeout-ms") ?? String(REPLICATION_TIMEOUT_MS_DEFAULT),
+    ),
+    shutdownReplicaWaitMs: parseInteger(
+      asString("shutdown-replica-wait-ms") ?? String(SHUTDOWN_REPLICA_WAIT_MS_DEFAULT),
+      "--shutdown-replica-wait-ms",
+      0,
+      SHUTDOWN_REPLICA_WAIT_MS_MAX,
     ),
     appendfsync: parseChoice(asString("appendfsync") ?? "everysec", "--appendfsync", FSYNC_POLICIES),
     snapshotIntervalSeconds: parseInteger(

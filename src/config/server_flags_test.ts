@@ -69,6 +69,12 @@ Deno.test("mistakes are refused with a message naming what is wrong", () => {
     /Invalid --repl-timeout-ms "500": must be at least 2000 \(the master pings an idle link every 1000 ms/,
   );
   assert.equal(config(["--repl-timeout-ms", "2000"]).replicationTimeoutMs, 2000);
+  assert.equal(config([]).shutdownReplicaWaitMs, 10_000, "Redis's shutdown-timeout");
+  assert.equal(config(["--shutdown-replica-wait-ms", "0"]).shutdownReplicaWaitMs, 0);
+  assert.match(
+    usageError(["--shutdown-replica-wait-ms=-1"]),
+    /Invalid --shutdown-replica-wait-ms "-1": must be from 0/,
+  );
   assert.match(usageError(["--log-level", "loud"]), /expected one of debug, info, warn, error/);
   assert.match(usageError(["stray"]), /Unexpected argument "stray"/);
   assert.match(usageError(["--master=yes"]), /--master takes no value/);

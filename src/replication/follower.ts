@@ -33,6 +33,7 @@ import type { WritePipeline } from "../server/write_pipeline.ts";
 import type { SequencedCommand } from "../store/command.ts";
 import type { Store } from "../store/store.ts";
 import { CLIENT_TRANSPORT_LIMITS, createKvstoreClient, grpc } from "../transport/grpc.ts";
+import { describeStatus } from "../transport/transport_failure.ts";
 import type { SyncMessage, SyncRequest } from "../transport/messages.ts";
 import { type LinkEvent, LinkStatus } from "./link_status.ts";
 import type { ReplicaApplier } from "./replica_applier.ts";
@@ -372,9 +373,8 @@ export class Follower {
 function describe(error: unknown): string {
   const serviceError = error as Partial<grpc.ServiceError>;
   if (typeof serviceError.code === "number" && typeof serviceError.details === "string") {
-    const name = grpc.status[serviceError.code] ?? `STATUS_${serviceError.code}`;
     // grpc-js appends an empty "Resolution note:" to connection errors.
-    return `${name}: ${serviceError.details.replace(/\s*Resolution note:\s*$/, "")}`;
+    return describeStatus(serviceError.code, serviceError.details.replace(/\s*Resolution note:\s*$/, ""));
   }
   return error instanceof Error ? error.message : String(error);
 }

@@ -27,6 +27,7 @@ import {
 } from "../config/limits.ts";
 import type { Logger } from "../logging/logger.ts";
 import { CLIENT_TRANSPORT_LIMITS, createKvstoreClient, grpc } from "../transport/grpc.ts";
+import { describeStatus } from "../transport/transport_failure.ts";
 import type { ReplicationCommand, ReplicationResponse } from "../transport/messages.ts";
 import type { Backlog } from "./backlog.ts";
 import type { ReplicaRecord, ReplicaRegistry } from "./replica_registry.ts";
@@ -51,6 +52,9 @@ export class PushLink {
   #loop: Promise<void> | null = null;
   #wake: (() => void) | null = null;
   #waitingForAppend = false;
+  /** The push in flight, cancelled by stop: one to a replica that does not answer would
+   * otherwise hold a master's shutdown for up to PUSH_CALL_DEADLINE_MS. */
+  #call: grpc.ClientUnaryCall | null = null;
   /** Whether the last push failed at the transport. */
   #down = false;
   #failures = 0;
@@ -81,6 +85,7 @@ export class PushLink {
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#wake?.();
+    this.#call?.cancel();
     await this.#loop;
     this.#client.close();
     if (this.#record !== null) this.#options.registry.remove(this.#record);
@@ -122,9 +127,10 @@ export class PushLink {
           commandToWire(entry.seq, entry.command, this.#options.replid(), this.#options.clock()),
         );
       } catch (error) {
+        if (this.#stopped) break;
         this.#failures++;
         this.#down = true;
-        this.#record!.state = "down";
+        this.#options.registry.setState(this.#record!, "down");
         const problem = describe(error);
         this.#report("warn", problem, `Cannot push to replica ${this.address}: ${problem}; retrying`);
         await this.#sleep(this.#delayMs());
@@ -136,7 +142,7 @@ export class PushLink {
         this.#options.logger.info(`Pushing to replica ${this.address} again`, { seq: entry.seq });
       }
       this.#failures = 0;
-      this.#record!.state = "online";
+      this.#options.registry.setState(this.#record!, "online");
       if (response.replica_id) this.#record!.node = response.replica_id;
       const lastApplied = int64(response.last_applied_sequence, "last_applied_sequence");
       if (response.success) {
@@ -168,13 +174,17 @@ export class PushLink {
           metadata: grpc.Metadata,
           options: grpc.CallOptions,
           callback: grpc.requestCallback<ReplicationResponse>,
-        ) => void;
-      method.call(
+        ) => grpc.ClientUnaryCall;
+      this.#call = method.call(
         this.#client,
         command,
         new grpc.Metadata(),
         { deadline: Date.now() + PUSH_CALL_DEADLINE_MS },
-        (error, response) => (error ? reject(error) : resolve(response!)),
+        (error, response) => {
+          this.#call = null;
+          if (error) reject(error);
+          else resolve(response!);
+        },
       );
     });
   }
@@ -212,8 +222,6 @@ export class PushLink {
 
 function describe(error: unknown): string {
   const serviceError = error as Partial<grpc.ServiceError>;
-  if (typeof serviceError.code === "number") {
-    return `${grpc.status[serviceError.code] ?? serviceError.code}: ${serviceError.details ?? ""}`;
-  }
+  if (typeof serviceError.code === "number") return describeStatus(serviceError.code, serviceError.details ?? "");
   return error instanceof Error ? error.message : String(error);
 }

@@ -12,6 +12,10 @@
  * replica process behind them. Waiters are resolved here as acknowledgements
  * arrive; their timeouts belong to the shell, which calls {@linkcode ReplicaRegistry.cancelWait}.
  *
+ * A master shutting down waits (bounded, by the shell) until no replica is
+ * {@linkcode ReplicaRegistry.behind} its last seq; {@linkcode ReplicaRegistry.onChange}
+ * tells it when to look again.
+ *
  * Pure: no I/O, no timers; time comes in as `nowMs`.
  *
  * @module
@@ -58,6 +62,7 @@ export interface Waiter {
 export class ReplicaRegistry {
   #replicas = new Map<string, ReplicaRecord>();
   #waiters = new Set<Waiter>();
+  #changeListeners = new Set<() => void>();
 
   get size(): number {
     return this.#replicas.size;
@@ -72,12 +77,22 @@ export class ReplicaRegistry {
     const full: ReplicaRecord = { ...record, ackedAtMs: nowMs };
     this.#replicas.set(record.id, full);
     this.#settleWaiters();
+    this.#changed();
     return full;
   }
 
   /** Forgets a replica, unless `record` was already replaced by a newer connection. */
   remove(record: ReplicaRecord): void {
-    if (this.#replicas.get(record.id) === record) this.#replicas.delete(record.id);
+    if (this.#replicas.get(record.id) !== record) return;
+    this.#replicas.delete(record.id);
+    this.#changed();
+  }
+
+  /** Records a replica's new state ("down" when pushes to it fail, "online" again). */
+  setState(record: ReplicaRecord, state: string): void {
+    if (record.state === state) return;
+    record.state = state;
+    this.#changed();
   }
 
   get(id: string): ReplicaRecord | undefined {
@@ -88,9 +103,11 @@ export class ReplicaRegistry {
    * back: a late, reordered one is ignored. */
   ack(record: ReplicaRecord, seq: number, nowMs: number): void {
     if (seq < record.ackedSeq) return;
+    const moved = seq > record.ackedSeq;
     record.ackedSeq = seq;
     record.ackedAtMs = nowMs;
     this.#settleWaiters();
+    if (moved) this.#changed();
   }
 
   /** How many attached replicas acknowledged `seq` or later, each process once. */
@@ -98,6 +115,36 @@ export class ReplicaRegistry {
     const nodes = new Set<string>();
     for (const record of this.#replicas.values()) if (record.ackedSeq >= seq) nodes.add(record.node ?? record.id);
     return nodes.size;
+  }
+
+  /**
+   * The replicas attached that have not acknowledged `seq`, one record per replica
+   * process (its most advanced). A process with any record at `seq` or later has it; a
+   * push link whose replica cannot be reached ("down") is not counted as attached, since
+   * waiting for it would only wait out the bound.
+   */
+  behind(seq: number): ReplicaRecord[] {
+    const byNode = new Map<string, ReplicaRecord[]>();
+    for (const record of this.#replicas.values()) {
+      const node = record.node ?? record.id;
+      byNode.set(node, [...(byNode.get(node) ?? []), record]);
+    }
+    const behind: ReplicaRecord[] = [];
+    for (const records of byNode.values()) {
+      if (records.some((record) => record.ackedSeq >= seq)) continue;
+      const reachable = records.filter((record) => !(record.mode === "push" && record.state === "down"));
+      if (reachable.length === 0) continue;
+      behind.push(reachable.reduce((best, record) => record.ackedSeq > best.ackedSeq ? record : best));
+    }
+    return behind;
+  }
+
+  /** Calls `listener` after every change that may move a replica out of
+   * {@linkcode ReplicaRegistry.behind}: one attached or gone, an acknowledgement, a state.
+   * Returns the function that unregisters it. */
+  onChange(listener: () => void): () => void {
+    this.#changeListeners.add(listener);
+    return () => this.#changeListeners.delete(listener);
   }
 
   /** Blocks a Wait call; resolves it at once when enough replicas already acknowledged
@@ -151,6 +198,10 @@ export class ReplicaRegistry {
         lagMs,
       };
     });
+  }
+
+  #changed(): void {
+    for (const listener of [...this.#changeListeners]) listener();
   }
 
   #settleWaiters(): void {

@@ -79,3 +79,28 @@ Deno.test("a replica reached by two links counts once in a Wait", () => {
   registry.ack(registry.add(pull("r2", 0), 0), 5, 1);
   assert.deepEqual(answers, [2]);
 });
+
+Deno.test("behind lists each replica process short of a seq once, leaving out push links that cannot reach theirs", () => {
+  const registry = new ReplicaRegistry();
+  const done = registry.add(pull("done", 10), 0);
+  registry.add(pull("slow", 4), 0);
+  // One process reached by pull and by push: its pull link has the seq, so it is done.
+  const twicePush = registry.add({ id: "push:b:1", address: "b:1", mode: "push", state: "online", ackedSeq: 3 }, 0);
+  twicePush.node = "done";
+  const down = registry.add({ id: "push:c:1", address: "c:1", mode: "push", state: "online", ackedSeq: 2 }, 0);
+  const changes: string[] = [];
+  const unregister = registry.onChange(() => changes.push("changed"));
+  assert.deepEqual(registry.behind(10).map((record) => record.id), ["slow", "push:c:1"]);
+  registry.setState(down, "down");
+  assert.deepEqual(registry.behind(10).map((record) => record.id), ["slow"], "an unreachable push replica");
+  registry.ack(registry.get("slow")!, 10, 1);
+  assert.deepEqual(registry.behind(10), []);
+  assert.equal(changes.length, 2, "a state change and an acknowledgement");
+  registry.ack(done, 10, 2);
+  assert.equal(changes.length, 2, "an acknowledgement that moves nothing changes nothing");
+  registry.remove(done);
+  assert.equal(changes.length, 3, "a replica gone");
+  unregister();
+  registry.add(pull("late"), 3);
+  assert.equal(changes.length, 3, "no listener after unregistering");
+});

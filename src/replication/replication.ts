@@ -136,6 +136,57 @@ export class Replication {
     }
   }
 
+  /**
+   * Shutdown, first step, once the node takes no more writes and has committed those
+   * under way: a master waits up to `timeoutMs` for every replica attached to
+   * acknowledge its last seq (Redis's shutdown-timeout), streaming to them meanwhile,
+   * then logs which did not. A replica that has every write resumes with a partialSync
+   * when its master comes back, and can be promoted without losing any. Role changes are
+   * refused from now on. Resolves with the replicas still behind (none on a replica).
+   */
+  async awaitReplicasBeforeShutdown(timeoutMs: number): Promise<ReplicaStatus[]> {
+    this.#stopped = true;
+    await this.#transition;
+    if (this.#keyspace.role !== "master") return [];
+    const seq = this.#seq;
+    const startedMs = this.#clock();
+    if (this.#registry.behind(seq).length > 0 && timeoutMs > 0) {
+      this.#logger.info(
+        `Waiting up to ${timeoutMs} ms for ${describeReplicas(this.#registry.behind(seq))} to acknowledge seq ${seq} ` +
+          "before shutting down",
+      );
+      await new Promise<void>((resolve) => {
+        const finish = () => {
+          clearTimeout(timer);
+          unregister();
+          resolve();
+        };
+        const timer = setTimeout(finish, timeoutMs);
+        const unregister = this.#registry.onChange(() => {
+          if (this.#registry.behind(seq).length === 0) finish();
+        });
+      });
+    }
+    const behindIds = new Set(this.#registry.behind(seq).map((record) => record.id));
+    const behind = this.replicaStatuses().filter((status) => behindIds.has(status.id));
+    const waitedMs = this.#clock() - startedMs;
+    const caughtUp = this.#registry.countAcked(seq);
+    if (behind.length === 0) {
+      if (caughtUp > 0) {
+        this.#logger.info(`Every replica has seq ${seq}, the last write`, { replicas: caughtUp, waitedMs });
+      }
+      return behind;
+    }
+    this.#logger.warn(
+      `Shutting down before ${describeReplicas(behind)} acknowledged seq ${seq}, the last write: ` +
+        behind.map((status) => `${status.address} (${status.mode}) ${holding(status)}`).join(", ") +
+        (timeoutMs > 0 ? `; waited ${waitedMs} ms (--shutdown-replica-wait-ms ${timeoutMs})` : "") +
+        ". They resync when a master is back; promoting one of them would lose the writes it lacks",
+      { replicasWithSeq: caughtUp },
+    );
+    return behind;
+  }
+
   /** Stops every stream and link (the node is shutting down). */
   async stop(): Promise<void> {
     this.#stopped = true;
@@ -534,4 +585,15 @@ export class Replication {
     const local = new Set(["127.0.0.1", "localhost", "0.0.0.0", "[::1]", "[::]", own[1]]);
     return local.has(other[1]);
   }
+}
+
+/** "1 replica" or "3 replicas". */
+function describeReplicas(replicas: readonly unknown[]): string {
+  return replicas.length === 1 ? "1 replica" : `${replicas.length} replicas`;
+}
+
+/** What a replica holds, for a log line: "has seq 200". */
+function holding(status: ReplicaStatus): string {
+  if (status.state === "fullsync") return "is loading a fullSync";
+  return status.ackedSeq < 0 ? "has acknowledged nothing yet" : `has seq ${status.ackedSeq}`;
 }

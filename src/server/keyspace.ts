@@ -62,6 +62,8 @@ export class Keyspace {
   #clock: () => number;
   #random: () => number;
   #expiredKeys = 0;
+  /** Set when the node shuts down: it takes no more writes (see stopWrites). */
+  #writesStopped = false;
   #scanCursors = new ScanCursors({
     cursorsMax: SCAN_CURSORS_MAX,
     idleMs: SCAN_CURSOR_IDLE_MS,
@@ -95,6 +97,16 @@ export class Keyspace {
   setRole(role: Role, masterAddress: string | null): void {
     this.#role = role;
     this.#masterAddress = masterAddress;
+  }
+
+  /**
+   * Shutdown: from now on every client write is refused with UNAVAILABLE, and expiry
+   * stages no deletions (a key past its deadline is only hidden, as on a replica), so
+   * the last seq stays put while a master gives its replicas time to acknowledge it.
+   * Writes already staged still commit.
+   */
+  stopWrites(): void {
+    this.#writesStopped = true;
   }
 
   /** The live entry for `key`, or undefined when missing or past its deadline. */
@@ -233,7 +245,7 @@ export class Keyspace {
    * replica.
    */
   sweepExpired(): number {
-    if (this.#role !== "master") return 0;
+    if (this.#role !== "master" || this.#writesStopped) return 0;
     const nowMs = this.#clock();
     const store = this.pipeline.staging.store;
     let staged = 0;
@@ -251,7 +263,7 @@ export class Keyspace {
     const store = this.pipeline.staging.store;
     const nowMs = this.#clock();
     const entry = store.get(key, nowMs);
-    if (entry === undefined && this.#role === "master" && store.peek(key) !== undefined) {
+    if (entry === undefined && this.#role === "master" && !this.#writesStopped && store.peek(key) !== undefined) {
       if (this.pipeline.staging.expireDue(key, nowMs) !== null) {
         this.#expiredKeys++;
         this.pipeline.flushSoon();
@@ -260,13 +272,22 @@ export class Keyspace {
     return entry;
   }
 
+  /** Refuses a client write on a replica (naming its master), and on a node shutting down. */
   #refuseOnReplica(action: string, key: string): void {
-    if (this.#role === "master") return;
-    const master = this.#masterAddress ?? "its master";
-    throw new KvError(
-      "FAILED_PRECONDITION",
-      `replica: Cannot ${action} key ${quote(key)}: this node is a read-only replica; ` +
-        `send writes to the master at ${master}`,
-    );
+    if (this.#role !== "master") {
+      const master = this.#masterAddress ?? "its master";
+      throw new KvError(
+        "FAILED_PRECONDITION",
+        `replica: Cannot ${action} key ${quote(key)}: this node is a read-only replica; ` +
+          `send writes to the master at ${master}`,
+      );
+    }
+    if (this.#writesStopped) {
+      throw new KvError(
+        "UNAVAILABLE",
+        `server: Cannot ${action} key ${quote(key)}: this node is shutting down and takes no more writes; ` +
+          "nothing was applied. Retry on the node that takes its place, or once it has restarted",
+      );
+    }
   }
 }

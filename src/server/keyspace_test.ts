@@ -273,3 +273,26 @@ Deno.test("client writes are refused before anything is staged while the log is 
   }
   assert.equal(pipeline.staging.lastSeq, waiting, "nothing more was staged");
 });
+
+Deno.test("a node shutting down refuses writes, stages no expiry, and still answers reads", async () => {
+  const log = new RecordingLog();
+  const { keyspace, clock } = keyspaceWith(log);
+  await keyspace.set("kept", "v");
+  await keyspace.setMany([{ key: "brief", value: "v", ttlMs: 1000 }]);
+  const staged = keyspace.set("staged", "v");
+  keyspace.stopWrites();
+  await staged;
+  const refused = (error: unknown) =>
+    error instanceof KvError && error.code === "UNAVAILABLE" &&
+    /shutting down.*nothing was applied/.test(error.message);
+  await assert.rejects(keyspace.set("k", "v"), refused);
+  await assert.rejects(keyspace.delete("kept"), refused);
+  await assert.rejects(keyspace.expire("kept", 10), refused);
+  await assert.rejects(keyspace.setMany([{ key: "k", value: "v" }]), refused);
+  clock.nowMs += 2000;
+  assert.equal(keyspace.get("brief"), undefined, "a key past its deadline is hidden");
+  assert.equal(keyspace.sweepExpired(), 0);
+  assert.equal(keyspace.pipeline.staging.pendingCount, 0, "and its deletion is not staged");
+  assert.equal(keyspace.get("kept")?.value, "v");
+  assert.deepEqual(log.batches.flat().map((command) => command.seq), [1, 2, 3]);
+});

@@ -16,7 +16,9 @@
  * calls `node.health.setAllServing(true)` after its first sync.
  *
  * Shutdown (SIGINT, SIGTERM, or {@linkcode Node.shutdown}): report NOT_SERVING and end
- * health watches (so load balancers drain the node first), stop accepting calls, let
+ * health watches (so load balancers drain the node first); refuse further writes and
+ * commit those under way; on a master, wait up to --shutdown-replica-wait-ms for the
+ * replicas to acknowledge the last write; stop replication; stop accepting calls, let
  * in-flight calls finish for up to SHUTDOWN_GRACE_MS, then close connections; stop the
  * timers; drain the write pipeline so every acknowledged write is in the log; take a
  * snapshot if the data changed since the last one (so the next start loads fast); sync
@@ -315,6 +317,12 @@ export class Node {
     this.#logger.info("Shutting down", { reason });
     this.health.enterShutdown();
     clearInterval(this.#sweepTimer);
+    // The last seq is settled first (no more writes, those under way committed), so that
+    // a master can give its replicas a bounded time to acknowledge it while its streams
+    // still run; reads are answered meanwhile.
+    this.keyspace.stopWrites();
+    await this.keyspace.pipeline.drain();
+    await this.replication.awaitReplicasBeforeShutdown(this.config.shutdownReplicaWaitMs);
     await this.replication.stop();
     this.#durability.stop();
     await stopServer(this.#server, SHUTDOWN_GRACE_MS);
