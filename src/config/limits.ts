@@ -67,6 +67,12 @@ export const CONNECTIONS_MAX_DEFAULT = 10_000;
  * and Docker give 524288 or more); with 1024 it leaves 384 connections. */
 export const FDS_RESERVED = 640;
 
+/** File descriptors a router keeps out of its connection limit on top of FDS_RESERVED: one
+ * per link to a shard's node (master or replica), for clusters of up to 128 nodes counting
+ * the links of shards that left the ring and are still in their grace period. With an
+ * open-file limit of 1024, it leaves a router 256 client connections. */
+export const ROUTER_LINK_FDS_RESERVED = 128;
+
 /** Least time between two log lines about writes the log keeps failing to take, in ms.
  * While the disk is full, every batch fails, expiry deletions included (ten a second),
  * so the first failure is logged at once and then one summary per interval. */
