@@ -15,13 +15,15 @@
  * Errors: a shard that cannot be reached or does not answer in time becomes UNAVAILABLE
  * or DEADLINE_EXCEEDED with a message naming the shard and its address; a shard's own
  * refusal (INVALID_ARGUMENT for an empty key, and so on) passes through unchanged, so a
- * client sees through the router exactly what a node would have told it.
+ * client sees through the router exactly what a node would have told it. A shard's own
+ * UNAVAILABLE (loading its dataset, its log failing) stays UNAVAILABLE, named as the
+ * shard's refusal rather than as a shard the router cannot reach.
  *
  * @module
  */
 
 import { ROUTER_RECONNECT_BACKOFF_MS_INITIAL, ROUTER_RECONNECT_BACKOFF_MS_MAX } from "../config/limits.ts";
-import { type ErrorCode, KvError, quote } from "../errors.ts";
+import { type ErrorCode, isLoadingRefusal, KvError, quote } from "../errors.ts";
 import { createKvstoreClient, grpc, type TransportLimits } from "../transport/grpc.ts";
 import type { CallContext, ShardApi } from "./shard_api.ts";
 import type { ShardSpec } from "./shard_spec.ts";
@@ -131,6 +133,12 @@ export class ShardLink implements ShardApi {
 
   #failure(endpoint: Endpoint, error: grpc.ServiceError, elapsedMs: number): KvError {
     const codeName = grpc.status[error.code] ?? `STATUS_${error.code}`;
+    // A kvstore server's own refusals start with their subsystem ("store: Cannot set
+    // ..."); the transport's own messages do not.
+    const fromShard = /^[a-z]+: /.test(error.details);
+    if (error.code === grpc.status.UNAVAILABLE && fromShard) {
+      return new KvError("UNAVAILABLE", refusedBy(this.spec.name, endpoint.address, error.details));
+    }
     if (error.code === grpc.status.UNAVAILABLE || error.code === grpc.status.CANCELLED) {
       return unavailable(this.spec.name, endpoint.address, error.details);
     }
@@ -141,16 +149,25 @@ export class ShardLink implements ShardApi {
           `(waited ${elapsedMs} ms for it)`,
       );
     }
-    // A kvstore server's own refusals start with their subsystem ("store: Cannot set
-    // ..."). INTERNAL or UNKNOWN without one is the transport failing mid-call (a stream
+    // INTERNAL or UNKNOWN without a subsystem is the transport failing mid-call (a stream
     // reset as the shard died), which the caller should hear as the shard unreachable.
-    const fromShard = /^[a-z]+: /.test(error.details);
     if (!fromShard && (error.code === grpc.status.INTERNAL || error.code === grpc.status.UNKNOWN)) {
       return unavailable(this.spec.name, endpoint.address, error.details);
     }
     if (PASSED_THROUGH.has(codeName)) return new KvError(codeName as ErrorCode, error.details);
     return new KvError("INTERNAL", `router: Shard ${quote(this.spec.name)} answered ${codeName}: ${error.details}`);
   }
+}
+
+/** The message for a shard that was reached but answered UNAVAILABLE itself, with its
+ * reason (which says when to retry). */
+export function refusedBy(name: string, address: string, detail: string): string {
+  if (isLoadingRefusal(detail)) {
+    return `router: Shard ${
+      quote(name)
+    } at ${address} is loading its dataset, and serves its keys once loaded: ${detail}`;
+  }
+  return `router: Shard ${quote(name)} at ${address} cannot take the call now: ${detail}`;
 }
 
 /** The error for a shard that cannot be reached. */
