@@ -11,7 +11,15 @@ import type { InfoResponse, MGetResponse } from "../src/transport/messages.ts";
 import { HealthClient } from "../src/client/health_client.ts";
 import { keysOn, startCluster, startRouter } from "./helpers/cluster_process.ts";
 import { ReflectionClient } from "./helpers/grpc_tools.ts";
-import { kvstoreCommand, runKvstore, ServerProcess, spawnKvstore, startServer } from "./helpers/server_process.ts";
+import {
+  freePort,
+  kvstoreCommand,
+  runKvstore,
+  ServerProcess,
+  spawnKvstore,
+  startServer,
+  waitUntil,
+} from "./helpers/server_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -205,6 +213,43 @@ Deno.test(
     // A replica that is down does not fail the read: the master answers.
     await replica.kill();
     assert.equal(await replicaClient.get("k"), "from the master");
+  },
+);
+
+Deno.test(
+  "replica reads through a router skip a replica that has not synced yet, and use it once it has",
+  opts,
+  async () => {
+    await using master = await startServer();
+    // This replica follows a master that is not there, so it never syncs and holds nothing:
+    // read from, it would say "not found" for every key.
+    await using replica = await startServer({ args: ["--replica", "--master-address", `127.0.0.1:${freePort()}`] });
+    await using router = await startRouter({
+      shards: [`${master.address}+${replica.address}`],
+      args: ["--read-from", "replica"],
+    });
+    // 2 s: with the master paused below, a read that still goes there fails within it.
+    using client = new KvClient(router.address, { deadlineMs: 2000 });
+    await client.set("k", "v");
+    for (let i = 0; i < 3; i++) {
+      assert.equal(await client.get("k"), "v", "read from the master, not the empty replica");
+      assert.deepEqual(await client.mget(["k", "none"]), ["v", undefined]);
+      assert.equal(await client.contains("k"), true);
+    }
+
+    // Once it follows the master and has synced, reads go to it: with the master paused,
+    // a read that succeeds can only have come from the replica.
+    using direct = new KvClient(replica.address);
+    await direct.replicaOf(master.address);
+    await waitUntil(async () => (await direct.info()).first_sync_done === true, "the replica syncs");
+    await waitUntil(async () => await direct.get("k") === "v", "the replica has the write");
+    master.signal("SIGSTOP");
+    try {
+      // The router asks the replica again once its verdict is a second old.
+      await waitUntil(async () => await client.get("k").catch(() => undefined) === "v", "a read from the replica");
+    } finally {
+      master.signal("SIGCONT");
+    }
   },
 );
 

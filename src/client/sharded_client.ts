@@ -52,7 +52,7 @@ import {
   type ScannedEntry,
   scanPages,
 } from "./client.ts";
-import { ReplicaSyncCache, syncVerdict } from "./replica_sync.ts";
+import { ReplicaSyncCache, syncVerdict } from "../cluster/replica_sync.ts";
 
 export interface ShardedClientOptions {
   /** Virtual nodes per shard: the cluster's (default 512, the router's default). */
@@ -283,11 +283,16 @@ export class ShardedClient {
   }
 
   /** Whether `replica` has finished its first sync, asking its Info when what the client
-   * knows is too old. Rejects as the Info call does (a replica that cannot be reached). */
+   * knows is too old. False when the Info call fails, however it fails: the read is the
+   * master's then, and the replica is asked again on the next one. */
   async #synced(replica: KvClient, deadlineAtMs: number): Promise<boolean> {
     let verdict = this.#replicaSync.known(replica.address);
     if (verdict === undefined) {
-      verdict = syncVerdict(await replica.withDeadline(Math.max(1, deadlineAtMs - Date.now())).info());
+      try {
+        verdict = syncVerdict(await replica.withDeadline(Math.max(1, deadlineAtMs - Date.now())).info());
+      } catch {
+        return false;
+      }
       this.#replicaSync.record(replica.address, verdict);
     }
     return verdict === "synced";

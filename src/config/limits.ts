@@ -151,8 +151,8 @@ export const CLIENT_DISCOVERY_INTERVAL_MS_MIN = 250;
  * follow a promotion even when nothing failed. */
 export const CLIENT_ROLES_MAX_AGE_MS = 30_000;
 
-/** How long a sharded client trusts what a replica's Info said about its first sync, in
- * ms, before asking again on the next read it sends there. Costs one Info per replica
+/** How long a sharded client or a router trusts what a replica's Info said about its
+ * first sync, in ms, before asking again on the next read it sends there. Costs one Info per replica
  * per this much time (about 0.3 ms on a local network, before the read it clears); a
  * replica that restarts (and answers from its own old copy until it syncs again) may
  * be read from for up to this long. */

@@ -1,8 +1,8 @@
 /**
- * Which replicas a {@linkcode ShardedClient} may read from: not one that has not finished
- * its first sync with its master since it started, since it answers every read from
- * nothing (or from an old copy), "not found" for keys that exist. Pure: time comes in as
- * a clock.
+ * Which of a shard's replicas a read may go to (the router's replica reads, and
+ * ShardedClient's): not one that has not finished its first sync with its master since
+ * it started, since it answers every read from nothing (or from an old copy), "not found"
+ * for keys that exist. Pure: time comes in as a clock.
  *
  * What a replica's Info says (first_sync_done) is kept for `checkMs`; a read sent to a
  * replica whose verdict is older (or that was never asked) asks its Info first. A replica
