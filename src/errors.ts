@@ -32,6 +32,19 @@ export class KvError extends Error {
   }
 }
 
+/** The message of a node's refusal while it loads its dataset: `what` is being loaded,
+ * "loading its dataset from /data (12 s so far)". */
+export function loadingRefusalMessage(rpc: string, what: string): string {
+  return `server: Cannot serve ${rpc} yet: the node is ${what}; retry in a moment`;
+}
+
+/** Whether an error message holds a node's refusal while it loads its dataset (see
+ * loadingRefusalMessage), perhaps inside a router's message: the node was reached, and
+ * serves once loaded. A router tells such a shard apart from one it cannot reach. */
+export function isLoadingRefusal(message: string): boolean {
+  return /server: Cannot serve \w+ yet: the node is loading its dataset/.test(message);
+}
+
 /** Shorthand for the most common client error. */
 export function invalidArgument(message: string): KvError {
   return new KvError("INVALID_ARGUMENT", message);

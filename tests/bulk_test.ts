@@ -91,6 +91,32 @@ Deno.test("- reads standard input and writes standard output, with the summary o
   assert.match(exported.stderr, /^Exported 1 key to standard output/);
 });
 
+Deno.test("a key on several lines ends with its last line's value, batches in flight or not", opts, async () => {
+  await using server = await startServer();
+  // Each round: a large first value of k<i> (slow to send), then its final value in the
+  // next batch, sent while the first is still in flight (one entry per batch), then an
+  // unrelated line. A small call overtakes a large one on the connection, so unless the
+  // second batch waits for the first, the server applies the old value last.
+  const big = "x".repeat(1_300_000);
+  const rounds = 4;
+  let input = "";
+  for (let i = 0; i < rounds; i++) {
+    input += JSON.stringify({ key: `k${i}`, value: `old${big}` }) + "\n";
+    input += JSON.stringify({ key: `k${i}`, value: "new", ttl: 600 }) + "\n";
+    input += JSON.stringify({ key: `other${i}`, value: "1" }) + "\n";
+  }
+  const result = await runKvstore(["import", "-", "--batch-size", "1", "--json", "--endpoint", server.address], {
+    input,
+  });
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(JSON.parse(result.stdout).imported, 3 * rounds);
+  using client = new KvClient(server.address);
+  const keys = Array.from({ length: rounds }, (_, i) => `k${i}`);
+  const values = (await client.mget(keys)).map((value) => value?.slice(0, 10));
+  assert.deepEqual(values, keys.map(() => "new"), "the later line wins");
+  assert.ok(await client.ttl("k0") > 590, "with the later line's TTL");
+});
+
 Deno.test("a bad line stops the import with its number, after writing everything before it", opts, async () => {
   await using server = await startServer();
   const input = '{"key":"a","value":"1"}\n{"key":"b","value":"2"}\n{"key":"c","value":3}\n{"key":"d","value":"4"}\n';

@@ -5,10 +5,10 @@
  */
 
 import assert from "node:assert/strict";
-import { KvClientError } from "../src/client/client.ts";
+import { KvClient, KvClientError } from "../src/client/client.ts";
 import { ShardedClient } from "../src/client/sharded_client.ts";
 import { startMaster, startReplica } from "./helpers/replication.ts";
-import { startServer, waitUntil } from "./helpers/server_process.ts";
+import { freePort, startServer, waitUntil } from "./helpers/server_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -61,5 +61,38 @@ Deno.test("a replica read keeps to one deadline when the replica hangs, and when
     }
   } finally {
     replica.signal("SIGCONT");
+  }
+});
+
+Deno.test("replica reads skip a replica that has not synced yet, and use it once it has", opts, async () => {
+  await using master = await startMaster();
+  // This replica follows a master that is not there, so it never syncs and holds nothing:
+  // read from, it would say "not found" for every key.
+  await using replica = await startReplica(`127.0.0.1:${freePort()}`);
+  // 2 s: with the master paused below, a read that still goes there fails within it.
+  using client = new ShardedClient([`a=${master.address}+${replica.address}`], {
+    deadlineMs: 2000,
+    readFrom: "replica",
+  });
+  await client.set("k", "v");
+  for (let i = 0; i < 3; i++) {
+    assert.equal(await client.get("k"), "v", "read from the master, not the empty replica");
+    assert.deepEqual(await client.mget(["k", "none"]), ["v", undefined]);
+    assert.equal(await client.contains("k"), true);
+    assert.equal(await client.ttl("k"), -1);
+  }
+
+  // Once it follows the master and has synced, reads go to it: with the master paused,
+  // a read that succeeds can only have come from the replica.
+  using direct = new KvClient(replica.address);
+  await direct.replicaOf(master.address);
+  await waitUntil(async () => (await direct.info()).first_sync_done === true, "the replica syncs");
+  await waitUntil(async () => await direct.get("k") === "v", "the replica has the write");
+  master.signal("SIGSTOP");
+  try {
+    // The client asks the replica again once its verdict is a second old.
+    await waitUntil(async () => await client.get("k").catch(() => undefined) === "v", "a read from the replica");
+  } finally {
+    master.signal("SIGCONT");
   }
 });

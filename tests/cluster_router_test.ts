@@ -11,7 +11,15 @@ import type { InfoResponse, MGetResponse } from "../src/transport/messages.ts";
 import { HealthClient } from "../src/client/health_client.ts";
 import { keysOn, startCluster, startRouter } from "./helpers/cluster_process.ts";
 import { ReflectionClient } from "./helpers/grpc_tools.ts";
-import { runKvstore, spawnKvstore, startServer } from "./helpers/server_process.ts";
+import {
+  freePort,
+  kvstoreCommand,
+  runKvstore,
+  ServerProcess,
+  spawnKvstore,
+  startServer,
+  waitUntil,
+} from "./helpers/server_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -208,6 +216,43 @@ Deno.test(
   },
 );
 
+Deno.test(
+  "replica reads through a router skip a replica that has not synced yet, and use it once it has",
+  opts,
+  async () => {
+    await using master = await startServer();
+    // This replica follows a master that is not there, so it never syncs and holds nothing:
+    // read from, it would say "not found" for every key.
+    await using replica = await startServer({ args: ["--replica", "--master-address", `127.0.0.1:${freePort()}`] });
+    await using router = await startRouter({
+      shards: [`${master.address}+${replica.address}`],
+      args: ["--read-from", "replica"],
+    });
+    // 2 s: with the master paused below, a read that still goes there fails within it.
+    using client = new KvClient(router.address, { deadlineMs: 2000 });
+    await client.set("k", "v");
+    for (let i = 0; i < 3; i++) {
+      assert.equal(await client.get("k"), "v", "read from the master, not the empty replica");
+      assert.deepEqual(await client.mget(["k", "none"]), ["v", undefined]);
+      assert.equal(await client.contains("k"), true);
+    }
+
+    // Once it follows the master and has synced, reads go to it: with the master paused,
+    // a read that succeeds can only have come from the replica.
+    using direct = new KvClient(replica.address);
+    await direct.replicaOf(master.address);
+    await waitUntil(async () => (await direct.info()).first_sync_done === true, "the replica syncs");
+    await waitUntil(async () => await direct.get("k") === "v", "the replica has the write");
+    master.signal("SIGSTOP");
+    try {
+      // The router asks the replica again once its verdict is a second old.
+      await waitUntil(async () => await client.get("k").catch(() => undefined) === "v", "a read from the replica");
+    } finally {
+      master.signal("SIGCONT");
+    }
+  },
+);
+
 Deno.test("the command line works through a router", opts, async () => {
   await using cluster = await startCluster(3);
   const kv = (...args: string[]) => runKvstore([...args, "--endpoint", cluster.router.address]);
@@ -283,6 +328,49 @@ Deno.test("a router serves health and reflection like a node", opts, async () =>
     reflection.close();
   }
 });
+
+Deno.test(
+  "a connection storm past a router's open-file limit is refused at the limit, and the router keeps accepting",
+  opts,
+  async () => {
+    await using shard = await startServer();
+    const dataDir = await Deno.makeTempDir({ prefix: "kvstore-router-" });
+    // 1024 descriptors: the router keeps 256 connections (FDS_RESERVED and
+    // ROUTER_LINK_FDS_RESERVED stay free), and the storm brings 1500. A router that ran
+    // out of descriptors while accepting would never accept again.
+    const { command, args } = kvstoreCommand(
+      ["router", "--address", "127.0.0.1:0", "--data-dir", dataDir, "--shards", shard.address],
+    );
+    const child = new Deno.Command("sh", {
+      args: ["-c", 'ulimit -n 1024 && exec "$@"', "sh", command, ...args],
+      env: { NO_COLOR: "1" },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    await using router = new ServerProcess(child, dataDir, true);
+    const address = (await router.waitForLog(/Listening on (\S+:\d+)/))[1];
+    assert.match(
+      router.stderr,
+      /WARN {2}router: The open-file limit is 1024, so at most 256 client connections are kept open at once \(--max-connections asks for 10000\)/,
+    );
+
+    const [hostname, port] = address.split(":");
+    const storm: Deno.Conn[] = [];
+    try {
+      for (let i = 0; i < 1500; i++) storm.push(await Deno.connect({ hostname, port: Number(port) }));
+      using client = new KvClient(address, { deadlineMs: 10_000, ownConnection: true });
+      // While the storm holds its connections, the limit may turn this one away too.
+      await client.set("during", "storm").catch(() => {});
+    } finally {
+      for (const connection of storm) connection.close();
+    }
+    using client = new KvClient(address, { deadlineMs: 10_000, ownConnection: true });
+    assert.equal(await client.set("after", "storm"), true, "the router accepts connections again");
+    assert.equal(await client.get("after"), "storm", "and reaches its shard");
+    assert.ok(router.running);
+  },
+);
 
 Deno.test(
   "a router's digest equals one node's holding the same data; per-node operations are refused",

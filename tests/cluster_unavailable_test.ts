@@ -9,6 +9,14 @@ import { KvClient, type KvClientError } from "../src/client/client.ts";
 import { ClusterClient } from "../src/client/cluster_client.ts";
 import { startCluster, startRouter } from "./helpers/cluster_process.ts";
 import { runKvstore, startServer, waitUntil } from "./helpers/server_process.ts";
+import { LoadingGate } from "../src/server/loading_gate.ts";
+import {
+  addService,
+  CLIENT_TRANSPORT_LIMITS,
+  createServer,
+  kvstoreServiceDefinition,
+  listen,
+} from "../src/transport/grpc.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -131,6 +139,43 @@ Deno.test("a router warns at start when two of its shards are one node under two
   const twin = node.address.replace("127.0.0.1", "localhost");
   await using router = await startRouter({ shards: [node.address, twin] });
   await router.waitForLog(/WARN .*Two shards are one node .*shard=\S+ sameAs=\S+/);
+});
+
+Deno.test("a router says a shard that is loading its dataset is loading, not unreachable", opts, async () => {
+  // A shard that stays loading: a node's own loading gate, never opened, in front of the
+  // service (a real node leaves this state on its own, too soon for a test to rely on).
+  const loading = createServer(CLIENT_TRANSPORT_LIMITS);
+  const gate = new LoadingGate(() => "loading its dataset from /data (3 s so far)");
+  const never = () => assert.fail("a loading node's handlers do not run");
+  addService(loading, kvstoreServiceDefinition(), gate.guard(kvstoreServiceDefinition(), { Info: never, Get: never }));
+  const port = await listen(loading, { host: "127.0.0.1", port: 0 }, "test");
+  const address = `127.0.0.1:${port}`;
+  try {
+    await using router = await startRouter({ shards: [address] });
+    const warning = (await router.waitForLog(/WARN .*rebalance: (.*) shard=(\S+) error=/))[0];
+    assert.match(
+      warning,
+      /A shard is loading its dataset; calls for its keys are refused until it has, and it is used once loaded/,
+    );
+    assert.doesNotMatch(warning, /Cannot reach|does not answer/);
+
+    using client = new KvClient(router.address, { deadlineMs: 5000 });
+    const { error } = await failure(client.get("k"));
+    assert.equal(error.codeName, "UNAVAILABLE");
+    assert.equal(
+      error.details,
+      `router: Shard "${address}" at ${address} is loading its dataset, and serves its keys once loaded: ` +
+        "server: Cannot serve Get yet: the node is loading its dataset from /data (3 s so far); retry in a moment",
+    );
+    const cli = await runKvstore(["get", "k", "--endpoint", router.address]);
+    assert.equal(cli.code, 3);
+    assert.match(cli.stderr, /^kvstore get: UNAVAILABLE: router: Shard .* is loading its dataset/);
+    const status = await runKvstore(["cluster", "status", "--endpoint", router.address]);
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(status.stdout, new RegExp(`\n${address} +${address} +serving +loading +100\.0%`));
+  } finally {
+    loading.forceShutdown();
+  }
 });
 
 Deno.test("router start-up mistakes exit with one clear line", opts, async () => {

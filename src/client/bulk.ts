@@ -152,3 +152,48 @@ export class Batcher {
     return batch;
   }
 }
+
+/**
+ * The keys of the MSet batches in flight, so that a batch holding a key an earlier batch
+ * is still writing can wait for that batch: calls in flight on one connection may be
+ * applied in any order (a small call overtakes a large one), and the file's later line
+ * must win, as if it were applied line by line. Batches without such a key are not held
+ * back, so pipelining still pays for the common file with each key once.
+ *
+ * It holds the keys of the batches in flight only: at most the pipeline's depth times
+ * a batch's entries. `Call` is whatever stands for a call in flight (a promise).
+ */
+export class KeysInFlight<Call> {
+  /** Each key in flight, with the latest call that writes it (a later batch with the
+   * key waited for the earlier call, so the latest is the only one that can be in
+   * flight with it). */
+  #callByKey = new Map<string, Call>();
+
+  /** The number of keys in flight. */
+  get size(): number {
+    return this.#callByKey.size;
+  }
+
+  /** The calls in flight that write one of `entries`' keys: the batch must wait for
+   * them before it is sent. */
+  blockers(entries: readonly { key: string }[]): Set<Call> {
+    const calls = new Set<Call>();
+    for (const { key } of entries) {
+      const call = this.#callByKey.get(key);
+      if (call !== undefined) calls.add(call);
+    }
+    return calls;
+  }
+
+  /** Records that `call` writes `entries`' keys (once its blockers are done). */
+  add(entries: readonly { key: string }[], call: Call): void {
+    for (const { key } of entries) this.#callByKey.set(key, call);
+  }
+
+  /** Forgets the keys `call` wrote, now that it is done. */
+  remove(entries: readonly { key: string }[], call: Call): void {
+    for (const { key } of entries) {
+      if (this.#callByKey.get(key) === call) this.#callByKey.delete(key);
+    }
+  }
+}

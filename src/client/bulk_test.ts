@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Batcher, BulkLineError, formatBulkLine, parseBulkLine } from "./bulk.ts";
+import { Batcher, BulkLineError, formatBulkLine, KeysInFlight, parseBulkLine } from "./bulk.ts";
 import { LineSplitter, LineTooLongError } from "./lines.ts";
 
 Deno.test("a line holds key, value and ttl in seconds (null or absent: no expiry)", () => {
@@ -98,4 +98,21 @@ Deno.test("a line over the bound is refused with its number, before it is held w
     assert.equal(error.lineNumber, 2);
     return true;
   });
+});
+
+Deno.test("a batch waits only for the calls in flight that write one of its keys", () => {
+  const keys = new KeysInFlight<string>();
+  const first = [{ key: "a" }, { key: "b" }];
+  keys.add(first, "call1");
+  keys.add([{ key: "c" }], "call2");
+  assert.deepEqual(keys.blockers([{ key: "x" }, { key: "y" }]), new Set(), "no shared key: sent at once");
+  assert.deepEqual(keys.blockers([{ key: "b" }, { key: "c" }, { key: "a" }]), new Set(["call1", "call2"]));
+
+  // A later batch with "b" waited for call1, then is in flight itself: "b" is its.
+  keys.add([{ key: "b" }], "call3");
+  keys.remove(first, "call1");
+  assert.deepEqual(keys.blockers([{ key: "a" }, { key: "b" }]), new Set(["call3"]), "b stays call3's");
+  keys.remove([{ key: "b" }], "call3");
+  keys.remove([{ key: "c" }], "call2");
+  assert.equal(keys.size, 0, "nothing is kept once every call is done");
 });

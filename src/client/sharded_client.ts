@@ -17,6 +17,13 @@
  * a router is adding or removing a shard, use the router, and make a new ShardedClient
  * (fromRouter) once the change is done; fromRouter refuses while one is under way.
  *
+ * Replica reads (`readFrom: "replica"`): each read goes to the shard's replicas in turn,
+ * but never to one that has not finished its first sync (it would answer "not found"
+ * for keys that exist): the client asks a replica's Info before reading from it, at most
+ * once per CLIENT_REPLICA_SYNC_CHECK_MS, and reads from the master while no replica of
+ * the shard has synced. A replica that cannot be reached, or hangs, leaves the read to
+ * the master too.
+ *
  * Batches: MGet and MSet are split into one call per owning shard, made in parallel.
  * Each shard applies its part of an MSet all or nothing; if one shard fails, the others'
  * parts may have been applied, and the call rejects with that shard's error.
@@ -27,6 +34,7 @@
 import {
   BATCH_KEYS_MAX,
   CLIENT_CALL_DEADLINE_MS_DEFAULT,
+  CLIENT_REPLICA_SYNC_CHECK_MS,
   SCAN_PAGE_KEYS_DEFAULT,
   VNODES_PER_SHARD_DEFAULT,
 } from "../config/limits.ts";
@@ -44,6 +52,7 @@ import {
   type ScannedEntry,
   scanPages,
 } from "./client.ts";
+import { ReplicaSyncCache, syncVerdict } from "../cluster/replica_sync.ts";
 
 export interface ShardedClientOptions {
   /** Virtual nodes per shard: the cluster's (default 512, the router's default). */
@@ -74,6 +83,7 @@ export class ShardedClient {
   #byName = new Map<string, Shard>();
   #readFrom: ReadFrom;
   #deadlineMs: number;
+  #replicaSync = new ReplicaSyncCache({ clock: Date.now, checkMs: CLIENT_REPLICA_SYNC_CHECK_MS });
 
   /** A client for `shards`: a comma-separated text, or a list of texts or specs. */
   constructor(shards: string | readonly (string | ShardSpec)[], options: ShardedClientOptions = {}) {
@@ -248,23 +258,44 @@ export class ShardedClient {
     return groups;
   }
 
-  /** Runs a read on a replica when asked (and the shard has one that answers), else on
-   * the master. The whole read keeps to one deadline: a replica gets half of it, so one
-   * that hangs leaves the master the other half (as the router's replica reads do). */
+  /** Runs a read on a replica when asked (and the shard has one that has synced and
+   * answers), else on the master. The whole read keeps to one deadline: a replica gets
+   * half of it (its Info check included), so one that hangs leaves the master the other
+   * half (as the router's replica reads do). */
   async #read<T>(shard: Shard, options: ReadOptions, read: (client: KvClient) => Promise<T>): Promise<T> {
     if ((options.readFrom ?? this.#readFrom) !== "replica" || shard.replicas.length === 0) {
       return await read(shard.master);
     }
     const deadlineAtMs = Date.now() + this.#deadlineMs;
-    const replica = shard.replicas[shard.nextReplica++ % shard.replicas.length];
+    const replicaDeadlineAtMs = deadlineAtMs - Math.floor(this.#deadlineMs / 2);
+    const address = this.#replicaSync.choose(shard.spec.replicas, shard.nextReplica++);
+    const replica = shard.replicas.find((client) => client.address === address);
     try {
-      return await read(replica.withDeadline(Math.ceil(this.#deadlineMs / 2)));
+      if (replica !== undefined && await this.#synced(replica, replicaDeadlineAtMs)) {
+        return await read(replica.withDeadline(Math.max(1, replicaDeadlineAtMs - Date.now())));
+      }
     } catch (error) {
       const unreachable = error instanceof KvClientError &&
         (error.codeName === "UNAVAILABLE" || error.codeName === "DEADLINE_EXCEEDED");
       if (!unreachable) throw error;
     }
     return await read(shard.master.withDeadline(Math.max(1, deadlineAtMs - Date.now())));
+  }
+
+  /** Whether `replica` has finished its first sync, asking its Info when what the client
+   * knows is too old. False when the Info call fails, however it fails: the read is the
+   * master's then, and the replica is asked again on the next one. */
+  async #synced(replica: KvClient, deadlineAtMs: number): Promise<boolean> {
+    let verdict = this.#replicaSync.known(replica.address);
+    if (verdict === undefined) {
+      try {
+        verdict = syncVerdict(await replica.withDeadline(Math.max(1, deadlineAtMs - Date.now())).info());
+      } catch {
+        return false;
+      }
+      this.#replicaSync.record(replica.address, verdict);
+    }
+    return verdict === "synced";
   }
 }
 

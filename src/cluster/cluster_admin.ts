@@ -17,7 +17,7 @@
  */
 
 import { MIGRATION_PROGRESS_INTERVAL_MS, ROUTER_SHARD_INFO_DEADLINE_MS } from "../config/limits.ts";
-import { KvError, quote } from "../errors.ts";
+import { isLoadingRefusal, KvError, quote } from "../errors.ts";
 import type { Logger } from "../logging/logger.ts";
 import type {
   ClusterStatusResponse,
@@ -287,6 +287,11 @@ export class ClusterAdmin {
           "Two shards are one node (the same replication id): a rebalancing between them would delete keys; " +
             "spell each shard's address one way",
           { shard: shard.name, sameAs: status.shards[twin].name, replid: info!.replid },
+        );
+      } else if (info === null && isLoadingRefusal(shard.error)) {
+        this.#options.logger.warn(
+          "A shard is loading its dataset; calls for its keys are refused until it has, and it is used once loaded",
+          { shard: shard.name, error: shard.error },
         );
       } else if (info === null) {
         this.#options.logger.warn("A shard does not answer; calls for its keys fail until it does", {

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { silentLogger } from "../logging/logger.ts";
+import { KvError, loadingRefusalMessage } from "../errors.ts";
+import { Logger, silentLogger } from "../logging/logger.ts";
 import type { MigrationStatus, WireEntry } from "../transport/messages.ts";
 import { datasetDigest } from "../persistence/digest.ts";
 import { Store } from "../store/store.ts";
@@ -28,7 +29,13 @@ class MemoryPool implements ShardPool {
 
 /** An admin over in-memory shards h:1..h:3 (and h:4, h:5 not on the ring), recording
  * every membership it persists. */
-function setup(options: { failPersist?: () => boolean; beforePersist?: (next: Membership) => Promise<void> } = {}) {
+function setup(
+  options: {
+    failPersist?: () => boolean;
+    beforePersist?: (next: Membership) => Promise<void>;
+    logger?: Logger;
+  } = {},
+) {
   const random = seededRandom(3);
   const pool = new MemoryPool();
   for (const name of ["h:1", "h:2", "h:3", "h:4", "h:5"]) {
@@ -48,7 +55,7 @@ function setup(options: { failPersist?: () => boolean; beforePersist?: (next: Me
       if (options.failPersist?.()) throw new Error("disk full");
       persisted.push(next);
     },
-    logger: silentLogger(),
+    logger: options.logger ?? silentLogger(),
     clock: Date.now,
     sleep: () => new Promise((resolve) => setTimeout(resolve, 0)),
     scanPageKeys: 50,
@@ -308,6 +315,27 @@ Deno.test("forgetting a shard while its change is being recorded as complete act
     assert.equal(admin.membership.migration, null);
     assert.equal(core.topology.epoch, admin.membership.epoch);
   }
+});
+
+Deno.test("the start-up check tells a shard that is loading its dataset from one that does not answer", async () => {
+  const lines: string[] = [];
+  const logger = new Logger({ level: "warn", format: "text", sink: (line) => lines.push(line) });
+  const { admin, pool } = setup({ logger });
+  pool.shards.get("h:1")!.beforeCall = () => {
+    throw new KvError(
+      "UNAVAILABLE",
+      `router: Shard "h:1" at h:1 is loading its dataset, and serves its keys once loaded: ` +
+        loadingRefusalMessage("Info", "loading its dataset from /data (2 s so far)"),
+    );
+  };
+  pool.shards.get("h:2")!.down = true;
+  await admin.checkShards();
+  assert.equal(lines.length, 2, lines.join("\n"));
+  assert.match(
+    lines.find((line) => line.includes("shard=h:1"))!,
+    /WARN {2}kvstore: A shard is loading its dataset; calls for its keys are refused until it has, and it is used once loaded/,
+  );
+  assert.match(lines.find((line) => line.includes("shard=h:2"))!, /A shard does not answer/);
 });
 
 Deno.test("shards' digests combine into the digest of one node holding all their keys", () => {

@@ -18,14 +18,17 @@
 
 import { type Address, formatAddress } from "../config/address.ts";
 import {
+  FDS_RESERVED,
   MIGRATION_RETRY_MS,
   MIGRATION_SCAN_PAGE_KEYS,
+  ROUTER_LINK_FDS_RESERVED,
   ROUTER_RETIRED_LINK_GRACE_MS,
   SHUTDOWN_GRACE_MS,
 } from "../config/limits.ts";
 import { KvError } from "../errors.ts";
 import type { Logger } from "../logging/logger.ts";
 import { lockDataDir } from "../persistence/deno_storage.ts";
+import { connectionsLimit, openFilesLimit } from "../server/connection_limit.ts";
 import { Health, NODE_HEALTH_SERVICES } from "../server/health.ts";
 import { prepareDataDir, stopServer } from "../server/node.ts";
 import { addOperationsServices } from "../server/operations.ts";
@@ -141,12 +144,26 @@ export class Router {
       }),
     );
     addOperationsServices(server, health);
+    // As a node's: a router that ran out of descriptors while accepting would never accept
+    // again (Deno's node:net), so client connections stay below the open-file limit, less
+    // what its links to the shards need.
+    const { connectionsMax, loweredBy } = connectionsLimit(
+      config.connectionsMax,
+      openFilesLimit(),
+      FDS_RESERVED + ROUTER_LINK_FDS_RESERVED,
+    );
     let port: number;
     try {
-      port = await listen(server, config.address, "router");
+      port = await listen(server, config.address, "router", connectionsMax);
     } catch (error) {
       pool.closeAll();
       throw error;
+    }
+    if (loweredBy !== null) {
+      log.warn(
+        `The open-file limit is ${loweredBy}, so at most ${connectionsMax} client connections are kept open at ` +
+          `once (--max-connections asks for ${config.connectionsMax}); raise the limit (ulimit -n) for more`,
+      );
     }
     const boundAddress = { host: config.address.host, port };
     const router = new Router(config, { boundAddress, admin, health, server, pool, logger: log, dataDirLock });

@@ -11,6 +11,7 @@
 import { type Address, formatAddress, parseAddress } from "../config/address.ts";
 import {
   BATCH_KEYS_MAX,
+  CONNECTIONS_MAX_DEFAULT,
   KEY_BYTES_MAX_DEFAULT,
   MIGRATION_BATCH_KEYS,
   MIGRATION_PAUSE_MS_DEFAULT,
@@ -38,6 +39,9 @@ export interface RouterConfig {
   /** Where reads go unless a call asks otherwise. */
   readonly readFrom: ReadFrom;
   readonly connectTimeoutMs: number;
+  /** Client connections kept open at once (--max-connections), before the open-file limit
+   * lowers it (see ROUTER_LINK_FDS_RESERVED). */
+  readonly connectionsMax: number;
   /** Keys moved per step of a rebalancing, and the pause between steps (ms). */
   readonly migrationBatchKeys: number;
   readonly migrationPauseMs: number;
@@ -125,6 +129,13 @@ export const ROUTER_FLAGS: readonly FlagSpec[] = [
     help: "Longest TTL accepted (match the shards).",
     defaultText: String(TTL_SECONDS_MAX_DEFAULT),
   },
+  {
+    name: "max-connections",
+    type: "string",
+    valueName: "N",
+    help: "Client connections open at once; more are closed at once (lowered to fit the open-file limit).",
+    defaultText: String(CONNECTIONS_MAX_DEFAULT),
+  },
   LOG_LEVEL_FLAG,
   LOG_FORMAT_FLAG,
   { name: "help", type: "boolean", help: "Print this help and exit." },
@@ -160,6 +171,12 @@ export function parseRouterArgs(args: readonly string[]): RouterArgs {
         "--connect-timeout-ms",
         1,
         600_000,
+      ),
+      connectionsMax: parseInteger(
+        text("max-connections") ?? String(CONNECTIONS_MAX_DEFAULT),
+        "--max-connections",
+        1,
+        1_000_000,
       ),
       migrationBatchKeys: parseInteger(
         text("migration-batch-keys") ?? String(MIGRATION_BATCH_KEYS),

@@ -14,6 +14,9 @@ Deno.test("a router's defaults: port 50051, 512 vnodes, reads from masters, 1 s 
   assert.equal(config.migrationBatchKeys, 500);
   assert.equal(config.migrationPauseMs, 0);
   assert.equal(config.dataDir, ".");
+  assert.equal(config.connectionsMax, 10_000);
+  const limited = parseRouterArgs(["--max-connections", "300"]);
+  assert.ok(!limited.help && limited.config.connectionsMax === 300);
 });
 
 Deno.test("a restart may leave --shards out: the state file names them", () => {
@@ -28,8 +31,10 @@ Deno.test("router flag mistakes name the flag", () => {
     [["--read-from", "nearest"], /Invalid --read-from "nearest": expected one of master, replica/],
     [["--connect-timeout-ms", "x"], /Invalid --connect-timeout-ms "x"/],
     [["--address", "127.0.0.1:9000", "--shards", "127.0.0.1:9000"], /is the router's own --address 127.0.0.1:9000/],
+    [["--max-connections", "0"], /Invalid --max-connections "0": must be from 1 to 1000000/],
     [["--bogus"], /Unknown flag --bogus/],
   ];
   for (const [args, message] of cases) assert.throws(() => parseRouterArgs(args), message);
   assert.match(routerUsage(), /--migration-pause-ms MS/);
+  assert.match(routerUsage(), /--max-connections N +Client connections open at once.*\(default: 10000\)/);
 });

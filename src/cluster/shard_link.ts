@@ -10,19 +10,29 @@
  * Replica reads: a read asked for with readFrom "replica" goes to the shard's replicas in
  * turn; if the replica chosen cannot be reached, or does not answer within half the
  * call's time, the master answers instead, since a read from a replica is an
- * optimization, not a requirement.
+ * optimization, not a requirement. A replica that has not finished its first sync is
+ * passed over (it would say "not found" for keys that exist): its Info is asked before
+ * a read goes there, at most once per CLIENT_REPLICA_SYNC_CHECK_MS.
  *
  * Errors: a shard that cannot be reached or does not answer in time becomes UNAVAILABLE
  * or DEADLINE_EXCEEDED with a message naming the shard and its address; a shard's own
  * refusal (INVALID_ARGUMENT for an empty key, and so on) passes through unchanged, so a
- * client sees through the router exactly what a node would have told it.
+ * client sees through the router exactly what a node would have told it. A shard's own
+ * UNAVAILABLE (loading its dataset, its log failing) stays UNAVAILABLE, named as the
+ * shard's refusal rather than as a shard the router cannot reach.
  *
  * @module
  */
 
-import { ROUTER_RECONNECT_BACKOFF_MS_INITIAL, ROUTER_RECONNECT_BACKOFF_MS_MAX } from "../config/limits.ts";
-import { type ErrorCode, KvError, quote } from "../errors.ts";
+import {
+  CLIENT_REPLICA_SYNC_CHECK_MS,
+  ROUTER_RECONNECT_BACKOFF_MS_INITIAL,
+  ROUTER_RECONNECT_BACKOFF_MS_MAX,
+} from "../config/limits.ts";
+import { type ErrorCode, isLoadingRefusal, KvError, quote } from "../errors.ts";
 import { createKvstoreClient, grpc, type TransportLimits } from "../transport/grpc.ts";
+import type { InfoResponse } from "../transport/messages.ts";
+import { ReplicaSyncCache, syncVerdict } from "./replica_sync.ts";
 import type { CallContext, ShardApi } from "./shard_api.ts";
 import type { ShardSpec } from "./shard_spec.ts";
 
@@ -62,6 +72,7 @@ export class ShardLink implements ShardApi {
   #master: Endpoint;
   #replicas: Endpoint[];
   #nextReplica = 0;
+  #replicaSync = new ReplicaSyncCache({ clock: Date.now, checkMs: CLIENT_REPLICA_SYNC_CHECK_MS });
   #connectTimeoutMs: number;
 
   constructor(spec: ShardSpec, options: ShardLinkOptions) {
@@ -79,11 +90,15 @@ export class ShardLink implements ShardApi {
 
   async call<Response>(rpc: string, request: object, context: CallContext): Promise<Response> {
     if (context.readFrom === "replica" && this.#replicas.length > 0 && READ_RPCS.has(rpc)) {
-      const replica = this.#replicas[this.#nextReplica++ % this.#replicas.length];
-      // Half the call's time: a replica that hangs leaves the master the other half.
+      const address = this.#replicaSync.choose(this.spec.replicas, this.#nextReplica++);
+      const replica = this.#replicas.find((endpoint) => endpoint.address === address);
+      // Half the call's time (its Info check included): a replica that hangs leaves the
+      // master the other half.
       const replicaDeadlineMs = Date.now() + (context.deadlineMs - Date.now()) / 2;
       try {
-        return await this.#callOn<Response>(replica, rpc, request, replicaDeadlineMs);
+        if (replica !== undefined && await this.#synced(replica, replicaDeadlineMs)) {
+          return await this.#callOn<Response>(replica, rpc, request, replicaDeadlineMs);
+        }
       } catch (error) {
         const unreachable = error instanceof KvError &&
           (error.code === "UNAVAILABLE" || error.code === "DEADLINE_EXCEEDED");
@@ -96,6 +111,22 @@ export class ShardLink implements ShardApi {
   close(): void {
     this.#master.client.close();
     for (const replica of this.#replicas) replica.client.close();
+  }
+
+  /** Whether `replica` has finished its first sync, asking its Info when what the link
+   * knows is too old. False when the Info call fails, however it fails: the read is
+   * the master's then, and the replica is asked again on the next one. */
+  async #synced(replica: Endpoint, deadlineMs: number): Promise<boolean> {
+    let verdict = this.#replicaSync.known(replica.address);
+    if (verdict === undefined) {
+      try {
+        verdict = syncVerdict(await this.#callOn<InfoResponse>(replica, "Info", {}, deadlineMs));
+      } catch {
+        return false;
+      }
+      this.#replicaSync.record(replica.address, verdict);
+    }
+    return verdict === "synced";
   }
 
   async #callOn<Response>(endpoint: Endpoint, rpc: string, request: object, deadlineMs: number): Promise<Response> {
@@ -131,6 +162,12 @@ export class ShardLink implements ShardApi {
 
   #failure(endpoint: Endpoint, error: grpc.ServiceError, elapsedMs: number): KvError {
     const codeName = grpc.status[error.code] ?? `STATUS_${error.code}`;
+    // A kvstore server's own refusals start with their subsystem ("store: Cannot set
+    // ..."); the transport's own messages do not.
+    const fromShard = /^[a-z]+: /.test(error.details);
+    if (error.code === grpc.status.UNAVAILABLE && fromShard) {
+      return new KvError("UNAVAILABLE", refusedBy(this.spec.name, endpoint.address, error.details));
+    }
     if (error.code === grpc.status.UNAVAILABLE || error.code === grpc.status.CANCELLED) {
       return unavailable(this.spec.name, endpoint.address, error.details);
     }
@@ -141,16 +178,25 @@ export class ShardLink implements ShardApi {
           `(waited ${elapsedMs} ms for it)`,
       );
     }
-    // A kvstore server's own refusals start with their subsystem ("store: Cannot set
-    // ..."). INTERNAL or UNKNOWN without one is the transport failing mid-call (a stream
+    // INTERNAL or UNKNOWN without a subsystem is the transport failing mid-call (a stream
     // reset as the shard died), which the caller should hear as the shard unreachable.
-    const fromShard = /^[a-z]+: /.test(error.details);
     if (!fromShard && (error.code === grpc.status.INTERNAL || error.code === grpc.status.UNKNOWN)) {
       return unavailable(this.spec.name, endpoint.address, error.details);
     }
     if (PASSED_THROUGH.has(codeName)) return new KvError(codeName as ErrorCode, error.details);
     return new KvError("INTERNAL", `router: Shard ${quote(this.spec.name)} answered ${codeName}: ${error.details}`);
   }
+}
+
+/** The message for a shard that was reached but answered UNAVAILABLE itself, with its
+ * reason (which says when to retry). */
+export function refusedBy(name: string, address: string, detail: string): string {
+  if (isLoadingRefusal(detail)) {
+    return `router: Shard ${
+      quote(name)
+    } at ${address} is loading its dataset, and serves its keys once loaded: ${detail}`;
+  }
+  return `router: Shard ${quote(name)} at ${address} cannot take the call now: ${detail}`;
 }
 
 /** The error for a shard that cannot be reached. */

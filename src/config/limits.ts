@@ -67,6 +67,12 @@ export const CONNECTIONS_MAX_DEFAULT = 10_000;
  * and Docker give 524288 or more); with 1024 it leaves 384 connections. */
 export const FDS_RESERVED = 640;
 
+/** File descriptors a router keeps out of its connection limit on top of FDS_RESERVED: one
+ * per link to a shard's node (master or replica), for clusters of up to 128 nodes counting
+ * the links of shards that left the ring and are still in their grace period. With an
+ * open-file limit of 1024, it leaves a router 256 client connections. */
+export const ROUTER_LINK_FDS_RESERVED = 128;
+
 /** Least time between two log lines about writes the log keeps failing to take, in ms.
  * While the disk is full, every batch fails, expiry deletions included (ten a second),
  * so the first failure is logged at once and then one summary per interval. */
@@ -155,6 +161,13 @@ export const CLIENT_DISCOVERY_INTERVAL_MS_MIN = 250;
 /** Age after which a replica-set client rediscovers roles on its next call, in ms, to
  * follow a promotion even when nothing failed. */
 export const CLIENT_ROLES_MAX_AGE_MS = 30_000;
+
+/** How long a sharded client or a router trusts what a replica's Info said about its
+ * first sync, in ms, before asking again on the next read it sends there. Costs one Info per replica
+ * per this much time (about 0.3 ms on a local network, before the read it clears); a
+ * replica that restarts (and answers from its own old copy until it syncs again) may
+ * be read from for up to this long. */
+export const CLIENT_REPLICA_SYNC_CHECK_MS = 1000;
 
 /** Lines `kvstore shell` keeps in its history file (redis-cli keeps about as many). */
 export const SHELL_HISTORY_LINES_MAX = 1000;

@@ -1,12 +1,13 @@
 /**
- * How many client connections a node keeps open at once: --max-connections, lowered to
- * fit the process's open-file limit.
+ * How many client connections a node (or a router) keeps open at once: --max-connections,
+ * lowered to fit the process's open-file limit.
  *
  * A node that runs out of file descriptors while accepting is worse than one that refuses
  * connections: on Deno 2.9.3, node:net's accept loop stops for good at the first EMFILE,
  * and the node stays up but never accepts another connection. So the connection limit is
  * kept FDS_RESERVED below the open-file limit (Deno raises the soft limit to the hard one
- * at start-up), and grpc-js's listeners close every connection past it at once.
+ * at start-up; a router keeps more, for its links to the shards), and grpc-js's listeners
+ * close every connection past it at once.
  *
  * @module
  */
@@ -22,12 +23,17 @@ export interface ConnectionsLimit {
 }
 
 /** The limit for `requested` connections with `openFiles` descriptors (null: unknown, as
- * on systems without /proc). At least one connection is always allowed. */
-export function connectionsLimit(requested: number, openFiles: number | null): ConnectionsLimit {
-  if (openFiles === null || requested <= openFiles - FDS_RESERVED) {
+ * on systems without /proc), `fdsReserved` of them kept for everything but client
+ * connections. At least one connection is always allowed. */
+export function connectionsLimit(
+  requested: number,
+  openFiles: number | null,
+  fdsReserved = FDS_RESERVED,
+): ConnectionsLimit {
+  if (openFiles === null || requested <= openFiles - fdsReserved) {
     return { connectionsMax: requested, loweredBy: null };
   }
-  return { connectionsMax: Math.max(1, openFiles - FDS_RESERVED), loweredBy: openFiles };
+  return { connectionsMax: Math.max(1, openFiles - fdsReserved), loweredBy: openFiles };
 }
 
 /** The soft "Max open files" of a /proc/PID/limits text, or null when it has none or it

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { FDS_RESERVED } from "../config/limits.ts";
+import { FDS_RESERVED, ROUTER_LINK_FDS_RESERVED } from "../config/limits.ts";
 import { connectionsLimit, parseOpenFilesLimit } from "./connection_limit.ts";
 
 const LIMITS = `Limit                     Soft Limit           Hard Limit           Units
@@ -23,4 +23,9 @@ Deno.test("the connection limit stays FDS_RESERVED below the open-file limit", (
     loweredBy: null,
   });
   assert.deepEqual(connectionsLimit(100, 64), { connectionsMax: 1, loweredBy: 64 }, "at least one");
+  assert.deepEqual(
+    connectionsLimit(10_000, 1024, FDS_RESERVED + ROUTER_LINK_FDS_RESERVED),
+    { connectionsMax: 256, loweredBy: 1024 },
+    "a router keeps more for its links to the shards",
+  );
 });

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { KvError } from "../errors.ts";
+import { KvError, loadingRefusalMessage } from "../errors.ts";
 import type { grpc } from "../transport/grpc.ts";
 import type { Handlers } from "./service.ts";
 import { GRPC_STATUS } from "./status.ts";
@@ -34,10 +34,7 @@ export class LoadingGate {
 
   /** The error a call gets while the gate is shut. */
   refusal(rpc: string): KvError {
-    return new KvError(
-      "UNAVAILABLE",
-      `server: Cannot serve ${rpc} yet: the node is ${this.#describe()}; retry in a moment`,
-    );
+    return new KvError("UNAVAILABLE", loadingRefusalMessage(rpc, this.#describe()));
   }
 
   /** `handlers` wrapped so that each answers UNAVAILABLE until the gate opens.

@@ -8,6 +8,10 @@
  * Scan does: every key present for the whole export is written exactly once; keys
  * written meanwhile may or may not be.
  *
+ * Import applies the file as if line by line: a key on several lines ends with its last
+ * line's value, because a batch holding a key that a batch in flight writes waits for
+ * that batch (calls in flight may be applied in any order); other batches do not wait.
+ *
  * Import stops at the first line it cannot read, after sending every entry before it,
  * so a fixed file can simply be imported again (writes are idempotent). A batch the
  * server refuses stops the import too: nothing more is sent, and the message names the
@@ -31,7 +35,7 @@ import {
 } from "../../config/limits.ts";
 import { UsageError } from "../../config/usage_error.ts";
 import { parseInteger } from "../../config/values.ts";
-import { type Batch, Batcher, BulkLineError, formatBulkLine, parseBulkLine } from "../bulk.ts";
+import { type Batch, Batcher, BulkLineError, formatBulkLine, KeysInFlight, parseBulkLine } from "../bulk.ts";
 import { describeFailure } from "../cli.ts";
 import { type ClientCommand, type CommandContext, EXIT_INTERRUPTED, EXIT_OK } from "../command.ts";
 import { AtomicFile } from "../files.ts";
@@ -125,7 +129,8 @@ export const importCommand: ClientCommand = {
   name: "import",
   args: "FILE",
   summary: "Write the entries of FILE (JSON lines {key, value, ttl}, as export writes them); - for stdin.",
-  details: "Entries go in MSet batches, several in flight. A line that cannot be read stops the import\n" +
+  details: "Entries go in MSet batches, several in flight; a key on several lines ends with its last\n" +
+    "line's value. A line that cannot be read stops the import\n" +
     "after everything before it was written; its number is in the message. A batch the server\n" +
     "refuses stops it too, saying which lines were written. Entries whose ttl\n" +
     "is 0 or less have expired and are skipped. --dry-run checks the file without writing.",
@@ -250,9 +255,10 @@ export const importCommand: ClientCommand = {
 };
 
 /**
- * The MSet calls of one import: at most `pipeline` in flight. The first refusal stops
- * it: nothing more is sent, and the calls already in flight are waited for, so the
- * import can say exactly which lines were written.
+ * The MSet calls of one import: at most `pipeline` in flight, and none sent while an
+ * earlier one in flight writes one of its keys (so the file's later line wins). The
+ * first refusal stops it: nothing more is sent, and the calls already in flight are
+ * waited for, so the import can say exactly which lines were written.
  */
 class ImportJob {
   imported = 0;
@@ -260,6 +266,7 @@ class ImportJob {
   #context: CommandContext;
   #options: { pipeline: number; dryRun: boolean; name: string };
   #inFlight = new Set<Promise<void>>();
+  #keysInFlight = new KeysInFlight<Promise<void>>();
   /** The refused batch with the lowest lines, and why. */
   #failed: { batch: Batch; error: unknown } | undefined;
   /** The last line of the furthest batch written. */
@@ -274,17 +281,25 @@ class ImportJob {
     return this.#failed !== undefined;
   }
 
-  /** Sends a batch, waiting first while `pipeline` calls are in flight; sends nothing
-   * once a batch was refused. */
+  /** Sends a batch, waiting first while `pipeline` calls are in flight and for the calls
+   * in flight that write one of its keys; sends nothing once a batch was refused. */
   async dispatch(batch: Batch): Promise<void> {
     if (this.#options.dryRun) {
       this.imported += batch.entries.length;
       return;
     }
     while (this.#inFlight.size >= this.#options.pipeline) await Promise.race(this.#inFlight);
+    // Calls are dispatched one at a time, so nothing new goes in flight while this one
+    // waits: once its blockers are done, no call in flight holds one of its keys.
+    const blockers = this.#keysInFlight.blockers(batch.entries);
+    if (blockers.size > 0) await Promise.all(blockers);
     if (this.failed) return;
-    const call = this.#send(batch).finally(() => this.#inFlight.delete(call));
+    const call: Promise<void> = this.#send(batch).finally(() => {
+      this.#inFlight.delete(call);
+      this.#keysInFlight.remove(batch.entries, call);
+    });
     this.#inFlight.add(call);
+    this.#keysInFlight.add(batch.entries, call);
   }
 
   /** Waits for every call in flight. */

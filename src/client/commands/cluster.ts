@@ -14,6 +14,7 @@
  */
 
 import { UsageError } from "../../config/usage_error.ts";
+import { isLoadingRefusal } from "../../errors.ts";
 import type { ClusterStatusResponse, MigrationStatus } from "../../transport/messages.ts";
 import { KvClientError } from "../client.ts";
 import { ClusterClient } from "../cluster_client.ts";
@@ -178,7 +179,7 @@ function printStatus(context: CommandContext, status: ClusterStatusResponse): vo
       shard.name,
       shard.master,
       shard.state,
-      shard.reachable ? String(shard.keys) : "down",
+      shard.reachable ? String(shard.keys) : isLoadingRefusal(shard.error) ? "loading" : "down",
       `${(shard.ring_share * 100).toFixed(1)}%`,
       shard.replicas.length === 0 ? "-" : shard.replicas.join(","),
     ]);
