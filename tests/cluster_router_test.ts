@@ -146,6 +146,7 @@ Deno.test("Info from a router describes the cluster and sums its shards", opts, 
   assert.match(info.runtime ?? "", /^deno \d/);
   assert.ok(Number(info.started_at_ms) > 0 && Number(info.started_at_ms) <= Date.now());
   assert.equal(info.health, "SERVING");
+  assert.equal(info.config_file, "", "no config file");
 
   const plain = await runKvstore(["cluster", "status", "--endpoint", cluster.router.address]);
   assert.equal(plain.code, 0, plain.stderr);

@@ -1,12 +1,13 @@
 /**
- * Settings from the environment and a config file, against real start-ups: precedence
- * flag > env > file > default, clear refusals that name the setting and its source, and
- * warnings about names the node does not know.
+ * Settings from the environment and a config file, against real start-ups of a node and
+ * of a router: precedence flag > env > file > default, clear refusals that name the
+ * setting and its source, warnings about names the process does not know, and a node's
+ * and a router's variables kept apart.
  */
 
 import assert from "node:assert/strict";
 import { KvClient, KvClientError } from "../src/client/client.ts";
-import { runKvstore, startServer } from "./helpers/server_process.ts";
+import { runKvstore, ServerProcess, spawnKvstore, startServer } from "./helpers/server_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -82,8 +83,10 @@ Deno.test("unknown KVSTORE_ variables and config keys are logged as warnings", o
     await Deno.writeTextFile(`${dir}/kvstore.json`, JSON.stringify({ "max-valu-bytes": "1kb" }));
     await using server = await startServer({
       args: ["--config", `${dir}/kvstore.json`],
-      env: { KVSTORE_MAX_VALUE_BYTE: "1kb" },
+      // A router's variables on the same machine are not the node's to read or warn about.
+      env: { KVSTORE_MAX_VALUE_BYTE: "1kb", KVSTORE_ROUTER_ADDRESS: "127.0.0.1:1", KVSTORE_ROUTER_ADRESS: "x" },
     });
+    assert.doesNotMatch(server.stderr, /KVSTORE_ROUTER_/);
     assert.match(
       server.stderr,
       /WARN {2}config: Ignoring unknown environment variable KVSTORE_MAX_VALUE_BYTE \(did you mean KVSTORE_MAX_VALUE_BYTES\?\)/,
@@ -109,5 +112,89 @@ Deno.test("with --log-format json, the line saying why the node cannot start is 
     assert.match(last.msg, /^server: Cannot listen on 127\.0\.0\.1:\d+: the address is already in use/);
   } finally {
     await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("a router combines a config file, KVSTORE_ROUTER_* and flags, flags first", opts, async () => {
+  await using shard = await startServer();
+  const dir = await Deno.makeTempDir({ prefix: "kvstore-config-" });
+  try {
+    const file = `${dir}/router.json`;
+    await Deno.writeTextFile(
+      file,
+      JSON.stringify({
+        shards: [shard.address],
+        vnodes: 64,
+        "max-value-bytes": 100,
+        "log-format": "json",
+        "data-dir": `${dir}/from-file`,
+        shard: "typo",
+      }),
+    );
+    const env = {
+      KVSTORE_ROUTER_CONFIG: file,
+      // Port 1 cannot be bound: the router starts only if the flag wins.
+      KVSTORE_ROUTER_ADDRESS: "127.0.0.1:1",
+      KVSTORE_ROUTER_MAX_VALUE_BYTES: "50",
+      KVSTORE_ROUTER_DATA_DIR: `${dir}/from-env`,
+      KVSTORE_ROUTER_LOG_LEVL: "debug",
+      // A node's variables on the same machine do not move the router.
+      KVSTORE_ADDRESS: "127.0.0.1:1",
+      KVSTORE_MAX_VALUE_BYTES: "10",
+    };
+    const child = spawnKvstore(["router", "--address", "127.0.0.1:0"], { env });
+    await using router = new ServerProcess(child, `${dir}/from-env`, false);
+    router.address = (await router.waitForLog(/Listening on ([^\s"]+:\d+)/))[1];
+    const listening = JSON.parse(router.stderr.split("\n").find((line) => line.includes("Listening on"))!);
+    assert.equal(listening.config, file, "the file's log-format applies: lines are JSON");
+    assert.equal(listening.vnodes, 64, "the file beats the default");
+    assert.equal(listening.dataDir, `${dir}/from-env`, "the environment beats the file");
+    await Deno.stat(`${dir}/from-env/kvstore-cluster.json`);
+
+    using client = new KvClient(router.address);
+    assert.deepEqual([await accepts(client, 50), await accepts(client, 51)], [true, false]);
+    const info = await client.info();
+    assert.equal(info.config_file, file);
+    assert.equal(info.cluster?.vnodes, 64);
+
+    const warnings = router.stderr.split("\n").filter((line) => line.includes('"level":"warn"'))
+      .map((line) => JSON.parse(line).msg);
+    assert.deepEqual(warnings, [
+      `Ignoring unknown setting "shard" in ${file} (did you mean shards?)`,
+      "Ignoring unknown environment variable KVSTORE_ROUTER_LOG_LEVL (did you mean KVSTORE_ROUTER_LOG_LEVEL?)",
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("an invalid router setting from any source stops it, naming the setting and its source", opts, async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kvstore-config-" });
+  try {
+    await Deno.writeTextFile(`${dir}/bad.json`, JSON.stringify({ "read-from": "nearest" }));
+    const cases: [string[], Record<string, string>, RegExp][] = [
+      [[], { KVSTORE_ROUTER_VNODES: "0" }, /^kvstore router: Invalid KVSTORE_ROUTER_VNODES "0": must be from 1 to/],
+      [
+        ["--config", `${dir}/bad.json`],
+        {},
+        /^kvstore router: Invalid read-from \(from .*bad\.json\) "nearest": expected one of master, replica$/,
+      ],
+      [
+        [],
+        { KVSTORE_ROUTER_CONFIG: `${dir}/missing.json` },
+        /^kvstore router: Cannot read config file ".*missing\.json" \(KVSTORE_ROUTER_CONFIG\)/,
+      ],
+    ];
+    for (const [args, env, message] of cases) {
+      const result = await runKvstore(
+        ["router", "--address", "127.0.0.1:0", "--data-dir", dir, "--shards", "127.0.0.1:1", ...args],
+        { env },
+      );
+      assert.equal(result.code, 2, `${JSON.stringify(env)} ${args}: ${result.stderr}`);
+      assert.equal(result.stderr.trim().split("\n").length, 1, result.stderr);
+      assert.match(result.stderr.trim(), message);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });

@@ -177,6 +177,7 @@ export class Router {
       epoch: membership.epoch,
       vnodes: membership.vnodes,
       dataDir: config.dataDir,
+      config: config.configFile ?? undefined,
     });
     admin.resume();
     admin.checkShards().catch((error) => log.error("Cannot check the shards", { error: String(error) }));
@@ -208,6 +209,7 @@ export class Router {
       started_at_ms: this.#startedAtMs,
       heap_used_bytes: Deno.memoryUsage().heapUsed,
       health: this.health.status(""),
+      config_file: this.config.configFile ?? "",
     };
   }
 

@@ -2,8 +2,13 @@
  * The router's command line: `kvstore router --shards SHARD,... [flags]`.
  *
  * Like the node's, the flags are one table ({@linkcode ROUTER_FLAGS}) from which both
- * the parser and `kvstore router --help` are made; parsing is pure and throws a
- * UsageError naming the flag.
+ * the parser and `kvstore router --help` are made, and every flag can also come from the
+ * environment or a config file, with precedence flag > env > file > default, read by the
+ * node's code (config/settings.ts). The router's variables have a prefix of their own,
+ * `KVSTORE_ROUTER_` (`KVSTORE_ROUTER_SHARDS`; the file from `--config FILE` or
+ * `KVSTORE_ROUTER_CONFIG`), so that a node's `KVSTORE_ADDRESS` on the same machine does
+ * not move the router. Parsing is pure and throws a UsageError naming the setting as its
+ * source spells it.
  *
  * @module
  */
@@ -22,7 +27,21 @@ import {
   VNODES_PER_SHARD_DEFAULT,
   VNODES_PER_SHARD_MAX,
 } from "../config/limits.ts";
-import { DEFAULT_ADDRESS, type FlagSpec, LOG_FORMAT_FLAG, LOG_LEVEL_FLAG, parseFlags } from "../config/server_flags.ts";
+import {
+  COMMAND_LINE_ONLY,
+  DEFAULT_ADDRESS,
+  type FlagSpec,
+  LOG_FORMAT_FLAG,
+  LOG_LEVEL_FLAG,
+  parseFlags,
+} from "../config/server_flags.ts";
+import {
+  envVarName,
+  loadSettings,
+  ROUTER_ENV_PREFIX,
+  type SettingsSources,
+  withSourceNames,
+} from "../config/settings.ts";
 import { UsageError } from "../config/usage_error.ts";
 import { parseByteSize, parseChoice, parseInteger } from "../config/values.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "../logging/logger.ts";
@@ -49,6 +68,8 @@ export interface RouterConfig {
   readonly limits: DataLimits;
   readonly logLevel: LogLevel;
   readonly logFormat: LogFormat;
+  /** The config file the settings were read from, if any. */
+  readonly configFile: string | null;
 }
 
 export const ROUTER_FLAGS: readonly FlagSpec[] = [
@@ -139,14 +160,40 @@ export const ROUTER_FLAGS: readonly FlagSpec[] = [
   LOG_LEVEL_FLAG,
   LOG_FORMAT_FLAG,
   { name: "help", type: "boolean", help: "Print this help and exit." },
+  {
+    name: "config",
+    type: "string",
+    valueName: "FILE",
+    help: `Read settings from a JSON file of flag names and values (env ${envVarName("config", ROUTER_ENV_PREFIX)}).`,
+  },
 ];
 
-export type RouterArgs = { readonly help: true } | { readonly help: false; readonly config: RouterConfig };
+/** The result of parsing the router's arguments: a config to start (with warnings about
+ * unknown settings, for the log), or a request for help. */
+export type RouterArgs =
+  | { readonly help: true }
+  | { readonly help: false; readonly config: RouterConfig; readonly warnings: readonly string[] };
 
-/** Parses `kvstore router`'s arguments (without the word `router`). */
-export function parseRouterArgs(args: readonly string[]): RouterArgs {
-  const values = parseFlags(args, ROUTER_FLAGS, "kvstore router --help");
-  if (values.help === true) return { help: true };
+/** Parses `kvstore router`'s arguments (without the word `router`), environment and
+ * config file. Throws a UsageError on any mistake. */
+export function parseRouterArgs(args: readonly string[], sources: SettingsSources = {}): RouterArgs {
+  const flags = parseFlags(args, ROUTER_FLAGS, "kvstore router --help");
+  if (flags.help === true) return { help: true };
+  const settings = loadSettings({
+    table: ROUTER_FLAGS,
+    flags,
+    sources,
+    envPrefix: ROUTER_ENV_PREFIX,
+    commandLineOnly: COMMAND_LINE_ONLY,
+  });
+  const config = withSourceNames(settings.sources, () => buildRouterConfig(settings.values, settings.configFile));
+  return { help: false, config, warnings: settings.warnings };
+}
+
+function buildRouterConfig(
+  values: Record<string, string | boolean | undefined>,
+  configFile: string | null,
+): RouterConfig {
   const text = (name: string) => values[name] as string | undefined;
   const shardsText = text("shards");
   const address = parseAddress(text("address") ?? DEFAULT_ADDRESS, "--address");
@@ -159,60 +206,58 @@ export function parseRouterArgs(args: readonly string[]): RouterArgs {
   const dataDir = text("data-dir") ?? ".";
   if (dataDir.trim() === "") throw new UsageError('Invalid --data-dir "": give a directory path');
   return {
-    help: false,
-    config: {
-      address,
-      shards,
-      dataDir,
-      vnodes: parseInteger(text("vnodes") ?? String(VNODES_PER_SHARD_DEFAULT), "--vnodes", 1, VNODES_PER_SHARD_MAX),
-      readFrom: parseChoice(text("read-from") ?? "master", "--read-from", READ_FROM_CHOICES),
-      connectTimeoutMs: parseInteger(
-        text("connect-timeout-ms") ?? String(ROUTER_CONNECT_TIMEOUT_MS_DEFAULT),
-        "--connect-timeout-ms",
+    address,
+    shards,
+    dataDir,
+    vnodes: parseInteger(text("vnodes") ?? String(VNODES_PER_SHARD_DEFAULT), "--vnodes", 1, VNODES_PER_SHARD_MAX),
+    readFrom: parseChoice(text("read-from") ?? "master", "--read-from", READ_FROM_CHOICES),
+    connectTimeoutMs: parseInteger(
+      text("connect-timeout-ms") ?? String(ROUTER_CONNECT_TIMEOUT_MS_DEFAULT),
+      "--connect-timeout-ms",
+      1,
+      600_000,
+    ),
+    connectionsMax: parseInteger(
+      text("max-connections") ?? String(CONNECTIONS_MAX_DEFAULT),
+      "--max-connections",
+      1,
+      1_000_000,
+    ),
+    migrationBatchKeys: parseInteger(
+      text("migration-batch-keys") ?? String(MIGRATION_BATCH_KEYS),
+      "--migration-batch-keys",
+      1,
+      BATCH_KEYS_MAX,
+    ),
+    migrationPauseMs: parseInteger(
+      text("migration-pause-ms") ?? String(MIGRATION_PAUSE_MS_DEFAULT),
+      "--migration-pause-ms",
+      0,
+      60_000,
+    ),
+    limits: {
+      keyBytesMax: parseByteSize(
+        text("max-key-bytes") ?? String(KEY_BYTES_MAX_DEFAULT),
+        "--max-key-bytes",
         1,
-        600_000,
+        1024 ** 2,
       ),
-      connectionsMax: parseInteger(
-        text("max-connections") ?? String(CONNECTIONS_MAX_DEFAULT),
-        "--max-connections",
-        1,
-        1_000_000,
-      ),
-      migrationBatchKeys: parseInteger(
-        text("migration-batch-keys") ?? String(MIGRATION_BATCH_KEYS),
-        "--migration-batch-keys",
-        1,
-        BATCH_KEYS_MAX,
-      ),
-      migrationPauseMs: parseInteger(
-        text("migration-pause-ms") ?? String(MIGRATION_PAUSE_MS_DEFAULT),
-        "--migration-pause-ms",
+      valueBytesMax: parseByteSize(
+        text("max-value-bytes") ?? String(VALUE_BYTES_MAX_DEFAULT),
+        "--max-value-bytes",
         0,
-        60_000,
+        VALUE_BYTES_MAX_CEILING,
       ),
-      limits: {
-        keyBytesMax: parseByteSize(
-          text("max-key-bytes") ?? String(KEY_BYTES_MAX_DEFAULT),
-          "--max-key-bytes",
-          1,
-          1024 ** 2,
-        ),
-        valueBytesMax: parseByteSize(
-          text("max-value-bytes") ?? String(VALUE_BYTES_MAX_DEFAULT),
-          "--max-value-bytes",
-          0,
-          VALUE_BYTES_MAX_CEILING,
-        ),
-        ttlSecondsMax: parseInteger(
-          text("max-ttl-seconds") ?? String(TTL_SECONDS_MAX_DEFAULT),
-          "--max-ttl-seconds",
-          1,
-          2 ** 31 - 1,
-        ),
-      },
-      logLevel: parseChoice(text("log-level") ?? "info", "--log-level", LOG_LEVELS),
-      logFormat: parseChoice(text("log-format") ?? "text", "--log-format", LOG_FORMATS),
+      ttlSecondsMax: parseInteger(
+        text("max-ttl-seconds") ?? String(TTL_SECONDS_MAX_DEFAULT),
+        "--max-ttl-seconds",
+        1,
+        2 ** 31 - 1,
+      ),
     },
+    logLevel: parseChoice(text("log-level") ?? "info", "--log-level", LOG_LEVELS),
+    logFormat: parseChoice(text("log-format") ?? "text", "--log-format", LOG_FORMATS),
+    configFile,
   };
 }
 
@@ -235,6 +280,12 @@ export function routerUsage(): string {
       const defaultText = flag.defaultText === undefined ? "" : ` (default: ${flag.defaultText})`;
       return `  ${label(flag).padEnd(width)}  ${flag.help}${defaultText}`;
     }),
+    "",
+    "Sizes take a unit: 512kb, 16mb (powers of 1024).",
+    "Every flag can also be set by the environment, with a prefix of the router's own so that a node's",
+    "variables do not reach it (--shards as KVSTORE_ROUTER_SHARDS, --config as KVSTORE_ROUTER_CONFIG), or a",
+    'config file (--config router.json with {"shards": ["127.0.0.1:7001", "127.0.0.1:7002"]}); flags win over',
+    "the environment, which wins over the file.",
     "",
     "Grow or shrink the cluster with kvstore cluster add-shard / remove-shard against the router.",
     "Example:",

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import { parseRouterArgs, routerUsage } from "./router_flags.ts";
+import { envVarName, ROUTER_ENV_PREFIX } from "../config/settings.ts";
+import { UsageError } from "../config/usage_error.ts";
+import { parseRouterArgs, ROUTER_FLAGS, type RouterConfig, routerUsage } from "./router_flags.ts";
 
 Deno.test("a router's defaults: port 50051, 512 vnodes, reads from masters, 1 s to connect", () => {
   const parsed = parseRouterArgs(["--shards", "127.0.0.1:7101,127.0.0.1:7102"]);
@@ -37,4 +39,158 @@ Deno.test("router flag mistakes name the flag", () => {
   for (const [args, message] of cases) assert.throws(() => parseRouterArgs(args), message);
   assert.match(routerUsage(), /--migration-pause-ms MS/);
   assert.match(routerUsage(), /--max-connections N +Client connections open at once.*\(default: 10000\)/);
+});
+
+// Settings from the environment and a config file, read by the node's code with the
+// router's own prefix.
+
+function routerSettings(args: string[], env: Record<string, string>, files: Record<string, string> = {}) {
+  const parsed = parseRouterArgs(args, {
+    env,
+    readFile: (path) => {
+      if (!(path in files)) throw new Deno.errors.NotFound(`No such file: ${path}`);
+      return files[path];
+    },
+  });
+  assert.equal(parsed.help, false);
+  return parsed as { config: RouterConfig; warnings: readonly string[] };
+}
+
+function refusal(run: () => unknown): string {
+  try {
+    run();
+  } catch (error) {
+    assert.ok(error instanceof UsageError, `expected a UsageError, got ${error}`);
+    return error.message;
+  }
+  assert.fail("expected a refusal");
+}
+
+Deno.test("every router flag but help and config can come from KVSTORE_ROUTER_* and a config file", () => {
+  const settable = ROUTER_FLAGS.filter((flag) => flag.name !== "help" && flag.name !== "config");
+  const env = Object.fromEntries(settable.map((flag) => [envVarName(flag.name, "KVSTORE_ROUTER_"), ""]));
+  assert.deepEqual(routerSettings([], env).warnings, [], "no router flag's variable is unknown");
+  assert.equal(envVarName("shards", ROUTER_ENV_PREFIX), "KVSTORE_ROUTER_SHARDS");
+
+  const file = {
+    address: "127.0.0.1:7000",
+    shards: ["a=127.0.0.1:7101+127.0.0.1:7201", "127.0.0.1:7102"],
+    "data-dir": "/var/lib/router",
+    vnodes: 64,
+    "read-from": "replica",
+    "connect-timeout-ms": 250,
+    "migration-batch-keys": 10,
+    "migration-pause-ms": 5,
+    "max-key-bytes": "1kb",
+    "max-value-bytes": "2mb",
+    "max-ttl-seconds": 60,
+    "max-connections": 99,
+    "log-level": "debug",
+    "log-format": "json",
+  };
+  const { config, warnings } = routerSettings(["--config", "r.json"], {}, { "r.json": JSON.stringify(file) });
+  assert.deepEqual(warnings, []);
+  assert.deepEqual(config.address, { host: "127.0.0.1", port: 7000 });
+  assert.deepEqual(config.shards?.map((spec) => [spec.name, spec.master, spec.replicas]), [
+    ["a", "127.0.0.1:7101", ["127.0.0.1:7201"]],
+    ["127.0.0.1:7102", "127.0.0.1:7102", []],
+  ]);
+  assert.equal(config.dataDir, "/var/lib/router");
+  assert.equal(config.vnodes, 64);
+  assert.equal(config.readFrom, "replica");
+  assert.equal(config.connectTimeoutMs, 250);
+  assert.equal(config.migrationBatchKeys, 10);
+  assert.equal(config.migrationPauseMs, 5);
+  assert.deepEqual(config.limits, { keyBytesMax: 1024, valueBytesMax: 2 * 1024 ** 2, ttlSecondsMax: 60 });
+  assert.equal(config.connectionsMax, 99);
+  assert.equal(config.logLevel, "debug");
+  assert.equal(config.logFormat, "json");
+  assert.equal(config.configFile, "r.json");
+});
+
+Deno.test("router settings: a flag beats KVSTORE_ROUTER_*, which beats the file, which beats the default", () => {
+  const files = {
+    "r.json": JSON.stringify({ vnodes: 64, "read-from": "replica", "connect-timeout-ms": 250 }),
+    "other.json": JSON.stringify({ vnodes: 32 }),
+  };
+  const env = { KVSTORE_ROUTER_CONFIG: "r.json", KVSTORE_ROUTER_VNODES: "128", KVSTORE_ROUTER_READ_FROM: "master" };
+  const { config } = routerSettings(["--vnodes", "256"], env, files);
+  assert.equal(config.configFile, "r.json", "KVSTORE_ROUTER_CONFIG names the file");
+  assert.equal(config.vnodes, 256, "the flag wins");
+  assert.equal(config.readFrom, "master", "the environment beats the file");
+  assert.equal(config.connectTimeoutMs, 250, "the file beats the default");
+  assert.equal(config.migrationBatchKeys, 500, "the default is left");
+  assert.equal(routerSettings(["--config", "other.json"], env, files).config.vnodes, 128, "--config beats the env's");
+  assert.equal(routerSettings(["--config", "other.json"], {}, files).config.vnodes, 32);
+  assert.equal(routerSettings([], {}, files).config.configFile, null);
+});
+
+Deno.test("a node's KVSTORE_* variables neither move a router nor draw its warnings", () => {
+  const env = {
+    KVSTORE_ADDRESS: "127.0.0.1:7000",
+    KVSTORE_DATA_DIR: "/var/lib/node",
+    KVSTORE_CONFIG: "node.json",
+    KVSTORE_ENDPOINT: "127.0.0.1:1",
+    KVSTORE_MAX_VALUE_BYTE: "1",
+  };
+  const { config, warnings } = routerSettings([], env);
+  assert.deepEqual(config.address, { host: "0.0.0.0", port: 50051 });
+  assert.equal(config.dataDir, ".");
+  assert.equal(config.configFile, null, "KVSTORE_CONFIG is the node's file");
+  assert.deepEqual(warnings, []);
+});
+
+Deno.test("unknown KVSTORE_ROUTER_* variables and file keys are warnings with the closest known name", () => {
+  const files = { "r.json": JSON.stringify({ shard: "127.0.0.1:7101", config: "x.json", replicas: "a:1" }) };
+  const { warnings } = routerSettings(
+    ["--config", "r.json"],
+    { KVSTORE_ROUTER_ADRESS: "x", KVSTORE_ROUTER_ZZZZ: "1" },
+    files,
+  );
+  assert.deepEqual(warnings, [
+    'Ignoring unknown setting "shard" in r.json (did you mean shards?)',
+    'Ignoring unknown setting "config" in r.json (it is only accepted on the command line)',
+    'Ignoring unknown setting "replicas" in r.json',
+    "Ignoring unknown environment variable KVSTORE_ROUTER_ADRESS (did you mean KVSTORE_ROUTER_ADDRESS?)",
+    "Ignoring unknown environment variable KVSTORE_ROUTER_ZZZZ",
+  ]);
+});
+
+Deno.test("an invalid router setting is refused, named as its source spells it", () => {
+  const files = {
+    "bad.json": JSON.stringify({ "read-from": "nearest" }),
+    "loop.json": JSON.stringify({ address: "127.0.0.1:9000" }),
+    "broken.json": "{ nope",
+  };
+  const parse = (args: string[], env: Record<string, string>) => () => routerSettings(args, env, files);
+  assert.match(
+    refusal(parse([], { KVSTORE_ROUTER_VNODES: "0" })),
+    /^Invalid KVSTORE_ROUTER_VNODES "0": must be from 1/,
+  );
+  assert.match(
+    refusal(parse(["--config", "bad.json"], {})),
+    /^Invalid read-from \(from bad\.json\) "nearest": expected one of master, replica$/,
+  );
+  assert.match(refusal(parse(["--vnodes", "x"], { KVSTORE_ROUTER_VNODES: "8" })), /^Invalid --vnodes "x"/);
+  assert.match(
+    refusal(parse(["--config", "loop.json"], { KVSTORE_ROUTER_SHARDS: "127.0.0.1:9000" })),
+    /^Invalid KVSTORE_ROUTER_SHARDS: shard "127\.0\.0\.1:9000" is the router's own address \(from loop\.json\) 127\.0\.0\.1:9000$/,
+  );
+  assert.match(refusal(parse(["--config", "broken.json"], {})), /^Cannot read config file broken\.json: /);
+  assert.match(
+    refusal(parse([], { KVSTORE_ROUTER_CONFIG: "missing.json" })),
+    /^Cannot read config file "missing\.json" \(KVSTORE_ROUTER_CONFIG\): /,
+  );
+  assert.match(
+    refusal(parse([], { KVSTORE_ROUTER_MAX_VALUE_BYTES: "lots" })),
+    /^Invalid KVSTORE_ROUTER_MAX_VALUE_BYTES/,
+  );
+});
+
+Deno.test("kvstore router --help documents the environment and the config file", () => {
+  const usage = routerUsage();
+  for (const flag of ROUTER_FLAGS) assert.ok(usage.includes(`--${flag.name}`), flag.name);
+  assert.match(usage, /--config FILE +Read settings from a JSON file .*\(env KVSTORE_ROUTER_CONFIG\)/);
+  assert.match(usage, /KVSTORE_ROUTER_SHARDS/);
+  assert.match(usage, /flags win over\s+the environment, which wins over the file/);
 });

@@ -23,7 +23,7 @@ const encoder = new TextEncoder();
 export async function runRouter(args: readonly string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseRouterArgs(args);
+    parsed = parseRouterArgs(args, { env: Deno.env.toObject(), readFile: (path) => Deno.readTextFileSync(path) });
   } catch (error) {
     if (error instanceof UsageError) return fail(error.message, 2);
     throw error;
@@ -34,6 +34,7 @@ export async function runRouter(args: readonly string[]): Promise<number> {
   }
   const { config } = parsed;
   const logger = new Logger({ level: config.logLevel, format: config.logFormat, sink: stderrSink });
+  for (const warning of parsed.warnings) logger.child("config").warn(warning);
   routeGrpcLogs(logger.child("grpc"));
   // Listen for signals before starting, so a signal that arrives as soon as the router
   // logs "Listening" (a supervisor, a test) still gets a graceful shutdown.

@@ -8,7 +8,18 @@ export * from "./limits.ts";
 export { type Address, formatAddress, parseAddress, parseAddressList } from "./address.ts";
 export { UsageError } from "./usage_error.ts";
 export { parseByteSize, parseChoice, parseInteger } from "./values.ts";
-export { envVarName, nameSources, resolveSettings, type SettingsInput, type SettingSource } from "./settings.ts";
+export {
+  envVarName,
+  loadSettings,
+  nameSources,
+  NODE_ENV_PREFIX,
+  resolveSettings,
+  ROUTER_ENV_PREFIX,
+  type SettingsInput,
+  type SettingSource,
+  type SettingsSources,
+  withSourceNames,
+} from "./settings.ts";
 export {
   DEFAULT_ADDRESS,
   type FlagSpec,
@@ -19,5 +30,4 @@ export {
   type ServerArgs,
   type ServerConfig,
   serverUsage,
-  type SettingsSources,
 } from "./server_flags.ts";

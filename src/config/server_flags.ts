@@ -34,7 +34,7 @@ import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "../loggi
 import { FSYNC_POLICIES, type FsyncPolicy } from "../persistence/file_log.ts";
 import { UsageError } from "./usage_error.ts";
 import { parseByteSize, parseChoice, parseInteger } from "./values.ts";
-import { nameSources, resolveSettings } from "./settings.ts";
+import { loadSettings, NODE_ENV_PREFIX, ROUTER_ENV_PREFIX, type SettingsSources, withSourceNames } from "./settings.ts";
 
 export type Role = "master" | "replica";
 
@@ -207,27 +207,19 @@ export const SERVER_FLAGS: readonly FlagSpec[] = [
 
 /** Flags that only the command line sets: the config file cannot name another config
  * file (KVSTORE_CONFIG is read separately), and help is not a setting. */
-const COMMAND_LINE_ONLY = ["help", "config"];
+export const COMMAND_LINE_ONLY = ["help", "config"];
 
 /** KVSTORE_* variables that are not server flags but are known, so they draw no warning:
- * the config file's, the client's and the shell's, the crash points of the durability
- * tests (server/durability.ts), and the test and build tools'. */
+ * the client's and the shell's, the crash points of the durability tests
+ * (server/durability.ts), and the test and build tools'. (KVSTORE_CONFIG is known to
+ * loadSettings.) */
 export const OTHER_ENV_NAMES = [
-  "KVSTORE_CONFIG",
   "KVSTORE_ENDPOINT",
   "KVSTORE_HISTFILE",
   "KVSTORE_CRASHPOINT",
   "KVSTORE_BIN",
   "KVSTORE_DENO_CACHE",
 ];
-
-/** Where settings besides the command line come from; the defaults read nothing. */
-export interface SettingsSources {
-  /** The process environment (Deno.env.toObject()). */
-  readonly env?: Readonly<Record<string, string>>;
-  /** Reads the config file's text; throws when it cannot. */
-  readonly readFile?: (path: string) => string;
-}
 
 /** The result of parsing the server's arguments: a config to start (with warnings about
  * unknown settings, for the log), or a request for help. */
@@ -240,38 +232,22 @@ export type ServerArgs =
 export function parseServerArgs(args: readonly string[], sources: SettingsSources = {}): ServerArgs {
   const flags = parseFlags(args, SERVER_FLAGS);
   if (flags.help === true) return { help: true };
-  const env = sources.env ?? {};
-  const configFile = (flags.config as string | undefined) ?? (env.KVSTORE_CONFIG || undefined) ?? null;
-  let file = null;
-  if (configFile !== null) {
-    const source = flags.config !== undefined ? "--config" : "KVSTORE_CONFIG";
-    if (sources.readFile === undefined) throw new UsageError(`${source}: config files cannot be read here`);
-    try {
-      file = { path: configFile, text: sources.readFile(configFile) };
-    } catch (error) {
-      const detail = error instanceof Error ? error.message : String(error);
-      throw new UsageError(`Cannot read config file ${JSON.stringify(configFile)} (${source}): ${detail}`);
-    }
-  }
-  const settings = resolveSettings({
+  const settings = loadSettings({
     table: SERVER_FLAGS,
     flags,
-    env,
-    file,
+    sources,
+    envPrefix: NODE_ENV_PREFIX,
+    // A router's variables are for a router on the same machine, not for the node.
+    foreignEnvPrefixes: [ROUTER_ENV_PREFIX],
     commandLineOnly: COMMAND_LINE_ONLY,
     otherEnvNames: OTHER_ENV_NAMES,
     exclusiveGroups: [["master", "replica"]],
   });
-  try {
-    return {
-      help: false,
-      config: buildServerConfig({ ...settings.values, config: configFile ?? undefined }),
-      warnings: settings.warnings,
-    };
-  } catch (error) {
-    if (error instanceof UsageError) throw new UsageError(nameSources(error.message, settings.sources));
-    throw error;
-  }
+  const config = withSourceNames(
+    settings.sources,
+    () => buildServerConfig({ ...settings.values, config: settings.configFile ?? undefined }),
+  );
+  return { help: false, config, warnings: settings.warnings };
 }
 
 type FlagValues = Record<string, string | boolean | undefined>;

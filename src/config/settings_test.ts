@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { parseServerArgs, SERVER_FLAGS, type ServerConfig } from "./server_flags.ts";
-import { envVarName, nameSources, resolveSettings, type SettingSpec } from "./settings.ts";
+import { envVarName, nameSources, resolveSettings, ROUTER_ENV_PREFIX, type SettingSpec } from "./settings.ts";
 import { UsageError } from "./usage_error.ts";
 
 const TABLE: SettingSpec[] = [
@@ -31,9 +31,23 @@ function refusal(run: () => unknown): string {
   assert.fail("expected a refusal");
 }
 
-Deno.test("environment names are KVSTORE_ and the flag in upper snake case", () => {
+Deno.test("environment names are KVSTORE_ (or another prefix) and the flag in upper snake case", () => {
   assert.equal(envVarName("max-value-bytes"), "KVSTORE_MAX_VALUE_BYTES");
   assert.equal(envVarName("address"), "KVSTORE_ADDRESS");
+  assert.equal(envVarName("read-from", ROUTER_ENV_PREFIX), "KVSTORE_ROUTER_READ_FROM");
+});
+
+Deno.test("variables under a foreign prefix are neither read nor warned about; another prefix reads only its own", () => {
+  const env = { KVSTORE_ADDRESS: "node:1", KVSTORE_ROUTER_ADDRESS: "router:1", KVSTORE_ROUTER_ADRESS: "x" };
+  const node = resolveSettings({ table: TABLE, flags: {}, env, file: null, foreignEnvPrefixes: [ROUTER_ENV_PREFIX] });
+  assert.deepEqual(node.values, { address: "node:1" });
+  assert.deepEqual(node.warnings, []);
+  const router = resolveSettings({ table: TABLE, flags: {}, env, file: null, envPrefix: ROUTER_ENV_PREFIX });
+  assert.deepEqual(router.values, { address: "router:1" });
+  assert.deepEqual(router.sources.get("address"), { kind: "env", label: "KVSTORE_ROUTER_ADDRESS" });
+  assert.deepEqual(router.warnings, [
+    "Ignoring unknown environment variable KVSTORE_ROUTER_ADRESS (did you mean KVSTORE_ROUTER_ADDRESS?)",
+  ]);
 });
 
 Deno.test("a flag beats the environment, which beats the file, which beats the default", () => {
@@ -145,6 +159,21 @@ Deno.test("the KVSTORE_ variables kvstore reads besides its flags draw no warnin
     KVSTORE_DENO_CACHE: "/tmp/cache",
   };
   assert.deepEqual(serverConfig([], env).warnings, []);
+});
+
+Deno.test("a router's KVSTORE_ROUTER_* variables neither configure a node nor draw its warnings", () => {
+  const env = {
+    KVSTORE_ROUTER_ADDRESS: "127.0.0.1:7000",
+    KVSTORE_ROUTER_CONFIG: "router.json",
+    KVSTORE_ROUTER_SHARDS: "127.0.0.1:7101",
+    KVSTORE_ROUTER_TYPO: "1",
+  };
+  const { config, warnings } = serverConfig([], env);
+  assert.deepEqual(config.address, { host: "0.0.0.0", port: 50051 });
+  assert.equal(config.configFile, null);
+  assert.deepEqual(warnings, []);
+  // No node flag may hide under the router's prefix, or a node would ignore it.
+  for (const flag of SERVER_FLAGS) assert.ok(!envVarName(flag.name).startsWith(ROUTER_ENV_PREFIX), flag.name);
 });
 
 Deno.test("the server reads --config, then KVSTORE_CONFIG, and applies the precedence", () => {
