@@ -148,6 +148,18 @@ Deno.test("Info from a router describes the cluster and sums its shards", opts, 
   assert.equal(info.health, "SERVING");
   assert.equal(info.config_file, "", "no config file");
 
+  // Client connections open now, as a node counts them: the test's own, then three more.
+  const before = Number(info.connections);
+  assert.ok(before >= 1, `the test's own connection is counted (${before})`);
+  const others = Array.from({ length: 3 }, () => new KvClient(cluster.router.address, { ownConnection: true }));
+  try {
+    for (const other of others) await other.get("k0");
+    assert.ok(Number((await client.info()).connections) >= before + 3, "each client's connection is counted");
+  } finally {
+    for (const other of others) other.close();
+  }
+  await waitUntil(async () => Number((await client.info()).connections) <= before, "closed connections drop out");
+
   const plain = await runKvstore(["cluster", "status", "--endpoint", cluster.router.address]);
   assert.equal(plain.code, 0, plain.stderr);
   assert.match(plain.stdout, /^3 shards, 512 vnodes per shard, epoch 1, stable\n/);

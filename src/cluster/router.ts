@@ -35,6 +35,7 @@ import { addOperationsServices } from "../server/operations.ts";
 import {
   addService,
   CLIENT_TRANSPORT_LIMITS,
+  countConnections,
   createServer,
   type grpc,
   kvstoreServiceDefinition,
@@ -207,6 +208,7 @@ export class Router {
       pid: Deno.pid,
       runtime: `deno ${Deno.version.deno}`,
       started_at_ms: this.#startedAtMs,
+      connections: countConnections(this.#server),
       heap_used_bytes: Deno.memoryUsage().heapUsed,
       health: this.health.status(""),
       config_file: this.config.configFile ?? "",
