@@ -65,6 +65,8 @@ Deno.test("an invalid value from any source stops start-up, naming the setting a
       [["--config", `${dir}/broken.json`], {}, /^kvstore: Cannot read config file .*broken\.json: /],
       [["--config", `${dir}/missing.json`], {}, /^kvstore: Cannot read config file ".*missing\.json" \(--config\)/],
       [[], { KVSTORE_REPLICA: "perhaps" }, /^kvstore: Invalid KVSTORE_REPLICA "perhaps": expected true or false/],
+      // A path that is no config file is refused at a bound, not read until memory runs out.
+      [["--config", "/dev/zero"], {}, /^kvstore: Cannot read config file "\/dev\/zero" \(--config\): .* larger than/],
     ];
     for (const [args, env, message] of cases) {
       const result = await runKvstore(["--address", "127.0.0.1:0", "--data-dir", dir, ...args], { env });
@@ -183,6 +185,11 @@ Deno.test("an invalid router setting from any source stops it, naming the settin
         [],
         { KVSTORE_ROUTER_CONFIG: `${dir}/missing.json` },
         /^kvstore router: Cannot read config file ".*missing\.json" \(KVSTORE_ROUTER_CONFIG\)/,
+      ],
+      [
+        [],
+        { KVSTORE_ROUTER_CONFIG: "/dev/zero" },
+        /^kvstore router: Cannot read config file "\/dev\/zero" .* larger than/,
       ],
     ];
     for (const [args, env, message] of cases) {

@@ -11,7 +11,7 @@ import { UsageError } from "../config/usage_error.ts";
 import { KvError } from "../errors.ts";
 import { Logger } from "../logging/logger.ts";
 import { stderrSink } from "../logging/stderr.ts";
-import { isSystemError, waitForSignal } from "../server/run.ts";
+import { isSystemError, readConfigFileText, waitForSignal } from "../server/run.ts";
 import { routeGrpcLogs } from "../transport/grpc.ts";
 import { Router } from "./router.ts";
 import { parseRouterArgs, routerUsage } from "./router_flags.ts";
@@ -23,7 +23,7 @@ const encoder = new TextEncoder();
 export async function runRouter(args: readonly string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseRouterArgs(args, { env: Deno.env.toObject(), readFile: (path) => Deno.readTextFileSync(path) });
+    parsed = parseRouterArgs(args, { env: Deno.env.toObject(), readFile: readConfigFileText });
   } catch (error) {
     if (error instanceof UsageError) return fail(error.message, 2);
     throw error;

@@ -38,6 +38,11 @@ export function messageBytesMaxFor(keyBytesMax: number, valueBytesMax: number): 
   return keyBytesMax + valueBytesMax + MESSAGE_OVERHEAD_BYTES_MAX;
 }
 
+/** Largest config file (--config) read, in bytes. A config file holds a few dozen
+ * settings (a few KiB); the bound keeps a wrong path (`--config /dev/zero`, a data file)
+ * from filling memory before the mistake is reported. Costs its size once, at start-up. */
+export const CONFIG_FILE_BYTES_MAX = 1 * MIB;
+
 /** Period of the active expiry sweep, in milliseconds (10 Hz, like Redis's default hz). */
 export const EXPIRY_SWEEP_INTERVAL_MS = 100;
 

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { CONFIG_FILE_BYTES_MAX } from "../config/limits.ts";
 import { parseServerArgs, serverUsage } from "../config/server_flags.ts";
 import { UsageError } from "../config/usage_error.ts";
 import { KvError } from "../errors.ts";
@@ -22,7 +23,7 @@ const encoder = new TextEncoder();
 export async function runServer(args: readonly string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseServerArgs(args, { env: Deno.env.toObject(), readFile: (path) => Deno.readTextFileSync(path) });
+    parsed = parseServerArgs(args, { env: Deno.env.toObject(), readFile: readConfigFileText });
   } catch (error) {
     if (error instanceof UsageError) return fail(error.message, 2);
     throw error;
@@ -79,6 +80,28 @@ export function waitForSignal(onSecond: () => void): Promise<Deno.Signal> {
     Deno.addSignalListener("SIGINT", () => handle("SIGINT"));
     Deno.addSignalListener("SIGTERM", () => handle("SIGTERM"));
   });
+}
+
+/** Reads a config file's text (--config), at most CONFIG_FILE_BYTES_MAX bytes: a path that
+ * names something else (`/dev/zero`, a data file) is refused with its size rather than
+ * read until memory runs out. Pipes work (`--config <(...)`). Throws with the reason. */
+export function readConfigFileText(path: string): string {
+  using file = Deno.openSync(path);
+  const buffer = new Uint8Array(CONFIG_FILE_BYTES_MAX + 1);
+  let length = 0;
+  while (length < buffer.length) {
+    const read = file.readSync(buffer.subarray(length));
+    if (read === null) break;
+    length += read;
+  }
+  if (length > CONFIG_FILE_BYTES_MAX) {
+    throw new Error(`it is larger than ${CONFIG_FILE_BYTES_MAX} bytes, too large for a file of settings`);
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(buffer.subarray(0, length));
+  } catch {
+    throw new Error("it is not UTF-8 text");
+  }
 }
 
 /** Whether `error` comes from the operating system (Deno gives those an errno name, such
