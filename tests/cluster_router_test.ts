@@ -147,6 +147,7 @@ Deno.test("Info from a router describes the cluster and sums its shards", opts, 
   assert.ok(Number(info.started_at_ms) > 0 && Number(info.started_at_ms) <= Date.now());
   assert.equal(info.health, "SERVING");
   assert.equal(info.config_file, "", "no config file");
+  assert.ok(Number(info.calls_total) >= 1, `the MSet before is counted (${info.calls_total})`);
 
   // Client connections open now, as a node counts them: the test's own, then three more.
   const before = Number(info.connections);
@@ -154,7 +155,9 @@ Deno.test("Info from a router describes the cluster and sums its shards", opts, 
   const others = Array.from({ length: 3 }, () => new KvClient(cluster.router.address, { ownConnection: true }));
   try {
     for (const other of others) await other.get("k0");
-    assert.ok(Number((await client.info()).connections) >= before + 3, "each client's connection is counted");
+    const after = await client.info();
+    assert.ok(Number(after.connections) >= before + 3, "each client's connection is counted");
+    assert.ok(Number(after.calls_total) >= Number(info.calls_total) + 4, "and each call");
   } finally {
     for (const other of others) other.close();
   }

@@ -28,7 +28,9 @@ import {
 import { KvError } from "../errors.ts";
 import type { Logger } from "../logging/logger.ts";
 import { lockDataDir } from "../persistence/deno_storage.ts";
+import { MetricsRegistry } from "../metrics/registry.ts";
 import { connectionsLimit, openFilesLimit } from "../server/connection_limit.ts";
+import { RpcMetrics } from "../server/node_metrics.ts";
 import { Health, NODE_HEALTH_SERVICES } from "../server/health.ts";
 import { prepareDataDir, stopServer } from "../server/node.ts";
 import { addOperationsServices } from "../server/operations.ts";
@@ -66,6 +68,7 @@ export class Router {
   #logger: Logger;
   /** The data directory's lock, held while the router runs: one router per state file. */
   #dataDirLock: Deno.FsFile;
+  #rpcMetrics: RpcMetrics;
   #startedAtMs = Date.now();
   #shutdown: Promise<void> | null = null;
 
@@ -79,6 +82,7 @@ export class Router {
       pool: LinkPool;
       logger: Logger;
       dataDirLock: Deno.FsFile;
+      rpcMetrics: RpcMetrics;
     },
   ) {
     this.config = config;
@@ -89,6 +93,7 @@ export class Router {
     this.#pool = parts.pool;
     this.#logger = parts.logger;
     this.#dataDirLock = parts.dataDirLock;
+    this.#rpcMetrics = parts.rpcMetrics;
   }
 
   /** Starts a router and resolves once it serves. Rejects with a KvError saying what
@@ -127,7 +132,12 @@ export class Router {
       pauseMs: config.migrationPauseMs,
       retryMs: MIGRATION_RETRY_MS,
     });
-    const server = createServer(transportLimitsFor(config.limits.keyBytesMax, config.limits.valueBytesMax));
+    // Calls are counted as a node counts them, for Info's calls_total (a router has no
+    // metrics endpoint, so the registry is read by Info alone).
+    const rpcMetrics = new RpcMetrics(new MetricsRegistry());
+    const server = createServer(transportLimitsFor(config.limits.keyBytesMax, config.limits.valueBytesMax), {
+      instrument: (definition, handlers) => rpcMetrics.instrument(definition, handlers),
+    });
     const started: { router?: Router } = {};
     // A router serves the standard health service and reflection like a node, so load
     // balancers and grpcurl treat it as one. It is SERVING once it listens: a shard that
@@ -167,7 +177,16 @@ export class Router {
       );
     }
     const boundAddress = { host: config.address.host, port };
-    const router = new Router(config, { boundAddress, admin, health, server, pool, logger: log, dataDirLock });
+    const router = new Router(config, {
+      boundAddress,
+      admin,
+      health,
+      server,
+      pool,
+      logger: log,
+      dataDirLock,
+      rpcMetrics,
+    });
     started.router = router;
     health.setAllServing(true);
     log.info(`Listening on ${formatAddress(boundAddress)}`, {
@@ -211,6 +230,7 @@ export class Router {
       connections: countConnections(this.#server),
       heap_used_bytes: Deno.memoryUsage().heapUsed,
       health: this.health.status(""),
+      calls_total: this.#rpcMetrics.total,
       config_file: this.config.configFile ?? "",
     };
   }
