@@ -259,8 +259,8 @@ async function loadMembership(config: RouterConfig, logger: Logger): Promise<Mem
   if (saved !== null) {
     if (config.shards !== null && !sameShards(config.shards, saved.shards)) {
       logger.warn(
-        "--shards differs from the ring in the state file, which wins (add-shard and remove-shard change it); " +
-          "--shards is only read when a cluster is created",
+        `${config.shardsSetting} differs from the ring in the state file, which wins (add-shard and remove-shard ` +
+          "change it); --shards is only read when a cluster is created",
         { stateFile: path, shards: saved.shards.map(formatShardSpec).join(",") },
       );
     }

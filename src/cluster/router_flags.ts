@@ -53,6 +53,9 @@ export interface RouterConfig {
   readonly address: Address;
   /** The shards of a new cluster; null when the state file is to say (a restart). */
   readonly shards: readonly ShardSpec[] | null;
+  /** The setting that gave `shards`, as its source spells it (`--shards`,
+   * `KVSTORE_ROUTER_SHARDS`, `shards (from router.json)`), for messages about it. */
+  readonly shardsSetting: string;
   readonly dataDir: string;
   readonly vnodes: number;
   /** Where reads go unless a call asks otherwise. */
@@ -186,14 +189,15 @@ export function parseRouterArgs(args: readonly string[], sources: SettingsSource
     envPrefix: ROUTER_ENV_PREFIX,
     commandLineOnly: COMMAND_LINE_ONLY,
   });
-  const config = withSourceNames(settings.sources, () => buildRouterConfig(settings.values, settings.configFile));
+  const built = withSourceNames(settings.sources, () => buildRouterConfig(settings.values, settings.configFile));
+  const config = { ...built, shardsSetting: settings.sources.get("shards")?.label ?? "--shards" };
   return { help: false, config, warnings: settings.warnings };
 }
 
 function buildRouterConfig(
   values: Record<string, string | boolean | undefined>,
   configFile: string | null,
-): RouterConfig {
+): Omit<RouterConfig, "shardsSetting"> {
   const text = (name: string) => values[name] as string | undefined;
   const shardsText = text("shards");
   const address = parseAddress(text("address") ?? DEFAULT_ADDRESS, "--address");

@@ -112,6 +112,7 @@ Deno.test("router settings: a flag beats KVSTORE_ROUTER_*, which beats the file,
   const files = {
     "r.json": JSON.stringify({ vnodes: 64, "read-from": "replica", "connect-timeout-ms": 250 }),
     "other.json": JSON.stringify({ vnodes: 32 }),
+    "s.json": JSON.stringify({ shards: ["a:1"] }),
   };
   const env = { KVSTORE_ROUTER_CONFIG: "r.json", KVSTORE_ROUTER_VNODES: "128", KVSTORE_ROUTER_READ_FROM: "master" };
   const { config } = routerSettings(["--vnodes", "256"], env, files);
@@ -120,6 +121,11 @@ Deno.test("router settings: a flag beats KVSTORE_ROUTER_*, which beats the file,
   assert.equal(config.readFrom, "master", "the environment beats the file");
   assert.equal(config.connectTimeoutMs, 250, "the file beats the default");
   assert.equal(config.migrationBatchKeys, 500, "the default is left");
+  assert.equal(config.shardsSetting, "--shards", "messages name --shards when nothing set it");
+  const shards = (args: string[], env: Record<string, string>) => routerSettings(args, env, files).config.shardsSetting;
+  assert.equal(shards(["--shards", "a:1"], { KVSTORE_ROUTER_SHARDS: "b:1" }), "--shards");
+  assert.equal(shards([], { KVSTORE_ROUTER_SHARDS: "b:1" }), "KVSTORE_ROUTER_SHARDS");
+  assert.equal(shards(["--config", "s.json"], {}), "shards (from s.json)");
   assert.equal(routerSettings(["--config", "other.json"], env, files).config.vnodes, 128, "--config beats the env's");
   assert.equal(routerSettings(["--config", "other.json"], {}, files).config.vnodes, 32);
   assert.equal(routerSettings([], {}, files).config.configFile, null);
