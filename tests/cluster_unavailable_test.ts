@@ -5,6 +5,7 @@
  */
 
 import assert from "node:assert/strict";
+import { describeFailure } from "../src/client/cli.ts";
 import { KvClient, KvClientError } from "../src/client/client.ts";
 import { ShardedClient } from "../src/client/sharded_client.ts";
 import { ClusterClient } from "../src/client/cluster_client.ts";
@@ -176,9 +177,17 @@ Deno.test(
           "applied on that shard \\(read it back to know\\)$",
       ),
     );
+    assert.equal(write.outcomeUnknown, true, "the router's trailer says so to the client library");
+    assert.equal(write.transport, null, "the router answered: the client's own connection is fine");
+    assert.equal(
+      describeFailure(write, cluster.router.address, 20_000),
+      `UNAVAILABLE: ${write.details}`,
+      "the CLI's line says it once",
+    );
     const read = await routedRead;
     assert.ok(read instanceof KvClientError, String(read));
     assert.equal(read.codeName, "UNAVAILABLE", read.message);
+    assert.equal(read.outcomeUnknown, false);
     assert.match(read.details, new RegExp(`^router: Connection to ${shard} lost during the call \\(`));
     assert.doesNotMatch(read.details, /may or may not/, "a read changes nothing");
     // The sharded client, talking to the shard itself, says the same of its write.
@@ -194,6 +203,7 @@ Deno.test(
     assert.equal(after.error.codeName, "UNAVAILABLE");
     assert.match(after.error.details, new RegExp(`^router: Cannot reach ${shard}: `));
     assert.doesNotMatch(after.error.details, /may or may not/);
+    assert.equal(after.error.outcomeUnknown, false);
     const cli = await runKvstore(["set", keys[3], "v1", "--endpoint", cluster.router.address]);
     assert.equal(cli.code, 3);
     assert.match(cli.stderr, new RegExp(`^kvstore set: UNAVAILABLE: router: Cannot reach ${shard}: `));

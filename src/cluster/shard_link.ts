@@ -154,12 +154,14 @@ export function shardCallFailure(
   const transport = transportFailureOf(error.code, error.details);
   if (transport === "unreached") return unavailable(name, address, error.details);
   if (transport === "lost") {
-    const outcome = RPCS_WITHOUT_EFFECT.has(rpc)
-      ? "the keys it owns are unavailable until it answers again"
-      : "the write may or may not have been applied on that shard (read it back to know)";
+    const hasEffect = !RPCS_WITHOUT_EFFECT.has(rpc);
+    const outcome = hasEffect
+      ? "the write may or may not have been applied on that shard (read it back to know)"
+      : "the keys it owns are unavailable until it answers again";
     return new KvError(
       "UNAVAILABLE",
       `router: Connection to shard ${quote(name)} at ${address} lost during the call (${error.details}); ${outcome}`,
+      { outcomeUnknown: hasEffect },
     );
   }
   if (error.code === grpc.status.DEADLINE_EXCEEDED) {

@@ -23,6 +23,7 @@ Deno.test("a call that never reached its shard cannot reach it, and claims nothi
   assert.equal(error.code, "UNAVAILABLE");
   assert.match(error.message, new RegExp(`^router: Cannot reach ${SHARD}: No connection established`));
   assert.doesNotMatch(error.message, /may or may not/);
+  assert.equal(error.outcomeUnknown, false);
 });
 
 Deno.test("a write cut off mid-call, whatever grpc-js calls it, may or may not have been applied on its shard", () => {
@@ -37,6 +38,7 @@ Deno.test("a write cut off mid-call, whatever grpc-js calls it, may or may not h
     for (const rpc of ["Set", "Delete", "Expire", "MSet"]) {
       const error = failure(rpc, code, details);
       assert.equal(error.code, "UNAVAILABLE", `${rpc} ${details}`);
+      assert.equal(error.outcomeUnknown, true, "the client hears it in the kvstore-outcome trailer");
       assert.equal(
         error.message,
         `router: Connection to ${SHARD} lost during the call (${details}); the write may or may not have been ` +
@@ -55,6 +57,7 @@ Deno.test("a read cut off mid-call says the connection was lost, and nothing of 
       new RegExp(`^router: Connection to ${SHARD} lost during the call \\(read ECONNRESET\\)`),
     );
     assert.doesNotMatch(error.message, /may or may not/, rpc);
+    assert.equal(error.outcomeUnknown, false);
   }
 });
 

@@ -101,6 +101,15 @@ export function describeStatus(code: number, details: string): string {
   return `${STATUS_NAMES[code] ?? `STATUS_${code}`}: ${details}`;
 }
 
+/**
+ * A trailer (gRPC metadata sent with the status) by which a server says that the write
+ * it failed may or may not have been applied: a router whose call to a shard was cut off
+ * after it was sent sets it to {@linkcode OUTCOME_UNKNOWN}, and KvClient reads it into
+ * KvClientError.outcomeUnknown, as it would for a connection of its own cut off mid-call.
+ */
+export const OUTCOME_METADATA_KEY = "kvstore-outcome";
+export const OUTCOME_UNKNOWN = "unknown";
+
 /** The rpcs that change nothing on the node: one cut off can be sent again as is. */
 export const RPCS_WITHOUT_EFFECT: ReadonlySet<string> = new Set([
   "Get",
