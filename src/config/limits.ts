@@ -75,6 +75,14 @@ export const WRITE_FAILURE_REPORT_INTERVAL_MS = 10_000;
 /** Time graceful shutdown waits for in-flight calls before closing connections, in ms. */
 export const SHUTDOWN_GRACE_MS = 5000;
 
+/** Longest a node shutting down waits for the writes under way to reach the log, in ms.
+ * Past it the disk is taken to be stalled (an fsync or a write that hangs): the writes
+ * still waiting are not acknowledged (their clients hear that they may or may not have
+ * been applied), no snapshot is taken, the log is left as a crash would leave it, and
+ * the node exits with status 1 rather than hang until a second signal. A healthy disk
+ * takes a batch in milliseconds, so the cost is nothing unless the disk is failing. */
+export const SHUTDOWN_DRAIN_MS_MAX = 10_000;
+
 /** Longest a master shutting down waits, once it takes no more writes, for its replicas
  * to acknowledge its last seq, in ms (flag --shutdown-replica-wait-ms; Redis's
  * shutdown-timeout is 10 s too). A replica that has every write resumes with a

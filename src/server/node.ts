@@ -22,7 +22,11 @@
  * in-flight calls finish for up to SHUTDOWN_GRACE_MS, then close connections; stop the
  * timers; drain the write pipeline so every acknowledged write is in the log; take a
  * snapshot if the data changed since the last one (so the next start loads fast); sync
- * and close the log; release the data directory.
+ * and close the log; release the data directory. Each wait for the write pipeline is
+ * bounded by SHUTDOWN_DRAIN_MS_MAX: past it the disk is stalled, the writes still
+ * waiting are given up (not acknowledged), and the node skips the snapshot and the log's
+ * close (both would wait on the stalled append, and a snapshot would cut a log whose
+ * end is unknown), leaving its files as a crash would, which recovery handles.
  *
  * @module
  */
@@ -33,6 +37,7 @@ import {
   EXPIRY_REPEAT_RATIO,
   EXPIRY_SAMPLE_KEYS,
   EXPIRY_SWEEP_INTERVAL_MS,
+  SHUTDOWN_DRAIN_MS_MAX,
   SHUTDOWN_GRACE_MS,
 } from "../config/limits.ts";
 import type { ServerConfig } from "../config/server_flags.ts";
@@ -93,7 +98,7 @@ export class Node {
   #logger: Logger;
   #startedAtMs: number;
   #sweepTimer: ReturnType<typeof setInterval>;
-  #shutdown: Promise<void> | null = null;
+  #shutdown: Promise<boolean> | null = null;
   #durability: DurabilityTimers;
   #dataDirLock: Deno.FsFile;
 
@@ -307,13 +312,14 @@ export class Node {
     };
   }
 
-  /** Stops the node gracefully; safe to call more than once. */
-  shutdown(reason: string): Promise<void> {
+  /** Stops the node gracefully; safe to call more than once. Resolves with whether its
+   * files were closed cleanly: false when the disk stalled (see SHUTDOWN_DRAIN_MS_MAX). */
+  shutdown(reason: string): Promise<boolean> {
     this.#shutdown ??= this.#stop(reason);
     return this.#shutdown;
   }
 
-  async #stop(reason: string): Promise<void> {
+  async #stop(reason: string): Promise<boolean> {
     this.#logger.info("Shutting down", { reason });
     this.health.enterShutdown();
     clearInterval(this.#sweepTimer);
@@ -321,13 +327,23 @@ export class Node {
     // a master can give its replicas a bounded time to acknowledge it while its streams
     // still run; reads are answered meanwhile.
     this.keyspace.stopWrites();
-    await this.keyspace.pipeline.drain();
+    let logTookWrites = await this.#drainWrites();
     await this.replication.awaitReplicasBeforeShutdown(this.config.shutdownReplicaWaitMs);
     await this.replication.stop();
     this.#durability.stop();
     await stopServer(this.#server, SHUTDOWN_GRACE_MS);
     await this.#metricsServer?.close();
-    await this.keyspace.pipeline.drain();
+    // A replica's stream or an expiry deletion may have staged writes meanwhile.
+    if (logTookWrites) logTookWrites = await this.#drainWrites();
+    if (!logTookWrites) {
+      // The stalled append holds the log's lock, which its sync and close (and a
+      // snapshot's cut of the log) would wait for; the OS closes the files at exit.
+      this.#dataDirLock.close();
+      this.#logger.warn("Stopped without a snapshot or closing the log: the disk does not answer", {
+        keys: this.keyspace.pipeline.staging.store.size,
+      });
+      return false;
+    }
     if (this.#durability.changedSinceSnapshot()) {
       // The log already holds every write; the snapshot only makes the next start fast,
       // so a failure here is logged (by the persistence) and shutdown goes on.
@@ -340,6 +356,27 @@ export class Node {
     }
     this.#dataDirLock.close();
     this.#logger.info("Stopped", { keys: this.keyspace.pipeline.staging.store.size });
+    return true;
+  }
+
+  /** Waits, at most SHUTDOWN_DRAIN_MS_MAX, for the writes under way to reach the log;
+   * returns false, having said so in the log, if they did not (a stalled disk). */
+  async #drainWrites(): Promise<boolean> {
+    const waitMs = SHUTDOWN_DRAIN_MS_MAX;
+    const abandoned = new KvError(
+      "UNAVAILABLE",
+      `server: The node shut down before the disk took this write (the log's append did not finish within ` +
+        `${waitMs} ms): it may or may not have been applied (read it back to know)`,
+      { outcomeUnknown: true },
+    );
+    const waiting = await this.keyspace.pipeline.drainWithin(waitMs, abandoned);
+    if (waiting === 0) return true;
+    this.#logger.error(
+      `Shutting down with ${waiting} writes still waiting for the disk after ${waitMs} ms: they were not ` +
+        "acknowledged, and the log may or may not hold them; no snapshot is taken over a log whose end is unknown",
+      { writes: waiting, waitedMs: waitMs },
+    );
+    return false;
   }
 
   /** On a master, right after start-up: removes, through the write path, the keys whose
