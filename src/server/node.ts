@@ -22,11 +22,13 @@
  * in-flight calls finish for up to SHUTDOWN_GRACE_MS, then close connections; stop the
  * timers; drain the write pipeline so every acknowledged write is in the log; take a
  * snapshot if the data changed since the last one (so the next start loads fast); sync
- * and close the log; release the data directory. Each wait for the write pipeline is
- * bounded by SHUTDOWN_DRAIN_MS_MAX: past it the disk is stalled, the writes still
- * waiting are given up (not acknowledged), and the node skips the snapshot and the log's
- * close (both would wait on the stalled append, and a snapshot would cut a log whose
- * end is unknown), leaving its files as a crash would, which recovery handles.
+ * and close the log; release the data directory. Each wait on the disk is bounded by
+ * --shutdown-disk-wait-ms (SHUTDOWN_DISK_WAIT_MS_DEFAULT): past it the disk is stalled.
+ * Writes still waiting for the log are then given up (not acknowledged), and the node
+ * skips the snapshot and the log's close (both would wait on the stalled append, and a
+ * snapshot would cut a log whose end is unknown); a snapshot is abandoned; a log whose
+ * last fsync hangs is left to the OS. Either way the files are left as a crash would
+ * leave them, which recovery handles, and shutdown resolves false.
  *
  * @module
  */
@@ -37,7 +39,6 @@ import {
   EXPIRY_REPEAT_RATIO,
   EXPIRY_SAMPLE_KEYS,
   EXPIRY_SWEEP_INTERVAL_MS,
-  SHUTDOWN_DRAIN_MS_MAX,
   SHUTDOWN_GRACE_MS,
 } from "../config/limits.ts";
 import type { ServerConfig } from "../config/server_flags.ts";
@@ -313,7 +314,8 @@ export class Node {
   }
 
   /** Stops the node gracefully; safe to call more than once. Resolves with whether its
-   * files were closed cleanly: false when the disk stalled (see SHUTDOWN_DRAIN_MS_MAX). */
+   * files were closed cleanly: false when the disk stalled (see --shutdown-disk-wait-ms)
+   * or the log's last fsync failed. */
   shutdown(reason: string): Promise<boolean> {
     this.#shutdown ??= this.#stop(reason);
     return this.#shutdown;
@@ -335,34 +337,20 @@ export class Node {
     await this.#metricsServer?.close();
     // A replica's stream or an expiry deletion may have staged writes meanwhile.
     if (logTookWrites) logTookWrites = await this.#drainWrites();
-    if (!logTookWrites) {
-      // The stalled append holds the log's lock, which its sync and close (and a
-      // snapshot's cut of the log) would wait for; the OS closes the files at exit.
-      this.#dataDirLock.close();
-      this.#logger.warn("Stopped without a snapshot or closing the log: the disk does not answer", {
-        keys: this.keyspace.pipeline.staging.store.size,
-      });
-      return false;
-    }
-    if (this.#durability.changedSinceSnapshot()) {
-      // The log already holds every write; the snapshot only makes the next start fast,
-      // so a failure here is logged (by the persistence) and shutdown goes on.
-      await this.persistence.snapshot(this.keyspace.pipeline.staging).catch(() => {});
-    }
-    try {
-      await this.persistence.close();
-    } catch (error) {
-      this.#logger.error("Could not sync and close the log", { error: String(error) });
-    }
+    // With the log stalled, its append holds the log's lock, which its sync and close (and
+    // a snapshot's cut of the log) would wait for: the OS closes the files at exit.
+    const filesClosed = logTookWrites && await this.#closeFiles();
     this.#dataDirLock.close();
-    this.#logger.info("Stopped", { keys: this.keyspace.pipeline.staging.store.size });
-    return true;
+    const keys = this.keyspace.pipeline.staging.store.size;
+    if (filesClosed) this.#logger.info("Stopped", { keys });
+    else this.#logger.warn("Stopped without closing the log cleanly (see above)", { keys });
+    return filesClosed;
   }
 
-  /** Waits, at most SHUTDOWN_DRAIN_MS_MAX, for the writes under way to reach the log;
+  /** Waits, at most --shutdown-disk-wait-ms, for the writes under way to reach the log;
    * returns false, having said so in the log, if they did not (a stalled disk). */
   async #drainWrites(): Promise<boolean> {
-    const waitMs = SHUTDOWN_DRAIN_MS_MAX;
+    const waitMs = this.config.shutdownDiskWaitMs;
     const abandoned = new KvError(
       "UNAVAILABLE",
       `server: The node shut down before the disk took this write (the log's append did not finish within ` +
@@ -377,6 +365,44 @@ export class Node {
       { writes: waiting, waitedMs: waitMs },
     );
     return false;
+  }
+
+  /**
+   * Takes a snapshot if the data changed since the last one (so the next start loads
+   * fast), then syncs and closes the log; returns whether the log was closed. Each step
+   * waits at most --shutdown-disk-wait-ms: a snapshot still running then is abandoned
+   * (the log holds every write: the next start replays it instead), and a log whose last
+   * fsync does not finish is left to the OS, which holds every acknowledged write and
+   * writes it back on its own unless the machine loses power first.
+   */
+  async #closeFiles(): Promise<boolean> {
+    const waitMs = this.config.shutdownDiskWaitMs;
+    if (this.#durability.changedSinceSnapshot()) {
+      // A failure is logged by the persistence and changes nothing: the log has it all.
+      const snapshot = this.persistence.snapshot(this.keyspace.pipeline.staging).catch(() => {});
+      if (!await settlesWithin(snapshot, waitMs)) {
+        this.#logger.warn(
+          `The snapshot did not finish within ${waitMs} ms (--shutdown-disk-wait-ms); it is abandoned, and the ` +
+            "next start replays the log instead",
+        );
+      }
+    }
+    // Closing abandons a snapshot still running, then syncs the log.
+    let closeError: unknown = null;
+    const close = this.persistence.close().catch((error) => closeError = error);
+    if (!await settlesWithin(close, waitMs)) {
+      this.#logger.error(
+        `Could not sync and close the log within ${waitMs} ms: the disk does not answer. Exiting without it: ` +
+          "the writes not yet fsynced survive this exit in the OS's cache, but not a power cut before the OS " +
+          "writes them",
+      );
+      return false;
+    }
+    if (closeError !== null) {
+      this.#logger.error("Could not sync and close the log", { error: String(closeError) });
+      return false;
+    }
+    return true;
   }
 
   /** On a master, right after start-up: removes, through the write path, the keys whose
@@ -450,4 +476,16 @@ export function stopServer(server: grpc.Server, graceMs: number): Promise<void> 
       resolve();
     });
   });
+}
+
+/** Whether `work` settles within `ms`; if it does not, it is left to finish (or not) on
+ * its own. */
+async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), ms));
+  try {
+    return await Promise.race([work.then(() => true, () => true), timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
