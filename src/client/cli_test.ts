@@ -21,6 +21,21 @@ Deno.test("a failure to connect is said in a few words, without grpc-js's empty 
   assert.equal(connectionProblem("Connection dropped. Resolution note: "), "Connection dropped");
 });
 
+Deno.test("a router's DEADLINE_EXCEEDED is its own answer, naming the shard, not the router's silence", () => {
+  const details = `router: The call's deadline passed before shard "a" at 127.0.0.1:7101 answered (waited 1800 ms ` +
+    "for it); the write may or may not have been applied on that shard (read it back to know)";
+  const routed = KvClientError.fromStatus({ code: 4, details }, "127.0.0.1:7000", { rpc: "Set" });
+  assert.equal(routed.outcomeUnknown, true);
+  assert.equal(describeFailure(routed, "127.0.0.1:7000", 2000), `DEADLINE_EXCEEDED: ${details}`);
+  const silent = KvClientError.fromStatus({ code: 4, details: "Deadline exceeded after 2.001s" }, "127.0.0.1:7000", {
+    rpc: "Get",
+  });
+  assert.equal(
+    describeFailure(silent, "127.0.0.1:7000", 2000),
+    "No answer from 127.0.0.1:7000 within 2000 ms (raise --timeout-ms, or check the server)",
+  );
+});
+
 Deno.test("a router's trailer makes a write it lost on its shard's connection an unknown outcome", () => {
   const trailer = new grpc.Metadata();
   trailer.set("kvstore-outcome", "unknown");

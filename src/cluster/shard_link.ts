@@ -153,14 +153,13 @@ export function shardCallFailure(
 ): KvError {
   const transport = transportFailureOf(error.code, error.details);
   if (transport === "unreached") return unavailable(name, address, error.details);
+  const hasEffect = !RPCS_WITHOUT_EFFECT.has(rpc);
+  const writeOutcome = "; the write may or may not have been applied on that shard (read it back to know)";
   if (transport === "lost") {
-    const hasEffect = !RPCS_WITHOUT_EFFECT.has(rpc);
-    const outcome = hasEffect
-      ? "the write may or may not have been applied on that shard (read it back to know)"
-      : "the keys it owns are unavailable until it answers again";
     return new KvError(
       "UNAVAILABLE",
-      `router: Connection to shard ${quote(name)} at ${address} lost during the call (${error.details}); ${outcome}`,
+      `router: Connection to shard ${quote(name)} at ${address} lost during the call (${error.details})` +
+        (hasEffect ? writeOutcome : "; the keys it owns are unavailable until it answers again"),
       { outcomeUnknown: hasEffect },
     );
   }
@@ -168,7 +167,8 @@ export function shardCallFailure(
     return new KvError(
       "DEADLINE_EXCEEDED",
       `router: The call's deadline passed before shard ${quote(name)} at ${address} answered ` +
-        `(waited ${elapsedMs} ms for it)`,
+        `(waited ${elapsedMs} ms for it)` + (hasEffect ? writeOutcome : ""),
+      { outcomeUnknown: hasEffect },
     );
   }
   const codeName = grpc.status[error.code] ?? `STATUS_${error.code}`;
