@@ -12,6 +12,7 @@
 
 import assert from "node:assert/strict";
 import { KvClient, KvClientError } from "../src/client/client.ts";
+import { startMaster, startReplica } from "./helpers/replication.ts";
 import { type ServerProcess, startServer, waitUntil } from "./helpers/server_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -174,6 +175,41 @@ Deno.test({
       assert.deepEqual(values, Array.from({ length: 100 }, (_, i) => `v${i}`), "every acknowledged write is back");
     } finally {
       await Deno.remove(dataDir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "a replica whose fullSync waits for a stalled disk still shuts down at its bound, and exits 1",
+  ignore: STRACE === undefined,
+  ...opts,
+  fn: async () => {
+    const master = await startMaster();
+    const masterAddress = master.address;
+    try {
+      await using replica = await startReplica(master, ["--shutdown-disk-wait-ms", String(DISK_WAIT_MS)]);
+      await replica.waitForLog(/Link to master up/);
+      await using disk = await stallDisk(replica);
+      // A master with another history at the same address: the replica's fullSync replaces
+      // its data files, and the fsync of the new snapshot hangs.
+      await master[Symbol.asyncDispose]();
+      await using other = await startMaster([], { address: masterAddress });
+      void other;
+      await replica.waitForLog(/Full sync from master started/);
+      await waitUntil(() => disk.fsyncsHeld() > 0, "the fullSync's fsync hangs");
+      const stoppedAtMs = performance.now();
+      replica.signal("SIGTERM");
+      await replica.waitForLog(/Stopped without closing the log cleanly/, 10_000);
+      const stopMs = performance.now() - stoppedAtMs;
+      assert.match(
+        replica.stderr,
+        new RegExp(`ERROR server: Replication did not stop within ${DISK_WAIT_MS} ms .*a sync from the master waits`),
+      );
+      assert.ok(stopMs < DISK_WAIT_MS + 5000, `stopped after ${stopMs} ms`);
+      await disk[Symbol.asyncDispose]();
+      assert.equal((await replica.exited).code, 1);
+    } finally {
+      await master[Symbol.asyncDispose]();
     }
   },
 });

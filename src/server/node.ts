@@ -28,7 +28,8 @@
  * skips the snapshot and the log's close (both would wait on the stalled append, and a
  * snapshot would cut a log whose end is unknown); a snapshot is abandoned; a log whose
  * last fsync hangs is left to the OS. Either way the files are left as a crash would
- * leave them, which recovery handles, and shutdown resolves false.
+ * leave them, which recovery handles, and shutdown resolves false. Stopping replication
+ * is bounded the same way, since a replica's sync may be writing its files.
  *
  * @module
  */
@@ -329,17 +330,18 @@ export class Node {
     // a master can give its replicas a bounded time to acknowledge it while its streams
     // still run; reads are answered meanwhile.
     this.keyspace.stopWrites();
-    let logTookWrites = await this.#drainWrites();
+    let diskAnswers = await this.#drainWrites();
     await this.replication.awaitReplicasBeforeShutdown(this.config.shutdownReplicaWaitMs);
-    await this.replication.stop();
+    diskAnswers = await this.#stopReplication() && diskAnswers;
     this.#durability.stop();
     await stopServer(this.#server, SHUTDOWN_GRACE_MS);
     await this.#metricsServer?.close();
     // A replica's stream or an expiry deletion may have staged writes meanwhile.
-    if (logTookWrites) logTookWrites = await this.#drainWrites();
-    // With the log stalled, its append holds the log's lock, which its sync and close (and
-    // a snapshot's cut of the log) would wait for: the OS closes the files at exit.
-    const filesClosed = logTookWrites && await this.#closeFiles();
+    if (diskAnswers) diskAnswers = await this.#drainWrites();
+    // With the disk stalled, a hung append holds the log's lock (or a sync's replacement of
+    // the files holds the persistence), which the log's sync and close, and a snapshot,
+    // would wait for: the OS closes the files at exit.
+    const filesClosed = diskAnswers && await this.#closeFiles();
     this.#dataDirLock.close();
     const keys = this.keyspace.pipeline.staging.store.size;
     if (filesClosed) this.#logger.info("Stopped", { keys });
@@ -363,6 +365,19 @@ export class Node {
       `Shutting down with ${waiting} writes still waiting for the disk after ${waitMs} ms: they were not ` +
         "acknowledged, and the log may or may not hold them; no snapshot is taken over a log whose end is unknown",
       { writes: waiting, waitedMs: waitMs },
+    );
+    return false;
+  }
+
+  /** Stops replication, waiting at most --shutdown-disk-wait-ms; returns false, having
+   * said so in the log, if it did not stop: a replica's sync that replaces the data files
+   * (a fullSync, a new history) waits for a stalled disk, and holds the files meanwhile. */
+  async #stopReplication(): Promise<boolean> {
+    const waitMs = this.config.shutdownDiskWaitMs;
+    if (await settlesWithin(this.replication.stop(), waitMs)) return true;
+    this.#logger.error(
+      `Replication did not stop within ${waitMs} ms (--shutdown-disk-wait-ms): a sync from the master waits for ` +
+        "the disk; shutting down without it, and without a snapshot",
     );
     return false;
   }
