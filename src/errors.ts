@@ -24,11 +24,15 @@ export type ErrorCode =
 /** An error with a status code and a message a person can act on. */
 export class KvError extends Error {
   readonly code: ErrorCode;
+  /** The call was a write that may or may not have been applied (a router whose call to
+   * the shard was cut off mid-call); clients hear it as KvClientError.outcomeUnknown. */
+  readonly outcomeUnknown: boolean;
 
-  constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
+  constructor(code: ErrorCode, message: string, options?: ErrorOptions & { outcomeUnknown?: boolean }) {
     super(message, options);
     this.name = "KvError";
     this.code = code;
+    this.outcomeUnknown = options?.outcomeUnknown ?? false;
   }
 }
 

@@ -1,7 +1,8 @@
 /**
  * The sharded client library against real nodes (no router needed): the calls that take
- * options (a set with a TTL, a scan with the default page size), and replica reads that
- * keep to the call's deadline when the replica, or every node, hangs.
+ * options (a set with a TTL, a scan with the default page size), an MSet that one shard
+ * fails, and replica reads that keep to the call's deadline when the replica, or every
+ * node, hangs.
  */
 
 import assert from "node:assert/strict";
@@ -29,6 +30,42 @@ Deno.test("a sharded client sets with a TTL, and a scan asked for 0 keys a page 
   }
   assert.equal(keys.length, 150);
 });
+
+Deno.test(
+  "an MSet that one shard fails says what the other shards took, and that its outcome is unknown",
+  opts,
+  async () => {
+    await using a = await startServer();
+    await using b = await startServer();
+    using client = new ShardedClient([`a=${a.address}`, `b=${b.address}`], { deadlineMs: 10_000 });
+    const keys = Array.from({ length: 40 }, (_, i) => `k${i}`);
+    const onA = keys.filter((key) => client.owner(key).name === "a");
+    await b.kill();
+    const error = await client.mset(keys.map((key) => ({ key, value: "v" }))).then(
+      () => assert.fail("the MSet succeeded"),
+      (error) => error,
+    );
+    assert.ok(error instanceof KvClientError, String(error));
+    assert.equal(error.codeName, "UNAVAILABLE");
+    assert.equal(error.transport, "unreached", "b never got its part");
+    assert.equal(error.outcomeUnknown, true, "a took its part");
+    assert.match(
+      error.message,
+      new RegExp(
+        `; 1 other shard took its part, ${onA.length} of the ${keys.length} entries \\(an MSet across shards`,
+      ),
+    );
+    assert.deepEqual(await Promise.all(onA.map((key) => client.get(key))), onA.map(() => "v"));
+    // b's keys alone: nothing was applied, and the error says no more than b's.
+    const alone = await client.mset(keys.filter((key) => !onA.includes(key)).map((key) => ({ key, value: "v" }))).then(
+      () => assert.fail("the MSet succeeded"),
+      (error) => error,
+    );
+    assert.ok(alone instanceof KvClientError);
+    assert.equal(alone.outcomeUnknown, false);
+    assert.doesNotMatch(alone.message, /took its part/);
+  },
+);
 
 Deno.test("a replica read keeps to one deadline when the replica hangs, and when every node does", opts, async () => {
   await using master = await startMaster();

@@ -5,10 +5,12 @@
  */
 
 import assert from "node:assert/strict";
-import { KvClient, type KvClientError } from "../src/client/client.ts";
+import { describeFailure } from "../src/client/cli.ts";
+import { KvClient, KvClientError } from "../src/client/client.ts";
+import { ShardedClient } from "../src/client/sharded_client.ts";
 import { ClusterClient } from "../src/client/cluster_client.ts";
 import { startCluster, startRouter } from "./helpers/cluster_process.ts";
-import { runKvstore, startServer, waitUntil } from "./helpers/server_process.ts";
+import { runKvstore, startServer, unreadBytesAt, waitUntil } from "./helpers/server_process.ts";
 import { LoadingGate } from "../src/server/loading_gate.ts";
 import {
   addService,
@@ -127,10 +129,102 @@ Deno.test(
       assert.equal(error.codeName, "DEADLINE_EXCEEDED");
       assert.match(error.details, new RegExp(`router: .*shard "${hung.address}" at ${hung.address}`));
       assert.ok(elapsedMs < 5000, `answered in ${elapsedMs} ms`);
+      // The CLI says which shard did not answer, and of a write that it may have been applied.
+      const cli = await runKvstore(["set", key, "w", "--endpoint", cluster.router.address, "--timeout-ms", "2000"]);
+      assert.equal(cli.code, 3);
+      assert.match(
+        cli.stderr,
+        new RegExp(
+          `^kvstore set: DEADLINE_EXCEEDED: router: The call's deadline passed before shard "${hung.address}" .*; ` +
+            "the write may or may not have been applied on that shard",
+        ),
+      );
     } finally {
       hung.signal("SIGCONT");
     }
-    assert.equal(await client.get(key), "v");
+    assert.ok(["v", "w"].includes((await client.get(key)) ?? ""), "the CLI's write was applied, or not");
+  },
+);
+
+Deno.test(
+  "a write the router loses mid-call (its shard killed while it waits) says it may have been applied; a new one cannot reach",
+  opts,
+  async () => {
+    await using cluster = await startCluster(2);
+    const ring = cluster.ring();
+    const victim = cluster.shards[0];
+    const keys = Array.from({ length: 100 }, (_, i) => `k${i}`).filter((key) => ring.owner(key) === victim.address);
+    using client = cluster.client(20_000);
+    using sharded = new ShardedClient(cluster.shards.map((shard) => shard.address), { deadlineMs: 20_000 });
+    await client.mset(keys.map((key) => ({ key, value: "v0" })));
+    assert.equal(await sharded.get(keys[2]), "v0", "the sharded client's connection is open");
+    const port = Number(victim.address.split(":")[1]);
+    assert.deepEqual(await unreadBytesAt(port).then((unread) => unread.filter((bytes) => bytes > 0)), []);
+
+    // The shard stops reading: the calls below reach its socket (the router's connection
+    // and the sharded client's own) and wait there, unanswered, until it is killed.
+    victim.signal("SIGSTOP");
+    const outcome = (call: Promise<unknown>) => call.then(() => null, (error: unknown) => error);
+    const routedWrite = outcome(client.set(keys[0], "v1"));
+    const routedRead = outcome(client.get(keys[1]));
+    const directWrite = outcome(sharded.set(keys[2], "v1"));
+    // Both connections hold bytes, and the router's no longer grow: both routed calls are there.
+    let lastUnread = -1;
+    await waitUntil(
+      async () => {
+        const unread = (await unreadBytesAt(port)).filter((bytes) => bytes > 0);
+        const total = unread.reduce((sum, bytes) => sum + bytes, 0);
+        const settled = unread.length >= 2 && total === lastUnread;
+        lastUnread = total;
+        return settled;
+      },
+      "the router's calls and the sharded client's wait in the stopped shard's socket",
+      10_000,
+      100,
+    );
+    await victim.kill();
+
+    const shard = `shard "${victim.address}" at ${victim.address}`;
+    const write = await routedWrite;
+    assert.ok(write instanceof KvClientError, String(write));
+    assert.equal(write.codeName, "UNAVAILABLE", write.message);
+    assert.match(
+      write.details,
+      new RegExp(
+        `^router: Connection to ${shard} lost during the call \\(.+\\); the write may or may not have been ` +
+          "applied on that shard \\(read it back to know\\)$",
+      ),
+    );
+    assert.equal(write.outcomeUnknown, true, "the router's trailer says so to the client library");
+    assert.equal(write.transport, null, "the router answered: the client's own connection is fine");
+    assert.equal(
+      describeFailure(write, cluster.router.address, 20_000),
+      `UNAVAILABLE: ${write.details}`,
+      "the CLI's line says it once",
+    );
+    const read = await routedRead;
+    assert.ok(read instanceof KvClientError, String(read));
+    assert.equal(read.codeName, "UNAVAILABLE", read.message);
+    assert.equal(read.outcomeUnknown, false);
+    assert.match(read.details, new RegExp(`^router: Connection to ${shard} lost during the call \\(`));
+    assert.doesNotMatch(read.details, /may or may not/, "a read changes nothing");
+    // The sharded client, talking to the shard itself, says the same of its write.
+    const direct = await directWrite;
+    assert.ok(direct instanceof KvClientError, String(direct));
+    assert.equal(direct.codeName, "UNAVAILABLE", direct.message);
+    assert.equal(direct.transport, "lost");
+    assert.equal(direct.outcomeUnknown, true);
+    assert.match(direct.message, /may or may not have been applied \(from /);
+
+    // A write sent after the shard died never reached it: "Cannot reach", and no doubt.
+    const after = await failure(client.set(keys[3], "v1"));
+    assert.equal(after.error.codeName, "UNAVAILABLE");
+    assert.match(after.error.details, new RegExp(`^router: Cannot reach ${shard}: `));
+    assert.doesNotMatch(after.error.details, /may or may not/);
+    assert.equal(after.error.outcomeUnknown, false);
+    const cli = await runKvstore(["set", keys[3], "v1", "--endpoint", cluster.router.address]);
+    assert.equal(cli.code, 3);
+    assert.match(cli.stderr, new RegExp(`^kvstore set: UNAVAILABLE: router: Cannot reach ${shard}: `));
   },
 );
 

@@ -31,6 +31,7 @@ import { parseArgs } from "node:util";
 import { parseAddress } from "../config/address.ts";
 import { CLIENT_CALL_DEADLINE_MS_DEFAULT } from "../config/limits.ts";
 import { UsageError } from "../config/usage_error.ts";
+import { isServerMessage } from "../transport/transport_failure.ts";
 import { KvClient, KvClientError } from "./client.ts";
 import { COMMANDS } from "./commands/mod.ts";
 import {
@@ -222,7 +223,8 @@ export function describeFailure(error: unknown, endpoint: string, timeoutMs: num
       return `Connection to ${endpoint} lost during the call (${connectionLoss(error.transportDetails)})` +
         (unknown === "" ? "; the server may have stopped or restarted: retry" : unknown);
     }
-    if (error.codeName === "DEADLINE_EXCEEDED") {
+    // A router answers DEADLINE_EXCEEDED itself, naming the shard that did not answer.
+    if (error.codeName === "DEADLINE_EXCEEDED" && !isServerMessage(error.details)) {
       return `No answer from ${endpoint} within ${timeoutMs} ms (raise --timeout-ms, or check the server)${unknown}`;
     }
     return `${error.codeName}: ${error.details}`;

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { connectionLoss, connectionProblem, describeFailure } from "./cli.ts";
 import { KvClientError } from "./client.ts";
+import { grpc } from "../transport/grpc.ts";
 
 Deno.test("a failure to connect is said in a few words, without grpc-js's empty note", () => {
   assert.equal(
@@ -18,6 +19,37 @@ Deno.test("a failure to connect is said in a few words, without grpc-js's empty 
     "cannot connect (EWHATEVER)",
   );
   assert.equal(connectionProblem("Connection dropped. Resolution note: "), "Connection dropped");
+});
+
+Deno.test("a router's DEADLINE_EXCEEDED is its own answer, naming the shard, not the router's silence", () => {
+  const details = `router: The call's deadline passed before shard "a" at 127.0.0.1:7101 answered (waited 1800 ms ` +
+    "for it); the write may or may not have been applied on that shard (read it back to know)";
+  const routed = KvClientError.fromStatus({ code: 4, details }, "127.0.0.1:7000", { rpc: "Set" });
+  assert.equal(routed.outcomeUnknown, true);
+  assert.equal(describeFailure(routed, "127.0.0.1:7000", 2000), `DEADLINE_EXCEEDED: ${details}`);
+  const silent = KvClientError.fromStatus({ code: 4, details: "Deadline exceeded after 2.001s" }, "127.0.0.1:7000", {
+    rpc: "Get",
+  });
+  assert.equal(
+    describeFailure(silent, "127.0.0.1:7000", 2000),
+    "No answer from 127.0.0.1:7000 within 2000 ms (raise --timeout-ms, or check the server)",
+  );
+});
+
+Deno.test("a router's trailer makes a write it lost on its shard's connection an unknown outcome", () => {
+  const trailer = new grpc.Metadata();
+  trailer.set("kvstore-outcome", "unknown");
+  const details = 'router: Connection to shard "a" at 127.0.0.1:7101 lost during the call (read ECONNRESET); the ' +
+    "write may or may not have been applied on that shard (read it back to know)";
+  const routed = KvClientError.fromStatus({ code: 14, details, metadata: trailer }, "127.0.0.1:7000", { rpc: "Set" });
+  assert.equal(routed.codeName, "UNAVAILABLE");
+  assert.equal(routed.transport, null, "the router answered");
+  assert.equal(routed.outcomeUnknown, true);
+  assert.equal(describeFailure(routed, "127.0.0.1:7000", 5000), `UNAVAILABLE: ${details}`);
+  const plain = KvClientError.fromStatus({ code: 14, details, metadata: new grpc.Metadata() }, "127.0.0.1:7000", {
+    rpc: "Set",
+  });
+  assert.equal(plain.outcomeUnknown, false, "no trailer, no claim");
 });
 
 Deno.test("a connection lost mid-call is said as such, and a write's outcome as unknown", () => {

@@ -24,7 +24,13 @@
 import { CLIENT_CALL_DEADLINE_MS_DEFAULT } from "../config/limits.ts";
 import { CLIENT_TRANSPORT_LIMITS, createKvstoreClient, grpc, type TransportLimits } from "../transport/grpc.ts";
 import { int32RequestFieldsOf } from "../transport/proto.ts";
-import { RPCS_WITHOUT_EFFECT, type TransportFailure, transportFailureOf } from "../transport/transport_failure.ts";
+import {
+  OUTCOME_METADATA_KEY,
+  OUTCOME_UNKNOWN,
+  RPCS_WITHOUT_EFFECT,
+  type TransportFailure,
+  transportFailureOf,
+} from "../transport/transport_failure.ts";
 import type {
   CommandType,
   ContainsResponse,
@@ -110,7 +116,8 @@ export interface KvClientOptions {
  * the connection failed (see transport/transport_failure.ts), UNAVAILABLE with `transport` saying
  * whether the request was never sent ("unreached") or cut off after it was ("lost").
  * `outcomeUnknown` is set for a call with an effect (a write) cut off that way, or whose
- * deadline passed: it may or may not have been applied.
+ * deadline passed, or that a router failed because its own call to the shard was cut off
+ * (the kvstore-outcome trailer): it may or may not have been applied.
  */
 export class KvClientError extends Error {
   readonly code: grpc.status;
@@ -148,7 +155,7 @@ export class KvClientError extends Error {
    * `cancelledByCaller`: the caller cancelled it, so CANCELLED is no failure of the link.
    */
   static fromStatus(
-    status: { code: grpc.status; details?: string },
+    status: { code: grpc.status; details?: string; metadata?: grpc.Metadata },
     address: string,
     options: { rpc?: string; cancelledByCaller?: boolean } = {},
   ): KvClientError {
@@ -156,8 +163,10 @@ export class KvClientError extends Error {
     const transport = transportFailureOf(status.code, details, options.cancelledByCaller);
     const hasEffect = !RPCS_WITHOUT_EFFECT.has(options.rpc ?? "");
     if (transport === null) {
-      // A write whose deadline passed may have been applied all the same, just not in time.
-      const outcomeUnknown = hasEffect && status.code === grpc.status.DEADLINE_EXCEEDED;
+      // A write whose deadline passed may have been applied all the same, just not in time;
+      // a router says so of a write its shard's connection cut off (the trailer).
+      const outcomeUnknown = (hasEffect && status.code === grpc.status.DEADLINE_EXCEEDED) ||
+        status.metadata?.get(OUTCOME_METADATA_KEY)[0] === OUTCOME_UNKNOWN;
       return new KvClientError(status.code, details, address, { outcomeUnknown });
     }
     if (transport === "unreached") {

@@ -26,7 +26,8 @@
  *
  * Batches: MGet and MSet are split into one call per owning shard, made in parallel.
  * Each shard applies its part of an MSet all or nothing; if one shard fails, the others'
- * parts may have been applied, and the call rejects with that shard's error.
+ * parts may have been applied, and the call rejects with that shard's error, saying so
+ * (with outcomeUnknown set) when they were.
  *
  * @module
  */
@@ -177,12 +178,18 @@ export class ShardedClient {
   }
 
   /** Writes every entry; one MSet per owning shard, in parallel (see the module notes on
-   * what a failure leaves). Resolves with the number written. */
+   * what a failure leaves). Resolves with the number written. If a shard fails, rejects
+   * with its error once every shard answered; when other shards took their part, the
+   * error says so and has outcomeUnknown set, as the router's does. */
   async mset(entries: readonly EntryInput[]): Promise<number> {
     refuseLargeBatch(entries.length, "write");
-    const groups = this.#group(entries);
-    const counts = await Promise.all([...groups].map(([shard, part]) => shard.master.mset(part)));
-    return counts.reduce((sum, count) => sum + count, 0);
+    const groups = [...this.#group(entries)];
+    const outcomes = await Promise.allSettled(groups.map(([shard, part]) => shard.master.mset(part)));
+    const failed = outcomes.find((outcome) => outcome.status === "rejected");
+    if (failed !== undefined) {
+      throw partialWriteFailure(failed.reason, groups.map(([, part]) => part.length), outcomes);
+    }
+    return outcomes.reduce((sum, outcome) => sum + (outcome.status === "fulfilled" ? outcome.value : 0), 0);
   }
 
   /** One page of a scan over every shard in turn. Pass the returned cursor to continue;
@@ -297,6 +304,29 @@ export class ShardedClient {
     }
     return verdict === "synced";
   }
+}
+
+/** `error`, a shard's failure of its part of a write, saying what the other shards took
+ * when they took theirs (`sizes[i]` entries went to the shard whose call ended with
+ * `outcomes[i]`): the write as a whole was then applied in part. */
+function partialWriteFailure(
+  error: unknown,
+  sizes: readonly number[],
+  outcomes: readonly PromiseSettledResult<unknown>[],
+): unknown {
+  const written = sizes.filter((_, i) => outcomes[i].status === "fulfilled");
+  if (written.length === 0 || !(error instanceof KvClientError)) return error;
+  const writtenEntries = written.reduce((sum, size) => sum + size, 0);
+  const entries = sizes.reduce((sum, size) => sum + size, 0);
+  return new KvClientError(
+    error.code,
+    `${error.details}; ${written.length} other ${
+      written.length === 1 ? "shard took its part" : "shards took theirs"
+    }, ` +
+      `${writtenEntries} of the ${entries} entries (an MSet across shards is not atomic: read them back)`,
+    error.address,
+    { transport: error.transport, transportDetails: error.transportDetails, outcomeUnknown: true },
+  );
 }
 
 function refuseLargeBatch(count: number, action: string): void {

@@ -312,12 +312,19 @@ export class RouterCore {
       const release = movingKeys.length === 0 ? null : await this.#locks.lock(movingKeys);
       try {
         await Promise.all([...moving.values()].map(({ from, to, keys }) => this.settle(from, to, keys, context)));
-        const counts = await Promise.all(
-          [...byShard].map(([name, part]) =>
+        // Every part is waited for, so that a failure can say what the other shards took.
+        const parts = [...byShard];
+        const outcomes = await Promise.allSettled(
+          parts.map(([name, part]) =>
             this.#shard(name).call<MSetResponse>("MSet", { entries: part, only_if_absent: onlyIfAbsent }, context)
           ),
         );
-        count = counts.reduce((sum, response) => sum + Number(response.count), 0);
+        const failure = partialWriteFailure(parts.map(([, part]) => part.length), outcomes);
+        if (failure !== null) throw failure;
+        count = outcomes.reduce(
+          (sum, outcome) => sum + (outcome.status === "fulfilled" ? Number(outcome.value.count) : 0),
+          0,
+        );
       } finally {
         release?.();
       }
@@ -579,6 +586,34 @@ export class RouterCore {
   #writeBounds(): PartBounds {
     return { itemsMax: Infinity, bytesMax: this.#callBytesMax };
   }
+}
+
+/**
+ * The error of a write split across shards (`sizes[i]` entries went to the shard whose
+ * call ended with `outcomes[i]`), or null when every shard took its part: the first
+ * shard's error, and, when other shards took theirs, a word that they did. Each shard
+ * applies its part all or nothing, but the write as a whole was then applied in part, so
+ * its outcome is unknown to the client (KvError.outcomeUnknown): read it back.
+ */
+export function partialWriteFailure(
+  sizes: readonly number[],
+  outcomes: readonly PromiseSettledResult<unknown>[],
+): unknown {
+  const failed = outcomes.find((outcome) => outcome.status === "rejected");
+  if (failed === undefined) return null;
+  const error = (failed as PromiseRejectedResult).reason;
+  const written = sizes.filter((_, i) => outcomes[i].status === "fulfilled");
+  if (written.length === 0 || !(error instanceof KvError)) return error;
+  const writtenEntries = written.reduce((sum, size) => sum + size, 0);
+  const entries = sizes.reduce((sum, size) => sum + size, 0);
+  return new KvError(
+    error.code,
+    `${error.message}; ${written.length} other ${
+      written.length === 1 ? "shard took its part" : "shards took theirs"
+    }, ` +
+      `${writtenEntries} of the ${entries} entries (an MSet across shards is not atomic: read them back)`,
+    { outcomeUnknown: true },
+  );
 }
 
 /**

@@ -120,6 +120,39 @@ Deno.test("with a stable ring every key lands on its owner and batches are split
   assert.deepEqual(await h.core.contains({ key: "k1" }, CONTEXT), { exists: false });
 });
 
+Deno.test("an MSet that one shard fails says what the others took, and that its outcome is unknown", async () => {
+  const h = new Harness(NAMES, 3);
+  const ring = h.core.topology.after;
+  const keys = Array.from({ length: 30 }, (_, i) => `k${i}`);
+  const down = NAMES[1];
+  h.shard(down).down = true;
+  const onDown = keys.filter((key) => ring.owner(key) === down);
+  const error = await h.core.mset({ entries: keys.map((key) => entry(key, "v")) }, CONTEXT).then(
+    () => assert.fail("the MSet succeeded"),
+    (error) => error,
+  );
+  assert.ok(error instanceof KvError);
+  assert.equal(error.code, "UNAVAILABLE");
+  assert.equal(error.outcomeUnknown, true, "the other shards' parts were applied");
+  assert.match(
+    error.message,
+    new RegExp(
+      `^router: Cannot reach shard "${down}": down; 2 other shards took theirs, ${keys.length - onDown.length} ` +
+        `of the ${keys.length} entries \\(an MSet across shards is not atomic: read them back\\)$`,
+    ),
+  );
+  for (const key of keys) assert.deepEqual(h.holders(key), onDown.includes(key) ? [] : [ring.owner(key)], key);
+
+  // On the down shard alone, nothing was applied: the error is the shard's, and says no more.
+  const alone = await h.core.mset({ entries: onDown.map((key) => entry(key, "v")) }, CONTEXT).then(
+    () => assert.fail("the MSet succeeded"),
+    (error) => error,
+  );
+  assert.ok(alone instanceof KvError);
+  assert.equal(alone.outcomeUnknown, false);
+  assert.equal(alone.message, `router: Cannot reach shard "${down}": down`);
+});
+
 Deno.test("a batch that breaks a limit is refused whole before any shard is written", async () => {
   const h = new Harness(NAMES, 2);
   await assert.rejects(

@@ -17,9 +17,13 @@
  * Errors: a shard that cannot be reached or does not answer in time becomes UNAVAILABLE
  * or DEADLINE_EXCEEDED with a message naming the shard and its address; a shard's own
  * refusal (INVALID_ARGUMENT for an empty key, and so on) passes through unchanged, so a
- * client sees through the router exactly what a node would have told it. A shard's own
- * UNAVAILABLE (loading its dataset, its log failing) stays UNAVAILABLE, named as the
- * shard's refusal rather than as a shard the router cannot reach.
+ * client sees through the router exactly what a node would have told it. Which failures
+ * are the connection's is src/transport/transport_failure.ts's call, as for every client
+ * of ours: a call that never reached the shard "Cannot reach" it (nothing happened, so
+ * anything can be retried), and one cut off after it was sent lost its connection
+ * during the call, which for a write means it may or may not have been applied there. A
+ * shard's own UNAVAILABLE (loading its dataset, its log failing) stays UNAVAILABLE, named
+ * as the shard's refusal rather than as a shard the router cannot reach.
  *
  * @module
  */
@@ -33,6 +37,7 @@ import { type ErrorCode, isLoadingRefusal, KvError, quote } from "../errors.ts";
 import { createKvstoreClient, grpc, type TransportLimits } from "../transport/grpc.ts";
 import type { InfoResponse } from "../transport/messages.ts";
 import { ReplicaSyncCache, syncVerdict } from "./replica_sync.ts";
+import { RPCS_WITHOUT_EFFECT, transportFailureOf } from "../transport/transport_failure.ts";
 import type { CallContext, ShardApi } from "./shard_api.ts";
 import type { ShardSpec } from "./shard_spec.ts";
 
@@ -137,7 +142,7 @@ export class ShardLink implements ShardApi {
     return await new Promise<Response>((resolve, reject) => {
       method.call(endpoint.client, request, new grpc.Metadata(), { deadline: deadlineMs }, (error, response) => {
         if (error === null) resolve(response as Response);
-        else reject(this.#failure(endpoint, error, Date.now() - started));
+        else reject(shardCallFailure(this.spec.name, endpoint.address, rpc, error, Date.now() - started));
       });
     });
   }
@@ -159,33 +164,52 @@ export class ShardLink implements ShardApi {
       });
     });
   }
+}
 
-  #failure(endpoint: Endpoint, error: grpc.ServiceError, elapsedMs: number): KvError {
-    const codeName = grpc.status[error.code] ?? `STATUS_${error.code}`;
-    // A kvstore server's own refusals start with their subsystem ("store: Cannot set
-    // ..."); the transport's own messages do not.
-    const fromShard = /^[a-z]+: /.test(error.details);
-    if (error.code === grpc.status.UNAVAILABLE && fromShard) {
-      return new KvError("UNAVAILABLE", refusedBy(this.spec.name, endpoint.address, error.details));
-    }
-    if (error.code === grpc.status.UNAVAILABLE || error.code === grpc.status.CANCELLED) {
-      return unavailable(this.spec.name, endpoint.address, error.details);
-    }
-    if (error.code === grpc.status.DEADLINE_EXCEEDED) {
-      return new KvError(
-        "DEADLINE_EXCEEDED",
-        `router: The call's deadline passed before shard ${quote(this.spec.name)} at ${endpoint.address} answered ` +
-          `(waited ${elapsedMs} ms for it)`,
-      );
-    }
-    // INTERNAL or UNKNOWN without a subsystem is the transport failing mid-call (a stream
-    // reset as the shard died), which the caller should hear as the shard unreachable.
-    if (!fromShard && (error.code === grpc.status.INTERNAL || error.code === grpc.status.UNKNOWN)) {
-      return unavailable(this.spec.name, endpoint.address, error.details);
-    }
-    if (PASSED_THROUGH.has(codeName)) return new KvError(codeName as ErrorCode, error.details);
-    return new KvError("INTERNAL", `router: Shard ${quote(this.spec.name)} answered ${codeName}: ${error.details}`);
+/**
+ * The router's error for a call to shard `name` at `address` that failed with `error`
+ * after `elapsedMs`: the shard's own refusal as it is; the call's deadline passing as
+ * DEADLINE_EXCEEDED naming the shard; a transport failure as UNAVAILABLE naming the
+ * shard, saying for one cut off mid-call that the connection was lost (and, for `rpc`
+ * with an effect, that the write may or may not have been applied there) and for one
+ * never sent that the shard cannot be reached. The router cancels no call of its own, so
+ * a CANCELLED is the connection's doing.
+ */
+export function shardCallFailure(
+  name: string,
+  address: string,
+  rpc: string,
+  error: { code: number; details: string },
+  elapsedMs: number,
+): KvError {
+  const transport = transportFailureOf(error.code, error.details);
+  if (transport === "unreached") return unavailable(name, address, error.details);
+  const hasEffect = !RPCS_WITHOUT_EFFECT.has(rpc);
+  const writeOutcome = "; the write may or may not have been applied on that shard (read it back to know)";
+  if (transport === "lost") {
+    return new KvError(
+      "UNAVAILABLE",
+      `router: Connection to shard ${quote(name)} at ${address} lost during the call (${error.details})` +
+        (hasEffect ? writeOutcome : "; the keys it owns are unavailable until it answers again"),
+      { outcomeUnknown: hasEffect },
+    );
   }
+  if (error.code === grpc.status.DEADLINE_EXCEEDED) {
+    return new KvError(
+      "DEADLINE_EXCEEDED",
+      `router: The call's deadline passed before shard ${quote(name)} at ${address} answered ` +
+        `(waited ${elapsedMs} ms for it)` + (hasEffect ? writeOutcome : ""),
+      { outcomeUnknown: hasEffect },
+    );
+  }
+  const codeName = grpc.status[error.code] ?? `STATUS_${error.code}`;
+  // The shard answered that it cannot take the call now (loading, shutting down, its
+  // write queue full): nothing was applied, and the client should know which shard.
+  if (error.code === grpc.status.UNAVAILABLE) {
+    return new KvError("UNAVAILABLE", refusedBy(name, address, error.details));
+  }
+  if (PASSED_THROUGH.has(codeName)) return new KvError(codeName as ErrorCode, error.details);
+  return new KvError("INTERNAL", `router: Shard ${quote(name)} answered ${codeName}: ${error.details}`);
 }
 
 /** The message for a shard that was reached but answered UNAVAILABLE itself, with its

@@ -86,6 +86,23 @@ export const WRITE_FAILURE_REPORT_INTERVAL_MS = 10_000;
 /** Time graceful shutdown waits for in-flight calls before closing connections, in ms. */
 export const SHUTDOWN_GRACE_MS = 5000;
 
+/** Longest a node shutting down waits on its disk at each step, in ms (flag
+ * --shutdown-disk-wait-ms): for the writes under way to reach the log, for the snapshot,
+ * for the log's last fsync and close. Past it the disk is taken to be stalled (an fsync
+ * or a write that hangs) and the step is given up rather than waited for until a second
+ * signal: writes still waiting are not acknowledged (their clients hear that they may or
+ * may not have been applied) and the node exits with status 1, its files left as a crash
+ * would leave them; a snapshot is abandoned (the next start replays the log instead). A
+ * healthy disk takes a batch in milliseconds and a million keys' snapshot in about a
+ * second, so the cost is only that a shutdown snapshot of ten million keys or more is
+ * given up. */
+export const SHUTDOWN_DISK_WAIT_MS_DEFAULT = 10_000;
+
+/** Least and most --shutdown-disk-wait-ms accepts, in ms: a stalled disk takes some
+ * time to tell from a slow one, and an hour outlasts any service manager's stop timeout. */
+export const SHUTDOWN_DISK_WAIT_MS_MIN = 100;
+export const SHUTDOWN_DISK_WAIT_MS_MAX = 60 * 60 * 1000;
+
 /** Longest a master shutting down waits, once it takes no more writes, for its replicas
  * to acknowledge its last seq, in ms (flag --shutdown-replica-wait-ms; Redis's
  * shutdown-timeout is 10 s too). A replica that has every write resumes with a

@@ -23,6 +23,9 @@ import {
   REPLICATION_PING_INTERVAL_MS,
   REPLICATION_TIMEOUT_MS_DEFAULT,
   REPLICATION_TIMEOUT_MS_MIN,
+  SHUTDOWN_DISK_WAIT_MS_DEFAULT,
+  SHUTDOWN_DISK_WAIT_MS_MAX,
+  SHUTDOWN_DISK_WAIT_MS_MIN,
   SHUTDOWN_REPLICA_WAIT_MS_DEFAULT,
   SHUTDOWN_REPLICA_WAIT_MS_MAX,
   SNAPSHOT_INTERVAL_SECONDS_DEFAULT,
@@ -64,6 +67,9 @@ export interface ServerConfig {
   /** How long a master shutting down waits for its replicas to acknowledge its last
    * write, in ms; 0 does not wait (--shutdown-replica-wait-ms). */
   readonly shutdownReplicaWaitMs: number;
+  /** How long a node shutting down waits on its disk at each step before it gives the
+   * step up, in ms (--shutdown-disk-wait-ms; see SHUTDOWN_DISK_WAIT_MS_DEFAULT). */
+  readonly shutdownDiskWaitMs: number;
   /** When the log is fsynced (--appendfsync). */
   readonly appendfsync: FsyncPolicy;
   /** Seconds between automatic snapshots; 0 turns them off (--snapshot-interval-seconds). */
@@ -174,6 +180,14 @@ export const SERVER_FLAGS: readonly FlagSpec[] = [
     valueName: "MS",
     help: "How long a master shutting down waits for its replicas to acknowledge its last write; 0: no wait.",
     defaultText: String(SHUTDOWN_REPLICA_WAIT_MS_DEFAULT),
+  },
+  {
+    name: "shutdown-disk-wait-ms",
+    type: "string",
+    valueName: "MS",
+    help: "How long a node shutting down waits on a stalled disk (writes under way, snapshot, last fsync) " +
+      "before it gives up and exits with status 1.",
+    defaultText: String(SHUTDOWN_DISK_WAIT_MS_DEFAULT),
   },
   { name: "help", type: "boolean", help: "Print this help and exit." },
   // Operations.
@@ -371,6 +385,12 @@ function buildServerConfig(values: FlagValues): ServerConfig {
       "--shutdown-replica-wait-ms",
       0,
       SHUTDOWN_REPLICA_WAIT_MS_MAX,
+    ),
+    shutdownDiskWaitMs: parseInteger(
+      asString("shutdown-disk-wait-ms") ?? String(SHUTDOWN_DISK_WAIT_MS_DEFAULT),
+      "--shutdown-disk-wait-ms",
+      SHUTDOWN_DISK_WAIT_MS_MIN,
+      SHUTDOWN_DISK_WAIT_MS_MAX,
     ),
     appendfsync: parseChoice(asString("appendfsync") ?? "everysec", "--appendfsync", FSYNC_POLICIES),
     snapshotIntervalSeconds: parseInteger(

@@ -71,6 +71,9 @@ Deno.test("mistakes are refused with a message naming what is wrong", () => {
   assert.equal(config(["--repl-timeout-ms", "2000"]).replicationTimeoutMs, 2000);
   assert.equal(config([]).shutdownReplicaWaitMs, 10_000, "Redis's shutdown-timeout");
   assert.equal(config(["--shutdown-replica-wait-ms", "0"]).shutdownReplicaWaitMs, 0);
+  assert.equal(config([]).shutdownDiskWaitMs, 10_000);
+  assert.equal(config(["--shutdown-disk-wait-ms", "500"]).shutdownDiskWaitMs, 500);
+  assert.match(usageError(["--shutdown-disk-wait-ms", "0"]), /Invalid --shutdown-disk-wait-ms "0": must be from 100/);
   assert.match(
     usageError(["--shutdown-replica-wait-ms=-1"]),
     /Invalid --shutdown-replica-wait-ms "-1": must be from 0/,

@@ -22,7 +22,14 @@
  * in-flight calls finish for up to SHUTDOWN_GRACE_MS, then close connections; stop the
  * timers; drain the write pipeline so every acknowledged write is in the log; take a
  * snapshot if the data changed since the last one (so the next start loads fast); sync
- * and close the log; release the data directory.
+ * and close the log; release the data directory. Each wait on the disk is bounded by
+ * --shutdown-disk-wait-ms (SHUTDOWN_DISK_WAIT_MS_DEFAULT): past it the disk is stalled.
+ * Writes still waiting for the log are then given up (not acknowledged), and the node
+ * skips the snapshot and the log's close (both would wait on the stalled append, and a
+ * snapshot would cut a log whose end is unknown); a snapshot is abandoned; a log whose
+ * last fsync hangs is left to the OS. Either way the files are left as a crash would
+ * leave them, which recovery handles, and shutdown resolves false. Stopping replication
+ * is bounded the same way, since a replica's sync may be writing its files.
  *
  * @module
  */
@@ -93,7 +100,7 @@ export class Node {
   #logger: Logger;
   #startedAtMs: number;
   #sweepTimer: ReturnType<typeof setInterval>;
-  #shutdown: Promise<void> | null = null;
+  #shutdown: Promise<boolean> | null = null;
   #durability: DurabilityTimers;
   #dataDirLock: Deno.FsFile;
 
@@ -307,13 +314,15 @@ export class Node {
     };
   }
 
-  /** Stops the node gracefully; safe to call more than once. */
-  shutdown(reason: string): Promise<void> {
+  /** Stops the node gracefully; safe to call more than once. Resolves with whether its
+   * files were closed cleanly: false when the disk stalled (see --shutdown-disk-wait-ms)
+   * or the log's last fsync failed. */
+  shutdown(reason: string): Promise<boolean> {
     this.#shutdown ??= this.#stop(reason);
     return this.#shutdown;
   }
 
-  async #stop(reason: string): Promise<void> {
+  async #stop(reason: string): Promise<boolean> {
     this.#logger.info("Shutting down", { reason });
     this.health.enterShutdown();
     clearInterval(this.#sweepTimer);
@@ -321,25 +330,94 @@ export class Node {
     // a master can give its replicas a bounded time to acknowledge it while its streams
     // still run; reads are answered meanwhile.
     this.keyspace.stopWrites();
-    await this.keyspace.pipeline.drain();
+    let diskAnswers = await this.#drainWrites();
     await this.replication.awaitReplicasBeforeShutdown(this.config.shutdownReplicaWaitMs);
-    await this.replication.stop();
+    diskAnswers = await this.#stopReplication() && diskAnswers;
     this.#durability.stop();
     await stopServer(this.#server, SHUTDOWN_GRACE_MS);
     await this.#metricsServer?.close();
-    await this.keyspace.pipeline.drain();
-    if (this.#durability.changedSinceSnapshot()) {
-      // The log already holds every write; the snapshot only makes the next start fast,
-      // so a failure here is logged (by the persistence) and shutdown goes on.
-      await this.persistence.snapshot(this.keyspace.pipeline.staging).catch(() => {});
-    }
-    try {
-      await this.persistence.close();
-    } catch (error) {
-      this.#logger.error("Could not sync and close the log", { error: String(error) });
-    }
+    // A replica's stream or an expiry deletion may have staged writes meanwhile.
+    if (diskAnswers) diskAnswers = await this.#drainWrites();
+    // With the disk stalled, a hung append holds the log's lock (or a sync's replacement of
+    // the files holds the persistence), which the log's sync and close, and a snapshot,
+    // would wait for: the OS closes the files at exit.
+    const filesClosed = diskAnswers && await this.#closeFiles();
     this.#dataDirLock.close();
-    this.#logger.info("Stopped", { keys: this.keyspace.pipeline.staging.store.size });
+    const keys = this.keyspace.pipeline.staging.store.size;
+    if (filesClosed) this.#logger.info("Stopped", { keys });
+    else this.#logger.warn("Stopped without closing the log cleanly (see above)", { keys });
+    return filesClosed;
+  }
+
+  /** Waits, at most --shutdown-disk-wait-ms, for the writes under way to reach the log;
+   * returns false, having said so in the log, if they did not (a stalled disk). */
+  async #drainWrites(): Promise<boolean> {
+    const waitMs = this.config.shutdownDiskWaitMs;
+    const abandoned = new KvError(
+      "UNAVAILABLE",
+      `server: The node shut down before the disk took this write (the log's append did not finish within ` +
+        `${waitMs} ms): it may or may not have been applied (read it back to know)`,
+      { outcomeUnknown: true },
+    );
+    const waiting = await this.keyspace.pipeline.drainWithin(waitMs, abandoned);
+    if (waiting === 0) return true;
+    this.#logger.error(
+      `Shutting down with ${waiting} writes still waiting for the disk after ${waitMs} ms: they were not ` +
+        "acknowledged, and the log may or may not hold them; no snapshot is taken over a log whose end is unknown",
+      { writes: waiting, waitedMs: waitMs },
+    );
+    return false;
+  }
+
+  /** Stops replication, waiting at most --shutdown-disk-wait-ms; returns false, having
+   * said so in the log, if it did not stop: a replica's sync that replaces the data files
+   * (a fullSync, a new history) waits for a stalled disk, and holds the files meanwhile. */
+  async #stopReplication(): Promise<boolean> {
+    const waitMs = this.config.shutdownDiskWaitMs;
+    if (await settlesWithin(this.replication.stop(), waitMs)) return true;
+    this.#logger.error(
+      `Replication did not stop within ${waitMs} ms (--shutdown-disk-wait-ms): a sync from the master waits for ` +
+        "the disk; shutting down without it, and without a snapshot",
+    );
+    return false;
+  }
+
+  /**
+   * Takes a snapshot if the data changed since the last one (so the next start loads
+   * fast), then syncs and closes the log; returns whether the log was closed. Each step
+   * waits at most --shutdown-disk-wait-ms: a snapshot still running then is abandoned
+   * (the log holds every write: the next start replays it instead), and a log whose last
+   * fsync does not finish is left to the OS, which holds every acknowledged write and
+   * writes it back on its own unless the machine loses power first.
+   */
+  async #closeFiles(): Promise<boolean> {
+    const waitMs = this.config.shutdownDiskWaitMs;
+    if (this.#durability.changedSinceSnapshot()) {
+      // A failure is logged by the persistence and changes nothing: the log has it all.
+      const snapshot = this.persistence.snapshot(this.keyspace.pipeline.staging).catch(() => {});
+      if (!await settlesWithin(snapshot, waitMs)) {
+        this.#logger.warn(
+          `The snapshot did not finish within ${waitMs} ms (--shutdown-disk-wait-ms); it is abandoned, and the ` +
+            "next start replays the log instead",
+        );
+      }
+    }
+    // Closing abandons a snapshot still running, then syncs the log.
+    let closeError: unknown = null;
+    const close = this.persistence.close().catch((error) => closeError = error);
+    if (!await settlesWithin(close, waitMs)) {
+      this.#logger.error(
+        `Could not sync and close the log within ${waitMs} ms: the disk does not answer. Exiting without it: ` +
+          "the writes not yet fsynced survive this exit in the OS's cache, but not a power cut before the OS " +
+          "writes them",
+      );
+      return false;
+    }
+    if (closeError !== null) {
+      this.#logger.error("Could not sync and close the log", { error: String(closeError) });
+      return false;
+    }
+    return true;
   }
 
   /** On a master, right after start-up: removes, through the write path, the keys whose
@@ -413,4 +491,16 @@ export function stopServer(server: grpc.Server, graceMs: number): Promise<void> 
       resolve();
     });
   });
+}
+
+/** Whether `work` settles within `ms`; if it does not, it is left to finish (or not) on
+ * its own. */
+async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), ms));
+  try {
+    return await Promise.race([work.then(() => true, () => true), timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -3,7 +3,8 @@
  * run it until SIGINT or SIGTERM.
  *
  * Exit status: 0 after a graceful shutdown or --help, 1 when the node could not start
- * (the reason is one line on stderr), 2 on a command-line mistake.
+ * (the reason is one line on stderr) or could not close its files at shutdown (a stalled
+ * disk; the log says which writes were given up), 2 on a command-line mistake.
  *
  * @module
  */
@@ -60,8 +61,7 @@ export async function runServer(args: readonly string[]): Promise<number> {
     throw error;
   }
 
-  await node.shutdown(`received ${await signal}`);
-  return 0;
+  return await node.shutdown(`received ${await signal}`) ? 0 : 1;
 }
 
 /** Resolves with the name of the first SIGINT or SIGTERM; a second signal exits at

@@ -9,6 +9,7 @@
 
 import { grpc } from "../transport/grpc.ts";
 import { type ErrorCode, KvError } from "../errors.ts";
+import { OUTCOME_METADATA_KEY, OUTCOME_UNKNOWN } from "../transport/transport_failure.ts";
 import type { Logger } from "../logging/logger.ts";
 
 export const GRPC_STATUS: Record<ErrorCode, grpc.status> = {
@@ -25,7 +26,10 @@ export const GRPC_STATUS: Record<ErrorCode, grpc.status> = {
 /** The gRPC error a failed call answers with. */
 export function toServiceError(error: unknown, rpc: string, logger: Logger): Partial<grpc.ServiceError> {
   if (error instanceof KvError) {
-    return { code: GRPC_STATUS[error.code], details: error.message };
+    if (!error.outcomeUnknown) return { code: GRPC_STATUS[error.code], details: error.message };
+    const metadata = new grpc.Metadata();
+    metadata.set(OUTCOME_METADATA_KEY, OUTCOME_UNKNOWN);
+    return { code: GRPC_STATUS[error.code], details: error.message, metadata };
   }
   const message = error instanceof Error ? error.message : String(error);
   logger.error(`${rpc} failed with an unexpected error`, {

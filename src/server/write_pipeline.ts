@@ -52,6 +52,11 @@ export class WritePipeline {
   /** The writers waiting for the commands now queued, which the next batch takes: all
    * of a batch's writers share one promise, so a write costs no promise of its own. */
   #queuedWriters: PromiseWithResolvers<void> | null = null;
+  /** The writers of the batch the log is appending now. */
+  #batchWriters: PromiseWithResolvers<void> | null = null;
+  /** Set by {@linkcode drainWithin} when the log did not take the writes in time: the
+   * error every writer still waiting, and every later one, gets. */
+  #abandoned: KvError | null = null;
   #flushScheduled = false;
   #flushing: Promise<void> | null = null;
   /** Batches the log refused so far: a wait for commands staged earlier (see
@@ -103,6 +108,7 @@ export class WritePipeline {
    * Call it in the turn that staged the command, while it is still queued (a batch is
    * taken on a later turn). */
   commit(staged: SequencedCommand): Promise<void> {
+    if (this.#abandoned !== null) return Promise.reject(this.#abandoned);
     if (!this.staging.isQueued(staged)) {
       throw new Error(`pipeline: Cannot wait for seq ${staged.seq}: it is not queued (wait right after staging)`);
     }
@@ -127,6 +133,7 @@ export class WritePipeline {
   async committedUpTo(seq: number): Promise<void> {
     const failures = this.#failures;
     while (this.staging.committedSeq < seq) {
+      if (this.#abandoned !== null) throw this.#abandoned;
       if (this.#failures !== failures || this.staging.lastSeq < seq) {
         throw new KvError(
           "UNAVAILABLE",
@@ -148,17 +155,48 @@ export class WritePipeline {
 
   /** Resolves when nothing staged remains uncommitted. Commands staged without a
    * {@linkcode commit} or {@linkcode flushSoon} (a replica's message that failed half-way)
-   * are flushed too, rather than waited for forever. */
+   * are flushed too, rather than waited for forever. Once {@linkcode drainWithin} gave
+   * up on the log, resolves at once. */
   async drain(): Promise<void> {
-    while (this.#flushing !== null || this.#flushScheduled || this.staging.pendingCount > 0) {
+    while (
+      this.#abandoned === null &&
+      (this.#flushing !== null || this.#flushScheduled || this.staging.pendingCount > 0)
+    ) {
       if (this.staging.hasQueued) this.#schedule();
       if (this.#flushing !== null) await this.#flushing;
       else await nextTurn();
     }
   }
 
+  /**
+   * {@linkcode drain} with a bound, for a node shutting down: resolves with 0 once nothing
+   * staged remains uncommitted, or after `timeoutMs` with the number of writes still
+   * waiting for the log, whose append has not finished (a stalled disk: an fsync or a
+   * write that hangs). Those writes are then given up, so that nothing else in the
+   * shutdown waits for the disk: their writers get `abandoned` (they were not
+   * acknowledged; the log may or may not end up holding them, as after a crash), and from
+   * then on a commit fails with it, nothing more goes to the log, and drain resolves at
+   * once. The pipeline is not usable afterwards.
+   */
+  async drainWithin(timeoutMs: number, abandoned: KvError): Promise<number> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), timeoutMs));
+    try {
+      if (await Promise.race([this.drain().then(() => true), timedOut])) return 0;
+    } finally {
+      clearTimeout(timer);
+    }
+    const waiting = this.staging.pendingCount;
+    this.#abandoned = abandoned;
+    this.#batchWriters?.reject(abandoned);
+    this.#queuedWriters?.reject(abandoned);
+    this.#batchWriters = null;
+    this.#queuedWriters = null;
+    return waiting;
+  }
+
   #schedule(): void {
-    if (this.#flushScheduled || this.#flushing !== null) return;
+    if (this.#flushScheduled || this.#flushing !== null || this.#abandoned !== null) return;
     this.#flushScheduled = true;
     setImmediate(() => {
       this.#flushScheduled = false;
@@ -170,16 +208,19 @@ export class WritePipeline {
   }
 
   async #flush(): Promise<void> {
-    while (this.staging.hasQueued) {
+    while (this.staging.hasQueued && this.#abandoned === null) {
       const batch = this.staging.takeBatch();
       const writers = this.#queuedWriters;
       this.#queuedWriters = null;
+      this.#batchWriters = writers;
       try {
         await this.#log.append(batch);
       } catch (error) {
+        this.#batchWriters = null;
         this.#fail(error, writers);
         continue;
       }
+      this.#batchWriters = null;
       this.staging.commit(batch);
       if (this.#failing !== null) {
         this.#logger.info("The log takes writes again", {

@@ -73,6 +73,53 @@ Deno.test("writers of a batch in flight and of the commands queued behind it all
   await within(pipeline.drain(), 2000, "drain");
 });
 
+Deno.test("a bounded drain over a log whose append never finishes gives up at its bound and fails the waiting writes", async () => {
+  // A stalled disk: the batch's append (an fsync that hangs) never resolves.
+  const log = new HeldLog();
+  const pipeline = pipelineWith(log);
+  const inFlight = pipeline.commit(pipeline.staging.stage(set("a")));
+  await waitFor(() => log.held.length === 1);
+  const queued = [pipeline.commit(pipeline.staging.stage(set("b"))), pipeline.commit(pipeline.staging.stage(set("c")))];
+  const abandoned = new KvError("UNAVAILABLE", "server: Shutting down before the disk took this write");
+  const startedMs = performance.now();
+  const waiting = await within(pipeline.drainWithin(50, abandoned), 2000, "the bounded drain");
+  assert.ok(performance.now() - startedMs >= 45, "it waited for its bound first");
+  assert.equal(waiting, 3, "the batch in flight and the two queued behind it");
+  for (const write of [inFlight, ...queued]) {
+    assert.equal(await within(write.then(() => null, (error) => error), 2000, "a write"), abandoned);
+  }
+  assert.equal(pipeline.staging.committedSeq, 0, "nothing was acknowledged");
+  assert.equal(pipeline.staging.store.size, 0);
+  // From now on nothing waits for the disk: a drain resolves, a commit fails, nothing is appended.
+  await within(pipeline.drain(), 2000, "drain after the bound");
+  await within(pipeline.committedUpTo(3).then(() => assert.fail("confirmed"), () => {}), 2000, "committedUpTo");
+  const late = pipeline.staging.stage(set("d"));
+  await assert.rejects(within(pipeline.commit(late), 2000, "a later write"), /Shutting down before the disk/);
+  pipeline.flushSoon();
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.deepEqual(log.appended, [[1]], "only the batch already in flight reached the log");
+  // The append finishing late changes nothing for the writers, who were already answered.
+  log.held[0].resolve();
+  await within(pipeline.drain(), 2000, "drain after the late append");
+});
+
+Deno.test("a bounded drain over a log that takes the writes resolves with 0 before its bound", async () => {
+  const log = new HeldLog();
+  const pipeline = pipelineWith(log);
+  const write = pipeline.commit(pipeline.staging.stage(set("a")));
+  await waitFor(() => log.held.length === 1);
+  setTimeout(() => log.held[0].resolve(), 5);
+  const abandoned = new KvError("UNAVAILABLE", "never used");
+  assert.equal(await within(pipeline.drainWithin(60_000, abandoned), 2000, "the bounded drain"), 0);
+  await within(write, 2000, "the write");
+  assert.equal(pipeline.staging.committedSeq, 1);
+  // The pipeline works on: the bound was not reached.
+  const next = pipeline.commit(pipeline.staging.stage(set("b")));
+  await waitFor(() => log.held.length === 2);
+  log.held[1].resolve();
+  await within(next, 2000, "the next write");
+});
+
 Deno.test("writers are answered batch by batch, in order, after the log holds their batch", async () => {
   const log = new HeldLog();
   const pipeline = pipelineWith(log);

@@ -41,6 +41,13 @@ const UNAVAILABLE = 14;
 /** The start of a kvstore server's own messages: a subsystem and a colon. */
 const FROM_KVSTORE = /^[a-z][a-z0-9-]*: /;
 
+/** Whether `details` is a kvstore server's (or router's) own message, which starts with
+ * its subsystem ("router: The call's deadline passed before shard ..."), rather than
+ * grpc-js's ("Deadline exceeded after 2.001s"). */
+export function isServerMessage(details: string): boolean {
+  return FROM_KVSTORE.test(details);
+}
+
 /** grpc-js's details for calls that never reached the server. */
 const UNREACHED =
   /^(No connection established|Name resolution failed|Stream refused by server|Failed to start HTTP\/2 stream|Channel closed before call started|Subchannel not ready)/;
@@ -56,7 +63,7 @@ const CUT_OFF =
  * is its own doing, not the connection's.
  */
 export function transportFailureOf(code: number, details: string, cancelledByCaller = false): TransportFailure | null {
-  if (FROM_KVSTORE.test(details)) return null;
+  if (isServerMessage(details)) return null;
   if (code === UNAVAILABLE) return UNREACHED.test(details) ? "unreached" : "lost";
   if (code === INTERNAL) {
     if (/^Failed to start HTTP\/2 stream/.test(details)) return "unreached";
@@ -100,6 +107,15 @@ export function describeStatus(code: number, details: string): string {
   if (failure === "unreached") return `UNAVAILABLE: ${details}`;
   return `${STATUS_NAMES[code] ?? `STATUS_${code}`}: ${details}`;
 }
+
+/**
+ * A trailer (gRPC metadata sent with the status) by which a server says that the write
+ * it failed may or may not have been applied: a router whose call to a shard was cut off
+ * after it was sent sets it to {@linkcode OUTCOME_UNKNOWN}, and KvClient reads it into
+ * KvClientError.outcomeUnknown, as it would for a connection of its own cut off mid-call.
+ */
+export const OUTCOME_METADATA_KEY = "kvstore-outcome";
+export const OUTCOME_UNKNOWN = "unknown";
 
 /** The rpcs that change nothing on the node: one cut off can be sent again as is. */
 export const RPCS_WITHOUT_EFFECT: ReadonlySet<string> = new Set([

@@ -324,3 +324,21 @@ export async function waitUntil(
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }
+
+/**
+ * The bytes received and not yet read on each TCP connection to 127.0.0.1:`port`
+ * (Linux's /proc/net/tcp rx_queue), one number per connection. For a server stopped
+ * with SIGSTOP, a connection with bytes waiting holds a request that was sent to it:
+ * the sign a test waits for before it kills the server with that request in flight.
+ */
+export async function unreadBytesAt(port: number): Promise<number[]> {
+  const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+  const ESTABLISHED = "01";
+  const unread: number[] = [];
+  for (const line of (await Deno.readTextFile("/proc/net/tcp")).split("\n").slice(1)) {
+    const [, localAddress, , state, queues] = line.trim().split(/\s+/);
+    if (localAddress !== local || state !== ESTABLISHED) continue;
+    unread.push(parseInt(queues.split(":")[1], 16));
+  }
+  return unread;
+}
