@@ -50,7 +50,7 @@ Deno.test("smoke: an address already in use exits 1 within seconds, saying so", 
     assert.equal(result.code, 1, result.stderr);
     assert.match(
       lastLine(result.stderr),
-      /^kvstore: server: Cannot listen on 127\.0\.0\.1:\d+: the address is already in use/,
+      /^kvstore: Cannot listen on 127\.0\.0\.1:\d+: the address is already in use/,
     );
     assert.ok(result.elapsedMs < 10_000);
   } finally {
@@ -74,7 +74,7 @@ Deno.test(
         const result = await runKvstore(["--address", address, "--data-dir", dataDir], { timeoutMs: 20_000 });
         assert.equal(result.code, 1, result.stderr);
         assert.equal(result.stderr.trim().split("\n").length, 1, result.stderr);
-        assert.match(result.stderr.trim(), new RegExp(`^kvstore: server: Cannot listen on ${address}: `));
+        assert.match(result.stderr.trim(), new RegExp(`^kvstore: Cannot listen on ${address}: `));
         assert.match(result.stderr, detail);
       }
     } finally {
@@ -88,7 +88,7 @@ Deno.test("a data directory that is a file stops start-up with one clear line", 
   try {
     const result = await runKvstore(["--address", "127.0.0.1:0", "--data-dir", file], { timeoutMs: 10_000 });
     assert.equal(result.code, 1, result.stderr);
-    assert.match(lastLine(result.stderr), /^kvstore: server: Cannot use data directory ".*": /);
+    assert.match(lastLine(result.stderr), /^kvstore: Cannot use data directory ".*": /);
   } finally {
     await Deno.remove(file);
   }
@@ -108,7 +108,7 @@ Deno.test({
       assert.equal(result.stderr.trim().split("\n").length, 1, result.stderr);
       assert.match(
         result.stderr.trim(),
-        /^kvstore: server: Cannot start with data directory ".*": .*\(os error \d+\)$/,
+        /^kvstore: Cannot start with data directory ".*": .*\(os error \d+\)$/,
       );
     } finally {
       await Deno.remove(dataDir, { recursive: true });

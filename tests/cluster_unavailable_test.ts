@@ -277,7 +277,7 @@ Deno.test("router start-up mistakes exit with one clear line", opts, async () =>
   try {
     const none = await runKvstore(["router", "--address", "127.0.0.1:0", "--data-dir", dataDir]);
     assert.equal(none.code, 1);
-    assert.match(none.stderr.trim(), /^kvstore router: router: No cluster to serve: .* give --shards/);
+    assert.match(none.stderr.trim(), /^kvstore router: No cluster to serve: .* give --shards/);
     const bad = await runKvstore(["router", "--shards", "127.0.0.1:1,127.0.0.1:1"]);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr.trim(), /^kvstore router: Invalid --shards: shard "127.0.0.1:1" is listed twice$/);
@@ -287,7 +287,7 @@ Deno.test("router start-up mistakes exit with one clear line", opts, async () =>
     assert.equal(notDir.code, 1);
     assert.match(
       notDir.stderr.trim(),
-      /^kvstore router: router: Cannot use data directory ".*": it is not a directory$/,
+      /^kvstore router: Cannot use data directory ".*": it is not a directory$/,
     );
     // One state file, one router: a second one on the same directory is refused, as a
     // second node is, rather than left to overwrite the first one's ring.
@@ -297,7 +297,7 @@ Deno.test("router start-up mistakes exit with one clear line", opts, async () =>
     assert.match(
       second.stderr.trim(),
       new RegExp(
-        `^kvstore router: router: Cannot use data directory ".*": another kvstore process \\(pid ${first.pid}\\) is using it`,
+        `^kvstore router: Cannot use data directory ".*": another kvstore process \\(pid ${first.pid}\\) is using it`,
       ),
     );
     await first.stop();
@@ -330,14 +330,15 @@ Deno.test("with --log-format json, the line saying why the router cannot start i
     const lines = result.stderr.trim().split("\n").map((line) => JSON.parse(line));
     const last = lines.at(-1);
     assert.equal(last.level, "error");
-    assert.match(last.msg, /^router: Cannot listen on 127\.0\.0\.1:\d+: the address is already in use/);
+    assert.equal(last.component, "router");
+    assert.match(last.msg, /^Cannot listen on 127\.0\.0\.1:\d+: the address is already in use/);
     const text = await runKvstore(
       ["router", "--address", holder.address, "--data-dir", dataDir, "--shards", "127.0.0.1:1"],
     );
     assert.equal(text.code, 1);
     assert.match(
       text.stderr.trim(),
-      /^kvstore router: router: Cannot listen on 127\.0\.0\.1:\d+: the address is already in use/,
+      /^kvstore router: Cannot listen on 127\.0\.0\.1:\d+: the address is already in use/,
     );
   } finally {
     await Deno.remove(dataDir, { recursive: true });

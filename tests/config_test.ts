@@ -111,7 +111,8 @@ Deno.test("with --log-format json, the line saying why the node cannot start is 
     const lines = result.stderr.trim().split("\n").map((line) => JSON.parse(line));
     const last = lines.at(-1);
     assert.equal(last.level, "error");
-    assert.match(last.msg, /^server: Cannot listen on 127\.0\.0\.1:\d+: the address is already in use/);
+    assert.equal(last.component, "server");
+    assert.match(last.msg, /^Cannot listen on 127\.0\.0\.1:\d+: the address is already in use/);
   } finally {
     await Deno.remove(dataDir, { recursive: true });
   }

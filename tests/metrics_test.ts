@@ -1,12 +1,13 @@
 /**
- * The Prometheus endpoint against a real node: scraped, parsed, and checked against the
- * calls the test made.
+ * The Prometheus endpoint against a real node and a real router: scraped, parsed, and
+ * checked against the calls the test made.
  */
 
 import assert from "node:assert/strict";
 import { KvClient, type KvClientError } from "../src/client/client.ts";
 import { METRICS_CONTENT_TYPE } from "../src/metrics/http.ts";
 import { expositionProblems, parseExposition, sampleValue } from "../src/metrics/exposition.ts";
+import { keysOn, startCluster } from "./helpers/cluster_process.ts";
 import { metricsUrl } from "./helpers/grpc_tools.ts";
 import { freePort, runKvstore, startServer, waitUntil } from "./helpers/server_process.ts";
 
@@ -121,6 +122,22 @@ Deno.test("a metrics address that is taken stops start-up with one clear line", 
       result.stderr.trim().split("\n").at(-1)!,
       new RegExp(`^kvstore: metrics: Cannot listen on 127\\.0\\.0\\.1:${port}: the address is already in use`),
     );
+    const router = await runKvstore([
+      "router",
+      "--address",
+      `127.0.0.1:${freePort()}`,
+      "--data-dir",
+      dataDir,
+      "--shards",
+      "127.0.0.1:1",
+      "--metrics-address",
+      `127.0.0.1:${port}`,
+    ]);
+    assert.equal(router.code, 1, router.stderr);
+    assert.match(
+      router.stderr.trim().split("\n").at(-1)!,
+      new RegExp(`^kvstore router: metrics: Cannot listen on 127\\.0\\.0\\.1:${port}: the address is already in use`),
+    );
   } finally {
     listener.close();
     await Deno.remove(dataDir, { recursive: true });
@@ -161,3 +178,86 @@ Deno.test(
     assert.equal(sampleValue(replicaMetrics, "kvstore_replication_master_lag_seq"), 0);
   },
 );
+
+Deno.test(
+  "smoke: a router's /metrics counts its calls and those on each shard, reports the ring, and says a shard is down",
+  opts,
+  async () => {
+    await using cluster = await startCluster(2, ["--metrics-address", "127.0.0.1:0"]);
+    const url = await metricsUrl(cluster.router);
+    using client = cluster.client();
+    await client.set("a", "1");
+    await client.set("b", "2");
+    await client.get("a");
+    await client.get("missing");
+    await assert.rejects(client.set("", "empty key"));
+
+    const ring = cluster.ring();
+    const owner = (key: string) => cluster.shards.find((shard) => shard.address === ring.owner(key))!.address;
+    let metrics = await scrape(url);
+    const requests = (rpc: string, code: string) =>
+      sampleValue(metrics, "kvstore_rpc_requests_total", { service: "kvstore.KeyValueStore", rpc, code });
+    assert.equal(requests("Set", "OK"), 2);
+    assert.equal(requests("Get", "OK"), 2);
+    assert.equal(requests("Set", "INVALID_ARGUMENT"), 1, "refused by the router itself");
+    assert.equal(sampleValue(metrics, "kvstore_rpc_duration_seconds_count", { rpc: "Get" }), 2);
+    assert.equal(sampleValue(metrics, "kvstore_rpc_in_flight"), 0);
+    const shardCalls = (shard: string, code = "OK") =>
+      sampleValue(metrics, "kvstore_router_shard_requests_total", { shard, code }) ?? 0;
+    assert.ok(shardCalls(owner("a")) >= 2, "the Set and the Get of a went to its shard");
+    assert.ok(sampleValue(metrics, "kvstore_router_shard_duration_seconds_count", { shard: owner("a") })! >= 2);
+    assert.equal(sampleValue(metrics, "kvstore_info", { role: "router" }), 1);
+    assert.equal(sampleValue(metrics, "kvstore_health_serving", { service: "kvstore.KeyValueStore" }), 1);
+    assert.ok(sampleValue(metrics, "kvstore_connections")! >= 1, "the test's own connection");
+    assert.ok(sampleValue(metrics, "process_resident_memory_bytes")! > 1_000_000);
+    assert.equal(sampleValue(metrics, "kvstore_router_ring_epoch"), 1);
+    assert.equal(sampleValue(metrics, "kvstore_router_shards"), 2);
+    assert.equal(sampleValue(metrics, "kvstore_router_rebalancing"), 0);
+    assert.equal(sampleValue(metrics, "kvstore_router_rebalance_keys_moved_total"), 0);
+    const up = async (shard: string) => sampleValue(await scrape(url), "kvstore_router_shard_up", { shard });
+    for (const shard of cluster.shards) await waitUntil(async () => await up(shard.address) === 1, "shards are up");
+
+    const info = await client.info();
+    assert.equal(`http://${info.metrics_address}/metrics`, url);
+    const health = await fetch(url.replace("/metrics", "/healthz"));
+    assert.deepEqual([health.status, await health.text()], [200, "SERVING\n"]);
+
+    // A shard killed: its keys' calls fail, counted as UNAVAILABLE, and it is reported
+    // down within a probe round (2 s, and the probe's own 2 s deadline).
+    const dead = cluster.shards.find((shard) => shard.address === owner("a"))!;
+    await dead.kill();
+    await assert.rejects(client.get("a"), /UNAVAILABLE/);
+    metrics = await scrape(url);
+    assert.equal(shardCalls(dead.address, "UNAVAILABLE"), 1);
+    await waitUntil(async () => await up(dead.address) === 0, "the killed shard is reported down", 15_000, 100);
+    const other = cluster.shards.find((shard) => shard !== dead)!;
+    assert.equal(await up(other.address), 1, "the other shard is still up");
+  },
+);
+
+Deno.test("a router's /metrics follows a rebalancing to its end, counting the keys it moved", opts, async () => {
+  await using cluster = await startCluster(2, ["--metrics-address", "127.0.0.1:0"]);
+  const url = await metricsUrl(cluster.router);
+  using client = cluster.client();
+  await client.mset(Array.from({ length: 600 }, (_, i) => ({ key: `k${i}`, value: `v${i}` })));
+  const added = await cluster.addProcess();
+  const result = await runKvstore(["cluster", "add-shard", added.address, "--endpoint", cluster.router.address], {
+    timeoutMs: 60_000,
+  });
+  assert.equal(result.code, 0, result.stderr);
+  const moved = (await keysOn(added.address)).size;
+  assert.ok(moved > 100, `${moved} keys moved onto the new shard`);
+  const metrics = await scrape(url);
+  assert.equal(sampleValue(metrics, "kvstore_router_ring_epoch"), 3, "the change began, then ended");
+  assert.equal(sampleValue(metrics, "kvstore_router_shards"), 3);
+  assert.equal(sampleValue(metrics, "kvstore_router_rebalancing"), 0);
+  assert.equal(sampleValue(metrics, "kvstore_router_rebalance_keys_to_move"), 0);
+  assert.equal(sampleValue(metrics, "kvstore_router_rebalance_keys_moved_total"), moved);
+  assert.ok(
+    (sampleValue(metrics, "kvstore_router_shard_requests_total", { shard: added.address, code: "OK" }) ?? 0) > 0,
+  );
+  await waitUntil(
+    async () => sampleValue(await scrape(url), "kvstore_router_shard_up", { shard: added.address }) === 1,
+    "the new shard is probed and up",
+  );
+});

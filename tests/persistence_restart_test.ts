@@ -162,7 +162,7 @@ Deno.test("a second node on the same data directory is refused at once", opts, a
   assert.match(
     result.stderr.trim().split("\n").at(-1)!,
     new RegExp(
-      `^kvstore: server: Cannot use data directory ".*": another kvstore process \\(pid ${first.pid}\\) is using it`,
+      `^kvstore: Cannot use data directory ".*": another kvstore process \\(pid ${first.pid}\\) is using it`,
     ),
   );
   assert.ok(first.running);

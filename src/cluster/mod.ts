@@ -4,7 +4,8 @@
  *
  * Pure core: hash.ts (xxHash32), ring.ts (HashRing), shard_spec.ts, membership.ts,
  * topology.ts, key_locks.ts, scan_cursor.ts, router_core.ts (routing and the migration
- * protocol), migrator.ts, cluster_admin.ts. Shells: shard_link.ts (gRPC to a shard),
+ * protocol), migrator.ts, cluster_admin.ts, router_metrics.ts (the router's own
+ * metrics). Shells: shard_link.ts (gRPC to a shard),
  * state_file.ts (the router's state on disk), router_service.ts, router.ts and
  * run_router.ts (the `kvstore router` process).
  *

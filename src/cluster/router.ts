@@ -9,9 +9,14 @@
  * create a new cluster, as etcd reads --initial-cluster. The router then binds its
  * address and logs `Listening on HOST:PORT role=router shards=N`.
  *
- * Shutdown (SIGINT, SIGTERM): pause a running rebalancing (the state file still records
- * it, so the next start resumes it), stop accepting calls, let calls in flight finish,
- * close the links to the shards.
+ * With --metrics-address, it serves Prometheus metrics and /healthz over HTTP as a node
+ * does (the node's registry, exposition and endpoint; its own metrics are in
+ * router_metrics.ts), and probes its shards every ROUTER_SHARD_PROBE_INTERVAL_MS for
+ * kvstore_router_shard_up.
+ *
+ * Shutdown (SIGINT, SIGTERM): report NOT_SERVING, pause a running rebalancing (the state
+ * file still records it, so the next start resumes it), stop accepting calls, let calls
+ * in flight finish, close the metrics endpoint and the links to the shards.
  *
  * @module
  */
@@ -23,14 +28,17 @@ import {
   MIGRATION_SCAN_PAGE_KEYS,
   ROUTER_LINK_FDS_RESERVED,
   ROUTER_RETIRED_LINK_GRACE_MS,
+  ROUTER_SHARD_INFO_DEADLINE_MS,
+  ROUTER_SHARD_PROBE_INTERVAL_MS,
   SHUTDOWN_GRACE_MS,
 } from "../config/limits.ts";
 import { KvError } from "../errors.ts";
 import type { Logger } from "../logging/logger.ts";
 import { lockDataDir } from "../persistence/deno_storage.ts";
+import { type MetricsServer, serveMetrics } from "../metrics/http.ts";
 import { MetricsRegistry } from "../metrics/registry.ts";
 import { connectionsLimit, openFilesLimit } from "../server/connection_limit.ts";
-import { RpcMetrics } from "../server/node_metrics.ts";
+import { registerProcessMetrics, RpcMetrics } from "../server/node_metrics.ts";
 import { Health, NODE_HEALTH_SERVICES } from "../server/health.ts";
 import { prepareDataDir, stopServer } from "../server/node.ts";
 import { addOperationsServices } from "../server/operations.ts";
@@ -47,9 +55,10 @@ import {
 import type { InfoResponse } from "../transport/messages.ts";
 import { VERSION } from "../version.ts";
 import { ClusterAdmin, type ShardPool } from "./cluster_admin.ts";
-import { initialMembership, type Membership, sameShards } from "./membership.ts";
+import { initialMembership, type Membership, sameShards, shardsInvolved } from "./membership.ts";
 import type { RouterConfig } from "./router_flags.ts";
 import { RouterCore } from "./router_core.ts";
+import { registerRouterMetrics, ShardCallMetrics, ShardProbes } from "./router_metrics.ts";
 import { routerHandlers } from "./router_service.ts";
 import type { ShardApi } from "./shard_api.ts";
 import { ShardLink } from "./shard_link.ts";
@@ -63,13 +72,17 @@ export class Router {
   readonly admin: ClusterAdmin;
   /** What grpc.health.v1 reports: SERVING from listening until shutdown begins. */
   readonly health: Health;
+  /** The router's metrics (see router_metrics.ts); served with --metrics-address. */
+  readonly metrics: MetricsRegistry;
   #server: grpc.Server;
   #pool: LinkPool;
   #logger: Logger;
   /** The data directory's lock, held while the router runs: one router per state file. */
   #dataDirLock: Deno.FsFile;
   #rpcMetrics: RpcMetrics;
-  #startedAtMs = Date.now();
+  #metricsServer: MetricsServer | null;
+  #probeLoop: ProbeLoop | null;
+  #startedAtMs: number;
   #shutdown: Promise<void> | null = null;
 
   private constructor(
@@ -82,7 +95,11 @@ export class Router {
       pool: LinkPool;
       logger: Logger;
       dataDirLock: Deno.FsFile;
+      metrics: MetricsRegistry;
       rpcMetrics: RpcMetrics;
+      metricsServer: MetricsServer | null;
+      probeLoop: ProbeLoop | null;
+      startedAtMs: number;
     },
   ) {
     this.config = config;
@@ -93,7 +110,11 @@ export class Router {
     this.#pool = parts.pool;
     this.#logger = parts.logger;
     this.#dataDirLock = parts.dataDirLock;
+    this.metrics = parts.metrics;
     this.#rpcMetrics = parts.rpcMetrics;
+    this.#metricsServer = parts.metricsServer;
+    this.#probeLoop = parts.probeLoop;
+    this.#startedAtMs = parts.startedAtMs;
   }
 
   /** Starts a router and resolves once it serves. Rejects with a KvError saying what
@@ -114,8 +135,12 @@ export class Router {
   }
 
   static async #start(config: RouterConfig, logger: Logger, log: Logger, dataDirLock: Deno.FsFile): Promise<Router> {
+    const startedAtMs = Date.now();
     const membership = await loadMembership(config, log);
-    const pool = new LinkPool(config, log);
+    const metrics = new MetricsRegistry();
+    // Every call on a shard is counted and timed by the link it goes through.
+    const shardCalls = new ShardCallMetrics(metrics, () => performance.now());
+    const pool = new LinkPool(config, log, (link) => shardCalls.wrap(link));
     const core = new RouterCore(new Topology(membership), (name) => pool.get(name), {
       limits: config.limits,
       clock: Date.now,
@@ -132,9 +157,8 @@ export class Router {
       pauseMs: config.migrationPauseMs,
       retryMs: MIGRATION_RETRY_MS,
     });
-    // Calls are counted as a node counts them, for Info's calls_total (a router has no
-    // metrics endpoint, so the registry is read by Info alone).
-    const rpcMetrics = new RpcMetrics(new MetricsRegistry());
+    // Calls are counted as a node counts them, for /metrics and Info's calls_total.
+    const rpcMetrics = new RpcMetrics(metrics);
     const server = createServer(transportLimitsFor(config.limits.keyBytesMax, config.limits.valueBytesMax), {
       instrument: (definition, handlers) => rpcMetrics.instrument(definition, handlers),
     });
@@ -163,9 +187,33 @@ export class Router {
       openFilesLimit(),
       FDS_RESERVED + ROUTER_LINK_FDS_RESERVED,
     );
+    const probes = new ShardProbes({
+      shards: () => shardsInvolved(admin.membership),
+      link: (name) => pool.uncounted(name),
+      clock: Date.now,
+      deadlineMs: ROUTER_SHARD_INFO_DEADLINE_MS,
+    });
+    registerProcessMetrics(metrics, {
+      role: () => "router",
+      health,
+      connections: () => countConnections(server),
+      startedAtMs,
+    });
+    registerRouterMetrics(metrics, { core, admin, probes });
     let port: number;
+    let metricsServer: MetricsServer | null = null;
     try {
       port = await listen(server, config.address, "router", connectionsMax);
+      if (config.metricsAddress !== null) {
+        metricsServer = await serveMetrics(config.metricsAddress, {
+          registry: metrics,
+          logger: logger.child("metrics"),
+          serving: () => health.serving,
+        }).catch((error) => {
+          server.forceShutdown();
+          throw error;
+        });
+      }
     } catch (error) {
       pool.closeAll();
       throw error;
@@ -185,10 +233,16 @@ export class Router {
       pool,
       logger: log,
       dataDirLock,
+      metrics,
       rpcMetrics,
+      metricsServer,
+      // Shards are probed for the metrics alone: without an endpoint, nothing would read it.
+      probeLoop: metricsServer === null ? null : new ProbeLoop(probes, log),
+      startedAtMs,
     });
     started.router = router;
     health.setAllServing(true);
+    router.#probeLoop?.start();
     log.info(`Listening on ${formatAddress(boundAddress)}`, {
       role: "router",
       version: VERSION,
@@ -197,6 +251,7 @@ export class Router {
       epoch: membership.epoch,
       vnodes: membership.vnodes,
       dataDir: config.dataDir,
+      metrics: metricsServer === null ? undefined : `http://${formatAddress(metricsServer.address)}/metrics`,
       config: config.configFile ?? undefined,
     });
     admin.resume();
@@ -230,6 +285,7 @@ export class Router {
       connections: countConnections(this.#server),
       heap_used_bytes: Deno.memoryUsage().heapUsed,
       health: this.health.status(""),
+      metrics_address: this.#metricsServer === null ? "" : formatAddress(this.#metricsServer.address),
       calls_total: this.#rpcMetrics.total,
       config_file: this.config.configFile ?? "",
     };
@@ -244,8 +300,10 @@ export class Router {
   async #stop(reason: string): Promise<void> {
     this.#logger.info("Shutting down", { reason });
     this.health.enterShutdown();
+    this.#probeLoop?.stop();
     await this.admin.stop();
     await stopServer(this.#server, SHUTDOWN_GRACE_MS);
+    await this.#metricsServer?.close();
     this.#pool.closeAll();
     this.#dataDirLock.close();
     this.#logger.info("Stopped");
@@ -281,22 +339,34 @@ async function loadMembership(config: RouterConfig, logger: Logger): Promise<Mem
   return membership;
 }
 
-/** Links to the shards by name. A shard that leaves the ring keeps its link for a grace
- * period, so calls routed to it before the change can finish. */
+/** Links to the shards by name, each with its calls counted (`instrument`). A shard that
+ * leaves the ring keeps its link for a grace period, so calls routed to it before the
+ * change can finish. */
 class LinkPool implements ShardPool {
   #links = new Map<string, ShardLink>();
+  #counted = new Map<string, ShardApi>();
   #config: RouterConfig;
   #logger: Logger;
+  #instrument: (link: ShardLink) => ShardApi;
   #retiring = new Set<ReturnType<typeof setTimeout>>();
 
-  constructor(config: RouterConfig, logger: Logger) {
+  constructor(config: RouterConfig, logger: Logger, instrument: (link: ShardLink) => ShardApi) {
     this.#config = config;
     this.#logger = logger;
+    this.#instrument = instrument;
   }
 
   get(name: string): ShardApi {
+    const link = this.#counted.get(name);
+    if (link === undefined) throw noLink(name);
+    return link;
+  }
+
+  /** The link to shard `name` without its calls counted: for the probes, whose Info
+   * every few seconds would otherwise crowd the shard's call metrics. */
+  uncounted(name: string): ShardApi {
     const link = this.#links.get(name);
-    if (link === undefined) throw new KvError("INTERNAL", `router: No link to shard ${JSON.stringify(name)}`);
+    if (link === undefined) throw noLink(name);
     return link;
   }
 
@@ -306,14 +376,17 @@ class LinkPool implements ShardPool {
       const spec = wanted.get(name);
       if (spec !== undefined && formatShardSpec(spec) === formatShardSpec(link.spec)) continue;
       this.#links.delete(name);
+      this.#counted.delete(name);
       this.#retire(link);
     }
     for (const spec of specs) {
       if (this.#links.has(spec.name)) continue;
-      this.#links.set(
-        spec.name,
-        new ShardLink(spec, { connectTimeoutMs: this.#config.connectTimeoutMs, limits: CLIENT_TRANSPORT_LIMITS }),
-      );
+      const link = new ShardLink(spec, {
+        connectTimeoutMs: this.#config.connectTimeoutMs,
+        limits: CLIENT_TRANSPORT_LIMITS,
+      });
+      this.#links.set(spec.name, link);
+      this.#counted.set(spec.name, this.#instrument(link));
     }
   }
 
@@ -322,6 +395,7 @@ class LinkPool implements ShardPool {
     this.#retiring.clear();
     for (const link of this.#links.values()) link.close();
     this.#links.clear();
+    this.#counted.clear();
   }
 
   #retire(link: ShardLink): void {
@@ -331,6 +405,38 @@ class LinkPool implements ShardPool {
       link.close();
     }, ROUTER_RETIRED_LINK_GRACE_MS);
     this.#retiring.add(timer);
+  }
+}
+
+function noLink(name: string): KvError {
+  return new KvError("INTERNAL", `router: No link to shard ${JSON.stringify(name)}`);
+}
+
+/** Runs a round of shard probes at once, then another ROUTER_SHARD_PROBE_INTERVAL_MS
+ * after each ends, so rounds never overlap, until stopped. A round in flight when the
+ * router stops is left to fail as the links close, rather than held for its deadline. */
+class ProbeLoop {
+  #probes: ShardProbes;
+  #logger: Logger;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #stopped = false;
+
+  constructor(probes: ShardProbes, logger: Logger) {
+    this.#probes = probes;
+    this.#logger = logger;
+  }
+
+  start(): void {
+    if (this.#stopped) return;
+    this.#probes.round().catch((error) => this.#logger.error("Cannot probe the shards", { error: String(error) }))
+      .finally(() => {
+        if (!this.#stopped) this.#timer = setTimeout(() => this.start(), ROUTER_SHARD_PROBE_INTERVAL_MS);
+      });
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
   }
 }
 

@@ -146,6 +146,7 @@ export class RouterCore {
    * do not make the shard build the oversized answer again; reset on a ring change. */
   #readBounds: PartBounds;
   #locks = new KeyLocks();
+  #keysMoved = 0;
   /** The memberships routed by, oldest first, the last SCAN_CARRY_EPOCHS_MAX of them: a
    * scan cursor from an earlier one goes on where the changes since allow it. */
   #memberships: Membership[];
@@ -175,6 +176,12 @@ export class RouterCore {
   /** Keys locked by migration steps and calls right now. */
   get lockedKeys(): number {
     return this.#locks.size;
+  }
+
+  /** Keys moved from one shard to another since this core was made, by the mover and by
+   * writes that moved their keys first: each counted once, when its old copy is deleted. */
+  get keysMoved(): number {
+    return this.#keysMoved;
   }
 
   /** Routes new calls by `topology`. Calls already running keep theirs; see
@@ -442,6 +449,7 @@ export class RouterCore {
     }));
     await callInParts(deletions, this.#writeBounds(), entryBytes, async (part) => {
       await this.#shard(from).call<MSetResponse>("MSet", { entries: part, fsync: true }, master);
+      this.#keysMoved += part.length;
     });
     return entries.length;
   }

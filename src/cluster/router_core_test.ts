@@ -249,11 +249,14 @@ Deno.test("during a migration, a key not yet moved is read from its old shard, a
   assert.deepEqual(batch.values.map((value) => value.found), [true, true, false, false]);
   assert.equal(Number(batch.expires_at_ms![0]), NOW_MS + 60_000, "deadlines come from the shard holding the key");
 
+  assert.equal(h.core.keysMoved, 3, "each write moved its key first: the reads moved nothing");
+
   await h.migrator().run(AbortSignal.timeout(MOVER_MS_MAX));
   assert.equal(await get(h.core, deleted), undefined, "the mover does not bring a deleted key back");
   for (const key of moving) {
     assert.ok(h.holders(key).every((name) => name === NEW_SHARD), `${key} is only on the new shard`);
   }
+  assert.equal(h.core.keysMoved, moving.length, "every moving key was moved once, by a write or by the mover");
 });
 
 /**

@@ -33,7 +33,9 @@ import {
   type FlagSpec,
   LOG_FORMAT_FLAG,
   LOG_LEVEL_FLAG,
+  METRICS_ADDRESS_FLAG,
   parseFlags,
+  parseMetricsAddress,
 } from "../config/server_flags.ts";
 import {
   envVarName,
@@ -69,6 +71,8 @@ export interface RouterConfig {
   readonly migrationPauseMs: number;
   /** The shards' limits, checked by the router so a batch is refused whole. */
   readonly limits: DataLimits;
+  /** Where /metrics and /healthz are served over HTTP; null when off. */
+  readonly metricsAddress: Address | null;
   readonly logLevel: LogLevel;
   readonly logFormat: LogFormat;
   /** The config file the settings were read from, if any. */
@@ -160,6 +164,7 @@ export const ROUTER_FLAGS: readonly FlagSpec[] = [
     help: "Client connections open at once; more are closed at once (lowered to fit the open-file limit).",
     defaultText: String(CONNECTIONS_MAX_DEFAULT),
   },
+  METRICS_ADDRESS_FLAG,
   LOG_LEVEL_FLAG,
   LOG_FORMAT_FLAG,
   { name: "help", type: "boolean", help: "Print this help and exit." },
@@ -259,6 +264,7 @@ function buildRouterConfig(
         2 ** 31 - 1,
       ),
     },
+    metricsAddress: parseMetricsAddress(text("metrics-address"), address),
     logLevel: parseChoice(text("log-level") ?? "info", "--log-level", LOG_LEVELS),
     logFormat: parseChoice(text("log-format") ?? "text", "--log-format", LOG_FORMATS),
     configFile,

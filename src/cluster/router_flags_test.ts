@@ -17,6 +17,7 @@ Deno.test("a router's defaults: port 50051, 512 vnodes, reads from masters, 1 s 
   assert.equal(config.migrationPauseMs, 0);
   assert.equal(config.dataDir, ".");
   assert.equal(config.connectionsMax, 10_000);
+  assert.equal(config.metricsAddress, null, "no metrics endpoint unless asked");
   const limited = parseRouterArgs(["--max-connections", "300"]);
   assert.ok(!limited.help && limited.config.connectionsMax === 300);
 });
@@ -34,11 +35,20 @@ Deno.test("router flag mistakes name the flag", () => {
     [["--connect-timeout-ms", "x"], /Invalid --connect-timeout-ms "x"/],
     [["--address", "127.0.0.1:9000", "--shards", "127.0.0.1:9000"], /is the router's own --address 127.0.0.1:9000/],
     [["--max-connections", "0"], /Invalid --max-connections "0": must be from 1 to 1000000/],
+    [["--metrics-address", "9100"], /Invalid --metrics-address "9100": expected host:port/],
+    [
+      ["--address", "127.0.0.1:9000", "--metrics-address", "127.0.0.1:9000"],
+      /--metrics-address 127\.0\.0\.1:9000 is the gRPC --address; give metrics a port of their own/,
+    ],
     [["--bogus"], /Unknown flag --bogus/],
   ];
   for (const [args, message] of cases) assert.throws(() => parseRouterArgs(args), message);
   assert.match(routerUsage(), /--migration-pause-ms MS/);
   assert.match(routerUsage(), /--max-connections N +Client connections open at once.*\(default: 10000\)/);
+  assert.match(routerUsage(), /--metrics-address HOST:PORT +Serve Prometheus metrics at http:\/\/HOST:PORT\/metrics/);
+  const metrics = parseRouterArgs(["--metrics-address", "127.0.0.1:0"]);
+  assert.ok(!metrics.help);
+  assert.deepEqual(metrics.config.metricsAddress, { host: "127.0.0.1", port: 0 });
 });
 
 // Settings from the environment and a config file, read by the node's code with the
@@ -85,6 +95,7 @@ Deno.test("every router flag but help and config can come from KVSTORE_ROUTER_* 
     "max-value-bytes": "2mb",
     "max-ttl-seconds": 60,
     "max-connections": 99,
+    "metrics-address": "127.0.0.1:9100",
     "log-level": "debug",
     "log-format": "json",
   };
@@ -103,6 +114,7 @@ Deno.test("every router flag but help and config can come from KVSTORE_ROUTER_* 
   assert.equal(config.migrationPauseMs, 5);
   assert.deepEqual(config.limits, { keyBytesMax: 1024, valueBytesMax: 2 * 1024 ** 2, ttlSecondsMax: 60 });
   assert.equal(config.connectionsMax, 99);
+  assert.deepEqual(config.metricsAddress, { host: "127.0.0.1", port: 9100 });
   assert.equal(config.logLevel, "debug");
   assert.equal(config.logFormat, "json");
   assert.equal(config.configFile, "r.json");
@@ -190,6 +202,10 @@ Deno.test("an invalid router setting is refused, named as its source spells it",
   assert.match(
     refusal(parse([], { KVSTORE_ROUTER_MAX_VALUE_BYTES: "lots" })),
     /^Invalid KVSTORE_ROUTER_MAX_VALUE_BYTES/,
+  );
+  assert.match(
+    refusal(parse([], { KVSTORE_ROUTER_METRICS_ADDRESS: "localhost" })),
+    /^Invalid KVSTORE_ROUTER_METRICS_ADDRESS "localhost": expected host:port/,
   );
 });
 

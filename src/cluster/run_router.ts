@@ -11,7 +11,7 @@ import { UsageError } from "../config/usage_error.ts";
 import { KvError } from "../errors.ts";
 import { Logger } from "../logging/logger.ts";
 import { stderrSink } from "../logging/stderr.ts";
-import { isSystemError, readConfigFileText, waitForSignal } from "../server/run.ts";
+import { isSystemError, readConfigFileText, reportStartFailure, waitForSignal } from "../server/run.ts";
 import { routeGrpcLogs } from "../transport/grpc.ts";
 import { Router } from "./router.ts";
 import { parseRouterArgs, routerUsage } from "./router_flags.ts";
@@ -39,13 +39,9 @@ export async function runRouter(args: readonly string[]): Promise<number> {
   // Listen for signals before starting, so a signal that arrives as soon as the router
   // logs "Listening" (a supervisor, a test) still gets a graceful shutdown.
   const signalled = waitForSignal(() => logger.warn("Second signal: exiting without waiting"));
-  // As for a node: once the log format is known, the line that says why the router
-  // cannot start is in it (with --log-format json, every line on stderr is JSON).
-  const failStart = (message: string) => {
-    if (config.logFormat !== "json") return fail(message, 1);
-    logger.error(message);
-    return 1;
-  };
+  // As for a node: one line, in the log's format once that is known.
+  const failStart = (message: string) =>
+    reportStartFailure(message, { program: "kvstore router", subsystem: "router", logger, format: config.logFormat });
   let router: Router;
   try {
     router = await Router.start(config, logger);

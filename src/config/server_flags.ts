@@ -106,6 +106,14 @@ export const LOG_FORMAT_FLAG: FlagSpec = {
   defaultText: "text",
 };
 
+/** The metrics endpoint's flag, shared by a node and a router. */
+export const METRICS_ADDRESS_FLAG: FlagSpec = {
+  name: "metrics-address",
+  type: "string",
+  valueName: "HOST:PORT",
+  help: "Serve Prometheus metrics at http://HOST:PORT/metrics (and /healthz); off unless given.",
+};
+
 export const SERVER_FLAGS: readonly FlagSpec[] = [
   { name: "master", type: "boolean", help: "Run as a master (the default)." },
   { name: "replica", type: "boolean", help: "Run as a read-only replica of --master-address." },
@@ -197,12 +205,7 @@ export const SERVER_FLAGS: readonly FlagSpec[] = [
     valueName: "FILE",
     help: "Read settings from a JSON file of flag names and values (env KVSTORE_CONFIG).",
   },
-  {
-    name: "metrics-address",
-    type: "string",
-    valueName: "HOST:PORT",
-    help: "Serve Prometheus metrics at http://HOST:PORT/metrics (and /healthz); off unless given.",
-  },
+  METRICS_ADDRESS_FLAG,
   {
     name: "appendfsync",
     type: "string",
@@ -351,13 +354,7 @@ function buildServerConfig(values: FlagValues): ServerConfig {
     2 ** 31 - 1,
   );
   const dataDir = asString("data-dir") ?? ".";
-  const metricsAddressText = asString("metrics-address");
-  const metricsAddress = metricsAddressText === undefined
-    ? null
-    : parseAddress(metricsAddressText, "--metrics-address");
-  if (metricsAddress !== null && metricsAddress.port !== 0 && formatAddress(metricsAddress) === ownAddress) {
-    throw new UsageError(`--metrics-address ${ownAddress} is the gRPC --address; give metrics a port of their own`);
-  }
+  const metricsAddress = parseMetricsAddress(asString("metrics-address"), address);
   if (dataDir.trim() === "") throw new UsageError('Invalid --data-dir "": give a directory path');
 
   return {
@@ -453,4 +450,16 @@ export function serverUsage(): string {
 
 function flagLabel(flag: FlagSpec): string {
   return flag.type === "boolean" ? `--${flag.name}` : `--${flag.name} ${flag.valueName ?? "VALUE"}`;
+}
+
+/** --metrics-address (null when not given), refused when it is the gRPC `address`
+ * itself: the second listener would fail to bind, and only after the first one did. */
+export function parseMetricsAddress(text: string | undefined, address: Address): Address | null {
+  if (text === undefined) return null;
+  const metricsAddress = parseAddress(text, "--metrics-address");
+  const ownAddress = formatAddress(address);
+  if (metricsAddress.port !== 0 && formatAddress(metricsAddress) === ownAddress) {
+    throw new UsageError(`--metrics-address ${ownAddress} is the gRPC --address; give metrics a port of their own`);
+  }
+  return metricsAddress;
 }

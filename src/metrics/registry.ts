@@ -22,7 +22,8 @@
  * suffix (`_seconds`, `_bytes`, `_total` for counters), as Prometheus recommends.
  * Durations are observed in seconds. Persistence's and replication's metrics are in
  * src/server/subsystem_metrics.ts: gauges that read state when scraped, and histograms
- * fed by hooks on the log (each fsync) and the persistence (each snapshot).
+ * fed by hooks on the log (each fsync) and the persistence (each snapshot). A
+ * router's own (`kvstore_router_*`) are in src/cluster/router_metrics.ts.
  *
  * ## Format
  *

@@ -1,6 +1,8 @@
 /**
  * The node's own metrics: every call by service, rpc and status with its latency, and
- * the state of the dataset, the process, the connections and health.
+ * the state of the dataset, the process, the connections and health. A router reports
+ * its calls and its process the same way, with these same functions (RpcMetrics,
+ * registerProcessMetrics; its own are in src/cluster/router_metrics.ts).
  *
  * Calls are observed by wrapping each service's handlers as it is added to the server
  * (RpcMetrics.instrument, applied by transport/grpc.ts's addService), so every service
@@ -171,6 +173,16 @@ export class RpcMetrics {
   }
 }
 
+/** Where the metrics every kvstore process reports (a node's and a router's) read from. */
+export interface ProcessState {
+  /** The role kvstore_info names: master, replica or router. */
+  readonly role: () => string;
+  readonly health: Health;
+  /** Client connections open now. */
+  readonly connections: () => number;
+  readonly startedAtMs: number;
+}
+
 /** Where the node's state metrics read from. */
 export interface NodeState {
   readonly keyspace: Keyspace;
@@ -180,14 +192,14 @@ export interface NodeState {
   readonly startedAtMs: number;
 }
 
-/** Registers the dataset, process, connection and health metrics of a node. */
-export function registerNodeMetrics(registry: MetricsRegistry, state: NodeState): void {
-  const store = () => state.keyspace.pipeline.staging.store;
+/** Registers what every kvstore process reports, a node or a router: what it is, whether
+ * it serves, its memory, when it started, its client connections and health watchers. */
+export function registerProcessMetrics(registry: MetricsRegistry, state: ProcessState): void {
   registry.gauge({
     name: "kvstore_info",
-    help: "Always 1; the labels describe the node.",
+    help: "Always 1; the labels describe the process.",
     labelNames: ["version", "role"],
-    collect: () => [{ labels: { version: VERSION, role: state.keyspace.role }, value: 1 }],
+    collect: () => [{ labels: { version: VERSION, role: state.role() }, value: 1 }],
   });
   registry.gauge({
     name: "kvstore_health_serving",
@@ -199,6 +211,38 @@ export function registerNodeMetrics(registry: MetricsRegistry, state: NodeState)
         value: state.health.status(service) === "SERVING" ? 1 : 0,
       })),
   });
+  registry.gauge({
+    name: "process_resident_memory_bytes",
+    help: "Resident memory of the process, in bytes.",
+    collect: () => Deno.memoryUsage().rss,
+  });
+  registry.gauge({
+    name: "kvstore_heap_used_bytes",
+    help: "JavaScript heap in use, in bytes.",
+    collect: () => Deno.memoryUsage().heapUsed,
+  });
+  registry.gauge({
+    name: "process_start_time_seconds",
+    help: "When the process started, in unix seconds.",
+    collect: () => state.startedAtMs / 1000,
+  });
+  registry.gauge({
+    name: "kvstore_uptime_seconds",
+    help: "Seconds since the process started.",
+    collect: () => (Date.now() - state.startedAtMs) / 1000,
+  });
+  registry.gauge({ name: "kvstore_connections", help: "Client connections open now.", collect: state.connections });
+  registry.gauge({
+    name: "kvstore_health_watchers",
+    help: "Health Watch streams open now.",
+    collect: () => state.health.watcherCount,
+  });
+}
+
+/** Registers the process metrics of a node, and those of its dataset and write path. */
+export function registerNodeMetrics(registry: MetricsRegistry, state: NodeState): void {
+  const store = () => state.keyspace.pipeline.staging.store;
+  registerProcessMetrics(registry, { ...state, role: () => state.keyspace.role });
   registry.gauge({
     name: "kvstore_keys",
     help: "Keys held, including expired keys not yet removed.",
@@ -218,32 +262,6 @@ export function registerNodeMetrics(registry: MetricsRegistry, state: NodeState)
     name: "kvstore_dataset_bytes",
     help: "Estimated bytes held by keys, values and per-entry overhead.",
     collect: () => store().datasetBytes,
-  });
-  registry.gauge({
-    name: "process_resident_memory_bytes",
-    help: "Resident memory of the process, in bytes.",
-    collect: () => Deno.memoryUsage().rss,
-  });
-  registry.gauge({
-    name: "kvstore_heap_used_bytes",
-    help: "JavaScript heap in use, in bytes.",
-    collect: () => Deno.memoryUsage().heapUsed,
-  });
-  registry.gauge({
-    name: "process_start_time_seconds",
-    help: "When the node started, in unix seconds.",
-    collect: () => state.startedAtMs / 1000,
-  });
-  registry.gauge({
-    name: "kvstore_uptime_seconds",
-    help: "Seconds since the node started.",
-    collect: () => (Date.now() - state.startedAtMs) / 1000,
-  });
-  registry.gauge({ name: "kvstore_connections", help: "Client connections open now.", collect: state.connections });
-  registry.gauge({
-    name: "kvstore_health_watchers",
-    help: "Health Watch streams open now.",
-    collect: () => state.health.watcherCount,
   });
 
   const committed = registry.counter({

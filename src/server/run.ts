@@ -13,7 +13,7 @@ import { CONFIG_FILE_BYTES_MAX } from "../config/limits.ts";
 import { parseServerArgs, serverUsage } from "../config/server_flags.ts";
 import { UsageError } from "../config/usage_error.ts";
 import { KvError } from "../errors.ts";
-import { Logger } from "../logging/logger.ts";
+import { type LogFormat, Logger } from "../logging/logger.ts";
 import { stderrSink } from "../logging/stderr.ts";
 import { routeGrpcLogs } from "../transport/grpc.ts";
 import { Node } from "./node.ts";
@@ -41,13 +41,9 @@ export async function runServer(args: readonly string[]): Promise<number> {
   // Signals are handled from before the node starts: a SIGTERM that arrives just after
   // "Listening on" (or during start-up) shuts it down gracefully rather than killing it.
   const signal = waitForSignal(() => logger.warn("Second signal: exiting without waiting"));
-  // Once the log format is known, the line that says why the node cannot start is in it:
-  // with --log-format json every line on stderr is JSON, this one too.
-  const failStart = (message: string) => {
-    if (config.logFormat !== "json") return fail(message, 1);
-    logger.error(message);
-    return 1;
-  };
+  // Once the log format is known, the line that says why the node cannot start is in it.
+  const failStart = (message: string) =>
+    reportStartFailure(message, { program: "kvstore", subsystem: "server", logger, format: config.logFormat });
   let node: Node;
   try {
     node = await Node.start(config, logger);
@@ -113,4 +109,40 @@ export function isSystemError(error: unknown): error is Error & { code: string }
 function fail(message: string, status: number): number {
   stderrSink(`kvstore: ${message}`);
   return status;
+}
+
+/**
+ * A start-up failure's message split for the line that reports it: `message` is a
+ * KvError's, prefixed by the subsystem that failed (`server: Cannot listen on ...`).
+ * Returns that subsystem (the process's own when the message names none), the message
+ * without it, and the text of the line: said by the process whose own subsystem it is
+ * (`server` for a node, `router` for a router), the prefix only repeats the program's
+ * name, so it is dropped; another subsystem's stays, since it says which part failed
+ * (`metrics: Cannot listen on ...`, `recovery: Cannot load ...`).
+ */
+export function startFailure(
+  message: string,
+  ownSubsystem: string,
+): { component: string; detail: string; text: string } {
+  const match = /^([a-z]+): ([\s\S]*)$/.exec(message);
+  if (match === null) return { component: ownSubsystem, detail: message, text: message };
+  return { component: match[1], detail: match[2], text: match[1] === ownSubsystem ? match[2] : message };
+}
+
+/**
+ * Says why the process could not start, in one line on stderr, and returns exit status
+ * 1. As text, the line is prefixed by the program, as a command-line mistake's is
+ * (`kvstore: Cannot listen on 127.0.0.1:50051: ...`, `kvstore router: No cluster to
+ * serve: ...`, `kvstore: metrics: Cannot listen on ...`). With --log-format json every
+ * line on stderr is JSON, this one too: an error whose component is the subsystem that
+ * failed (`"component":"server","msg":"Cannot listen on ..."`), as its other lines have.
+ */
+export function reportStartFailure(
+  message: string,
+  options: { program: string; subsystem: string; logger: Logger; format: LogFormat },
+): number {
+  const { component, detail, text } = startFailure(message, options.subsystem);
+  if (options.format === "json") options.logger.child(component).error(detail);
+  else stderrSink(`${options.program}: ${text}`);
+  return 1;
 }
