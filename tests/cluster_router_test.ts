@@ -277,13 +277,64 @@ Deno.test("the command line works through a router", opts, async () => {
   assert.equal((await kv("scan")).stdout.split("\n").filter(Boolean).sort().join(","), "a,b,c");
   assert.equal((await kv("del", "a", "b", "zz")).stdout, "2\n");
   assert.equal((await kv("get", "c")).stdout, "3\n");
-  const routerInfo = (await kv("info")).stdout;
-  assert.match(routerInfo, /^role +router$/m);
-  assert.match(routerInfo, /^cluster$/m);
-  assert.match(routerInfo, /^ {2}shards$/m);
   const nodeInfo = await runKvstore(["info", "--endpoint", cluster.shards[0].address]);
   assert.doesNotMatch(nodeInfo.stdout, /cluster/, "a node has no cluster to describe");
 });
+
+Deno.test("kvstore info against a router shows what a router is, its shards as cluster status does", opts, async () => {
+  await using cluster = await startCluster(3);
+  const kv = (...args: string[]) => runKvstore([...args, "--endpoint", cluster.router.address]);
+  assert.equal((await kv("mset", "a", "1", "b", "2", "c", "3", "--ttl", "3600")).code, 0);
+
+  const plain = await kv("info");
+  assert.equal(plain.code, 0, plain.stderr);
+  const sections = plain.stdout.split("\n").filter((line) => line.startsWith("# "));
+  assert.deepEqual(sections, ["# Server", "# Clients", "# Keyspace", "# Memory", "# Cluster"], plain.stdout);
+  assert.match(plain.stdout, /^role +router$/m);
+  assert.match(plain.stdout, new RegExp(`^data_dir +${literal(cluster.router.dataDir)}$`, "m"));
+  assert.match(plain.stdout, /^keys +3$/m);
+  assert.match(plain.stdout, /^expiring_keys +3$/m);
+  assert.match(plain.stdout, /# Keyspace\n(.*\n){3}dataset_bytes +\d+ \(/);
+  // The Cluster section is `kvstore cluster status`, line for line.
+  const status = await kv("cluster", "status");
+  assert.ok(plain.stdout.endsWith(`# Cluster\n${status.stdout}`), `${plain.stdout}\n---\n${status.stdout}`);
+  for (const shard of cluster.shards) {
+    assert.match(
+      plain.stdout,
+      new RegExp(`^${literal(shard.address)} +${literal(shard.address)} +serving +\\d+ +\\d+\\.\\d% +-$`, "m"),
+    );
+  }
+  for (const nodeOnly of ["appendfsync", "log_bytes", "last_snapshot", "replid", "last_seq", "link_state", "backlog"]) {
+    assert.doesNotMatch(plain.stdout, new RegExp(`^${nodeOnly}`, "m"), `a router has no ${nodeOnly}`);
+  }
+
+  const json = JSON.parse((await kv("info", "--json")).stdout);
+  assert.equal(json.role, "router");
+  assert.equal(json.keys, 3);
+  assert.equal(json.data_dir, cluster.router.dataDir);
+  assert.equal(json.appendfsync, "", "every field is there, whatever the role");
+  assert.equal(json.cluster.epoch, 1);
+  assert.equal(json.cluster.migration, null);
+  assert.deepEqual(
+    json.cluster.shards.map((
+      shard: { keys: unknown; ring_share: unknown },
+    ) => [typeof shard.keys, typeof shard.ring_share]),
+    [["number", "number"], ["number", "number"], ["number", "number"]],
+  );
+
+  // A shard that does not answer: the sums say how many shards they count.
+  await cluster.shards[2].stop("SIGKILL");
+  const partial = await kv("info");
+  assert.equal(partial.code, 0, partial.stderr);
+  assert.match(partial.stdout, /^keys +\d+ \(2 of 3 shards answered\)$/m);
+  assert.match(partial.stdout, new RegExp(`^${literal(cluster.shards[2].address)} +\\S+ +serving +down `, "m"));
+  assert.match(partial.stdout, new RegExp(`^${literal(cluster.shards[2].address)}: router: `, "m"));
+});
+
+/** `text` as a regular expression that matches it literally. */
+function literal(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
 
 Deno.test(
   "kvstore scan through a router lists every key, and stops quietly when its reader goes away",

@@ -140,10 +140,16 @@ Deno.test("kvstore info shows the replication state of a master and its replica"
       "m",
     ),
   );
+  for (const replicaOnly of ["master_address", "link_state", "first_sync_done", "master_last_seq", "link_error"]) {
+    assert.doesNotMatch(masterText, new RegExp(`^${replicaOnly} `, "m"), `a master shows no ${replicaOnly}`);
+  }
   const replicaText = (await runKvstore(["info", "--endpoint", replica.address])).stdout;
   assert.match(replicaText, /^link_state +up$/m);
   assert.match(replicaText, /^last_seq +1$/m);
   assert.match(replicaText, /^master_last_seq +1$/m);
+  assert.match(replicaText, new RegExp(`^master_address +${master.address.replaceAll(".", "\\.")}$`, "m"));
+  assert.doesNotMatch(replicaText, /^replicas$/m, "a replica serves no replicas");
+  assert.doesNotMatch(replicaText, /^link_down_ms /m, "the link is up");
   const json = JSON.parse((await runKvstore(["info", "--json", "--endpoint", master.address])).stdout);
   assert.equal(String(json.replicas[0].acked_seq), "1");
 });

@@ -11,19 +11,34 @@
  * dataset_bytes    1234567 (1.2 MiB)
  * ```
  *
+ * As redis-cli's INFO does, the text shows what is relevant to the node that answered;
+ * `--json` keeps every field, so scripts see one shape whatever the role:
+ *
+ * - A master leaves out the fields of a replica's link to its master, and a replica the
+ *   list of replicas only a master serves.
+ * - A router (role "router") keeps no data files and no history: it has no Persistence
+ *   and no Replication section. Its keyspace figures are the sums over its shards (and
+ *   say so when a shard did not answer), and its Cluster section is the text of
+ *   `kvstore cluster status` ({@linkcode formatClusterStatus}).
+ * - Figures that describe nothing leave with what they would describe: the previous
+ *   history's seq when there is none, a snapshot's size and seq when none was written,
+ *   how long the link has been down while it is up.
+ *
  * Fields are placed by name, so fields that other subsystems add to InfoResponse land
  * in a sensible section with no change here: a name with the word `snapshot`, `log`,
  * `aof`, `rdb` or `fsync` goes under Persistence; `replica`, `master`, `backlog`,
  * `sync`, `lag` or `seq` under Replication; `shard`, `cluster`, `ring`, `vnode` or `node`
- * under Cluster (words are separated by `_`); anything else under Other. A name ending `_bytes` is a
- * size, `_at_ms` a unix time, `_ms` a duration.
+ * under Cluster (words are separated by `_`); anything else under Other. A name ending `_bytes`
+ * or `_bytes_max` is a size, `_at_ms` a unix time, `_ms` a duration.
  *
  * Pure: it formats a decoded message.
  *
  * @module
  */
 
+import type { ClusterStatusResponse } from "../transport/messages.ts";
 import type { Int64Schema } from "../transport/proto.ts";
+import { formatClusterStatus } from "./cluster_format.ts";
 
 /** Where known fields go, in order. */
 const SECTIONS: readonly (readonly [string, readonly string[]])[] = [
@@ -75,7 +90,7 @@ const SECTIONS: readonly (readonly [string, readonly string[]])[] = [
     "previous_replid",
     "previous_replid_last_seq",
   ]],
-  ["Cluster", []],
+  ["Cluster", ["cluster"]],
   ["Other", []],
 ];
 
@@ -86,22 +101,43 @@ const WORD_SECTIONS: readonly (readonly [RegExp, string])[] = [
   [/(^|_)(shard|shards|cluster|ring|vnode|vnodes|node|nodes|router)(_|$)/, "Cluster"],
 ];
 
-/** The Info response as sections of aligned `field  value` lines. */
+/** The state of a replica's link to its master: a master has no such link, and answers
+ * zeros and "" for them. */
+const REPLICA_FIELDS: ReadonlySet<string> = new Set([
+  "master_address",
+  "link_state",
+  "first_sync_done",
+  "master_last_seq",
+  "link_down_ms",
+  "link_error",
+]);
+
+/** What only a master serves: a replica has no replicas of its own (it serves no Sync). */
+const MASTER_FIELDS: ReadonlySet<string> = new Set(["replicas"]);
+
+/** A node's own data files and history; a router keeps neither (its shards do). */
+const NODE_SECTIONS: ReadonlySet<string> = new Set(["Persistence", "Replication"]);
+
+/** Where a router's fields go when not where a node's do: its dataset figure is the sum
+ * of its shards' datasets, not memory the router holds; its data directory holds the
+ * cluster's state file, not a dataset. */
+const ROUTER_SECTIONS: ReadonlyMap<string, string> = new Map([
+  ["dataset_bytes", "Keyspace"],
+  ["data_dir", "Server"],
+]);
+
+/** A router's figures that are sums over its shards, which fall short while a shard
+ * does not answer. */
+const ROUTER_SUMMED_FIELDS: ReadonlySet<string> = new Set(["keys", "expiring_keys", "expired_keys", "dataset_bytes"]);
+
+/** The Info response as sections of aligned `field  value` lines; a router's cluster as
+ * the table `kvstore cluster status` prints. */
 export function formatInfo(info: Readonly<Record<string, unknown>>, nowMs: number): string[] {
-  const placed = new Map<string, string[]>(SECTIONS.map(([section]) => [section, []]));
-  const known = new Map<string, string>();
-  for (const [section, fields] of SECTIONS) for (const field of fields) known.set(field, section);
-  for (const [section, fields] of SECTIONS) {
-    for (const field of fields) if (field in info) placed.get(section)!.push(field);
-  }
-  for (const field of Object.keys(info)) {
-    if (known.has(field)) continue;
-    // A message field the node leaves unset (a plain node's `cluster`) decodes as null.
-    if (info[field] === null || info[field] === undefined) continue;
-    const section = WORD_SECTIONS.find(([pattern]) => pattern.test(field))?.[1] ?? "Other";
-    placed.get(section)!.push(field);
-  }
-  const width = Math.max(...Object.keys(info).map((field) => field.length));
+  const role = String(info.role ?? "");
+  const placed = placeFields(info, role);
+  const cluster = role === "router" ? clusterOf(info) : null;
+  const scalars = [...placed.values()].flat().filter((field) => !isNested(info[field]));
+  const width = Math.max(0, ...scalars.map((field) => field.length));
   const lines: string[] = [];
   for (const [section, fields] of placed) {
     if (fields.length === 0) continue;
@@ -109,14 +145,83 @@ export function formatInfo(info: Readonly<Record<string, unknown>>, nowMs: numbe
     lines.push(`# ${section}`);
     for (const field of fields) {
       const value = info[field];
-      if (value !== null && typeof value === "object") {
-        lines.push(field, ...formatNested(value, "  "));
+      if (field === "cluster" && cluster !== null) {
+        lines.push(...formatClusterStatus(cluster));
+      } else if (isNested(value)) {
+        lines.push(field, ...formatNested(value as object, "  "));
       } else {
-        lines.push(`${field.padEnd(width)}  ${formatField(field, value, nowMs)}`);
+        let text = formatField(field, value, nowMs);
+        if (cluster !== null && ROUTER_SUMMED_FIELDS.has(field)) text = withShardsAnswered(text, cluster);
+        lines.push(`${field.padEnd(width)}  ${text}`);
       }
     }
   }
   return lines;
+}
+
+/** The fields to print, by section in order: known fields where {@linkcode SECTIONS}
+ * puts them, others by a word of their name, less what means nothing for `role`. */
+function placeFields(info: Readonly<Record<string, unknown>>, role: string): Map<string, string[]> {
+  const placed = new Map<string, string[]>(SECTIONS.map(([section]) => [section, []]));
+  const known = new Map<string, string>();
+  for (const [section, fields] of SECTIONS) for (const field of fields) known.set(field, section);
+  const sectionOf = (field: string): string =>
+    (role === "router" ? ROUTER_SECTIONS.get(field) : undefined) ?? known.get(field) ??
+      WORD_SECTIONS.find(([pattern]) => pattern.test(field))?.[1] ?? "Other";
+  // Known fields in their order, then the others; a field moved for a router comes after
+  // its new section's own, since every section it moves to comes first in SECTIONS.
+  const ordered = [...known.keys()].filter((field) => field in info);
+  for (const field of Object.keys(info)) if (!known.has(field)) ordered.push(field);
+  for (const field of ordered) {
+    // A message field the node leaves unset (a plain node's `cluster`) decodes as null.
+    if (info[field] === null || info[field] === undefined) continue;
+    const section = sectionOf(field);
+    if (role === "router" && NODE_SECTIONS.has(section)) continue;
+    if (!isRelevant(field, info, role)) continue;
+    placed.get(section)!.push(field);
+  }
+  return placed;
+}
+
+/** Whether `field` says something for a node of `role` in the state `info` describes. */
+function isRelevant(field: string, info: Readonly<Record<string, unknown>>, role: string): boolean {
+  if (role === "master" && REPLICA_FIELDS.has(field)) return false;
+  if (role === "replica" && MASTER_FIELDS.has(field)) return false;
+  switch (field) {
+    case "previous_replid":
+    case "previous_replid_last_seq":
+      // "" and 0 until a promotion or a restart continues another history.
+      return String(info.previous_replid ?? "") !== "";
+    case "last_snapshot_duration_ms":
+    case "last_snapshot_keys":
+    case "last_snapshot_bytes":
+    case "last_snapshot_seq":
+      // Zeros until a snapshot is written or loaded; last_snapshot_at_ms says "never".
+      return Number(info.last_snapshot_at_ms ?? 0) !== 0;
+    case "link_down_ms":
+      // 0 while the link is up; link_state says so.
+      return Number(info.link_down_ms ?? 0) !== 0;
+    default:
+      return true;
+  }
+}
+
+/** A router's `cluster`, when it has the shape of a ClusterStatusResponse. */
+function clusterOf(info: Readonly<Record<string, unknown>>): ClusterStatusResponse | null {
+  const cluster = info.cluster as ClusterStatusResponse | null | undefined;
+  return cluster !== null && typeof cluster === "object" && Array.isArray(cluster.shards) ? cluster : null;
+}
+
+/** A shard-summed figure, saying how many shards it counts when some did not answer. */
+function withShardsAnswered(text: string, cluster: ClusterStatusResponse): string {
+  const answered = cluster.shards.filter((shard) => shard.reachable).length;
+  if (answered === cluster.shards.length) return text;
+  const note = `${answered} of ${cluster.shards.length} shards answered`;
+  return text.endsWith(")") ? `${text.slice(0, -1)}; ${note})` : `${text} (${note})`;
+}
+
+function isNested(value: unknown): boolean {
+  return value !== null && typeof value === "object";
 }
 
 /** One value, with its human form in parentheses where that helps. */
@@ -131,7 +236,7 @@ export function formatField(field: string, value: unknown, nowMs: number): strin
       : `${text} (${new Date(number).toISOString()}, ${formatDuration(nowMs - number)} ago)`;
   }
   if (field.endsWith("_ms")) return `${text} (${formatDuration(number)})`;
-  if (field.endsWith("_bytes")) return `${text} (${formatBytes(number)})`;
+  if (field.endsWith("_bytes") || field.endsWith("_bytes_max")) return `${text} (${formatBytes(number)})`;
   return text;
 }
 

@@ -288,6 +288,8 @@ export class Router {
       metrics_address: this.#metricsServer === null ? "" : formatAddress(this.#metricsServer.address),
       calls_total: this.#rpcMetrics.total,
       config_file: this.config.configFile ?? "",
+      // Where the ring is kept (kvstore-cluster.json): a router has no dataset of its own.
+      data_dir: this.config.dataDir,
     };
   }
 

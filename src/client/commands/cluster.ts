@@ -14,10 +14,10 @@
  */
 
 import { UsageError } from "../../config/usage_error.ts";
-import { isLoadingRefusal } from "../../errors.ts";
 import type { ClusterStatusResponse, MigrationStatus } from "../../transport/messages.ts";
 import { KvClientError } from "../client.ts";
 import { ClusterClient } from "../cluster_client.ts";
+import { describeProgress, formatClusterStatus } from "../cluster_format.ts";
 import { type ClientCommand, type CommandContext, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK } from "../command.ts";
 
 /** Most often a plain progress line is printed, in ms. */
@@ -127,20 +127,6 @@ async function follow(
   return EXIT_OK;
 }
 
-/** One line: what moves where and how far it has got. */
-export function describeProgress(status: MigrationStatus): string {
-  const moved = Number(status.keys_moved);
-  const toMove = Number(status.keys_to_move);
-  const percent = toMove > 0 ? ` (${Math.min(100, Math.round((100 * moved) / toMove))}%)` : "";
-  const what = `${status.kind === "add" ? "adding" : "removing"} shard ${JSON.stringify(status.shard)}`;
-  const counts = `${moved} of about ${toMove} keys moved${percent}, ` +
-    `${status.keys_scanned} of ${status.keys_to_scan} scanned`;
-  if (status.state === "waiting") return `${what}: waiting (${status.error}); ${counts}`;
-  if (status.state === "moving" && moved === 0 && Number(status.keys_to_scan) === 0) return `${what}: starting`;
-  if (status.state === "done") return `${what}: done; ${moved} keys moved`;
-  return `${what}: ${counts}`;
-}
-
 /** A progress message for --json, its counts and times as numbers (the wire's int64
  * fields arrive as strings), as `info --json` prints them. */
 function migrationJson(status: MigrationStatus): MigrationStatus {
@@ -169,25 +155,5 @@ function printStatus(context: CommandContext, status: ClusterStatusResponse): vo
     });
     return;
   }
-  context.print(
-    `${status.shards.length} shards, ${status.vnodes} vnodes per shard, epoch ${status.epoch}` +
-      (status.migration === null ? ", stable" : ""),
-  );
-  const rows = [["SHARD", "MASTER", "STATE", "KEYS", "RING", "REPLICAS"]];
-  for (const shard of status.shards) {
-    rows.push([
-      shard.name,
-      shard.master,
-      shard.state,
-      shard.reachable ? String(shard.keys) : isLoadingRefusal(shard.error) ? "loading" : "down",
-      `${(shard.ring_share * 100).toFixed(1)}%`,
-      shard.replicas.length === 0 ? "-" : shard.replicas.join(","),
-    ]);
-  }
-  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
-  for (const row of rows) context.print(row.map((cell, i) => cell.padEnd(widths[i])).join("  ").trimEnd());
-  for (const shard of status.shards) {
-    if (!shard.reachable) context.print(`${shard.name}: ${shard.error}`);
-  }
-  if (status.migration !== null) context.print(describeProgress(status.migration));
+  for (const line of formatClusterStatus(status)) context.print(line);
 }
