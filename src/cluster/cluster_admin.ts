@@ -198,17 +198,20 @@ export class ClusterAdmin {
   }
 
   /** Describes the cluster: every shard with what its master says of itself. */
-  async status(): Promise<ClusterStatusResponse> {
-    return (await this.describe()).status;
+  async status(deadlineMs?: number): Promise<ClusterStatusResponse> {
+    return (await this.describe(deadlineMs)).status;
   }
 
   /** The cluster's status, and each involved shard's Info (null where it did not answer),
-   * in the order of `status.shards`. */
-  async describe(): Promise<{ status: ClusterStatusResponse; infos: (InfoResponse | null)[] }> {
+   * in the order of `status.shards`. Each shard has ROUTER_SHARD_INFO_DEADLINE_MS to
+   * answer, or until `deadlineMs` (unix ms) when that comes first: a caller with less
+   * time than that (`kvstore info --timeout-ms 1000`) still gets the shards that did
+   * answer, and the others as unreachable, rather than no answer at all. */
+  async describe(deadlineMs?: number): Promise<{ status: ClusterStatusResponse; infos: (InfoResponse | null)[] }> {
     const membership = this.#membership;
     const migration = membership.migration;
     const shares = new Topology(membership).after.shares();
-    const deadlineMs = this.#options.clock() + ROUTER_SHARD_INFO_DEADLINE_MS;
+    const probeDeadlineMs = Math.min(this.#options.clock() + ROUTER_SHARD_INFO_DEADLINE_MS, deadlineMs ?? Infinity);
     const infos: (InfoResponse | null)[] = [];
     const shards = await Promise.all(
       shardsInvolved(membership).map(async (spec, i): Promise<ShardStatus> => {
@@ -231,7 +234,7 @@ export class ClusterAdmin {
         };
         try {
           const info = await this.#options.pool.get(spec.name).call<InfoResponse>("Info", {}, {
-            deadlineMs,
+            deadlineMs: probeDeadlineMs,
             readFrom: "master",
           });
           infos[i] = info;

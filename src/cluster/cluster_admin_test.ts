@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { ROUTER_SHARD_INFO_DEADLINE_MS } from "../config/limits.ts";
 import { KvError, loadingRefusalMessage } from "../errors.ts";
 import { Logger, silentLogger } from "../logging/logger.ts";
 import type { MigrationStatus, WireEntry } from "../transport/messages.ts";
@@ -336,6 +337,39 @@ Deno.test("the start-up check tells a shard that is loading its dataset from one
     /WARN {2}kvstore: A shard is loading its dataset; calls for its keys are refused until it has, and it is used once loaded/,
   );
   assert.match(lines.find((line) => line.includes("shard=h:2"))!, /A shard does not answer/);
+});
+
+Deno.test("describing the cluster gives each shard until the caller's deadline, when that comes first", async () => {
+  const { admin, pool } = setup();
+  const infoDeadlines: number[] = [];
+  const get = pool.get.bind(pool);
+  pool.get = (name) => {
+    const shard = get(name);
+    return {
+      spec: shard.spec,
+      close: () => shard.close(),
+      call: (rpc, request, context) => {
+        if (rpc === "Info") infoDeadlines.push(context.deadlineMs);
+        return shard.call(rpc, request, context);
+      },
+    };
+  };
+  const soonMs = Date.now() + 300;
+  await admin.status(soonMs);
+  assert.deepEqual(infoDeadlines, [soonMs, soonMs, soonMs], "a caller with 300 ms left is answered in them");
+
+  infoDeadlines.length = 0;
+  const beforeMs = Date.now();
+  await admin.status(beforeMs + 60_000);
+  await admin.status();
+  const afterMs = Date.now();
+  assert.equal(infoDeadlines.length, 6);
+  for (const deadlineMs of infoDeadlines) {
+    assert.ok(
+      deadlineMs >= beforeMs + ROUTER_SHARD_INFO_DEADLINE_MS && deadlineMs <= afterMs + ROUTER_SHARD_INFO_DEADLINE_MS,
+      "a caller with more time, or none given, waits ROUTER_SHARD_INFO_DEADLINE_MS at most",
+    );
+  }
 });
 
 Deno.test("shards' digests combine into the digest of one node holding all their keys", () => {

@@ -174,7 +174,7 @@ export class Router {
         core,
         admin,
         readFrom: config.readFrom,
-        info: () => started.router!.info(),
+        info: (deadlineMs) => started.router!.info(deadlineMs),
         logger: log,
       }),
     );
@@ -260,9 +260,10 @@ export class Router {
   }
 
   /** What the Info rpc answers: the router itself, the sums over its shards, and the
-   * cluster's status. */
-  async info(): Promise<InfoResponse> {
-    const { status, infos } = await this.admin.describe();
+   * cluster's status; shards that have not answered by `deadlineMs` (unix ms) are
+   * reported unreachable (see ClusterAdmin.describe). */
+  async info(deadlineMs?: number): Promise<InfoResponse> {
+    const { status, infos } = await this.admin.describe(deadlineMs);
     const sum = (field: keyof InfoResponse) => infos.reduce((total, info) => total + Number(info?.[field] ?? 0), 0);
     return {
       role: "router",

@@ -60,8 +60,8 @@ export interface RouterServiceParts {
   readonly core: RouterCore;
   readonly admin: ClusterAdmin;
   readonly readFrom: ReadFrom;
-  /** What the Info rpc answers. */
-  readonly info: () => Promise<InfoResponse>;
+  /** What the Info rpc answers, asking the shards until `deadlineMs` (unix ms) at most. */
+  readonly info: (deadlineMs: number) => Promise<InfoResponse>;
   readonly logger: Logger;
 }
 
@@ -93,7 +93,9 @@ export function routerHandlers(parts: RouterServiceParts): Handlers {
     MGet: unaryHandler<MGetRequest, MGetResponse>("MGet", logger, (request, call) => core.mget(request, context(call))),
     MSet: unaryHandler<MSetRequest, MSetResponse>("MSet", logger, (request, call) => core.mset(request, context(call))),
     Scan: unaryHandler<ScanRequest, ScanResponse>("Scan", logger, (request, call) => core.scan(request, context(call))),
-    Info: unaryHandler<InfoRequest, InfoResponse>("Info", logger, () => parts.info()),
+    // Info and ClusterStatus ask every shard: within the caller's deadline (less the
+    // margin callDeadlineMs keeps), so the answer arrives while the caller still listens.
+    Info: unaryHandler<InfoRequest, InfoResponse>("Info", logger, (_, call) => parts.info(callDeadlineMs(call))),
     ReplicateCommand: unaryHandler<ReplicationCommand, ReplicationResponse>("ReplicateCommand", logger, () => {
       throw notForRouter("ReplicateCommand");
     }),
@@ -119,7 +121,7 @@ export function routerHandlers(parts: RouterServiceParts): Handlers {
     ClusterStatus: unaryHandler<Record<string, never>, ClusterStatusResponse>(
       "ClusterStatus",
       logger,
-      () => admin.status(),
+      (_, call) => admin.status(callDeadlineMs(call)),
     ),
     AddShard: (call: grpc.ServerWritableStream<ClusterChangeRequest, MigrationStatus>) => {
       streamProgress(call, admin, logger, "AddShard", async () => {
@@ -156,21 +158,24 @@ export function routerHandlers(parts: RouterServiceParts): Handlers {
  * client's less a margin (see ROUTER_DEADLINE_MARGIN_MS_MAX), so that a shard that does
  * not answer is named to a client that is still waiting. */
 function callContext(call: grpc.ServerUnaryCall<unknown, unknown>, readFrom: ReadFrom): CallContext {
-  const deadline = call.getDeadline();
-  const nowMs = Date.now();
-  let clientMs = deadline instanceof Date ? deadline.getTime() : Number(deadline);
-  if (Number.isFinite(clientMs)) clientMs -= Math.min(ROUTER_DEADLINE_MARGIN_MS_MAX, (clientMs - nowMs) / 10);
-  const capMs = nowMs + ROUTER_FORWARD_DEADLINE_MS;
   const asked = call.metadata.get(READ_FROM_METADATA_KEY)[0];
   if (asked !== undefined && asked !== "master" && asked !== "replica") {
     throw invalidArgument(
       `router: Invalid metadata ${READ_FROM_METADATA_KEY} ${quote(String(asked))}: expected master or replica`,
     );
   }
-  return {
-    deadlineMs: Number.isFinite(clientMs) ? Math.min(clientMs, capMs) : capMs,
-    readFrom: (asked as ReadFrom | undefined) ?? readFrom,
-  };
+  return { deadlineMs: callDeadlineMs(call), readFrom: (asked as ReadFrom | undefined) ?? readFrom };
+}
+
+/** How long the router may spend on a call's shards (unix ms): the client's deadline less
+ * a margin to answer in, capped at ROUTER_FORWARD_DEADLINE_MS from now. */
+function callDeadlineMs(call: grpc.ServerUnaryCall<unknown, unknown>): number {
+  const deadline = call.getDeadline();
+  const nowMs = Date.now();
+  let clientMs = deadline instanceof Date ? deadline.getTime() : Number(deadline);
+  if (Number.isFinite(clientMs)) clientMs -= Math.min(ROUTER_DEADLINE_MARGIN_MS_MAX, (clientMs - nowMs) / 10);
+  const capMs = nowMs + ROUTER_FORWARD_DEADLINE_MS;
+  return Number.isFinite(clientMs) ? Math.min(clientMs, capMs) : capMs;
 }
 
 function parseRequestShard(text: string, action: string) {
