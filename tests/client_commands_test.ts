@@ -78,7 +78,7 @@ Deno.test(
       { name: "mset", args: ["mset", "a", "1", "b"], message: /Expected KEY VALUE pairs, got 3 arguments/ },
       { name: "mset", args: ["mset", "a", "1", "--ttl", "0"], message: /Invalid --ttl "0": expected a positive/ },
       { name: "scan", args: ["scan", "--page-size", "0"], message: /Invalid --page-size "0"/ },
-      { name: "info", args: ["info", "extra"], message: /Expected no arguments/ },
+      { name: "info", args: ["info", "extra"], message: /Unknown section "extra": expected server, clients, / },
       { name: "export", args: ["export", "-", "--page-size", "x"], message: /Invalid --page-size "x"/ },
       { name: "ttl", args: ["ttl", "k", "--timeout-ms", "0"], message: /Invalid --timeout-ms "0"/ },
     );
@@ -143,6 +143,19 @@ Deno.test("info is readable in sections, and --json gives numbers for counts", o
   assert.match(plain.stdout, /^uptime_ms\s+\d+ \(/m);
   assert.match(plain.stdout, /^rss_bytes\s+\d+ \(\d+\.\d MiB\)$/m);
   assert.match(plain.stdout, /^health\s+SERVING$/m);
+  const replication = await runKvstore(["info", "Replication", "keyspace", "--endpoint", server.address]);
+  assert.equal(replication.code, 0, replication.stderr);
+  assert.deepEqual(
+    replication.stdout.split("\n").filter((line) => line.startsWith("# ")),
+    ["# Keyspace", "# Replication"],
+    "sections named, in any case, keep their order",
+  );
+  assert.deepEqual(
+    Object.keys(JSON.parse((await runKvstore(["info", "keyspace", "--json", "--endpoint", server.address])).stdout)),
+    ["keys", "expiring_keys", "expired_keys"],
+  );
+  const none = await runKvstore(["info", "cluster", "--endpoint", server.address]);
+  assert.deepEqual([none.code, none.stdout, none.stderr], [0, "", "kvstore info: A master has no cluster section\n"]);
   const json = JSON.parse((await runKvstore(["info", "--json", "--endpoint", server.address])).stdout);
   assert.equal(json.keys, 1);
   assert.equal(typeof json.uptime_ms, "number");

@@ -298,6 +298,7 @@ Deno.test("kvstore info against a router shows what a router is, its shards as c
   // The Cluster section is `kvstore cluster status`, line for line.
   const status = await kv("cluster", "status");
   assert.ok(plain.stdout.endsWith(`# Cluster\n${status.stdout}`), `${plain.stdout}\n---\n${status.stdout}`);
+  assert.equal((await kv("info", "cluster")).stdout, `# Cluster\n${status.stdout}`);
   for (const shard of cluster.shards) {
     assert.match(
       plain.stdout,

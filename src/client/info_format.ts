@@ -130,11 +130,22 @@ const ROUTER_SECTIONS: ReadonlyMap<string, string> = new Map([
  * does not answer. */
 const ROUTER_SUMMED_FIELDS: ReadonlySet<string> = new Set(["keys", "expiring_keys", "expired_keys", "dataset_bytes"]);
 
+/** The names of the sections, in lower case, as `kvstore info SECTION` takes them. */
+export const INFO_SECTIONS: readonly string[] = SECTIONS.map(([section]) => section.toLowerCase());
+
 /** The Info response as sections of aligned `field  value` lines; a router's cluster as
- * the table `kvstore cluster status` prints. */
-export function formatInfo(info: Readonly<Record<string, unknown>>, nowMs: number): string[] {
+ * the table `kvstore cluster status` prints. With `sections` (lower-case names from
+ * {@linkcode INFO_SECTIONS}), only those. */
+export function formatInfo(
+  info: Readonly<Record<string, unknown>>,
+  nowMs: number,
+  sections?: ReadonlySet<string>,
+): string[] {
   const role = String(info.role ?? "");
   const placed = placeFields(info, role);
+  if (sections !== undefined) {
+    for (const section of placed.keys()) if (!sections.has(section.toLowerCase())) placed.delete(section);
+  }
   const cluster = role === "router" ? clusterOf(info) : null;
   const scalars = [...placed.values()].flat().filter((field) => !isNested(info[field]));
   const width = Math.max(0, ...scalars.map((field) => field.length));
@@ -163,24 +174,43 @@ export function formatInfo(info: Readonly<Record<string, unknown>>, nowMs: numbe
  * puts them, others by a word of their name, less what means nothing for `role`. */
 function placeFields(info: Readonly<Record<string, unknown>>, role: string): Map<string, string[]> {
   const placed = new Map<string, string[]>(SECTIONS.map(([section]) => [section, []]));
-  const known = new Map<string, string>();
-  for (const [section, fields] of SECTIONS) for (const field of fields) known.set(field, section);
-  const sectionOf = (field: string): string =>
-    (role === "router" ? ROUTER_SECTIONS.get(field) : undefined) ?? known.get(field) ??
-      WORD_SECTIONS.find(([pattern]) => pattern.test(field))?.[1] ?? "Other";
   // Known fields in their order, then the others; a field moved for a router comes after
   // its new section's own, since every section it moves to comes first in SECTIONS.
-  const ordered = [...known.keys()].filter((field) => field in info);
-  for (const field of Object.keys(info)) if (!known.has(field)) ordered.push(field);
+  const ordered = [...KNOWN_SECTIONS.keys()].filter((field) => field in info);
+  for (const field of Object.keys(info)) if (!KNOWN_SECTIONS.has(field)) ordered.push(field);
   for (const field of ordered) {
     // A message field the node leaves unset (a plain node's `cluster`) decodes as null.
     if (info[field] === null || info[field] === undefined) continue;
-    const section = sectionOf(field);
+    const section = sectionOf(field, role);
     if (role === "router" && NODE_SECTIONS.has(section)) continue;
     if (!isRelevant(field, info, role)) continue;
     placed.get(section)!.push(field);
   }
   return placed;
+}
+
+/** The section of each known field. */
+const KNOWN_SECTIONS: ReadonlyMap<string, string> = new Map(
+  SECTIONS.flatMap(([section, fields]) => fields.map((field) => [field, section] as const)),
+);
+
+/** The section `field` belongs to on a node of `role`. */
+function sectionOf(field: string, role: string): string {
+  return (role === "router" ? ROUTER_SECTIONS.get(field) : undefined) ?? KNOWN_SECTIONS.get(field) ??
+    WORD_SECTIONS.find(([pattern]) => pattern.test(field))?.[1] ?? "Other";
+}
+
+/** The fields of `info` in `sections` (lower-case names), for `kvstore info SECTION
+ * --json`: every field of those sections, as the JSON of the whole response has them,
+ * whether or not the text would show it for this role. */
+export function infoSections(
+  info: Readonly<Record<string, unknown>>,
+  sections: ReadonlySet<string>,
+): Record<string, unknown> {
+  const role = String(info.role ?? "");
+  return Object.fromEntries(
+    Object.entries(info).filter(([field]) => sections.has(sectionOf(field, role).toLowerCase())),
+  );
 }
 
 /** Whether `field` says something for a node of `role` in the state `info` describes. */

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { kvstoreServiceDefinition } from "../transport/grpc.ts";
 import { int64SchemaOf } from "../transport/proto.ts";
 import { formatClusterStatus } from "./cluster_format.ts";
-import { formatBytes, formatDuration, formatField, formatInfo, infoJson } from "./info_format.ts";
+import { formatBytes, formatDuration, formatField, formatInfo, infoJson, infoSections } from "./info_format.ts";
 
 /** `fields` as a client decodes an Info answer holding them: every other field at its
  * default, int64 fields as decimal strings, unset messages as null. */
@@ -327,4 +327,40 @@ Deno.test("a router's JSON has every field, its counts, shares and progress as n
   assert.deepEqual(JSON.parse(JSON.stringify(json)), json);
   const strings = JSON.stringify(json).match(/"[a-z_]+":"-?[0-9]+"/g);
   assert.equal(strings, null, `int64 fields left as strings: ${strings}`);
+});
+
+Deno.test("sections named keep only those, in their order; JSON keeps every field of them", () => {
+  const master = decodedInfo({ role: "master", keys: 3, replid: "r", last_seq: 7, connections: 1 });
+  assert.deepEqual(
+    formatInfo(master, 0, new Set(["replication", "keyspace"])).filter((line) => line.startsWith("# ")),
+    [
+      "# Keyspace",
+      "# Replication",
+    ],
+  );
+  assert.deepEqual(formatInfo(decodedInfo(ROUTER_INFO), 0, new Set(["persistence"])), [], "a router has none");
+  assert.deepEqual(
+    Object.keys(infoSections(master, new Set(["replication"]))),
+    [
+      "replicas",
+      "replid",
+      "last_seq",
+      "master_address",
+      "link_state",
+      "first_sync_done",
+      "master_last_seq",
+      "link_down_ms",
+      "link_error",
+      "backlog_bytes",
+      "backlog_bytes_max",
+      "backlog_first_seq",
+      "previous_replid",
+      "previous_replid_last_seq",
+    ],
+  );
+  assert.deepEqual(
+    infoSections(decodedInfo(ROUTER_INFO), new Set(["keyspace"])),
+    { keys: "12", expiring_keys: "3", expired_keys: "1", dataset_bytes: "2048" },
+    "a router's dataset figure is a sum over its shards, in its Keyspace",
+  );
 });
