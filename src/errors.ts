@@ -45,6 +45,15 @@ export function isLoadingRefusal(message: string): boolean {
   return /server: Cannot serve \w+ yet: the node is loading its dataset/.test(message);
 }
 
+/** Whether a status message is a kvstore server's own (a router's or a node's): those
+ * start with their subsystem ("router: The call's deadline passed ...", "store: Cannot
+ * set ..."), whereas grpc-js's messages for a transport failure or a deadline that
+ * passed on the caller's side ("Deadline exceeded after 5.002s", "No connection
+ * established") do not. */
+export function isServerMessage(details: string): boolean {
+  return /^[a-z]+: /.test(details);
+}
+
 /** Shorthand for the most common client error. */
 export function invalidArgument(message: string): KvError {
   return new KvError("INVALID_ARGUMENT", message);

@@ -127,6 +127,10 @@ Deno.test(
       assert.equal(error.codeName, "DEADLINE_EXCEEDED");
       assert.match(error.details, new RegExp(`router: .*shard "${hung.address}" at ${hung.address}`));
       assert.ok(elapsedMs < 5000, `answered in ${elapsedMs} ms`);
+      // The command line says it too, rather than a timeout that names nothing.
+      const cli = await runKvstore(["get", key, "--endpoint", cluster.router.address, "--timeout-ms", "2000"]);
+      assert.equal(cli.code, 3, cli.stderr);
+      assert.match(cli.stderr, new RegExp(`^kvstore get: DEADLINE_EXCEEDED: router: .*shard "${hung.address}"`));
     } finally {
       hung.signal("SIGCONT");
     }

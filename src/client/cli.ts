@@ -31,6 +31,7 @@ import { parseArgs } from "node:util";
 import { parseAddress } from "../config/address.ts";
 import { CLIENT_CALL_DEADLINE_MS_DEFAULT } from "../config/limits.ts";
 import { UsageError } from "../config/usage_error.ts";
+import { isServerMessage } from "../errors.ts";
 import { KvClient, KvClientError } from "./client.ts";
 import { COMMANDS } from "./commands/mod.ts";
 import {
@@ -222,10 +223,12 @@ export function describeFailure(error: unknown, endpoint: string, timeoutMs: num
       return `Connection to ${endpoint} lost during the call (${connectionLoss(error.transportDetails)})` +
         (unknown === "" ? "; the server may have stopped or restarted: retry" : unknown);
     }
-    if (error.codeName === "DEADLINE_EXCEEDED") {
+    // Only the client's own deadline is a timeout to report as such: a router answers
+    // DEADLINE_EXCEEDED itself, just before that deadline, naming the shard that hangs.
+    if (error.codeName === "DEADLINE_EXCEEDED" && !isServerMessage(error.details)) {
       return `No answer from ${endpoint} within ${timeoutMs} ms (raise --timeout-ms, or check the server)${unknown}`;
     }
-    return `${error.codeName}: ${error.details}`;
+    return `${error.codeName}: ${error.details}${unknown}`;
   }
   return error instanceof Error ? error.message : String(error);
 }

@@ -67,3 +67,41 @@ Deno.test("a connection lost mid-call is said as such, and a write's outcome as 
   );
   assert.equal(connectionLoss("read ECONNRESET"), "the connection was reset");
 });
+
+Deno.test("a DEADLINE_EXCEEDED the server answered keeps its message; only the client's own deadline is a timeout", () => {
+  // A router answers DEADLINE_EXCEEDED naming the shard that did not answer, a moment
+  // before the client's deadline, so that the user learns which shard hangs.
+  const fromRouter = KvClientError.fromStatus(
+    {
+      code: 4,
+      details:
+        'router: The call\'s deadline passed before shard "s2" at 127.0.0.1:7102 answered (waited 4501 ms for it)',
+    },
+    "127.0.0.1:50051",
+    { rpc: "Get" },
+  );
+  assert.equal(
+    describeFailure(fromRouter, "127.0.0.1:50051", 5000),
+    'DEADLINE_EXCEEDED: router: The call\'s deadline passed before shard "s2" at 127.0.0.1:7102 answered ' +
+      "(waited 4501 ms for it)",
+  );
+  const writeFromRouter = KvClientError.fromStatus(
+    { code: 4, details: 'router: The call\'s deadline passed before shard "s2" at 127.0.0.1:7102 answered' },
+    "127.0.0.1:50051",
+    { rpc: "Set" },
+  );
+  assert.match(
+    describeFailure(writeFromRouter, "127.0.0.1:50051", 5000),
+    /^DEADLINE_EXCEEDED: router: .*; the write may or may not have been applied \(read it back to know\)$/,
+  );
+  // grpc-js's own message when the client's deadline passes.
+  const own = KvClientError.fromStatus(
+    { code: 4, details: "Deadline exceeded after 5.002s,LB pick: 0.001s,remote_addr=127.0.0.1:50051" },
+    "127.0.0.1:50051",
+    { rpc: "Get" },
+  );
+  assert.equal(
+    describeFailure(own, "127.0.0.1:50051", 5000),
+    "No answer from 127.0.0.1:50051 within 5000 ms (raise --timeout-ms, or check the server)",
+  );
+});

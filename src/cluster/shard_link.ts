@@ -29,7 +29,7 @@ import {
   ROUTER_RECONNECT_BACKOFF_MS_INITIAL,
   ROUTER_RECONNECT_BACKOFF_MS_MAX,
 } from "../config/limits.ts";
-import { type ErrorCode, isLoadingRefusal, KvError, quote } from "../errors.ts";
+import { type ErrorCode, isLoadingRefusal, isServerMessage, KvError, quote } from "../errors.ts";
 import { createKvstoreClient, grpc, type TransportLimits } from "../transport/grpc.ts";
 import type { InfoResponse } from "../transport/messages.ts";
 import { ReplicaSyncCache, syncVerdict } from "./replica_sync.ts";
@@ -162,9 +162,9 @@ export class ShardLink implements ShardApi {
 
   #failure(endpoint: Endpoint, error: grpc.ServiceError, elapsedMs: number): KvError {
     const codeName = grpc.status[error.code] ?? `STATUS_${error.code}`;
-    // A kvstore server's own refusals start with their subsystem ("store: Cannot set
-    // ..."); the transport's own messages do not.
-    const fromShard = /^[a-z]+: /.test(error.details);
+    // A kvstore server's own refusals start with their subsystem; the transport's own
+    // messages do not.
+    const fromShard = isServerMessage(error.details);
     if (error.code === grpc.status.UNAVAILABLE && fromShard) {
       return new KvError("UNAVAILABLE", refusedBy(this.spec.name, endpoint.address, error.details));
     }
