@@ -240,8 +240,15 @@ export function describeFailure(error: unknown, endpoint: string, timeoutMs: num
 export function connectionProblem(details: string): string {
   const errno = /\bconnect (E[A-Z]+)\b/.exec(details)?.[1];
   if (errno !== undefined) return CONNECT_ERRORS[errno] ?? `cannot connect (${errno})`;
+  // The server took the TCP connection, then dropped it before HTTP/2 was set up (it
+  // was paused, or dying): "Last error: read ECONNRESET (2026-12-05T13:08:48.905Z)".
+  if (/Last error: (Error: )?read ECONNRESET\b/.test(details)) return "the connection was reset before it was set up";
+  if (/Last error: (Error: )?write EPIPE\b/.test(details)) {
+    return "the server closed the connection before it was set up";
+  }
   if (/^Name resolution failed/.test(details)) return "the host name does not resolve";
-  return details.replace(/\s*Resolution note:\s*$/, "").replace(/\.$/, "");
+  return details.replace(/\s*Resolution note:\s*$/, "").replace(/\s*\(\d{4}-\d\d-\d\dT[\d:.]+Z\)$/, "")
+    .replace(/\.$/, "");
 }
 
 /** How a connection broke mid-call, in a few words, from grpc-js's message ("Received

@@ -20,6 +20,22 @@ Deno.test("a failure to connect is said in a few words, without grpc-js's empty 
   assert.equal(connectionProblem("Connection dropped. Resolution note: "), "Connection dropped");
 });
 
+Deno.test("a connection reset before it was set up (a paused or dying server) is said in a few words", () => {
+  // grpc-js's message when the server accepted the TCP connection and then reset it.
+  assert.equal(
+    connectionProblem("No connection established. Last error: read ECONNRESET (2026-12-05T13:08:48.905Z)"),
+    "the connection was reset before it was set up",
+  );
+  assert.equal(
+    connectionProblem("No connection established. Last error: write EPIPE (2026-12-05T13:08:48.905Z)"),
+    "the server closed the connection before it was set up",
+  );
+  assert.equal(
+    connectionProblem("No connection established. Last error: something new (2026-12-05T13:08:48.905Z)"),
+    "No connection established. Last error: something new",
+  );
+});
+
 Deno.test("a connection lost mid-call is said as such, and a write's outcome as unknown", () => {
   const lost = (rpc: string) =>
     KvClientError.fromStatus(
