@@ -139,6 +139,10 @@ Deno.test(
             "the write may or may not have been applied on that shard",
         ),
       );
+      // The command line says it too, rather than a timeout that names nothing.
+      const cliGet = await runKvstore(["get", key, "--endpoint", cluster.router.address, "--timeout-ms", "2000"]);
+      assert.equal(cliGet.code, 3, cliGet.stderr);
+      assert.match(cliGet.stderr, new RegExp(`^kvstore get: DEADLINE_EXCEEDED: router: .*shard "${hung.address}"`));
     } finally {
       hung.signal("SIGCONT");
     }

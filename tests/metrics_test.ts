@@ -9,6 +9,7 @@ import { METRICS_CONTENT_TYPE } from "../src/metrics/http.ts";
 import { expositionProblems, parseExposition, sampleValue } from "../src/metrics/exposition.ts";
 import { keysOn, startCluster } from "./helpers/cluster_process.ts";
 import { metricsUrl } from "./helpers/grpc_tools.ts";
+import { codeSpans, markdownTable, readReadme } from "./helpers/readme.ts";
 import { freePort, runKvstore, startServer, waitUntil } from "./helpers/server_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -54,6 +55,11 @@ Deno.test("smoke: /metrics counts calls by rpc and status, times them, and repor
   assert.ok(sampleValue(metrics, "kvstore_connections")! >= 1, "the test's own connection");
   assert.equal(sampleValue(metrics, "kvstore_info", { role: "master" }), 1);
   assert.equal(sampleValue(metrics, "kvstore_health_serving", { service: "" }), 1);
+  // The README's metrics table names exactly the families a node serves.
+  const documented = markdownTable(await readReadme(), "metric").flatMap(([cell]) =>
+    codeSpans(cell).map((span) => span.replace(/\{.*\}$/, ""))
+  );
+  assert.deepEqual([...new Set(documented)].sort(), [...metrics.types.keys()].sort());
 
   const health = await fetch(url.replace("/metrics", "/healthz"));
   assert.deepEqual([health.status, await health.text()], [200, "SERVING\n"]);

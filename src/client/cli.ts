@@ -223,10 +223,13 @@ export function describeFailure(error: unknown, endpoint: string, timeoutMs: num
       return `Connection to ${endpoint} lost during the call (${connectionLoss(error.transportDetails)})` +
         (unknown === "" ? "; the server may have stopped or restarted: retry" : unknown);
     }
-    // A router answers DEADLINE_EXCEEDED itself, naming the shard that did not answer.
+    // Only the client's own deadline is a timeout to report as such: a router answers
+    // DEADLINE_EXCEEDED itself, just before that deadline, naming the shard that hangs.
     if (error.codeName === "DEADLINE_EXCEEDED" && !isServerMessage(error.details)) {
       return `No answer from ${endpoint} within ${timeoutMs} ms (raise --timeout-ms, or check the server)${unknown}`;
     }
+    // A server's own answer already says whether the write may have been applied (a
+    // router's names the shard).
     return `${error.codeName}: ${error.details}`;
   }
   return error instanceof Error ? error.message : String(error);
@@ -239,8 +242,15 @@ export function describeFailure(error: unknown, endpoint: string, timeoutMs: num
 export function connectionProblem(details: string): string {
   const errno = /\bconnect (E[A-Z]+)\b/.exec(details)?.[1];
   if (errno !== undefined) return CONNECT_ERRORS[errno] ?? `cannot connect (${errno})`;
+  // The server took the TCP connection, then dropped it before HTTP/2 was set up (it
+  // was paused, or dying): "Last error: read ECONNRESET (2026-12-05T13:08:48.905Z)".
+  if (/Last error: (Error: )?read ECONNRESET\b/.test(details)) return "the connection was reset before it was set up";
+  if (/Last error: (Error: )?write EPIPE\b/.test(details)) {
+    return "the server closed the connection before it was set up";
+  }
   if (/^Name resolution failed/.test(details)) return "the host name does not resolve";
-  return details.replace(/\s*Resolution note:\s*$/, "").replace(/\.$/, "");
+  return details.replace(/\s*Resolution note:\s*$/, "").replace(/\s*\(\d{4}-\d\d-\d\dT[\d:.]+Z\)$/, "")
+    .replace(/\.$/, "");
 }
 
 /** How a connection broke mid-call, in a few words, from grpc-js's message ("Received

@@ -52,6 +52,22 @@ Deno.test("a router's trailer makes a write it lost on its shard's connection an
   assert.equal(plain.outcomeUnknown, false, "no trailer, no claim");
 });
 
+Deno.test("a connection reset before it was set up (a paused or dying server) is said in a few words", () => {
+  // grpc-js's message when the server accepted the TCP connection and then reset it.
+  assert.equal(
+    connectionProblem("No connection established. Last error: read ECONNRESET (2026-12-05T13:08:48.905Z)"),
+    "the connection was reset before it was set up",
+  );
+  assert.equal(
+    connectionProblem("No connection established. Last error: write EPIPE (2026-12-05T13:08:48.905Z)"),
+    "the server closed the connection before it was set up",
+  );
+  assert.equal(
+    connectionProblem("No connection established. Last error: something new (2026-12-05T13:08:48.905Z)"),
+    "No connection established. Last error: something new",
+  );
+});
+
 Deno.test("a connection lost mid-call is said as such, and a write's outcome as unknown", () => {
   const lost = (rpc: string) =>
     KvClientError.fromStatus(
@@ -98,4 +114,33 @@ Deno.test("a connection lost mid-call is said as such, and a write's outcome as 
     'UNAVAILABLE: server: Cannot set key "k": this node is shutting down',
   );
   assert.equal(connectionLoss("read ECONNRESET"), "the connection was reset");
+});
+
+Deno.test("a DEADLINE_EXCEEDED the server answered keeps its message; only the client's own deadline is a timeout", () => {
+  // A router answers DEADLINE_EXCEEDED naming the shard that did not answer, a moment
+  // before the client's deadline, so that the user learns which shard hangs.
+  const fromRouter = KvClientError.fromStatus(
+    {
+      code: 4,
+      details:
+        'router: The call\'s deadline passed before shard "s2" at 127.0.0.1:7102 answered (waited 4501 ms for it)',
+    },
+    "127.0.0.1:50051",
+    { rpc: "Get" },
+  );
+  assert.equal(
+    describeFailure(fromRouter, "127.0.0.1:50051", 5000),
+    'DEADLINE_EXCEEDED: router: The call\'s deadline passed before shard "s2" at 127.0.0.1:7102 answered ' +
+      "(waited 4501 ms for it)",
+  );
+  // grpc-js's own message when the client's deadline passes.
+  const own = KvClientError.fromStatus(
+    { code: 4, details: "Deadline exceeded after 5.002s,LB pick: 0.001s,remote_addr=127.0.0.1:50051" },
+    "127.0.0.1:50051",
+    { rpc: "Get" },
+  );
+  assert.equal(
+    describeFailure(own, "127.0.0.1:50051", 5000),
+    "No answer from 127.0.0.1:50051 within 5000 ms (raise --timeout-ms, or check the server)",
+  );
 });

@@ -156,7 +156,7 @@ export const SERVER_FLAGS: readonly FlagSpec[] = [
     name: "max-ttl-seconds",
     type: "string",
     valueName: "SECONDS",
-    help: "Longest TTL an EXPIRE may set.",
+    help: "Longest TTL an EXPIRE, or a SET with a TTL (MSet), may set.",
     defaultText: `${TTL_SECONDS_MAX_DEFAULT} (10 years)`,
   },
   {

@@ -71,15 +71,17 @@ export class PushLink {
 
   start(): void {
     const { registry, backlog, clock, logger } = this.#options;
+    const firstSeq = backlog().lastSeq + 1;
     this.#record = registry.add({
       id: `push:${this.address}`,
       address: this.address,
       mode: "push",
       state: "online",
       ackedSeq: -1,
+      firstSeq,
     }, clock());
-    logger.info(`Pushing every write to replica ${this.address}`, { fromSeq: backlog().lastSeq + 1 });
-    this.#loop ??= this.#run(backlog().lastSeq + 1);
+    logger.info(`Pushing every write to replica ${this.address}`, { fromSeq: firstSeq });
+    this.#loop ??= this.#run(firstSeq);
   }
 
   async stop(): Promise<void> {

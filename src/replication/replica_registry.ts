@@ -38,6 +38,10 @@ export interface ReplicaRecord {
    * sent). */
   ackedSeq: number;
   ackedAtMs: number;
+  /** A push link's first seq: it pushes only what was committed after it started, so it
+   * has nothing to deliver up to an older seq (and, until a write, no answer to learn
+   * where its replica is). Undefined for pulling replicas, which say where they are. */
+  readonly firstSeq?: number;
 }
 
 /** A replica's figures, as Info shows them. */
@@ -121,7 +125,10 @@ export class ReplicaRegistry {
    * The replicas attached that have not acknowledged `seq`, one record per replica
    * process (its most advanced). A process with any record at `seq` or later has it; a
    * push link whose replica cannot be reached ("down") is not counted as attached, since
-   * waiting for it would only wait out the bound.
+   * waiting for it would only wait out the bound; nor is one that started after `seq`,
+   * since it has nothing to push up to there (a master restarted with --replicas and
+   * stopped before a write would otherwise wait out the bound for an answer that never
+   * comes).
    */
   behind(seq: number): ReplicaRecord[] {
     const byNode = new Map<string, ReplicaRecord[]>();
@@ -132,7 +139,9 @@ export class ReplicaRegistry {
     const behind: ReplicaRecord[] = [];
     for (const records of byNode.values()) {
       if (records.some((record) => record.ackedSeq >= seq)) continue;
-      const reachable = records.filter((record) => !(record.mode === "push" && record.state === "down"));
+      const reachable = records.filter((record) =>
+        !(record.mode === "push" && (record.state === "down" || seq < (record.firstSeq ?? 0)))
+      );
       if (reachable.length === 0) continue;
       behind.push(reachable.reduce((best, record) => record.ackedSeq > best.ackedSeq ? record : best));
     }
@@ -182,7 +191,9 @@ export class ReplicaRegistry {
     oldestCommittedAtMs: number | undefined,
   ): ReplicaStatus[] {
     return [...this.#replicas.values()].map((record) => {
-      const lagSeqs = Math.max(0, masterSeq - record.ackedSeq);
+      // ackedSeq -1 means "nothing yet", as 0 does (seqs start at 1): a master at seq 0 has
+      // nothing a replica could lack.
+      const lagSeqs = Math.max(0, masterSeq - Math.max(record.ackedSeq, 0));
       let lagMs = 0;
       if (lagSeqs > 0) {
         const since = committedAtMs(record.ackedSeq + 1) ?? oldestCommittedAtMs ?? record.ackedAtMs;

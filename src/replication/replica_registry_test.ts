@@ -104,3 +104,29 @@ Deno.test("behind lists each replica process short of a seq once, leaving out pu
   registry.add(pull("late"), 3);
   assert.equal(changes.length, 3, "no listener after unregistering");
 });
+
+Deno.test("a push link is not behind a seq committed before it started: it has nothing to push up to there", () => {
+  const registry = new ReplicaRegistry();
+  // A master restarted at seq 100 with --replicas pushes from 101; its replica answered
+  // nothing yet (nothing was written since), so the master cannot wait for it at shutdown.
+  const push = registry.add({
+    id: "push:c:1",
+    address: "c:1",
+    mode: "push",
+    state: "online",
+    ackedSeq: -1,
+    firstSeq: 101,
+  }, 0);
+  assert.deepEqual(registry.behind(100), [], "nothing to deliver up to seq 100");
+  assert.deepEqual(registry.behind(0), [], "nor on a master that never took a write");
+  assert.deepEqual(registry.behind(101).map((record) => record.id), ["push:c:1"], "seq 101 is its to push");
+  registry.ack(push, 101, 1);
+  assert.deepEqual(registry.behind(101), []);
+});
+
+Deno.test("a master that holds no write shows no lag, whatever a replica acknowledged", () => {
+  const registry = new ReplicaRegistry();
+  registry.add({ id: "push:c:1", address: "c:1", mode: "push", state: "online", ackedSeq: -1, firstSeq: 1 }, 0);
+  const [status] = registry.status(0, 5000, () => undefined, undefined);
+  assert.deepEqual([status.ackedSeq, status.lagSeqs, status.lagMs], [-1, 0, 0]);
+});

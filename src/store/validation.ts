@@ -147,10 +147,17 @@ export function validateEntryDeadline(entry: EntryDeadline, nowMs: number, limit
     throw invalidArgument(`store: Cannot set key ${quote(entry.key)}: give expires_at_ms or ttl_ms, not both`);
   }
   if (ttlMs !== undefined) {
-    if (!Number.isSafeInteger(ttlMs) || ttlMs > maxMs) {
+    if (!Number.isSafeInteger(ttlMs)) {
       throw invalidArgument(
-        `store: Cannot set key ${quote(entry.key)}: ttl_ms ${ttlMs} is not a whole number up to ${maxMs} ` +
-          `(raise the limit with --max-ttl-seconds)`,
+        `store: Cannot set key ${quote(entry.key)}: ttl_ms must be a whole number of milliseconds, got ${ttlMs}`,
+      );
+    }
+    if (ttlMs > maxMs) {
+      // Said in seconds, as Expire says it: people give TTLs in seconds (`set --ttl`).
+      throw invalidArgument(
+        `store: Cannot set key ${quote(entry.key)}: a TTL of ${ttlMs / 1000} seconds (ttl_ms ${ttlMs}) is over ` +
+          `the limit of ${limits.ttlSecondsMax} (${Math.floor(limits.ttlSecondsMax / 86400)} days; ` +
+          `raise it with --max-ttl-seconds)`,
       );
     }
     return nowMs + ttlMs;

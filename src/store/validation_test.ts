@@ -54,7 +54,7 @@ Deno.test("an MSet entry's deadline is absolute or a TTL from now, never both, w
   assert.equal(validateEntryDeadline({ key: "k", expiresAtMs: 1 }, nowMs, LIMITS), 1, "a past deadline deletes");
   assert.throws(() => validateEntryDeadline({ key: "k", expiresAtMs: 5, ttlMs: 5 }, nowMs, LIMITS), /not both/);
   assert.throws(() => validateEntryDeadline({ key: "k", ttlMs: 100_001 }, nowMs, LIMITS), /--max-ttl-seconds/);
-  assert.throws(() => validateEntryDeadline({ key: "k", ttlMs: 1.5 }, nowMs, LIMITS), /not a whole number/);
+  assert.throws(() => validateEntryDeadline({ key: "k", ttlMs: 1.5 }, nowMs, LIMITS), /must be a whole number/);
   assert.throws(
     () => validateEntryDeadline({ key: "k", expiresAtMs: nowMs + 100_001 }, nowMs, LIMITS),
     /within 100 s from now/,
@@ -93,4 +93,20 @@ Deno.test("an MGet answer past the message limit is RESOURCE_EXHAUSTED, saying t
   validateMGetAnswer(new Array(1000).fill("€".repeat(10)), false, limits);
   // Deadlines count too.
   assert.throws(() => validateMGetAnswer(new Array(6000).fill(undefined), true, limits), /fewer keys/);
+});
+
+Deno.test("an MSet TTL over the limit is said in seconds, as Expire's is, not as a bare ttl_ms", () => {
+  const limits = { keyBytesMax: 8, valueBytesMax: 16, ttlSecondsMax: 315_360_000 };
+  // `kvstore set k v --ttl 400000000` sends ttl_ms 400000000000.
+  assert.throws(
+    () => validateEntryDeadline({ key: "k", ttlMs: 400_000_000_000 }, 0, limits),
+    {
+      message: 'store: Cannot set key "k": a TTL of 400000000 seconds (ttl_ms 400000000000) is over the limit of ' +
+        "315360000 (3650 days; raise it with --max-ttl-seconds)",
+    },
+  );
+  assert.throws(
+    () => validateEntryDeadline({ key: "k", ttlMs: 1.5 }, 0, limits),
+    { message: 'store: Cannot set key "k": ttl_ms must be a whole number of milliseconds, got 1.5' },
+  );
 });
