@@ -8,10 +8,35 @@
 import assert from "node:assert/strict";
 import { KvClient } from "../src/client/client.ts";
 import { SHUTDOWN_GRACE_MS } from "../src/config/limits.ts";
-import { digestOf, startReplica, waitForConvergence } from "./helpers/replication.ts";
+import { CLIENT_TRANSPORT_LIMITS, createKvstoreClient, type grpc } from "../src/transport/grpc.ts";
+import type { SyncMessage, SyncRequest } from "../src/transport/messages.ts";
+import { countLog, digestOf, startReplica, waitForConvergence } from "./helpers/replication.ts";
 import { freePort, startServer } from "./helpers/server_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
+
+/** Opens a Sync stream to `address` as a new, empty replica would, and resolves with how
+ * the node answers: the status it ends the stream with, or the type of its first message
+ * (it serves the sync). Bounded: a node that says nothing within 5 s fails the test. */
+async function syncAnswer(address: string): Promise<string> {
+  const client = createKvstoreClient(address, CLIENT_TRANSPORT_LIMITS);
+  try {
+    const open =
+      (client as unknown as Record<string, (options: object) => grpc.ClientDuplexStream<SyncRequest, SyncMessage>>)
+        .Sync;
+    const call = open.call(client, { deadline: Date.now() + 5000 });
+    const answer = new Promise<string>((resolve) => {
+      call.on("data", (message: SyncMessage) => resolve(`served ${message.type}`));
+      call.on("error", (error: grpc.ServiceError) => resolve(`${error.code}: ${error.details}`));
+    });
+    call.write({ replica_id: "probe-replica", replid: "", seq: 0, address: "", acked_seq: 0, reports_handled: true });
+    const result = await answer;
+    call.cancel();
+    return result;
+  } finally {
+    client.close();
+  }
+}
 
 /** The bound the first test gives its master, in ms. */
 const WAIT_MS = 3000;
@@ -92,6 +117,36 @@ Deno.test("a second signal while a master waits for a paused replica exits at on
     replica.signal("SIGCONT");
   }
 });
+
+Deno.test(
+  "a master that is shutting down refuses a new replica's Sync rather than start a fullSync",
+  opts,
+  async () => {
+    await using master = await startServer();
+    await using replica = await startReplica(master);
+    using client = new KvClient(master.address);
+    await client.set("k", "v1");
+    await waitForConvergence(master, [replica]);
+    // A replica answers a Sync with its refusal too (not grpc-js's UNKNOWN "Unknown error").
+    assert.match(await syncAnswer(replica.address), /^9: replication: Cannot serve Sync: this node is a replica of /);
+    replica.signal("SIGSTOP");
+    try {
+      await client.set("k", "v2");
+      master.signal("SIGTERM");
+      await master.waitForLog(/Waiting up to 10000 ms for 1 replica to acknowledge seq 2/);
+      const fullSyncs = countLog(master, /needs a fullSync/);
+      assert.equal(
+        await syncAnswer(master.address),
+        "14: replication: Cannot serve Sync: this node is shutting down; retry once it has restarted, or follow the " +
+          "node that takes its place",
+      );
+      assert.equal(countLog(master, /needs a fullSync/), fullSyncs, "no fullSync began for the refused replica");
+      assert.equal((await master.stop("SIGTERM", 4000)).code, 130, master.stderr);
+    } finally {
+      replica.signal("SIGCONT");
+    }
+  },
+);
 
 Deno.test(
   "a push to a replica that never answers does not hold the master's shutdown past its bound",

@@ -32,7 +32,7 @@ import type { Logger } from "../logging/logger.ts";
 import { type History, newReplid, type Persistence } from "../persistence/persistence.ts";
 import type { Keyspace } from "../server/keyspace.ts";
 import type { Handlers } from "../server/service.ts";
-import { unaryHandler } from "../server/status.ts";
+import { toServiceError, unaryHandler } from "../server/status.ts";
 import type { WritePipeline } from "../server/write_pipeline.ts";
 import type { SequencedCommand } from "../store/command.ts";
 import type { grpc } from "../transport/grpc.ts";
@@ -216,10 +216,15 @@ export class Replication {
         (request) => get().#replicateCommand(request),
       ),
       StreamReplication: ((call: grpc.ServerWritableStream<ReplicationStreamRequest, ReplicationCommand>) => {
-        get().#masterStreams("StreamReplication").serveStream(call);
+        serveOrRefuse(
+          call,
+          "StreamReplication",
+          logger,
+          () => get().#masterStreams("StreamReplication").serveStream(call),
+        );
       }) as grpc.UntypedHandleCall,
       Sync: ((call: grpc.ServerDuplexStream<SyncRequest, SyncMessage>) => {
-        get().#masterStreams("Sync").serveSync(call);
+        serveOrRefuse(call, "Sync", logger, () => get().#masterStreams("Sync").serveSync(call));
       }) as grpc.UntypedHandleCall,
       Promote: unaryHandler<PromoteRequest, PromoteResponse>("Promote", logger, () => get().promote()),
       ReplicaOf: unaryHandler<ReplicaOfRequest, ReplicaOfResponse>(
@@ -548,7 +553,17 @@ export class Replication {
     this.#follower.start();
   }
 
+  /** The master's streams, for a new Sync or StreamReplication; throws the refusal when
+   * this node serves none: it is a replica, or it is shutting down (a fullSync begun
+   * now would hold the master's shutdown, and the stream would close before long). */
   #masterStreams(rpc: string): MasterStreams {
+    if (this.#stopped) {
+      throw new KvError(
+        "UNAVAILABLE",
+        `replication: Cannot serve ${rpc}: this node is shutting down; retry once it has restarted, or follow ` +
+          "the node that takes its place",
+      );
+    }
     if (this.#streams !== null && this.#keyspace.role === "master") return this.#streams;
     throw new KvError(
       "FAILED_PRECONDITION",
@@ -584,6 +599,22 @@ export class Replication {
     if (own === null || other === null || own[2] !== other[2]) return false;
     const local = new Set(["127.0.0.1", "localhost", "0.0.0.0", "[::1]", "[::]", own[1]]);
     return local.has(other[1]);
+  }
+}
+
+/** Runs `serve` for a streaming call, answering the call with the refusal it throws: a
+ * streaming handler that throws would reach grpc-js, which answers UNKNOWN "Unknown
+ * error" and never ends the call's metrics. */
+function serveOrRefuse(
+  call: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>,
+  rpc: string,
+  logger: Logger,
+  serve: () => void,
+): void {
+  try {
+    serve();
+  } catch (error) {
+    call.emit("error", toServiceError(error, rpc, logger));
   }
 }
 
