@@ -61,7 +61,6 @@ export class Keyspace {
   #sweepLimits: SweepLimits;
   #clock: () => number;
   #random: () => number;
-  #expiredKeys = 0;
   /** Set when the node shuts down: it takes no more writes (see stopWrites). */
   #writesStopped = false;
   #scanCursors = new ScanCursors({
@@ -88,9 +87,11 @@ export class Keyspace {
     return this.#masterAddress;
   }
 
-  /** Keys removed by expiry (lazy or active) since start. */
+  /** Keys removed by expiry since start (lazy, active, or deleted after a restart found
+   * them past their deadline), each once its deletion is in the log (see
+   * WriteStaging.expiredKeys). */
   get expiredKeys(): number {
-    return this.#expiredKeys;
+    return this.pipeline.staging.expiredKeys;
   }
 
   /** Switches role, e.g. on promotion of a replica. */
@@ -146,7 +147,6 @@ export class Keyspace {
     this.pipeline.admitWrite();
     const decision = this.pipeline.staging.delete(key, this.#clock());
     if (decision.staged === null) return false;
-    if (!decision.applied) this.#expiredKeys++;
     await this.pipeline.commit(decision.staged);
     return decision.applied;
   }
@@ -160,7 +160,6 @@ export class Keyspace {
     this.pipeline.admitWrite();
     const decision = this.pipeline.staging.expire(key, seconds, this.#clock());
     if (decision.staged === null) return false;
-    if (!decision.applied) this.#expiredKeys++;
     await this.pipeline.commit(decision.staged);
     return decision.applied;
   }
@@ -252,10 +251,7 @@ export class Keyspace {
     for (const key of findExpiredKeys(store, nowMs, this.#random, this.#sweepLimits)) {
       if (this.pipeline.staging.expireDue(key, nowMs) !== null) staged++;
     }
-    if (staged > 0) {
-      this.#expiredKeys += staged;
-      this.pipeline.flushSoon();
-    }
+    if (staged > 0) this.pipeline.flushSoon();
     return staged;
   }
 
@@ -264,10 +260,7 @@ export class Keyspace {
     const nowMs = this.#clock();
     const entry = store.get(key, nowMs);
     if (entry === undefined && this.#role === "master" && !this.#writesStopped && store.peek(key) !== undefined) {
-      if (this.pipeline.staging.expireDue(key, nowMs) !== null) {
-        this.#expiredKeys++;
-        this.pipeline.flushSoon();
-      }
+      if (this.pipeline.staging.expireDue(key, nowMs) !== null) this.pipeline.flushSoon();
     }
     return entry;
   }

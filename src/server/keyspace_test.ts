@@ -126,6 +126,33 @@ Deno.test("the sweep reclaims expired keys nobody reads", async () => {
   assert.equal(keyspace.expiredKeys, 100);
 });
 
+Deno.test("expired_keys counts a key once, when its deletion is in the log, however often a failing log refused it", async () => {
+  const log = new RecordingLog();
+  const { keyspace, pipeline, clock } = keyspaceWith(log);
+  for (let i = 0; i < 10; i++) {
+    await keyspace.set(`k${i}`, "v");
+    await keyspace.expire(`k${i}`, 1);
+  }
+  clock.nowMs += 2_000;
+  log.failWith = new KvError("UNAVAILABLE", "log: Cannot append: no space left on device");
+  // The sweep, reads and DELs each find the keys again while the log refuses their deletion.
+  for (let round = 0; round < 5; round++) {
+    keyspace.sweepExpired();
+    assert.equal(keyspace.get("k0"), undefined);
+    assert.equal(await keyspace.delete("k1"), false);
+    await pipeline.drain();
+  }
+  assert.equal(pipeline.staging.store.size, 10, "nothing was deleted: the log took nothing");
+  assert.equal(keyspace.expiredKeys, 0);
+  log.failWith = null;
+  for (let tick = 0; tick < 100 && pipeline.staging.store.size > 0; tick++) {
+    keyspace.sweepExpired();
+    await pipeline.drain();
+  }
+  assert.equal(pipeline.staging.store.size, 0);
+  assert.equal(keyspace.expiredKeys, 10);
+});
+
 Deno.test("a replica refuses writes naming its master, hides expired keys but keeps them", async () => {
   const { keyspace, pipeline, clock } = keyspaceWith(new VolatileLog(), "replica");
   await assert.rejects(keyspace.set("k", "v"), (error: unknown) => {

@@ -255,7 +255,7 @@ export function registerNodeMetrics(registry: MetricsRegistry, state: NodeState)
   });
   registry.counter({
     name: "kvstore_expired_keys_total",
-    help: "Keys removed because their deadline passed, since start.",
+    help: "Keys removed because their deadline passed, since start, each once its deletion is in the log.",
     collect: () => state.keyspace.expiredKeys,
   });
   registry.gauge({

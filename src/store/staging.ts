@@ -49,6 +49,10 @@ export class WriteStaging {
   #lastSeq: number;
   #committedSeq: number;
   #pendingBytes = 0;
+  /** The staged deletions of keys past their deadline ({@linkcode expireDue}), told apart
+   * by identity: a seq is reused once a failed batch drops its command. */
+  #expiryDeletions = new WeakSet<SequencedCommand>();
+  #expiredKeys = 0;
 
   /** `committedSeq` is the seq of the last command the store already holds. */
   constructor(store: Store, committedSeq = 0) {
@@ -65,6 +69,13 @@ export class WriteStaging {
   /** The seq of the last command applied to the store. */
   get committedSeq(): number {
     return this.#committedSeq;
+  }
+
+  /** Keys removed because their deadline passed, each counted once, when its deletion
+   * commits: a deletion dropped with a failed batch (the log refused it) is not, though
+   * the expiry that finds the key again stages another. */
+  get expiredKeys(): number {
+    return this.#expiredKeys;
   }
 
   /** Whether staged commands wait to be taken by the log writer. */
@@ -143,7 +154,9 @@ export class WriteStaging {
     if (this.#pending.has(key)) return null;
     const entry = this.store.peek(key);
     if (entry === undefined || !isExpired(entry, nowMs)) return null;
-    return this.stage({ kind: "delete", key });
+    const staged = this.stage({ kind: "delete", key });
+    this.#expiryDeletions.add(staged);
+    return staged;
   }
 
   /** Stages a command under the next seq. */
@@ -185,6 +198,7 @@ export class WriteStaging {
   commit(batch: SequencedCommand[]): void {
     if (batch !== this.#taken) throw new Error("staging: Cannot commit a batch that was not taken");
     for (const staged of batch) {
+      if (this.#expiryDeletions.has(staged)) this.#expiredKeys++;
       this.store.apply(staged.command);
       this.#pendingBytes -= stagedCommandBytes(staged.command);
       const pending = this.#pending.get(staged.command.key)!;
