@@ -10,7 +10,7 @@
 import { CLIENT_COMMANDS, commandsOverview, runClientCommand } from "./src/client/cli.ts";
 import { runRouter } from "./src/cluster/run_router.ts";
 import { serverUsage } from "./src/config/server_flags.ts";
-import { runServer } from "./src/server/run.ts";
+import { printText, runServer } from "./src/server/run.ts";
 import { VERSION } from "./src/version.ts";
 
 const encoder = new TextEncoder();
@@ -21,14 +21,13 @@ const ROUTER_OVERVIEW = "Cluster:\n  router  Run a router in front of sharded ma
 export async function main(args: readonly string[]): Promise<number> {
   const first = args[0];
   if (first === "help" || (args.length === 1 && (first === "--help" || first === "-h"))) {
-    await Deno.stdout.write(
-      encoder.encode(`${serverUsage()}\n\nSubcommands:\n${commandsOverview()}\n\n${ROUTER_OVERVIEW}\n`),
+    return await printText(
+      `${serverUsage()}\n\nSubcommands:\n${commandsOverview()}\n\n${ROUTER_OVERVIEW}\n`,
+      "kvstore",
     );
-    return 0;
   }
   if (first === "--version" || first === "version") {
-    await Deno.stdout.write(encoder.encode(`kvstore ${VERSION} (deno ${Deno.version.deno})\n`));
-    return 0;
+    return await printText(`kvstore ${VERSION} (deno ${Deno.version.deno})\n`, "kvstore");
   }
   // A router is a server mode of its own: one address in front of a sharded cluster.
   if (first === "router") return await runRouter(args.slice(1));

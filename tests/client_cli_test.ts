@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { freePort, runKvstore, startServer } from "./helpers/server_process.ts";
+import { freePort, kvstoreCommand, runKvstore, runProcess, startServer } from "./helpers/server_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -86,6 +86,49 @@ Deno.test("a server error is reported with its status", opts, async () => {
   const result = await runKvstore(["set", "", "v", "--endpoint", server.address]);
   assert.equal(result.code, 3);
   assert.match(result.stderr, /^kvstore set: INVALID_ARGUMENT: store: Cannot set: the key is empty/);
+});
+
+/** Runs kvstore with `args` and its standard output sent to `stdout` (a path), as `kvstore
+ * ARGS > STDOUT` in a shell. */
+function runKvstoreTo(stdout: string, args: readonly string[]) {
+  const { command, args: fullArgs } = kvstoreCommand(args);
+  const quote = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`;
+  return runProcess("sh", ["-c", `${[command, ...fullArgs].map(quote).join(" ")} > ${quote(stdout)}`]);
+}
+
+Deno.test("output that cannot be written exits 4 with one line, for a client command as for help", opts, async () => {
+  await using server = await startServer();
+  const kv = (...args: string[]) => runKvstoreTo("/dev/full", [...args, "--endpoint", server.address]);
+  assert.equal((await runKvstore(["set", "k", "v", "--endpoint", server.address])).code, 0);
+  for (
+    const [args, program] of [
+      [["get", "k"], "kvstore get"],
+      [["info", "--json"], "kvstore info"],
+      [["export", "-"], "kvstore export"],
+      [["get", "--help"], "kvstore get"],
+    ] as const
+  ) {
+    const result = await kv(...args);
+    assert.equal(result.code, 4, `${args.join(" ")}: ${result.stderr}`);
+    assert.equal(
+      result.stderr,
+      `${program}: Cannot write standard output: No space left on device (os error 28)\n`,
+      args.join(" "),
+    );
+  }
+  for (const args of [["--version"], ["help"], ["--help"], ["router", "--help"]]) {
+    const result = await runKvstoreTo("/dev/full", args);
+    assert.equal(result.code, 4, `${args.join(" ")}: ${result.stderr}`);
+    assert.match(result.stderr, /^kvstore( router)?: Cannot write standard output: No space left on device/);
+    assert.equal(result.stderr.trim().split("\n").length, 1, result.stderr);
+  }
+  // A file the command writes too: export's FILE, in a directory that does not exist.
+  const missingDir = await runKvstore(["export", "/nonexistent-dir/out.jsonl", "--endpoint", server.address]);
+  assert.equal(missingDir.code, 4, missingDir.stderr);
+  assert.equal(
+    missingDir.stderr,
+    "kvstore export: Cannot write /nonexistent-dir/out.jsonl: no such file or directory\n",
+  );
 });
 
 Deno.test("help lists the subcommands and each subcommand has its own", opts, async () => {

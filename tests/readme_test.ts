@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { CLIENT_COMMANDS, EXIT_ERROR, EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE } from "../src/client/cli.ts";
+import { CLIENT_COMMANDS, EXIT_ERROR, EXIT_NOT_FOUND, EXIT_OK, EXIT_OUTPUT, EXIT_USAGE } from "../src/client/cli.ts";
 import { ROUTER_FLAGS } from "../src/cluster/router_flags.ts";
 import { type FlagSpec, SERVER_FLAGS } from "../src/config/server_flags.ts";
 import { CRASH_POINTS } from "../src/persistence/crashpoints.ts";
@@ -74,7 +74,7 @@ Deno.test("the README names every client subcommand", () => {
 
 Deno.test("the README's exit statuses are the ones the client commands return", () => {
   const statuses = markdownTable(section("### A quick tour"), "status").map((row) => Number(row[0]));
-  assert.deepEqual(statuses, [EXIT_OK, EXIT_NOT_FOUND, EXIT_USAGE, EXIT_ERROR]);
+  assert.deepEqual(statuses, [EXIT_OK, EXIT_NOT_FOUND, EXIT_USAGE, EXIT_ERROR, EXIT_OUTPUT]);
 });
 
 Deno.test("the README lists exactly the crash points the node knows", () => {

@@ -13,6 +13,7 @@
  * | 1 | the answer is "no": the key does not exist (`get`), the node is not serving (`health`), too few replicas acknowledged (`wait`) |
  * | 2 | usage error: unknown subcommand or flag, bad argument, unreadable input file |
  * | 3 | the server could not be reached, or answered with an error |
+ * | 4 | the output could not be written: standard output, or the file the command writes |
  *
  * Inside `kvstore shell`, a command interrupted with Ctrl-C ends with 130, as shells
  * report SIGINT; run on its own, Ctrl-C ends the process.
@@ -42,7 +43,10 @@ import {
   EXIT_ERROR,
   EXIT_INTERRUPTED,
   EXIT_OK,
+  EXIT_OUTPUT,
   EXIT_USAGE,
+  OutputError,
+  outputError,
 } from "./command.ts";
 
 export * from "./command.ts";
@@ -80,10 +84,24 @@ function writeAll(file: { writeSync(bytes: Uint8Array): number }, text: string):
 }
 
 /** The process's standard output and error, written synchronously so lines from a
- * command and from the shell's prompt never interleave out of order. */
+ * command and from the shell's prompt never interleave out of order. Standard output
+ * that cannot be written throws an OutputError (exit status EXIT_OUTPUT); standard
+ * error is where that is said, so a failure there has nowhere to go and is dropped. */
 export const PROCESS_IO: CommandIo = {
-  stdout: (text) => writeAll(Deno.stdout, text),
-  stderr: (text) => writeAll(Deno.stderr, text),
+  stdout: (text) => {
+    try {
+      writeAll(Deno.stdout, text);
+    } catch (error) {
+      throw outputError("standard output", error);
+    }
+  },
+  stderr: (text) => {
+    try {
+      writeAll(Deno.stderr, text);
+    } catch {
+      // Nowhere left to report it.
+    }
+  },
 };
 
 /** Clients by endpoint, shared by the commands of one shell session (or made for one
@@ -155,8 +173,12 @@ export async function runCommand(
     return EXIT_USAGE;
   }
   if (context.flags.help === true) {
-    io.stdout(commandUsage(command) + "\n");
     if (ownPool) clients.close();
+    try {
+      io.stdout(commandUsage(command) + "\n");
+    } catch (error) {
+      return outputFailed(error, command.name, io);
+    }
     return EXIT_OK;
   }
   try {
@@ -168,13 +190,24 @@ export async function runCommand(
       io.stderr(`kvstore ${command.name}: ${error.message}\n`);
       return EXIT_USAGE;
     }
-    // The reader went away (`kvstore scan | head`): stop quietly, as Unix tools do.
-    if (error instanceof Deno.errors.BrokenPipe) return EXIT_OK;
+    if (error instanceof OutputError || error instanceof Deno.errors.BrokenPipe) {
+      return outputFailed(error, command.name, io);
+    }
     io.stderr(`kvstore ${command.name}: ${describeFailure(error, context.endpoint, context.timeoutMs)}\n`);
     return EXIT_ERROR;
   } finally {
     if (ownPool) clients.close();
   }
+}
+
+/** The status of a command whose output failed: EXIT_OUTPUT with one line on stderr
+ * saying what could not be written, or EXIT_OK, quietly, when the reader went away
+ * (`kvstore scan | head`), as Unix tools do. */
+function outputFailed(error: unknown, name: string, io: CommandIo): number {
+  if (error instanceof Deno.errors.BrokenPipe) return EXIT_OK;
+  if (!(error instanceof OutputError)) throw error;
+  io.stderr(`kvstore ${name}: ${error.message}\n`);
+  return EXIT_OUTPUT;
 }
 
 /** Output that stops when `signal` is aborted, so an interrupted command that is still

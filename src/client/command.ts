@@ -17,8 +17,36 @@ export const EXIT_NOT_FOUND = 1;
 export const EXIT_USAGE = 2;
 /** The server could not be reached, or answered with an error. */
 export const EXIT_ERROR = 3;
+/** The command's output could not be written: standard output (a full disk, /dev/full,
+ * a terminal that went away) or a file it writes (export's FILE, bench's --histogram).
+ * The failure is the local machine's, not the server's, so it is not EXIT_ERROR. (A reader
+ * that went away, `kvstore scan | head`, is not a failure: the command ends with 0.) */
+export const EXIT_OUTPUT = 4;
 /** The user interrupted the command (Ctrl-C in the shell), as shells report SIGINT. */
 export const EXIT_INTERRUPTED = 130;
+
+/** Thrown when the command's output cannot be written (see EXIT_OUTPUT); its message
+ * says what could not be written and why. */
+export class OutputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "OutputError";
+  }
+}
+
+/** An OutputError for `what` ("standard output", a file's path) from the error writing
+ * it threw; a BrokenPipe (the reader went away) passes through as it is. */
+export function outputError(what: string, error: unknown): Error {
+  if (error instanceof OutputError || error instanceof Deno.errors.BrokenPipe) return error;
+  const detail = error instanceof Deno.errors.NotFound
+    ? "no such file or directory"
+    : error instanceof Deno.errors.PermissionDenied
+    ? "permission denied"
+    : error instanceof Error
+    ? error.message
+    : String(error);
+  return new OutputError(`Cannot write ${what}: ${detail}`);
+}
 
 /** A flag of one subcommand, declared for node:util parseArgs and the help text. */
 export interface CommandFlag {

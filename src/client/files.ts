@@ -2,12 +2,14 @@
  * Files the command-line tools write (exports, the shell's history), replaced
  * crash-safely: the new content goes to `PATH.tmp`, is fsynced, renamed over `PATH`,
  * and the directory is fsynced, so a crash leaves either the old file or the new one,
- * never a torn mix.
+ * never a torn mix. A failure to write one throws an OutputError naming the file (the
+ * command then exits with EXIT_OUTPUT).
  *
  * @module
  */
 
 import { dirname } from "node:path";
+import { outputError } from "./command.ts";
 
 /** An open `PATH.tmp` that becomes `PATH` on commit, or disappears on abort. */
 export class AtomicFile {
@@ -24,21 +26,33 @@ export class AtomicFile {
 
   /** Opens `PATH.tmp` for writing, truncating a leftover from an earlier crash. */
   static async create(path: string): Promise<AtomicFile> {
-    const file = await Deno.open(`${path}.tmp`, { write: true, create: true, truncate: true, mode: 0o644 });
-    return new AtomicFile(path, file);
+    try {
+      const file = await Deno.open(`${path}.tmp`, { write: true, create: true, truncate: true, mode: 0o644 });
+      return new AtomicFile(path, file);
+    } catch (error) {
+      throw outputError(path, error);
+    }
   }
 
   async write(text: string): Promise<void> {
     const bytes = this.#encoder.encode(text);
     let written = 0;
-    while (written < bytes.length) written += await this.#file.write(bytes.subarray(written));
+    try {
+      while (written < bytes.length) written += await this.#file.write(bytes.subarray(written));
+    } catch (error) {
+      throw outputError(this.path, error);
+    }
   }
 
   /** Makes the content durable and puts it at `path`. */
   async commit(): Promise<void> {
-    await this.#file.sync();
-    this.#file.close();
-    await Deno.rename(this.tmpPath, this.path);
+    try {
+      await this.#file.sync();
+      this.#file.close();
+      await Deno.rename(this.tmpPath, this.path);
+    } catch (error) {
+      throw outputError(this.path, error);
+    }
     await syncDirectory(dirname(this.path));
   }
 

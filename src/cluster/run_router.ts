@@ -2,7 +2,7 @@
  * `kvstore router [flags]`: parse the command line, start a router, and run it until
  * SIGINT or SIGTERM. Exit status as for a node: 0 after a graceful shutdown or --help,
  * 1 when the router could not start (the reason is one line on stderr), 2 on a
- * command-line mistake.
+ * command-line mistake, 4 when --help cannot write its text.
  *
  * @module
  */
@@ -11,12 +11,10 @@ import { UsageError } from "../config/usage_error.ts";
 import { KvError } from "../errors.ts";
 import { Logger } from "../logging/logger.ts";
 import { stderrSink } from "../logging/stderr.ts";
-import { isSystemError, readConfigFileText, reportStartFailure, waitForSignal } from "../server/run.ts";
+import { isSystemError, printText, readConfigFileText, reportStartFailure, waitForSignal } from "../server/run.ts";
 import { routeGrpcLogs } from "../transport/grpc.ts";
 import { Router } from "./router.ts";
 import { parseRouterArgs, routerUsage } from "./router_flags.ts";
-
-const encoder = new TextEncoder();
 
 /** Runs `kvstore router` with `args` (the words after `router`); resolves with the exit
  * status. */
@@ -28,10 +26,7 @@ export async function runRouter(args: readonly string[]): Promise<number> {
     if (error instanceof UsageError) return fail(error.message, 2);
     throw error;
   }
-  if (parsed.help) {
-    await Deno.stdout.write(encoder.encode(routerUsage() + "\n"));
-    return 0;
-  }
+  if (parsed.help) return printText(routerUsage() + "\n", "kvstore router");
   const { config } = parsed;
   const logger = new Logger({ level: config.logLevel, format: config.logFormat, sink: stderrSink });
   for (const warning of parsed.warnings) logger.child("config").warn(warning);

@@ -4,7 +4,8 @@
  *
  * Exit status: 0 after a graceful shutdown or --help, 1 when the node could not start
  * (the reason is one line on stderr) or could not close its files at shutdown (a stalled
- * disk; the log says which writes were given up), 2 on a command-line mistake.
+ * disk; the log says which writes were given up), 2 on a command-line mistake, 4 when
+ * --help cannot write its text (as a client command whose output fails).
  *
  * @module
  */
@@ -29,10 +30,7 @@ export async function runServer(args: readonly string[]): Promise<number> {
     if (error instanceof UsageError) return fail(error.message, 2);
     throw error;
   }
-  if (parsed.help) {
-    await Deno.stdout.write(encoder.encode(serverUsage() + "\n"));
-    return 0;
-  }
+  if (parsed.help) return printText(serverUsage() + "\n", "kvstore");
   const { config } = parsed;
   const logger = new Logger({ level: config.logLevel, format: config.logFormat, sink: stderrSink });
   for (const warning of parsed.warnings) logger.child("config").warn(warning);
@@ -104,6 +102,26 @@ export function readConfigFileText(path: string): string {
  * as ENOSPC, as their code). */
 export function isSystemError(error: unknown): error is Error & { code: string } {
   return error instanceof Error && "code" in error && typeof error.code === "string" && /^E[A-Z0-9]+$/.test(error.code);
+}
+
+/** The status EXIT_OUTPUT: standard output could not be written (see
+ * src/client/command.ts, whose value it is). */
+const EXIT_OUTPUT = 4;
+
+/** Writes `text` (help, a version) to standard output and returns the exit status: 0,
+ * or 4 with one line on stderr when it cannot be written (a full disk, /dev/full). A
+ * reader that went away (`kvstore --help | head -1`) is no failure. */
+export async function printText(text: string, program: string): Promise<number> {
+  const bytes = encoder.encode(text);
+  try {
+    let written = 0;
+    while (written < bytes.length) written += await Deno.stdout.write(bytes.subarray(written));
+    return 0;
+  } catch (error) {
+    if (error instanceof Deno.errors.BrokenPipe) return 0;
+    stderrSink(`${program}: Cannot write standard output: ${error instanceof Error ? error.message : String(error)}`);
+    return EXIT_OUTPUT;
+  }
 }
 
 function fail(message: string, status: number): number {

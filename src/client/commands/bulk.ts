@@ -75,7 +75,7 @@ export const exportCommand: ClientCommand = {
     // gives the progress bar its total (all keys: an upper bound with --prefix).
     const keysTotal = Number((await client.info()).keys);
     const toStdout = path === "-";
-    const file = toStdout ? null : await createFile(path);
+    const file = toStdout ? null : await AtomicFile.create(path);
     const progress = new Progress(context.io.stderr, {
       terminal: Deno.stderr.isTerminal(),
       label: "export",
@@ -395,14 +395,6 @@ async function openInput(path: string): Promise<Input> {
       }
     },
   };
-}
-
-async function createFile(path: string): Promise<AtomicFile> {
-  try {
-    return await AtomicFile.create(path);
-  } catch (error) {
-    throw new UsageError(`Cannot create ${JSON.stringify(path)}: ${fileErrorDetail(error)}`);
-  }
 }
 
 function fileErrorDetail(error: unknown): string {
