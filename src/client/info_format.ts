@@ -163,6 +163,7 @@ export function formatInfo(
       } else {
         let text = formatField(field, value, nowMs);
         if (cluster !== null && ROUTER_SUMMED_FIELDS.has(field)) text = withShardsAnswered(text, cluster);
+        if (field === "last_snapshot_at_ms" && lastSnapshotFailed(info)) text = withNote(text, "the last good one");
         lines.push(`${field.padEnd(width)}  ${text}`);
       }
     }
@@ -246,7 +247,19 @@ function clusterOf(info: Readonly<Record<string, unknown>>): ClusterStatusRespon
 function withShardsAnswered(text: string, cluster: ClusterStatusResponse): string {
   const answered = cluster.shards.filter((shard) => shard.reachable).length;
   if (answered === cluster.shards.length) return text;
-  const note = `${answered} of ${cluster.shards.length} shards answered`;
+  return withNote(text, `${answered} of ${cluster.shards.length} shards answered`);
+}
+
+/** Whether the last snapshot attempt failed (or was abandoned) after a good one, which
+ * the last_snapshot_* figures then still describe: said on the line of its time, so the
+ * failed status under it is not read as that snapshot's. */
+function lastSnapshotFailed(info: Readonly<Record<string, unknown>>): boolean {
+  const status = String(info.last_snapshot_status ?? "");
+  return Number(info.last_snapshot_at_ms ?? 0) !== 0 && status !== "ok" && status !== "none" && status !== "";
+}
+
+/** `text` with `note` added to its parentheses, or in new ones. */
+function withNote(text: string, note: string): string {
   return text.endsWith(")") ? `${text.slice(0, -1)}; ${note})` : `${text} (${note})`;
 }
 

@@ -295,6 +295,29 @@ Deno.test("what describes nothing is left out: no previous history, no snapshot 
   assert.match(text, /^last_snapshot_status +ok\nlast_snapshot_duration_ms +0 \(0 ms\)\nlast_snapshot_keys +3$/m);
 });
 
+Deno.test("after a failed snapshot, the last good one's time says that it is the last good one", () => {
+  const failed = formatInfo(
+    decodedInfo({
+      role: "master",
+      last_snapshot_at_ms: 1_000,
+      last_snapshot_status: "failed at 1970-01-01T00:01:00.000Z: No space left on device (os error 28)",
+      last_snapshot_keys: 3,
+    }),
+    61_000,
+  ).join("\n");
+  assert.match(
+    failed,
+    /^last_snapshot_at_ms +1000 \(1970-01-01T00:00:01\.000Z, 1m 00s ago; the last good one\)\n/m,
+  );
+  assert.match(failed, /^last_snapshot_status +failed at 1970-01-01T00:01:00\.000Z: No space left on device/m);
+  assert.match(failed, /^last_snapshot_keys +3$/m);
+  // With no good snapshot before it, there is none to point at; and a good one needs no note.
+  const never = formatInfo(decodedInfo({ role: "master", last_snapshot_status: "failed at x: y" }), 0).join("\n");
+  assert.match(never, /^last_snapshot_at_ms +0 \(never\)$/m);
+  const ok = formatInfo(decodedInfo({ role: "master", last_snapshot_at_ms: 1_000, last_snapshot_status: "ok" }), 2_000);
+  assert.doesNotMatch(ok.join("\n"), /last good/);
+});
+
 Deno.test("a router's JSON has every field, its counts, shares and progress as numbers", () => {
   const json = infoJson(decodedInfo(ROUTER_INFO), int64SchemaOf("InfoResponse"));
   // The same shape whatever the role: the node-only fields are there, at their defaults.

@@ -104,9 +104,13 @@ export interface PersistenceStatus {
   readonly logError: string;
   readonly snapshotPath: string;
   readonly snapshotInProgress: boolean;
-  /** Unix ms of the last snapshot written or loaded; 0 for none. */
+  /** The last GOOD snapshot, written or loaded at start (the one kvstore.rdb holds): when
+   * it began (unix ms; 0 for none), how long it took, its keys, bytes and seq. A snapshot
+   * that failed since changes none of these; lastSnapshotStatus says it failed. */
   readonly lastSnapshotAtMs: number;
-  /** "ok", "failed: <why>", or "none". */
+  /** How the last snapshot attempt ended: "ok", "none" (none yet), or, when it did not
+   * succeed, "failed at <ISO time>: <why>" or "abandoned at <ISO time>: <why>" (given up:
+   * the node shut down, the dataset was replaced). */
   readonly lastSnapshotStatus: string;
   readonly lastSnapshotDurationMs: number;
   readonly lastSnapshotKeys: number;
@@ -130,6 +134,7 @@ export class FilePersistence implements Persistence {
   #snapshotInProgress = false;
   /** Set while a replacement or close waits: a running snapshot gives up. */
   #abandonReason: string | null = null;
+  /** The last good snapshot, and the status of the last attempt (see PersistenceStatus). */
   #lastSnapshot = { atMs: 0, status: "none", durationMs: 0, keys: 0, bytes: 0, seq: 0 };
   /** The store the files hold, and its generation then (see Store.generation). A clear()
    * since then, without the replaceWith that ends a full resync, means the store is
@@ -403,7 +408,12 @@ export class FilePersistence implements Persistence {
       };
     } catch (error) {
       const detail = error instanceof SnapshotAbandoned ? error.message : describeStorageError(error);
-      this.#lastSnapshot = { ...this.#lastSnapshot, status: `failed: ${detail}` };
+      // The good snapshot's figures stay: kvstore.rdb still holds it.
+      const outcome = error instanceof SnapshotAbandoned ? "abandoned" : "failed";
+      this.#lastSnapshot = {
+        ...this.#lastSnapshot,
+        status: `${outcome} at ${new Date(startedMs).toISOString()}: ${detail}`,
+      };
       this.onSnapshot?.(error instanceof SnapshotAbandoned ? "abandoned" : "failed", clock() - startedMs);
       if (error instanceof SnapshotAbandoned) {
         logger.warn("Snapshot given up; the previous snapshot and the whole log are still in place", {

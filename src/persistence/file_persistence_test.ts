@@ -353,8 +353,32 @@ Deno.test("a snapshot gives up when the dataset is replaced under it, leaving th
   await Promise.resolve();
   opened.store.clear();
   await assert.rejects(snapshot, /the dataset was replaced while it was written/);
-  assert.match(opened.persistence.status().lastSnapshotStatus, /^failed: /);
+  assert.match(opened.persistence.status().lastSnapshotStatus, /^abandoned at 2025-11-24T16:00:00\.000Z: /);
   assert.deepEqual(storage.names(), [LOG_FILE]);
+});
+
+Deno.test("a failed snapshot leaves the last good one's figures, and says when and why it failed", async () => {
+  const storage = disk();
+  const clock = { nowMs: 1_764_000_000_000 };
+  const opened = await openPersistence(storage, { clock: () => clock.nowMs });
+  for (let i = 0; i < 20; i++) await writeBatch(opened, [set(`k${i}`, "v".repeat(20))]);
+  const good = await opened.persistence.snapshot(opened.staging);
+  const before = opened.persistence.status();
+  assert.equal(before.lastSnapshotStatus, "ok");
+  for (let i = 20; i < 30; i++) await writeBatch(opened, [set(`k${i}`, "v".repeat(20))]);
+  clock.nowMs += 60_000;
+  storage.capacityBytes = storage.usedBytes() + 20;
+  await assert.rejects(opened.persistence.snapshot(opened.staging), /No space left/);
+  const after = opened.persistence.status();
+  assert.match(after.lastSnapshotStatus, /^failed at 2025-11-24T16:01:00\.000Z: .*No space left on device/);
+  for (const field of ["lastSnapshotAtMs", "lastSnapshotKeys", "lastSnapshotBytes", "lastSnapshotSeq"] as const) {
+    assert.equal(after[field], before[field], `${field} still describes the good snapshot, which kvstore.rdb holds`);
+  }
+  assert.equal(after.lastSnapshotSeq, good.seq);
+  storage.capacityBytes = Infinity;
+  await opened.persistence.snapshot(opened.staging);
+  assert.equal(opened.persistence.status().lastSnapshotStatus, "ok");
+  assert.equal(opened.persistence.status().lastSnapshotKeys, 30);
 });
 
 Deno.test("an append that fails on a full disk leaves the log as if never offered", async () => {
