@@ -274,9 +274,11 @@ export function formatField(field: string, value: unknown, nowMs: number): strin
   const number = typeof value === "number" ? value : /^-?[0-9]+$/.test(text) ? Number(text) : NaN;
   if (!Number.isFinite(number)) return text;
   if (field.endsWith("_at_ms")) {
-    return number === 0
-      ? "0 (never)"
-      : `${text} (${new Date(number).toISOString()}, ${formatDuration(nowMs - number)} ago)`;
+    if (number === 0) return "0 (never)";
+    // The node's clock may be ahead of this machine's: its times are then in the future.
+    const agoMs = nowMs - number;
+    const when = agoMs >= 0 ? `${formatDuration(agoMs)} ago` : `in ${formatDuration(-agoMs)}`;
+    return `${text} (${new Date(number).toISOString()}, ${when})`;
   }
   if (field.endsWith("_ms")) return `${text} (${formatDuration(number)})`;
   if (field.endsWith("_bytes") || field.endsWith("_bytes_max")) return `${text} (${formatBytes(number)})`;

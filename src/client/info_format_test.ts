@@ -133,6 +133,9 @@ Deno.test("durations, sizes and times read naturally", () => {
   assert.equal(formatBytes(512), "512 bytes");
   assert.equal(formatBytes(3 * 1024 ** 3), "3.0 GiB");
   assert.equal(formatField("last_snapshot_at_ms", "0", 5), "0 (never)");
+  // A time ahead of this machine's clock (the node's clock is ahead) is "in", not "-5.0 s ago".
+  assert.equal(formatField("started_at_ms", "6000", 1000), "6000 (1970-01-01T00:00:06.000Z, in 5.0 s)");
+  assert.equal(formatField("started_at_ms", "1000", 1000), "1000 (1970-01-01T00:00:01.000Z, 0 ms ago)");
   assert.equal(formatField("version", "0.1.0", 0), "0.1.0");
 });
 
