@@ -54,6 +54,12 @@ export function invalidArgument(message: string): KvError {
   return new KvError("INVALID_ARGUMENT", message);
 }
 
+/** `count` with its noun, singular or plural: "1 key", "3 keys"; `many` for a plural
+ * that is not the noun plus "s" ("1 entry", "2 entries"). */
+export function plural(count: number | string, one: string, many = `${one}s`): string {
+  return `${count} ${Number(count) === 1 ? one : many}`;
+}
+
 /** Quotes a user-supplied string for an error message, shortened so that a 64 KiB key
  * does not become a 64 KiB log line. */
 export function quote(value: string, charsMax = 64): string {

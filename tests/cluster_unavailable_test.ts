@@ -371,7 +371,7 @@ Deno.test("adding a shard that cannot serve is refused before anything moves", o
   await runKvstore(["set", "mine", "x", "--endpoint", busy.address]);
   const nonEmpty = await kv("cluster", "add-shard", busy.address);
   assert.equal(nonEmpty.code, 3);
-  assert.match(nonEmpty.stderr, /it already holds 1 keys; .*pass --force/);
+  assert.match(nonEmpty.stderr, /it already holds 1 key; .*pass --force/);
 
   const router = await kv("cluster", "add-shard", cluster.router.address);
   assert.match(router.stderr, /is a router; a shard's address must be a master/);

@@ -4,6 +4,7 @@
  * land and survive the next restart.
  */
 
+import { plural } from "../src/errors.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { KvClient } from "../src/client/client.ts";
@@ -46,7 +47,9 @@ Deno.test(
         assert.match(
           warnings[0],
           new RegExp(
-            `WARN  persistence: Cut a torn tail off .*kvstore\\.aof: ${length - sizeBefore} bytes from offset ` +
+            `WARN  persistence: Cut a torn tail off .*kvstore\\.aof: ${
+              plural(length - sizeBefore, "byte")
+            } from offset ` +
               `${sizeBefore} `,
           ),
         );

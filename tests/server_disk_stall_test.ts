@@ -147,7 +147,7 @@ Deno.test({
         assert.match(
           server.stderr,
           new RegExp(
-            `ERROR server: Shutting down with 1 writes still waiting for the disk after ${DISK_WAIT_MS} ms: ` +
+            `ERROR server: Shutting down with 1 write still waiting for the disk after ${DISK_WAIT_MS} ms: ` +
               "they were not acknowledged",
           ),
         );

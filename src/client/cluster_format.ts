@@ -20,15 +20,14 @@
  * @module
  */
 
-import { isLoadingRefusal } from "../errors.ts";
+import { isLoadingRefusal, plural } from "../errors.ts";
 import type { ClusterStatusResponse, MigrationStatus } from "../transport/messages.ts";
 
 /** The cluster's status as lines: a summary, a table of shards, why shards are down, and
  * the rebalancing under way. */
 export function formatClusterStatus(status: ClusterStatusResponse): string[] {
   const lines = [
-    `${status.shards.length} ${status.shards.length === 1 ? "shard" : "shards"}, ` +
-    `${status.vnodes} vnodes per shard, epoch ${status.epoch}` +
+    `${plural(status.shards.length, "shard")}, ${plural(status.vnodes, "vnode")} per shard, epoch ${status.epoch}` +
     (status.migration === null ? ", stable" : ""),
   ];
   const rows = [["SHARD", "MASTER", "STATE", "KEYS", "RING", "REPLICAS"]];
@@ -57,10 +56,10 @@ export function describeProgress(status: MigrationStatus): string {
   const toMove = Number(status.keys_to_move);
   const percent = toMove > 0 ? ` (${Math.min(100, Math.round((100 * moved) / toMove))}%)` : "";
   const what = `${status.kind === "add" ? "adding" : "removing"} shard ${JSON.stringify(status.shard)}`;
-  const counts = `${moved} of about ${toMove} keys moved${percent}, ` +
+  const counts = `${moved} of about ${plural(toMove, "key")} moved${percent}, ` +
     `${status.keys_scanned} of ${status.keys_to_scan} scanned`;
   if (status.state === "waiting") return `${what}: waiting (${status.error}); ${counts}`;
   if (status.state === "moving" && moved === 0 && Number(status.keys_to_scan) === 0) return `${what}: starting`;
-  if (status.state === "done") return `${what}: done; ${moved} keys moved`;
+  if (status.state === "done") return `${what}: done; ${plural(moved, "key")} moved`;
   return `${what}: ${counts}`;
 }

@@ -36,6 +36,7 @@
  * @module
  */
 
+import { plural } from "../errors.ts";
 import type { ClusterStatusResponse } from "../transport/messages.ts";
 import type { Int64Schema } from "../transport/proto.ts";
 import { formatClusterStatus } from "./cluster_format.ts";
@@ -247,7 +248,7 @@ function clusterOf(info: Readonly<Record<string, unknown>>): ClusterStatusRespon
 function withShardsAnswered(text: string, cluster: ClusterStatusResponse): string {
   const answered = cluster.shards.filter((shard) => shard.reachable).length;
   if (answered === cluster.shards.length) return text;
-  return withNote(text, `${answered} of ${cluster.shards.length} shards answered`);
+  return withNote(text, `${answered} of ${plural(cluster.shards.length, "shard")} answered`);
 }
 
 /** Whether the last snapshot attempt failed (or was abandoned) after a good one, which

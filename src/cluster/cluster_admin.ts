@@ -17,7 +17,7 @@
  */
 
 import { MIGRATION_PROGRESS_INTERVAL_MS, ROUTER_SHARD_INFO_DEADLINE_MS } from "../config/limits.ts";
-import { isLoadingRefusal, KvError, quote } from "../errors.ts";
+import { isLoadingRefusal, KvError, plural, quote } from "../errors.ts";
 import type { Logger } from "../logging/logger.ts";
 import type {
   ClusterStatusResponse,
@@ -353,7 +353,9 @@ export class ClusterAdmin {
     if (keys > 0 && !force) {
       throw new KvError(
         "FAILED_PRECONDITION",
-        `cluster: Cannot add shard ${quote(shard.name)}: it already holds ${keys} keys; a new shard should be ` +
+        `cluster: Cannot add shard ${quote(shard.name)}: it already holds ${
+          plural(keys, "key")
+        }; a new shard should be ` +
           `empty (keys it holds that it does not own would be invisible, and keys moving in would not replace ` +
           `its copies). Empty it, or pass --force to add it anyway`,
       );

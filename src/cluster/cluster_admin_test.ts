@@ -147,7 +147,7 @@ Deno.test("asking to add the shard being added watches the running change", asyn
 Deno.test("a shard that holds keys, is not a master or does not answer is not added", async () => {
   const { admin, pool, persisted } = setup();
   pool.shards.get("h:4")!.store.apply({ kind: "set", key: "stray", value: "x", expiresAtMs: null });
-  await assert.rejects(admin.addShard(parseShardSpec("h:4", "t"), { force: false }), /holds 1 keys; .*--force/);
+  await assert.rejects(admin.addShard(parseShardSpec("h:4", "t"), { force: false }), /holds 1 key; .*--force/);
   pool.shards.get("h:5")!.role = "replica";
   await assert.rejects(
     admin.addShard(parseShardSpec("h:5", "t"), { force: false }),

@@ -50,6 +50,7 @@
  * @module
  */
 
+import { plural } from "../errors.ts";
 import { ByteWriter } from "./bytes.ts";
 import { crc32c } from "./crc32c.ts";
 import { describeStorageError, type FileReader } from "./storage.ts";
@@ -165,7 +166,11 @@ export class FrameScanner {
     const size = this.#reader.size;
     if (offset === size) return { kind: "end", offset };
     if (size - offset < FRAME_HEADER_BYTES) {
-      return { kind: "torn", offset, detail: `${size - offset} bytes of a ${FRAME_HEADER_BYTES}-byte frame header` };
+      return {
+        kind: "torn",
+        offset,
+        detail: `${plural(size - offset, "byte")} of a ${FRAME_HEADER_BYTES}-byte frame header`,
+      };
     }
     const header = await this.#read(offset, FRAME_HEADER_BYTES);
     const view = new DataView(header.buffer, header.byteOffset, FRAME_HEADER_BYTES);
@@ -177,7 +182,7 @@ export class FrameScanner {
         return {
           kind: "torn",
           offset,
-          detail: `zero bytes from offset ${lostFrom} to the end (${size - lostFrom} bytes)`,
+          detail: `zero bytes from offset ${lostFrom} to the end (${plural(size - lostFrom, "byte")})`,
         };
       }
       return { kind: "corrupt", offset, detail: "the frame header fails its checksum" };
@@ -192,7 +197,11 @@ export class FrameScanner {
     }
     const end = offset + FRAME_HEADER_BYTES + payloadBytes;
     if (end > size) {
-      return { kind: "torn", offset, detail: `a ${payloadBytes}-byte payload with ${size - offset - 16} bytes left` };
+      return {
+        kind: "torn",
+        offset,
+        detail: `a ${payloadBytes}-byte payload with ${plural(size - offset - 16, "byte")} left`,
+      };
     }
     const payload = await this.#read(offset + FRAME_HEADER_BYTES, payloadBytes);
     if (crc32c(payload) !== payloadCrc) {
@@ -203,7 +212,7 @@ export class FrameScanner {
           kind: "torn",
           offset,
           detail: `the frame's payload fails its checksum, with zero bytes from offset ${lostFrom} to the end ` +
-            `(${size - lostFrom} bytes)`,
+            `(${plural(size - lostFrom, "byte")})`,
         };
       }
       return { kind: "corrupt", offset, detail: "the frame's payload fails its checksum" };

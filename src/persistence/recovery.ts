@@ -28,6 +28,7 @@
  * @module
  */
 
+import { plural } from "../errors.ts";
 import { SNAPSHOT_FSYNC_INTERVAL_BYTES } from "../config/limits.ts";
 import type { Logger } from "../logging/logger.ts";
 import type { Store } from "../store/store.ts";
@@ -207,7 +208,9 @@ export async function recover(store: Store, options: RecoveryOptions): Promise<R
   if (result.torn !== null) {
     tornBytes = reader.size - result.torn.offset;
     logger.warn(
-      `Cut a torn tail off ${storage.pathOf(LOG_FILE)}: ${tornBytes} bytes from offset ${result.torn.offset} ` +
+      `Cut a torn tail off ${storage.pathOf(LOG_FILE)}: ${
+        plural(tornBytes, "byte")
+      } from offset ${result.torn.offset} ` +
         `(${result.torn.detail}); the writer stopped in the middle of an append (or a power cut lost its end), ` +
         `and every complete batch before it is kept`,
       { lastSeq },

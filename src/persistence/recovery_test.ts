@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { plural } from "../errors.ts";
 import { crashHookFromSpec } from "./crashpoints.ts";
 import { DamagedFileError, MismatchedFilesError } from "./damage.ts";
 import { DISK_SECTOR_BYTES, FrameEncoder } from "./frame.ts";
@@ -46,7 +47,7 @@ for (const [what, last] of lastBatches) {
       assert.equal(recovered.staging.committedSeq, 3, `cut at ${length}`);
       assert.equal(torn.bytes(LOG_FILE)!.length, sizeBefore, `the tail is cut off at ${length}`);
       const warning = recovered.lines.find((line) => line.includes("Cut a torn tail"));
-      assert.ok(warning?.includes(`${length - sizeBefore} bytes from offset ${sizeBefore}`), String(warning));
+      assert.ok(warning?.includes(`${plural(length - sizeBefore, "byte")} from offset ${sizeBefore}`), String(warning));
 
       // Appends go on after the cut, and a later restart finds them.
       await writeBatch(recovered, [set("later", "write")]);
@@ -81,7 +82,7 @@ Deno.test("a log whose unsynced end came back as zeros loads the batches before 
       assert.equal(warnings.length, 1);
       assert.match(
         warnings[0],
-        new RegExp(`${zeroed.length - sizeBefore} bytes from offset ${sizeBefore} .*zero bytes`),
+        new RegExp(`${plural(zeroed.length - sizeBefore, "byte")} from offset ${sizeBefore} .*zero bytes`),
       );
     }
   }

@@ -25,6 +25,7 @@
  * @module
  */
 
+import { plural } from "../errors.ts";
 import {
   FRAME_PAYLOAD_BYTES_MAX,
   PERSISTENCE_READ_CHUNK_BYTES,
@@ -146,7 +147,7 @@ async function fixDamage(error: DamagedFileError, options: RepairOptions): Promi
       await log.close();
     }
     return `cut ${storage.pathOf(LOG_FILE)} at offset ${error.cutOffset}, keeping the batches before it; ` +
-      `the ${size - error.cutOffset} bytes from there on are in ${storage.pathOf(aside)}`;
+      `the ${plural(size - error.cutOffset, "byte")} from there on are in ${storage.pathOf(aside)}`;
   }
 
   // A damaged snapshot: keep the entries of the frames before the damage.
@@ -176,7 +177,9 @@ async function fixDamage(error: DamagedFileError, options: RepairOptions): Promi
     crash: NO_CRASH,
   });
   return `moved ${storage.pathOf(SNAPSHOT_FILE)} to ${storage.pathOf(aside)} and wrote a new one with the ` +
-    `${salvaged.size} keys before offset ${error.offset}; keys after it are lost unless a later write set them`;
+    `${
+      plural(salvaged.size, "key")
+    } before offset ${error.offset}; keys after it are lost unless a later write set them`;
 }
 
 async function fixMismatch(error: MismatchedFilesError, options: RepairOptions): Promise<string> {

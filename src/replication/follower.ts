@@ -20,6 +20,7 @@
  * @module
  */
 
+import { plural } from "../errors.ts";
 import { setImmediate } from "node:timers";
 import {
   REPLICA_RECONNECT_DELAY_MS_MAX,
@@ -272,7 +273,7 @@ export class Follower {
     const dropped = int64(message.dropped, "dropped");
     this.#log(this.status.syncing(message.reason || "the master chose a fullSync"));
     if (dropped > 0) {
-      logger.warn(`This replica was ahead of its master's history: the fullSync drops ${dropped} commands`, {
+      logger.warn(`This replica was ahead of its master's history: the fullSync drops ${plural(dropped, "command")}`, {
         dropped,
         lastSeq: applier.staging.committedSeq,
       });
@@ -308,7 +309,7 @@ export class Follower {
     }
     this.#streamReplid = history.replid;
     this.#masterLastSeq = Math.max(this.#masterLastSeq, int64(message.seq, "seq"));
-    this.#log(this.status.up(`fullSync of ${keys} keys at seq ${history.seq}`, clock()));
+    this.#log(this.status.up(`fullSync of ${plural(keys, "key")} at seq ${history.seq}`, clock()));
   }
 
   async #applyCommands(message: SyncMessage): Promise<void> {

@@ -24,6 +24,7 @@
  * @module
  */
 
+import { plural } from "../errors.ts";
 import { PUSH_GAP_WAIT_MS, PUSH_WAITERS_MAX } from "../config/limits.ts";
 import type { Logger } from "../logging/logger.ts";
 import type { Persistence } from "../persistence/persistence.ts";
@@ -201,7 +202,9 @@ export class PushReceiver {
     });
     onDatasetReplaced(seq - 1);
     logger.error(
-      `The master never sent ${skipped} commands before id ${seqToForeignId(seq)}; skipping them, so this replica ` +
+      `The master never sent ${plural(skipped, "command")} before id ${
+        seqToForeignId(seq)
+      }; skipping them, so this replica ` +
         "may differ from its master (a master that cannot resync its replicas): restart the replica empty to repair",
       { skipped },
     );

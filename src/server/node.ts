@@ -43,7 +43,7 @@ import {
   SHUTDOWN_GRACE_MS,
 } from "../config/limits.ts";
 import type { ServerConfig } from "../config/server_flags.ts";
-import { KvError } from "../errors.ts";
+import { KvError, plural } from "../errors.ts";
 import type { Logger } from "../logging/logger.ts";
 import { createDirectoryDurably, lockDataDir } from "../persistence/deno_storage.ts";
 import type { FilePersistence } from "../persistence/file_persistence.ts";
@@ -362,7 +362,7 @@ export class Node {
     const waiting = await this.keyspace.pipeline.drainWithin(waitMs, abandoned);
     if (waiting === 0) return true;
     this.#logger.error(
-      `Shutting down with ${waiting} writes still waiting for the disk after ${waitMs} ms: they were not ` +
+      `Shutting down with ${plural(waiting, "write")} still waiting for the disk after ${waitMs} ms: they were not ` +
         "acknowledged, and the log may or may not hold them; no snapshot is taken over a log whose end is unknown",
       { writes: waiting, waitedMs: waitMs },
     );

@@ -8,7 +8,7 @@
  */
 
 import { BATCH_KEYS_MAX, messageBytesMaxFor, SCAN_PAGE_KEYS_DEFAULT, SCAN_PAGE_KEYS_MAX } from "../config/limits.ts";
-import { invalidArgument, KvError, quote } from "../errors.ts";
+import { invalidArgument, KvError, plural, quote } from "../errors.ts";
 import { utf8ByteLength, utf8LongerThan } from "./utf8.ts";
 
 /** The limits a node enforces on data; flags set them (see src/config/limits.ts). */
@@ -113,7 +113,8 @@ export function validateMGetAnswer(
   if (bytes <= bytesMax) return;
   throw new KvError(
     "RESOURCE_EXHAUSTED",
-    `store: Cannot answer an MGet of ${values.length} keys: the ${found} values found come to about ${bytes} ` +
+    `store: Cannot answer an MGet of ${plural(values.length, "key")}: the ${plural(found, "value")} found come ` +
+      `to about ${bytes} ` +
       `bytes, over the ${bytesMax} one answer may carry (--max-key-bytes plus --max-value-bytes plus ` +
       `64 KiB); ask for fewer keys per call`,
   );

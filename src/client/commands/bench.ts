@@ -21,6 +21,7 @@
  * @module
  */
 
+import { plural } from "../../errors.ts";
 import {
   BATCH_KEYS_MAX,
   BENCH_CLIENTS_MAX,
@@ -121,8 +122,9 @@ export const bench: ClientCommand = {
       await Promise.all(clients.map((client) => client.waitForReady(context.timeoutMs)));
       if (!context.json) {
         context.print(
-          `kvstore bench: ${context.endpoint}, ${settings.clients} clients, ${settings.requests} calls per test, ` +
-            `${settings.valueBytes}-byte values, ${settings.keyspace} keys, pipeline ${settings.pipeline}, batch ${settings.batch}`,
+          `kvstore bench: ${context.endpoint}, ${plural(settings.clients, "client")}, ` +
+            `${plural(settings.requests, "call")} per test, ${settings.valueBytes}-byte values, ` +
+            `${plural(settings.keyspace, "key")}, pipeline ${settings.pipeline}, batch ${settings.batch}`,
         );
       }
       const results: BenchResult[] = [];
@@ -138,7 +140,7 @@ export const bench: ClientCommand = {
           histogramPath,
           renderLatencySvg(
             results,
-            `kvstore bench: ${settings.clients} clients, batch ${settings.batch}, ${context.endpoint}`,
+            `kvstore bench: ${plural(settings.clients, "client")}, batch ${settings.batch}, ${context.endpoint}`,
           ),
         );
       }
@@ -159,7 +161,7 @@ export const bench: ClientCommand = {
       const failed = results.filter((result) => result.errors > 0);
       for (const result of failed) {
         context.warn(
-          `kvstore bench: ${result.errors} of ${result.calls} calls of the ${result.test} test failed ` +
+          `kvstore bench: ${result.errors} of ${plural(result.calls, "call")} of the ${result.test} test failed ` +
             `(left out of its throughput and latency); the last: ${lastErrors.get(result.test)}`,
         );
       }

@@ -23,6 +23,7 @@
  * @module
  */
 
+import { plural } from "../../errors.ts";
 import {
   BATCH_KEYS_MAX,
   EXPORT_PAGE_KEYS_DEFAULT,
@@ -245,7 +246,7 @@ export const importCommand: ClientCommand = {
       const skipped = job.expired > 0 ? `; skipped ${job.expired} already expired` : "";
       context.print(
         dryRun
-          ? `Checked ${input.name}: ${job.imported} entries would be imported${skipped}`
+          ? `Checked ${input.name}: ${plural(job.imported, "entry", "entries")} would be imported${skipped}`
           : `Imported ${plural(job.imported, "key")} from ${input.name} in ${seconds.toFixed(1)} s` +
             ` (${Math.round(job.imported / Math.max(seconds, 0.001))} keys/s)${skipped}`,
       );
@@ -401,10 +402,6 @@ function fileErrorDetail(error: unknown): string {
   if (error instanceof Deno.errors.NotFound) return "no such file or directory";
   if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
   return error instanceof Error ? error.message : String(error);
-}
-
-function plural(count: number, one: string, many = `${one}s`): string {
-  return `${count} ${count === 1 ? one : many}`;
 }
 
 function round3(value: number): number {

@@ -13,6 +13,7 @@
  * @module
  */
 
+import { plural } from "../../errors.ts";
 import { UsageError } from "../../config/usage_error.ts";
 import type { ClusterStatusResponse, MigrationStatus } from "../../transport/messages.ts";
 import { KvClientError } from "../client.ts";
@@ -120,7 +121,7 @@ async function follow(
     const seconds = (Number(last.finished_at_ms) - Number(last.started_at_ms)) / 1000;
     const moved = Number(last.keys_moved);
     context.print(
-      `${verb} shard ${JSON.stringify(last.shard)}: moved ${moved} keys in ${seconds.toFixed(1)} s` +
+      `${verb} shard ${JSON.stringify(last.shard)}: moved ${plural(moved, "key")} in ${seconds.toFixed(1)} s` +
         (seconds > 0 && moved > 0 ? ` (${Math.round(moved / seconds)} keys/s)` : ""),
     );
   }

@@ -7,7 +7,7 @@
 
 import { SNAPSHOT_CALL_DEADLINE_MS_DEFAULT } from "../../config/limits.ts";
 import { UsageError } from "../../config/usage_error.ts";
-import { KvError } from "../../errors.ts";
+import { KvError, plural } from "../../errors.ts";
 import { DenoStorage, lockDataDir } from "../../persistence/deno_storage.ts";
 import { holdsDataFiles, repairDataDir } from "../../persistence/repair.ts";
 import { type ClientCommand, EXIT_ERROR, EXIT_NOT_FOUND, EXIT_OK } from "../command.ts";
@@ -39,7 +39,7 @@ export const snapshot: ClientCommand = {
       return EXIT_OK;
     }
     context.print(
-      `Wrote ${written.path}: ${written.keys} keys, ${formatBytes(written.bytes)}, seq ${written.seq}` +
+      `Wrote ${written.path}: ${plural(written.keys, "key")}, ${formatBytes(written.bytes)}, seq ${written.seq}` +
         `${written.seqEnd === written.seq ? "" : ` to ${written.seqEnd}`}, in ${formatSeconds(written.durationMs)}`,
     );
     context.print(
@@ -122,7 +122,9 @@ export const repair: ClientCommand = {
       } else if (result.dataset !== null) {
         const { keys, seq, replid, digest } = result.dataset;
         const verdict = result.fixes.length > 0 ? "now loads" : "loads as it is";
-        context.print(`The data directory ${verdict}: ${keys} keys, seq ${seq}, replid ${replid}, digest ${digest}`);
+        context.print(
+          `The data directory ${verdict}: ${plural(keys, "key")}, seq ${seq}, replid ${replid}, digest ${digest}`,
+        );
       } else {
         context.print(`Run kvstore repair --data-dir ${dataDir} (without --check) to fix it.`);
       }
