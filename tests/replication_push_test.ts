@@ -136,6 +136,35 @@ Deno.test("our master pushes every write in order to a push-only replica, resend
   }
 });
 
+Deno.test(
+  "a push replica's state in Info follows its connection, before any write: connecting or down, then online",
+  opts,
+  async () => {
+    const port = freePort();
+    await using master = await startMaster(["--replicas", `127.0.0.1:${port}`]);
+    const pushState = async () => {
+      const replicas = (await info(master.address)).replicas as unknown as { mode: string; state: string }[];
+      return replicas.find((replica) => replica.mode === "push")?.state;
+    };
+    // Nothing listens there: never reached, so never "online".
+    const first = await pushState();
+    assert.ok(first === "connecting" || first === "down", `a replica never reached is ${first}`);
+    await waitUntil(async () => (await pushState()) === "down", "the unreachable push replica shows down");
+    // It comes up, and is shown online though no write was pushed to it yet.
+    const fake = new FakePushReplica();
+    const server = await fakeServer(port, fake.handlers);
+    try {
+      await waitUntil(async () => (await pushState()) === "online", "the push replica shows online", 10_000);
+      assert.equal(fake.received.length, 0);
+      // It goes away between writes: down again, before any push fails.
+      server.forceShutdown();
+      await waitUntil(async () => (await pushState()) === "down", "the push replica that went away shows down");
+    } finally {
+      server.forceShutdown();
+    }
+  },
+);
+
 Deno.test("a master with --replicas made a replica and promoted again pushes to them again", opts, async () => {
   const port = freePort();
   const fake = new FakePushReplica();

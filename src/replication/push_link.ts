@@ -11,6 +11,11 @@
  * fails at the transport is retried with backoff; the link's state changes are logged
  * once each.
  *
+ * The link's state, as Info shows it beside the replica, follows its connection, so it
+ * tells the truth between writes too (a master may push nothing for hours):
+ * "connecting" until the replica has first been reached, "online" while the connection
+ * is up and pushes are answered, "down" while it cannot be reached or pushes fail.
+ *
  * Push mode cannot resync a replica: a replica whose next command has left the backlog
  * misses those commands for good, which is logged as an error (size --backlog-bytes to
  * cover the downtime of push-only replicas). Replicas of ours also pull with
@@ -76,11 +81,13 @@ export class PushLink {
       id: `push:${this.address}`,
       address: this.address,
       mode: "push",
-      state: "online",
+      // Not reached yet: nothing was pushed, and the connection is not up.
+      state: "connecting",
       ackedSeq: -1,
       firstSeq,
     }, clock());
     logger.info(`Pushing every write to replica ${this.address}`, { fromSeq: firstSeq });
+    this.#followConnection();
     this.#loop ??= this.#run(firstSeq);
   }
 
@@ -166,6 +173,28 @@ export class PushLink {
       this.#failures++;
       await this.#sleep(this.#delayMs());
     }
+  }
+
+  /**
+   * Keeps the record's state in step with the connection while no push says more: up is
+   * "online", a failed attempt "down". An idle connection is reopened at once (the
+   * channel retries a failed one every REPLICATION_CHANNEL_RECONNECT_MS), so a replica
+   * that goes away between writes is shown down, and one that comes back online, before
+   * the next write. Ends when the link stops (the channel shuts down).
+   */
+  #followConnection(): void {
+    const channel = this.#client.getChannel();
+    const follow = () => {
+      if (this.#stopped) return;
+      // true: an idle channel starts to connect.
+      const state = channel.getConnectivityState(true);
+      if (state === grpc.connectivityState.READY) this.#options.registry.setState(this.#record!, "online");
+      else if (state === grpc.connectivityState.TRANSIENT_FAILURE) {
+        this.#options.registry.setState(this.#record!, "down");
+      }
+      channel.watchConnectivityState(state, Infinity, follow);
+    };
+    follow();
   }
 
   #push(command: ReplicationCommand): Promise<ReplicationResponse> {

@@ -31,8 +31,9 @@ export interface ReplicaRecord {
   node?: string;
   readonly address: string;
   readonly mode: ReplicaMode;
-  /** "fullsync" while its fullSync streams, "online" once streaming commands, and for
-   * push links "down" while pushes fail. */
+  /** "fullsync" while its fullSync streams, "online" once streaming commands; for push
+   * links "connecting" until the replica is first reached, "online" while it is, "down"
+   * while it cannot be reached or pushes fail. */
   state: string;
   /** The last seq it acknowledged (-1: none yet; a stream without acks counts what was
    * sent). */
@@ -92,7 +93,7 @@ export class ReplicaRegistry {
     this.#changed();
   }
 
-  /** Records a replica's new state ("down" when pushes to it fail, "online" again). */
+  /** Records a replica's new state (a push link's "connecting", "online" or "down"). */
   setState(record: ReplicaRecord, state: string): void {
     if (record.state === state) return;
     record.state = state;
