@@ -275,11 +275,30 @@ export class ClusterAdmin {
     return combineDigests(digests);
   }
 
-  /** Logs a warning for each shard that does not answer, is not a master, or is the same
+  /**
+   * Logs a warning for each shard that does not answer, is not a master, or is the same
    * node as another shard: a router started with a wrong --shards should say so at once,
-   * not on the first call (or the first rebalancing). */
-  async checkShards(): Promise<void> {
+   * not on the first call (or the first rebalancing). With `newCluster` (the router has
+   * just created the cluster from --shards), also one naming the shards that already
+   * hold keys: the ring places each key on one shard, and a key held by another is not
+   * found there (add-shard refuses such a shard without --force for the same reason).
+   */
+  async checkShards(options: { newCluster?: boolean } = {}): Promise<void> {
     const { status, infos } = await this.describe();
+    const holding = status.shards.filter((shard, i) => infos[i] !== null && Number(shard.keys) > 0);
+    // With one shard every key is its own.
+    if (options.newCluster === true && status.shards.length > 1 && holding.length > 0) {
+      this.#options.logger.warn(
+        `The new cluster's shards already hold keys (${
+          holding.map((shard) => `${shard.name}: ${plural(shard.keys, "key")}`).join(", ")
+        }): the ring may give a key to another shard than the one that holds it, and the router looks for it ` +
+          "there, so it may not be found. To place them, export each such shard's keys (kvstore export FILE " +
+          "--endpoint SHARD), " +
+          "start it again empty, and import the files through the router (kvstore import FILE), which writes " +
+          "each key to the shard that owns it",
+        { shards: holding.map((shard) => shard.name).join(",") },
+      );
+    }
     status.shards.forEach((shard, i) => {
       const info = infos[i];
       const twin = info === null || info.replid === ""

@@ -339,6 +339,25 @@ Deno.test("the start-up check tells a shard that is loading its dataset from one
   assert.match(lines.find((line) => line.includes("shard=h:2"))!, /A shard does not answer/);
 });
 
+Deno.test("a router creating a cluster warns about the shards that already hold keys, naming each", async () => {
+  const lines: string[] = [];
+  const logger = new Logger({ level: "warn", format: "text", sink: (line) => lines.push(line) });
+  const { admin, pool } = setup({ logger });
+  const entries = (count: number) =>
+    Array.from({ length: count }, (_, i) => ({ key: `old${i}`, value: "v", expires_at_ms: 0, ttl_ms: 0 }));
+  await pool.shards.get("h:1")!.call("MSet", { entries: entries(1) }, CONTEXT);
+  await pool.shards.get("h:3")!.call("MSet", { entries: entries(12) }, CONTEXT);
+  // A router restarted over its state file created nothing: its shards' keys are its own.
+  await admin.checkShards();
+  assert.deepEqual(lines, []);
+  await admin.checkShards({ newCluster: true });
+  assert.equal(lines.length, 1, lines.join("\n"));
+  assert.match(
+    lines[0],
+    /WARN {2}kvstore: The new cluster's shards already hold keys \(h:1: 1 key, h:3: 12 keys\): the ring may give a key to another shard than the one that holds it, .*export each such shard's keys \(kvstore export FILE --endpoint SHARD\), start it again empty, and import the files through the router \(kvstore import FILE\).* shards=h:1,h:3$/,
+  );
+});
+
 Deno.test("describing the cluster gives each shard until the caller's deadline, when that comes first", async () => {
   const { admin, pool } = setup();
   const infoDeadlines: number[] = [];

@@ -136,7 +136,7 @@ export class Router {
 
   static async #start(config: RouterConfig, logger: Logger, log: Logger, dataDirLock: Deno.FsFile): Promise<Router> {
     const startedAtMs = Date.now();
-    const membership = await loadMembership(config, log);
+    const { membership, created } = await loadMembership(config, log);
     const metrics = new MetricsRegistry();
     // Every call on a shard is counted and timed by the link it goes through.
     const shardCalls = new ShardCallMetrics(metrics, () => performance.now());
@@ -255,7 +255,9 @@ export class Router {
       config: config.configFile ?? undefined,
     });
     admin.resume();
-    admin.checkShards().catch((error) => log.error("Cannot check the shards", { error: String(error) }));
+    admin.checkShards({ newCluster: created }).catch((error) =>
+      log.error("Cannot check the shards", { error: String(error) })
+    );
     return router;
   }
 
@@ -313,8 +315,12 @@ export class Router {
   }
 }
 
-/** The membership from the state file, or a new one from --shards (saved at once). */
-async function loadMembership(config: RouterConfig, logger: Logger): Promise<Membership> {
+/** The membership from the state file, or a new one from --shards (saved at once);
+ * `created` says which. */
+async function loadMembership(
+  config: RouterConfig,
+  logger: Logger,
+): Promise<{ membership: Membership; created: boolean }> {
   const saved = await readState(config.dataDir);
   const path = `${config.dataDir}/${STATE_FILE_NAME}`;
   if (saved !== null) {
@@ -328,7 +334,7 @@ async function loadMembership(config: RouterConfig, logger: Logger): Promise<Mem
     if (saved.vnodes !== config.vnodes) {
       logger.info("Using the vnode count the cluster was created with", { vnodes: saved.vnodes });
     }
-    return saved;
+    return { membership: saved, created: false };
   }
   if (config.shards === null) {
     throw new KvError(
@@ -339,7 +345,7 @@ async function loadMembership(config: RouterConfig, logger: Logger): Promise<Mem
   const membership = initialMembership(config.shards, config.vnodes);
   await writeState(config.dataDir, membership);
   logger.info("Created a new cluster", { stateFile: path, shards: config.shards.map(formatShardSpec).join(",") });
-  return membership;
+  return { membership, created: true };
 }
 
 /** Links to the shards by name, each with its calls counted (`instrument`). A shard that
