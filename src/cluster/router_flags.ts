@@ -254,7 +254,8 @@ function buildRouterConfig(
       valueBytesMax: parseByteSize(
         text("max-value-bytes") ?? String(VALUE_BYTES_MAX_DEFAULT),
         "--max-value-bytes",
-        0,
+        // 1, not 0: a limit of 0 bytes would refuse every value but the empty one.
+        1,
         VALUE_BYTES_MAX_CEILING,
       ),
       ttlSecondsMax: parseInteger(

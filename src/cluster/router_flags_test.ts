@@ -35,6 +35,13 @@ Deno.test("router flag mistakes name the flag", () => {
     [["--connect-timeout-ms", "x"], /Invalid --connect-timeout-ms "x"/],
     [["--address", "127.0.0.1:9000", "--shards", "127.0.0.1:9000"], /is the router's own --address 127.0.0.1:9000/],
     [["--max-connections", "0"], /Invalid --max-connections "0": must be from 1 to 1000000/],
+    [
+      ["--max-value-bytes", "0"],
+      /Invalid --max-value-bytes "0": must be from 1 to 536870912 bytes \(1 byte to 512mb\)/,
+    ],
+    [["--max-key-bytes", "0"], /Invalid --max-key-bytes "0": must be from 1 to 1048576 bytes/],
+    [["--connect-timeout-ms", "0"], /Invalid --connect-timeout-ms "0": must be from 1 to 600000/],
+    [["--migration-batch-keys", "0"], /Invalid --migration-batch-keys "0": must be from 1 to 10000/],
     [["--metrics-address", "9100"], /Invalid --metrics-address "9100": expected host:port/],
     [
       ["--address", "127.0.0.1:9000", "--metrics-address", "127.0.0.1:9000"],

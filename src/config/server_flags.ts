@@ -344,7 +344,8 @@ function buildServerConfig(values: FlagValues): ServerConfig {
   const valueBytesMax = parseByteSize(
     asString("max-value-bytes") ?? String(VALUE_BYTES_MAX_DEFAULT),
     "--max-value-bytes",
-    0,
+    // 1, not 0: a limit of 0 bytes would refuse every value but the empty one.
+    1,
     VALUE_BYTES_MAX_CEILING,
   );
   const ttlSecondsMax = parseInteger(
@@ -405,11 +406,18 @@ function buildServerConfig(values: FlagValues): ServerConfig {
   };
 }
 
-/** The usage text for `kvstore --help`. */
 /** Parses --repl-timeout-ms: at least two of the master's ping periods, or an idle but
  * healthy link would time out between pings and be reopened over and over. */
 function parseReplicationTimeout(text: string): number {
-  const timeoutMs = parseInteger(text, "--repl-timeout-ms", 0, 24 * 60 * 60 * 1000);
+  const timeoutMsMax = 24 * 60 * 60 * 1000;
+  const timeoutMs = parseInteger(text, "--repl-timeout-ms", Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
+  if (timeoutMs > timeoutMsMax) {
+    throw new UsageError(
+      `Invalid --repl-timeout-ms ${
+        JSON.stringify(text)
+      }: must be from ${REPLICATION_TIMEOUT_MS_MIN} to ${timeoutMsMax}`,
+    );
+  }
   if (timeoutMs < REPLICATION_TIMEOUT_MS_MIN) {
     throw new UsageError(
       `Invalid --repl-timeout-ms ${JSON.stringify(text)}: must be at least ${REPLICATION_TIMEOUT_MS_MIN} ` +
@@ -420,6 +428,7 @@ function parseReplicationTimeout(text: string): number {
   return timeoutMs;
 }
 
+/** The usage text for `kvstore --help`. */
 export function serverUsage(): string {
   const lines = [
     "kvstore: a distributed key-value store with a gRPC API.",

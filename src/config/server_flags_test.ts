@@ -107,3 +107,21 @@ Deno.test("durability flags: --appendfsync and --snapshot-interval-seconds, with
   assert.match(usageError(["--snapshot-interval-seconds=-1"]), /Invalid --snapshot-interval-seconds "-1"/);
   assert.match(serverUsage(), /--appendfsync always\|everysec\|no/);
 });
+
+Deno.test("a size or count of 0 where 0 makes no sense is refused, naming the flag and its range", () => {
+  const refused: [string, RegExp][] = [
+    ["--max-value-bytes", /^Invalid --max-value-bytes "0": must be from 1 to 536870912 bytes \(1 byte to 512mb\)$/],
+    ["--max-key-bytes", /^Invalid --max-key-bytes "0": must be from 1 to 1048576 bytes \(1 byte to 1mb\)$/],
+    ["--max-ttl-seconds", /^Invalid --max-ttl-seconds "0": must be from 1 to 2147483647$/],
+    ["--max-connections", /^Invalid --max-connections "0": must be from 1 to 1000000$/],
+    ["--backlog-bytes", /^Invalid --backlog-bytes "0": must be from 16384 to 68719476736 bytes \(16kb to 64gb\)$/],
+    ["--repl-timeout-ms", /^Invalid --repl-timeout-ms "0": must be at least 2000/],
+    ["--shutdown-disk-wait-ms", /^Invalid --shutdown-disk-wait-ms "0": must be from 100 to 3600000$/],
+  ];
+  for (const [flag, message] of refused) assert.match(usageError([flag, "0"]), message, flag);
+  assert.match(usageError(["--repl-timeout-ms", "99999999999"]), /must be from 2000 to 86400000$/);
+  // Where 0 means something, it is taken: no wait, no automatic snapshots.
+  assert.equal(config(["--shutdown-replica-wait-ms", "0"]).shutdownReplicaWaitMs, 0);
+  assert.equal(config(["--snapshot-interval-seconds", "0"]).snapshotIntervalSeconds, 0);
+  assert.equal(config(["--max-value-bytes", "1"]).limits.valueBytesMax, 1);
+});

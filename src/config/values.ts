@@ -31,9 +31,19 @@ export function parseByteSize(text: string, flag: string, min: number, max: numb
   }
   const bytes = Number(match[1]) * unit;
   if (!Number.isSafeInteger(bytes) || bytes < min || bytes > max) {
-    throw new UsageError(`Invalid ${flag} ${JSON.stringify(text)}: must be from ${min} to ${max} bytes`);
+    const inUnits = min % 1024 === 0 || max % 1024 === 0 ? ` (${sizeText(min)} to ${sizeText(max)})` : "";
+    throw new UsageError(`Invalid ${flag} ${JSON.stringify(text)}: must be from ${min} to ${max} bytes${inUnits}`);
   }
   return bytes;
+}
+
+/** A size as the flags take it, in the largest unit that holds it exactly: 16kb, 512mb,
+ * 1 byte. */
+export function sizeText(bytes: number): string {
+  for (const [unit, size] of [["gb", 1024 ** 3], ["mb", 1024 ** 2], ["kb", 1024]] as const) {
+    if (bytes >= size && bytes % size === 0) return `${bytes / size}${unit}`;
+  }
+  return bytes === 1 ? "1 byte" : `${bytes} bytes`;
 }
 
 /** Parses a whole number within [min, max]. */
