@@ -32,6 +32,7 @@ import { parseArgs } from "node:util";
 import { parseAddress } from "../config/address.ts";
 import { CLIENT_CALL_DEADLINE_MS_DEFAULT } from "../config/limits.ts";
 import { UsageError } from "../config/usage_error.ts";
+import { twoColumns, wrapText } from "../config/usage_text.ts";
 import { isServerMessage } from "../transport/transport_failure.ts";
 import { KvClient, KvClientError } from "./client.ts";
 import { COMMANDS } from "./commands/mod.ts";
@@ -354,7 +355,7 @@ function parseCommandArgs(
   io: CommandIo,
   clients: ClientPool,
 ): ContextImpl {
-  const flags = [...COMMON_FLAGS, ...(command.flags ?? [])];
+  const flags = [...commonFlagsOf(command), ...(command.flags ?? [])];
   const parseOptions: Record<string, { type: "string" | "boolean"; short?: string }> = {};
   for (const flag of flags) {
     parseOptions[flag.name] = flag.short === undefined ? { type: flag.type } : { type: flag.type, short: flag.short };
@@ -395,7 +396,10 @@ function parseCommandArgs(
       );
     }
   }
-  const endpoint = resolveEndpoint(values.endpoint as string | undefined, options.endpoint);
+  // A command that talks to no server does not read KVSTORE_ENDPOINT either.
+  const endpoint = command.offline === true
+    ? DEFAULT_ENDPOINT
+    : resolveEndpoint(values.endpoint as string | undefined, options.endpoint);
   const timeoutText = values["timeout-ms"] as string | undefined;
   const timeoutMs = timeoutText === undefined
     ? options.timeoutMs ?? CLIENT_CALL_DEADLINE_MS_DEFAULT
@@ -447,27 +451,34 @@ export function parseTimeoutMs(text: string, flag: string): number {
   return timeoutMs;
 }
 
-/** The help text of one subcommand. */
+/** The help text of one subcommand, wrapped for a terminal. */
 export function commandUsage(command: ClientCommand): string {
-  const flags = [...(command.flags ?? []), ...COMMON_FLAGS];
+  const flags = [...(command.flags ?? []), ...commonFlagsOf(command)];
   const label = (flag: CommandFlag) => {
     const name = flag.type === "boolean" ? `--${flag.name}` : `--${flag.name} ${flag.valueName}`;
     return flag.short === undefined ? name : `-${flag.short}, ${name}`;
   };
-  const width = Math.max(...flags.map((flag) => label(flag).length));
   return [
     `Usage: kvstore ${command.name} ${command.args}`.trimEnd(),
     "",
-    command.summary,
-    ...(command.details === undefined ? [] : ["", command.details]),
+    ...wrapText(command.summary),
+    ...(command.details === undefined ? [] : ["", ...wrapText(command.details)]),
     "",
     "Flags:",
-    ...flags.map((flag) => `  ${label(flag).padEnd(width)}  ${flag.help}`),
+    ...twoColumns(flags.map((flag) => [label(flag), flag.help])),
   ].join("\n");
 }
 
 /** The list of subcommands, for `kvstore help` and `kvstore --help`. */
 export function commandsOverview(): string {
-  const width = Math.max(...COMMANDS.map((command) => command.name.length));
-  return COMMANDS.map((command) => `  ${command.name.padEnd(width)}  ${command.summary}`).join("\n");
+  return twoColumns(COMMANDS.map((command) => [command.name, command.summary])).join("\n");
 }
+
+/** The shared flags a command takes: all of COMMON_FLAGS, or for a command that talks
+ * to no server (repair) only --json and --help. */
+function commonFlagsOf(command: ClientCommand): readonly CommandFlag[] {
+  return command.offline === true ? COMMON_FLAGS.filter((flag) => !SERVER_FLAG_NAMES.has(flag.name)) : COMMON_FLAGS;
+}
+
+/** The shared flags that say how to reach the server. */
+const SERVER_FLAG_NAMES: ReadonlySet<string> = new Set(["endpoint", "timeout-ms"]);

@@ -1,5 +1,13 @@
 import assert from "node:assert/strict";
-import { connectionLoss, connectionProblem, describeFailure } from "./cli.ts";
+import { USAGE_WIDTH } from "../config/usage_text.ts";
+import {
+  CLIENT_COMMANDS,
+  commandsOverview,
+  commandUsage,
+  connectionLoss,
+  connectionProblem,
+  describeFailure,
+} from "./cli.ts";
 import { KvClientError } from "./client.ts";
 import { grpc } from "../transport/grpc.ts";
 
@@ -143,4 +151,19 @@ Deno.test("a DEADLINE_EXCEEDED the server answered keeps its message; only the c
     describeFailure(own, "127.0.0.1:50051", 5000),
     "No answer from 127.0.0.1:50051 within 5000 ms (raise --timeout-ms, or check the server)",
   );
+});
+
+Deno.test("every subcommand's help, and the list of them, fits the help width with no broken paragraph", () => {
+  for (const command of CLIENT_COMMANDS.values()) {
+    const help = commandUsage(command);
+    for (const line of help.split("\n")) {
+      assert.ok(line.length <= USAGE_WIDTH, `kvstore ${command.name} --help: ${line.length} columns: ${line}`);
+    }
+  }
+  for (const line of commandsOverview().split("\n")) assert.ok(line.length <= USAGE_WIDTH, line);
+  // A paragraph is not cut short of the width (import's was, after "stops the import").
+  const importHelp = commandUsage(CLIENT_COMMANDS.get("import")!);
+  assert.match(importHelp, /A line that cannot be read stops the import after everything before it was written/);
+  // repair talks to no server: no --endpoint, no --timeout-ms.
+  assert.doesNotMatch(commandUsage(CLIENT_COMMANDS.get("repair")!), /--endpoint|--timeout-ms/);
 });

@@ -100,6 +100,9 @@ export interface ClientCommand {
   /** More help, printed by `kvstore NAME --help` after the summary. */
   readonly details?: string;
   readonly flags?: readonly CommandFlag[];
+  /** True for a command that talks to no server (repair): it takes no --endpoint or
+   * --timeout-ms, and its help does not offer them. */
+  readonly offline?: boolean;
   /** The least and most positional arguments accepted (most: Infinity for any). */
   readonly arity: readonly [number, number];
   /** Runs the command; resolves with the exit status. */

@@ -31,6 +31,7 @@ import {
   COMMAND_LINE_ONLY,
   DEFAULT_ADDRESS,
   type FlagSpec,
+  flagsTable,
   LOG_FORMAT_FLAG,
   LOG_LEVEL_FLAG,
   METRICS_ADDRESS_FLAG,
@@ -45,6 +46,7 @@ import {
   withSourceNames,
 } from "../config/settings.ts";
 import { UsageError } from "../config/usage_error.ts";
+import { wrapText } from "../config/usage_text.ts";
 import { parseByteSize, parseChoice, parseInteger } from "../config/values.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "../logging/logger.ts";
 import type { DataLimits } from "../store/validation.ts";
@@ -274,11 +276,11 @@ function buildRouterConfig(
 
 /** The usage text for `kvstore router --help`. */
 export function routerUsage(): string {
-  const label = (flag: FlagSpec) => flag.type === "boolean" ? `--${flag.name}` : `--${flag.name} ${flag.valueName}`;
-  const width = Math.max(...ROUTER_FLAGS.map((flag) => label(flag).length));
   return [
-    "kvstore router: one address in front of a sharded cluster. It serves kvstore.KeyValueStore and",
-    "forwards each call to the shard that owns the key on a consistent-hash ring.",
+    ...wrapText(
+      "kvstore router: one address in front of a sharded cluster. It serves kvstore.KeyValueStore and forwards " +
+        "each call to the shard that owns the key on a consistent-hash ring.",
+    ),
     "",
     "Usage:",
     "  kvstore router --shards SHARD,... [--address HOST:PORT] [--data-dir DIR] [flags]",
@@ -287,18 +289,18 @@ export function routerUsage(): string {
     "A SHARD is [NAME=]MASTER[+REPLICA...], e.g. 127.0.0.1:7001 or users=10.0.0.5:50051+10.0.0.6:50051.",
     "",
     "Flags:",
-    ...ROUTER_FLAGS.map((flag) => {
-      const defaultText = flag.defaultText === undefined ? "" : ` (default: ${flag.defaultText})`;
-      return `  ${label(flag).padEnd(width)}  ${flag.help}${defaultText}`;
-    }),
+    ...flagsTable(ROUTER_FLAGS),
     "",
-    "Sizes take a unit: 512kb, 16mb (powers of 1024).",
-    "Every flag can also be set by the environment, with a prefix of the router's own so that a node's",
-    "variables do not reach it (--shards as KVSTORE_ROUTER_SHARDS, --config as KVSTORE_ROUTER_CONFIG), or a",
-    'config file (--config router.json with {"shards": ["127.0.0.1:7001", "127.0.0.1:7002"]}); flags win over',
-    "the environment, which wins over the file.",
+    ...wrapText(
+      "Sizes take a unit: 512kb, 16mb (powers of 1024). Every flag can also be set by the environment, with a " +
+        "prefix of the router's own so that a node's variables do not reach it (--shards as " +
+        "KVSTORE_ROUTER_SHARDS, --config as KVSTORE_ROUTER_CONFIG), or a config file (--config router.json with " +
+        '{"shards": ["127.0.0.1:7001", "127.0.0.1:7002"]}); flags win over the environment, which wins over the ' +
+        "file.",
+    ),
     "",
     "Grow or shrink the cluster with kvstore cluster add-shard / remove-shard against the router.",
+    "",
     "Example:",
     "  kvstore router --address 0.0.0.0:50051 --shards 127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003",
   ].join("\n");

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { envVarName, ROUTER_ENV_PREFIX } from "../config/settings.ts";
 import { UsageError } from "../config/usage_error.ts";
+import { USAGE_WIDTH } from "../config/usage_text.ts";
 import { parseRouterArgs, ROUTER_FLAGS, type RouterConfig, routerUsage } from "./router_flags.ts";
 
 Deno.test("a router's defaults: port 50051, 512 vnodes, reads from masters, 1 s to connect", () => {
@@ -51,7 +52,8 @@ Deno.test("router flag mistakes name the flag", () => {
   ];
   for (const [args, message] of cases) assert.throws(() => parseRouterArgs(args), message);
   assert.match(routerUsage(), /--migration-pause-ms MS/);
-  assert.match(routerUsage(), /--max-connections N +Client connections open at once.*\(default: 10000\)/);
+  assert.match(routerUsage(), /--max-connections N +Client connections open at once[^]*?Default: 10000\./);
+  for (const line of routerUsage().split("\n")) assert.ok(line.length <= USAGE_WIDTH, `${line.length}: ${line}`);
   assert.match(routerUsage(), /--metrics-address HOST:PORT +Serve Prometheus metrics at http:\/\/HOST:PORT\/metrics/);
   const metrics = parseRouterArgs(["--metrics-address", "127.0.0.1:0"]);
   assert.ok(!metrics.help);
@@ -219,7 +221,7 @@ Deno.test("an invalid router setting is refused, named as its source spells it",
 Deno.test("kvstore router --help documents the environment and the config file", () => {
   const usage = routerUsage();
   for (const flag of ROUTER_FLAGS) assert.ok(usage.includes(`--${flag.name}`), flag.name);
-  assert.match(usage, /--config FILE +Read settings from a JSON file .*\(env KVSTORE_ROUTER_CONFIG\)/);
+  assert.match(usage, /--config FILE +Read settings from a JSON file [^]*?\(env\s+KVSTORE_ROUTER_CONFIG\)/);
   assert.match(usage, /KVSTORE_ROUTER_SHARDS/);
-  assert.match(usage, /flags win over\s+the environment, which wins over the file/);
+  assert.match(usage, /flags win over\s+the\s+environment,\s+which\s+wins\s+over\s+the\s+file/);
 });

@@ -36,6 +36,7 @@ import {
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "../logging/logger.ts";
 import { FSYNC_POLICIES, type FsyncPolicy } from "../persistence/file_log.ts";
 import { UsageError } from "./usage_error.ts";
+import { twoColumns, wrapText } from "./usage_text.ts";
 import { parseByteSize, parseChoice, parseInteger } from "./values.ts";
 import { loadSettings, NODE_ENV_PREFIX, ROUTER_ENV_PREFIX, type SettingsSources, withSourceNames } from "./settings.ts";
 
@@ -439,17 +440,15 @@ export function serverUsage(): string {
     "",
     "Flags:",
   ];
-  const width = Math.max(...SERVER_FLAGS.map((flag) => flagLabel(flag).length));
-  for (const flag of SERVER_FLAGS) {
-    const defaultText = flag.defaultText === undefined ? "" : ` (default: ${flag.defaultText})`;
-    lines.push(`  ${flagLabel(flag).padEnd(width)}  ${flag.help}${defaultText}`);
-  }
+  lines.push(...flagsTable(SERVER_FLAGS));
   lines.push(
     "",
-    "Sizes take a unit: 512kb, 16mb (powers of 1024).",
-    "Every flag can also be set by the environment (--max-value-bytes as KVSTORE_MAX_VALUE_BYTES) or a",
-    'config file (--config kvstore.json with {"max-value-bytes": "64mb"}); flags win over the',
-    "environment, which wins over the file.",
+    ...wrapText(
+      "Sizes take a unit: 512kb, 16mb (powers of 1024). Every flag can also be set by the environment " +
+        '(--max-value-bytes as KVSTORE_MAX_VALUE_BYTES) or a config file (--config kvstore.json with {"max-value-bytes": ' +
+        '"64mb"}); flags win over the environment, which wins over the file.',
+    ),
+    "",
     "Examples:",
     "  kvstore --master --address 0.0.0.0:50051",
     "  kvstore --replica --address 0.0.0.0:50052 --master-address localhost:50051",
@@ -459,6 +458,14 @@ export function serverUsage(): string {
 
 function flagLabel(flag: FlagSpec): string {
   return flag.type === "boolean" ? `--${flag.name}` : `--${flag.name} ${flag.valueName ?? "VALUE"}`;
+}
+
+/** The lines of a --help's flags: each flag, its help and its default, wrapped. */
+export function flagsTable(flags: readonly FlagSpec[]): string[] {
+  return twoColumns(flags.map((flag) => [
+    flagLabel(flag),
+    flag.help + (flag.defaultText === undefined ? "" : ` Default: ${flag.defaultText}.`),
+  ]));
 }
 
 /** --metrics-address (null when not given), refused when it is the gRPC `address`

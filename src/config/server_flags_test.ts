@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { parseServerArgs, SERVER_FLAGS, type ServerConfig, serverUsage } from "./server_flags.ts";
 import { UsageError } from "./usage_error.ts";
+import { USAGE_WIDTH } from "./usage_text.ts";
 
 function config(args: string[]): ServerConfig {
   const parsed = parseServerArgs(args);
@@ -88,9 +89,11 @@ Deno.test("IPv6 addresses are written in brackets", () => {
   assert.match(usageError(["--address", "[::1]7000"]), /expected host:port/);
 });
 
-Deno.test("the usage text lists every flag", () => {
+Deno.test("the usage text lists every flag, with lines that fit the help width", () => {
   const usage = serverUsage();
   for (const flag of SERVER_FLAGS) assert.ok(usage.includes(`--${flag.name}`), flag.name);
+  for (const line of usage.split("\n")) assert.ok(line.length <= USAGE_WIDTH, `${line.length} columns: ${line}`);
+  assert.match(usage, /--max-ttl-seconds SECONDS +Longest TTL .*\n +Default: 315360000 \(10 years\)\./);
 });
 
 Deno.test("durability flags: --appendfsync and --snapshot-interval-seconds, with Redis's defaults", () => {

@@ -61,8 +61,8 @@ export const bench: ClientCommand = {
   name: "bench",
   args: "",
   summary: "Load-test a node like redis-benchmark: clients, requests, value size, batch; ops/s and latency.",
-  details: "Each of --clients connections keeps --pipeline calls in flight; a call reads or writes --batch\n" +
-    "keys (MGet/MSet above 1). Latency is per call. Example:\n" +
+  details: "Each of --clients connections keeps --pipeline calls in flight; a call reads or writes --batch keys " +
+    "(MGet/MSet above 1). Latency is per call. Example:\n" +
     "  kvstore bench --clients 20 --requests 50000 --value-size 100 --tests set,get --histogram lat.svg",
   arity: [0, 0],
   flags: [

@@ -50,7 +50,7 @@ export const exportCommand: ClientCommand = {
   name: "export",
   args: "FILE",
   summary: "Write every key (or those with --prefix) to FILE as JSON lines {key, value, ttl}; - for stdout.",
-  details: 'Each line is {"key":"k","value":"v","ttl":SECONDS|null}; ttl is the time left when read.\n' +
+  details: 'Each line is {"key":"k","value":"v","ttl":SECONDS|null}; ttl is the time left when read. ' +
     "FILE is replaced only when the export completes (written to FILE.tmp, then renamed).",
   arity: [1, 1],
   flags: [
@@ -130,11 +130,10 @@ export const importCommand: ClientCommand = {
   name: "import",
   args: "FILE",
   summary: "Write the entries of FILE (JSON lines {key, value, ttl}, as export writes them); - for stdin.",
-  details: "Entries go in MSet batches, several in flight; a key on several lines ends with its last\n" +
-    "line's value. A line that cannot be read stops the import\n" +
-    "after everything before it was written; its number is in the message. A batch the server\n" +
-    "refuses stops it too, saying which lines were written. Entries whose ttl\n" +
-    "is 0 or less have expired and are skipped. --dry-run checks the file without writing.",
+  details: "Entries go in MSet batches, several in flight; a key on several lines ends with its last line's " +
+    "value. A line that cannot be read stops the import after everything before it was written; its number is " +
+    "in the message. A batch the server refuses stops it too, saying which lines were written. Entries whose " +
+    "ttl is 0 or less have expired and are skipped. --dry-run checks the file without writing.",
   arity: [1, 1],
   flags: [
     {

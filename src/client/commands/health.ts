@@ -15,7 +15,8 @@ export const health: ClientCommand = {
   args: "",
   summary: "Check whether the node is SERVING (exit 0) or NOT_SERVING (exit 1), via grpc.health.v1.",
   details:
-    'A replica is NOT_SERVING until its first sync with the master; every node turns\nNOT_SERVING when it starts to shut down. The service "" means the node as a whole.',
+    "A replica is NOT_SERVING until its first sync with the master; every node turns NOT_SERVING when it starts " +
+    'to shut down. The service "" means the node as a whole.',
   arity: [0, 0],
   flags: [
     { name: "service", type: "string", valueName: "NAME", help: 'Service to ask about (default "", the node)' },

@@ -16,10 +16,10 @@ export const info: ClientCommand = {
   name: "info",
   args: "[SECTION...]",
   summary: "Show the node's role, version, uptime, keys, memory, clients, persistence and replication state.",
-  details: "Sizes, durations and times are shown raw and, in parentheses, for people; only what is relevant\n" +
-    "to the node is shown (a router: its process, clients, the cluster's keys and its shards, as\n" +
-    "kvstore cluster status prints them). --json prints every field as the Info rpc names it, 64-bit\n" +
-    `integers as numbers. SECTION keeps only that section: ${INFO_SECTIONS.join(", ")}.`,
+  details: "Sizes, durations and times are shown raw and, in parentheses, for people; only what is relevant " +
+    "to the node is shown (a router: its process, clients, the cluster's keys and its shards, as kvstore cluster " +
+    "status prints them). --json prints every field as the Info rpc names it, 64-bit integers as numbers. " +
+    `SECTION keeps only that section: ${INFO_SECTIONS.join(", ")}.`,
   arity: [0, Infinity],
   async run(context) {
     const sections = parseSections(context.positionals);

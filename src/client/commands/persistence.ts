@@ -73,6 +73,7 @@ export const repair: ClientCommand = {
   name: "repair",
   args: "[--data-dir DIR] [--check]",
   summary: "Offline: cut damage off a stopped node's data files (set aside, never deleted).",
+  offline: true,
   arity: [0, 0],
   flags: [
     { name: "data-dir", type: "string", valueName: "DIR", help: "The data directory (default: the working directory)" },

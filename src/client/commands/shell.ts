@@ -32,8 +32,8 @@ export const shell: ClientCommand = {
   name: "shell",
   args: "",
   summary: "Open an interactive prompt: type commands as on the command line, with history.",
-  details: "Lines are split like a shell: quote values with spaces (\"hello world\" or 'it\\'s').\n" +
-    "Built-ins: help [COMMAND], connect HOST:PORT, quit. History is kept in ~/.kvstore_history\n" +
+  details: "Lines are split as redis-cli splits them: quote values with spaces (\"hello world\" or 'it\\'s'). " +
+    "Built-ins: help [COMMAND], connect HOST:PORT, quit. History is kept in ~/.kvstore_history " +
     "($KVSTORE_HISTFILE). With standard input from a file or pipe, runs each line in order.",
   arity: [0, 0],
   async run(context) {
