@@ -106,6 +106,8 @@ Deno.test("output that cannot be written exits 4 with one line, for a client com
       [["info", "--json"], "kvstore info"],
       [["export", "-"], "kvstore export"],
       [["get", "--help"], "kvstore get"],
+      // Its statuses are printed as they stream in: the first that cannot be ends the watch.
+      [["health", "--watch"], "kvstore health"],
     ] as const
   ) {
     const result = await kv(...args);

@@ -40,9 +40,18 @@ export const health: ClientCommand = {
         return status === "SERVING" ? EXIT_OK : EXIT_NOT_FOUND;
       }
       let last = "UNKNOWN" as ServingStatus;
+      // Printing happens in the stream's callback, where a throw would end the process: a
+      // status that cannot be printed (stdout full or gone) ends the watch, and the
+      // command then fails with it as any command's output does.
+      let outputFailure: { error: unknown } | null = null;
       const watch = client.watch(service, (status) => {
         last = status;
-        show(status);
+        try {
+          show(status);
+        } catch (error) {
+          outputFailure ??= { error };
+          watch.cancel();
+        }
       });
       // Ctrl-C ends the watch: as a SIGINT on its own, as the shell's interruption in it.
       const interrupt = () => watch.cancel();
@@ -54,6 +63,7 @@ export const health: ClientCommand = {
         Deno.removeSignalListener("SIGINT", interrupt);
         context.signal.removeEventListener("abort", interrupt);
       }
+      if (outputFailure !== null) throw (outputFailure as { error: unknown }).error;
       return last === "SERVING" ? EXIT_OK : EXIT_NOT_FOUND;
     } finally {
       client.close();
