@@ -136,6 +136,13 @@ export class Replication {
     }
   }
 
+  /** Shutdown begins: from now on a new Sync or StreamReplication is refused (a fullSync
+   * begun now would only hold the shutdown), and so is a role change. Streams open go on
+   * until {@linkcode stop}. */
+  beginShutdown(): void {
+    this.#stopped = true;
+  }
+
   /**
    * Shutdown, first step, once the node takes no more writes and has committed those
    * under way: a master waits up to `timeoutMs` for every replica attached to

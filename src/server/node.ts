@@ -325,6 +325,9 @@ export class Node {
   async #stop(reason: string): Promise<boolean> {
     this.#logger.info("Shutting down", { reason });
     this.health.enterShutdown();
+    // Before the writes under way drain (up to --shutdown-disk-wait-ms on a stalled disk):
+    // no new replica stream from the first moment.
+    this.replication.beginShutdown();
     clearInterval(this.#sweepTimer);
     // The last seq is settled first (no more writes, those under way committed), so that
     // a master can give its replicas a bounded time to acknowledge it while its streams
