@@ -85,6 +85,12 @@ Deno.test(
     using client = new KvClient(master.address);
     await client.set("before", "v");
     await waitForConvergence(master, [replica]);
+    // The push link learns from the replica's first answer that it is one of ours, which
+    // also pulls; before that, it would take it for a push-only replica.
+    await waitUntil(async () => {
+      const replicas = (await info(master.address)).replicas as unknown as { mode: string; acked_seq: string }[];
+      return replicas.some((record) => record.mode === "push" && Number(record.acked_seq) >= 1);
+    }, "the push of the first write is answered");
     replica.signal("SIGSTOP");
     try {
       // About 200 bytes per command against a 16 KiB backlog.

@@ -60,6 +60,8 @@ export class PushLink {
   /** The push in flight, cancelled by stop: one to a replica that does not answer would
    * otherwise hold a master's shutdown for up to PUSH_CALL_DEADLINE_MS. */
   #call: grpc.ClientUnaryCall | null = null;
+  /** The pending reopening of an idle connection (see #followConnection). */
+  #reconnectTimer: ReturnType<typeof setTimeout> | undefined = undefined;
   /** Whether the last push failed at the transport. */
   #down = false;
   #failures = 0;
@@ -93,6 +95,7 @@ export class PushLink {
 
   async stop(): Promise<void> {
     this.#stopped = true;
+    clearTimeout(this.#reconnectTimer);
     this.#wake?.();
     this.#call?.cancel();
     await this.#loop;
@@ -177,20 +180,38 @@ export class PushLink {
 
   /**
    * Keeps the record's state in step with the connection while no push says more: up is
-   * "online", a failed attempt "down". An idle connection is reopened at once (the
-   * channel retries a failed one every REPLICATION_CHANNEL_RECONNECT_MS), so a replica
-   * that goes away between writes is shown down, and one that comes back online, before
-   * the next write. Ends when the link stops (the channel shuts down).
+   * "online", a failed attempt "down". Once asked to connect, the channel retries a failed
+   * connection on its own (every REPLICATION_CHANNEL_RECONNECT_MS, as a replica's link to
+   * its master does), but a connection that closes leaves it idle: it is reopened here,
+   * at once after one that lasted (an idle spell), and with the pushes' own backoff
+   * (REPLICA_RECONNECT_DELAY_MS_MIN doubling to _MAX) after one closed within _MAX of
+   * being opened (a replica that drops connections). A replica that goes away between
+   * writes is thus shown down, and one that comes back online, before the next write.
+   * Ends when the link stops.
    */
   #followConnection(): void {
     const channel = this.#client.getChannel();
+    const { clock } = this.#options;
+    let failures = 0;
+    let openedAtMs = -Infinity;
     const follow = () => {
       if (this.#stopped) return;
-      // true: an idle channel starts to connect.
-      const state = channel.getConnectivityState(true);
-      if (state === grpc.connectivityState.READY) this.#options.registry.setState(this.#record!, "online");
-      else if (state === grpc.connectivityState.TRANSIENT_FAILURE) {
+      const state = channel.getConnectivityState(false);
+      if (state === grpc.connectivityState.READY) {
+        this.#options.registry.setState(this.#record!, "online");
+      } else if (state === grpc.connectivityState.TRANSIENT_FAILURE) {
         this.#options.registry.setState(this.#record!, "down");
+      } else if (state === grpc.connectivityState.IDLE) {
+        const failed = clock() - openedAtMs < REPLICA_RECONNECT_DELAY_MS_MAX;
+        failures = failed ? failures + 1 : 0;
+        if (failed) this.#options.registry.setState(this.#record!, "down");
+        clearTimeout(this.#reconnectTimer);
+        this.#reconnectTimer = setTimeout(() => {
+          if (this.#stopped) return;
+          openedAtMs = clock();
+          // true: an idle channel starts to connect.
+          channel.getConnectivityState(true);
+        }, failures === 0 ? 0 : backoffMs(failures));
       }
       channel.watchConnectivityState(state, Infinity, follow);
     };
@@ -221,8 +242,7 @@ export class PushLink {
   }
 
   #delayMs(): number {
-    const exponent = Math.min(Math.max(this.#failures - 1, 0), 20);
-    return Math.min(REPLICA_RECONNECT_DELAY_MS_MAX, REPLICA_RECONNECT_DELAY_MS_MIN * 2 ** exponent);
+    return backoffMs(this.#failures);
   }
 
   /** Logs `message` unless the problem it reports (`problem`, the message without what
@@ -249,6 +269,13 @@ export class PushLink {
       this.#waitingForAppend = ms === null;
     });
   }
+}
+
+/** The wait before the next attempt after `failures` in a row, in ms: doubling from
+ * REPLICA_RECONNECT_DELAY_MS_MIN up to REPLICA_RECONNECT_DELAY_MS_MAX. */
+function backoffMs(failures: number): number {
+  const exponent = Math.min(Math.max(failures - 1, 0), 20);
+  return Math.min(REPLICA_RECONNECT_DELAY_MS_MAX, REPLICA_RECONNECT_DELAY_MS_MIN * 2 ** exponent);
 }
 
 function describe(error: unknown): string {
