@@ -33,7 +33,7 @@ import { parseAddress } from "../config/address.ts";
 import { CLIENT_CALL_DEADLINE_MS_DEFAULT } from "../config/limits.ts";
 import { UsageError } from "../config/usage_error.ts";
 import { twoColumns, wrapText } from "../config/usage_text.ts";
-import { isServerMessage } from "../transport/transport_failure.ts";
+import { connectionLoss, connectionProblem, isServerMessage } from "../transport/transport_failure.ts";
 import { KvClient, KvClientError } from "./client.ts";
 import { COMMANDS } from "./commands/mod.ts";
 import {
@@ -268,44 +268,6 @@ export function describeFailure(error: unknown, endpoint: string, timeoutMs: num
   }
   return error instanceof Error ? error.message : String(error);
 }
-
-/** Why grpc-js could not connect, in a few words: its message ("No connection
- * established. Last error: Error: connect ECONNREFUSED 127.0.0.1:1. Resolution note: ")
- * repeats the address and ends in an empty note. Unknown messages pass through, with
- * the empty note cut. */
-export function connectionProblem(details: string): string {
-  const errno = /\bconnect (E[A-Z]+)\b/.exec(details)?.[1];
-  if (errno !== undefined) return CONNECT_ERRORS[errno] ?? `cannot connect (${errno})`;
-  // The server took the TCP connection, then dropped it before HTTP/2 was set up (it
-  // was paused, or dying): "Last error: read ECONNRESET (2026-12-05T13:08:48.905Z)".
-  if (/Last error: (Error: )?read ECONNRESET\b/.test(details)) return "the connection was reset before it was set up";
-  if (/Last error: (Error: )?write EPIPE\b/.test(details)) {
-    return "the server closed the connection before it was set up";
-  }
-  if (/^Name resolution failed/.test(details)) return "the host name does not resolve";
-  return details.replace(/\s*Resolution note:\s*$/, "").replace(/\s*\(\d{4}-\d\d-\d\dT[\d:.]+Z\)$/, "")
-    .replace(/\.$/, "");
-}
-
-/** How a connection broke mid-call, in a few words, from grpc-js's message ("Received
- * RST_STREAM with code 2 triggered by internal client error: write EPIPE"). */
-export function connectionLoss(details: string): string {
-  if (/EPIPE|socket has been ended/.test(details)) return "the server closed the connection";
-  if (/ECONNRESET/.test(details)) return "the connection was reset";
-  if (/ETIMEDOUT/.test(details)) return "the connection timed out";
-  if (/^Connection dropped/.test(details)) return "the connection dropped";
-  if (/^Call cancelled/.test(details)) return "the server cancelled the call";
-  if (/RST_STREAM/.test(details)) return "the server reset the stream without an answer";
-  return details;
-}
-
-const CONNECT_ERRORS: Readonly<Record<string, string>> = {
-  ECONNREFUSED: "connection refused",
-  ETIMEDOUT: "the connection timed out",
-  EHOSTUNREACH: "no route to the host",
-  ENETUNREACH: "the network is unreachable",
-  ECONNRESET: "the connection was reset",
-};
 
 class ContextImpl implements CommandContext {
   readonly positionals: readonly string[];

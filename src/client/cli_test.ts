@@ -1,13 +1,7 @@
 import assert from "node:assert/strict";
 import { USAGE_WIDTH } from "../config/usage_text.ts";
-import {
-  CLIENT_COMMANDS,
-  commandsOverview,
-  commandUsage,
-  connectionLoss,
-  connectionProblem,
-  describeFailure,
-} from "./cli.ts";
+import { CLIENT_COMMANDS, commandsOverview, commandUsage, describeFailure } from "./cli.ts";
+import { connectionLoss, connectionProblem } from "../transport/transport_failure.ts";
 import { KvClientError } from "./client.ts";
 import { grpc } from "../transport/grpc.ts";
 

@@ -283,13 +283,26 @@ export const REPLICA_RECONNECT_DELAY_MS_MIN = 100;
  * stays behind after its master comes back. */
 export const REPLICA_RECONNECT_DELAY_MS_MAX = 2000;
 
+/** Distinct reasons one outage of a replica's link logs ("Link to master still down:
+ * ..."); a master that fails in turns (refused, reset, closed) logs each once, and past
+ * this the outage goes on silently until the link is up (Info's link_error has the last). */
+export const LINK_OUTAGE_REASONS_LOGGED_MAX = 8;
+
 /** How soon a replication channel (a replica's link to its master, a master's push link
- * to a replica) retries a lost connection, in ms, every time: the follower's and the push
- * link's own backoff (REPLICA_RECONNECT_DELAY_MS_*) paces the attempts. With grpc's
- * channel backoff on top (GRPC_RECONNECT_BACKOFF_*, 1 s growing to 5 s), a call made while
- * the channel still backed off failed at once without trying, and a replica rejoined a
- * master that came back up to 7 s late instead of 2. */
-export const REPLICATION_CHANNEL_RECONNECT_MS = REPLICA_RECONNECT_DELAY_MS_MIN;
+ * to a replica) retries a lost connection, in ms: first after this, doubling up to
+ * REPLICATION_CHANNEL_RECONNECT_MS_MAX. A channel whose peer is down keeps reconnecting
+ * on its own (gRPC's pick_first stays in TRANSIENT_FAILURE and retries), and a call made
+ * while it waits fails at once without trying; the follower's and the push link's own
+ * backoff (REPLICA_RECONNECT_DELAY_MS_*) paces those calls. With grpc's default channel
+ * backoff (GRPC_RECONNECT_BACKOFF_*, 1 s growing to 5 s) a replica rejoined a master that
+ * came back up to 7 s late; at a fixed 100 ms, a replica of a master that is down for
+ * hours opened ten connections a second. */
+export const REPLICATION_CHANNEL_RECONNECT_MS_MIN = REPLICA_RECONNECT_DELAY_MS_MIN;
+
+/** The longest pause between a replication channel's reconnection attempts, in ms: at
+ * most one connection a second to a peer that is down, and a replica rejoins a master
+ * that is back within about this plus REPLICA_RECONNECT_DELAY_MS_MAX. */
+export const REPLICATION_CHANNEL_RECONNECT_MS_MAX = 1000;
 
 /** How long a master waits for a new Sync stream's handshake, in ms, before it closes it. */
 export const SYNC_HANDSHAKE_TIMEOUT_MS = 10_000;

@@ -25,7 +25,8 @@ import { setImmediate } from "node:timers";
 import {
   REPLICA_RECONNECT_DELAY_MS_MAX,
   REPLICA_RECONNECT_DELAY_MS_MIN,
-  REPLICATION_CHANNEL_RECONNECT_MS,
+  REPLICATION_CHANNEL_RECONNECT_MS_MAX,
+  REPLICATION_CHANNEL_RECONNECT_MS_MIN,
   REPLICATION_TIMEOUT_CONFIRM_MS,
 } from "../config/limits.ts";
 import type { Logger } from "../logging/logger.ts";
@@ -93,7 +94,7 @@ export class Follower {
     );
     // The master decides how large commands may be; this side accepts what it sends.
     this.#client = createKvstoreClient(options.masterAddress, CLIENT_TRANSPORT_LIMITS, {
-      reconnect: { initialMs: REPLICATION_CHANNEL_RECONNECT_MS, maxMs: REPLICATION_CHANNEL_RECONNECT_MS },
+      reconnect: { initialMs: REPLICATION_CHANNEL_RECONNECT_MS_MIN, maxMs: REPLICATION_CHANNEL_RECONNECT_MS_MAX },
     });
   }
 

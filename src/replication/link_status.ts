@@ -11,12 +11,14 @@
  * replica waits for ReplicateCommand pushes, and keeps asking now and then in case the
  * master is replaced. While the master stays unreachable the link cycles between
  * connecting and down; that is one outage, logged once when it starts and once when it
- * ends, not at every attempt (a new reason for the failure is logged once too).
+ * ends, not at every attempt (each new reason for the failure is logged once too).
  *
  * Pure: no I/O, no timers; time comes in as `nowMs`.
  *
  * @module
  */
+
+import { LINK_OUTAGE_REASONS_LOGGED_MAX } from "../config/limits.ts";
 
 export type LinkState = "connecting" | "syncing" | "up" | "down" | "push-only" | "stopped";
 
@@ -36,8 +38,9 @@ export class LinkStatus {
   /** When the current outage began (null while up). */
   #downSinceMs: number | null;
   #lastError = "";
-  /** The error last logged during this outage, so a repeat is not logged again. */
-  #loggedError = "";
+  /** The reasons this outage has logged: a master that fails in turns (refused, reset,
+   * closed) would otherwise log each switch. At most LINK_OUTAGE_REASONS_LOGGED_MAX. */
+  #loggedErrors = new Set<string>();
   #failures = 0;
   #firstSyncDone = false;
   #outageLogged = false;
@@ -92,7 +95,7 @@ export class LinkStatus {
     this.#failures = 0;
     this.#firstSyncDone = true;
     this.#outageLogged = false;
-    this.#loggedError = "";
+    this.#loggedErrors.clear();
     this.#loggedSyncReason = "";
     return { level: "info", message: `Link to master up (${how}) after ${wasDownMs} ms` };
   }
@@ -122,11 +125,12 @@ export class LinkStatus {
     this.#downSinceMs ??= nowMs;
     if (wasUp || !this.#outageLogged) {
       this.#outageLogged = true;
-      this.#loggedError = error;
+      this.#loggedErrors.clear();
+      this.#loggedErrors.add(error);
       return { level: "warn", message: `Link to master down: ${error}` };
     }
-    if (error !== this.#loggedError) {
-      this.#loggedError = error;
+    if (!this.#loggedErrors.has(error) && this.#loggedErrors.size < LINK_OUTAGE_REASONS_LOGGED_MAX) {
+      this.#loggedErrors.add(error);
       return { level: "warn", message: `Link to master still down: ${error}` };
     }
     return null;

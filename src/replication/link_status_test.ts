@@ -39,6 +39,23 @@ Deno.test("a new reason for an ongoing outage is logged once", () => {
   ]);
 });
 
+Deno.test("reasons that take turns during one outage are each logged once, up to a bound", () => {
+  const link = new LinkStatus(LIMITS, 0);
+  const reasons = ["connection refused", "the connection was reset", "the server closed the connection"];
+  const logged: string[] = [];
+  for (let attempt = 0; attempt < 30; attempt++) {
+    const event = link.down(reasons[attempt % reasons.length], attempt);
+    if (event !== null) logged.push(event.message);
+  }
+  assert.deepEqual(logged, [
+    "Link to master down: connection refused",
+    "Link to master still down: the connection was reset",
+    "Link to master still down: the server closed the connection",
+  ]);
+  for (let reason = 0; reason < 20; reason++) link.down(`reason ${reason}`, 100 + reason);
+  assert.equal(link.lastError, "reason 19", "the last reason is kept, logged or not");
+});
+
 Deno.test("a fullSync that fails again and again for one reason is logged once, not at every retry", () => {
   const link = new LinkStatus(LIMITS, 0);
   const logged: string[] = [];

@@ -28,7 +28,8 @@ import {
   PUSH_CALL_DEADLINE_MS,
   REPLICA_RECONNECT_DELAY_MS_MAX,
   REPLICA_RECONNECT_DELAY_MS_MIN,
-  REPLICATION_CHANNEL_RECONNECT_MS,
+  REPLICATION_CHANNEL_RECONNECT_MS_MAX,
+  REPLICATION_CHANNEL_RECONNECT_MS_MIN,
 } from "../config/limits.ts";
 import type { Logger } from "../logging/logger.ts";
 import { CLIENT_TRANSPORT_LIMITS, createKvstoreClient, grpc } from "../transport/grpc.ts";
@@ -72,7 +73,7 @@ export class PushLink {
     this.#options = options;
     this.address = options.address;
     this.#client = createKvstoreClient(options.address, CLIENT_TRANSPORT_LIMITS, {
-      reconnect: { initialMs: REPLICATION_CHANNEL_RECONNECT_MS, maxMs: REPLICATION_CHANNEL_RECONNECT_MS },
+      reconnect: { initialMs: REPLICATION_CHANNEL_RECONNECT_MS_MIN, maxMs: REPLICATION_CHANNEL_RECONNECT_MS_MAX },
     });
   }
 
@@ -181,7 +182,7 @@ export class PushLink {
   /**
    * Keeps the record's state in step with the connection while no push says more: up is
    * "online", a failed attempt "down". Once asked to connect, the channel retries a failed
-   * connection on its own (every REPLICATION_CHANNEL_RECONNECT_MS, as a replica's link to
+   * connection on its own (REPLICATION_CHANNEL_RECONNECT_MS_MIN doubling to _MAX, as a replica's link to
    * its master does), but a connection that closes leaves it idle: it is reopened here,
    * at once after one that lasted (an idle spell), and with the pushes' own backoff
    * (REPLICA_RECONNECT_DELAY_MS_MIN doubling to _MAX) after one closed within _MAX of

@@ -55,9 +55,22 @@ Deno.test("a server's own statuses, and a caller's own cancel, are not transport
 Deno.test("a replication link's error reads as a lost connection, not as a bug of its peer", () => {
   assert.equal(
     describeStatus(INTERNAL, "Received RST_STREAM with code 2 triggered by internal client error: write EPIPE"),
-    "UNAVAILABLE: Connection lost mid-call (Received RST_STREAM with code 2 triggered by internal client error: write EPIPE)",
+    "UNAVAILABLE: Connection lost mid-call (the server closed the connection)",
   );
-  assert.equal(describeStatus(UNAVAILABLE, "No connection established"), "UNAVAILABLE: No connection established");
+  assert.equal(
+    describeStatus(UNAVAILABLE, "No connection established"),
+    "UNAVAILABLE: Cannot connect: No connection established",
+  );
+  // grpc-js stamps the last error with its time; a link compares reasons to log only new ones.
+  const stamped = (time: string) => `No connection established. Last error: write EPIPE (${time}). Resolution note: `;
+  assert.equal(
+    describeStatus(UNAVAILABLE, stamped("2026-12-05T13:54:13.123Z")),
+    describeStatus(UNAVAILABLE, stamped("2026-12-05T13:54:15.001Z")),
+  );
+  assert.equal(
+    describeStatus(UNAVAILABLE, stamped("2026-12-05T13:54:13.123Z")),
+    "UNAVAILABLE: Cannot connect: the server closed the connection before it was set up",
+  );
   assert.equal(describeStatus(CANCELLED, "Cancelled on client"), "CANCELLED: Cancelled on client");
   assert.equal(
     describeStatus(9, "replication: Cannot serve Sync: this node is a replica"),
