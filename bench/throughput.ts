@@ -11,9 +11,16 @@
  * Besides ops/s, it reads each server's CPU time from /proc: when the server's core is
  * not saturated (the driver is one Deno process too, and may be the limit), calls per
  * server CPU-second is the fairer measure of what the server can do on one core.
- * A benchmark, never a test: it fails on nothing but errors.
  *
- * Usage: deno task bench [--duration-ms 4000] [--rounds 5] [--connections 8]
+ * How kvstore compares with the bare server is taken round by round: each round runs
+ * the two back to back, and the ratio of their figures in that round is one sample; the
+ * table gives the median of those ratios and the middle half of them (the spread). On a
+ * shared 2-core machine one server's CPU per call moves by 20% or more from one round to
+ * the next (other work on the cores, the driver's pace), so a ratio of medians taken
+ * apart can land anywhere in that band, while rounds run back to back share most of the
+ * drift. A benchmark, never a test: it fails on nothing but errors.
+ *
+ * Usage: deno task bench [--duration-ms 3000] [--rounds 9] [--connections 8]
  *          [--concurrency 8] [--value-bytes 100] [--key-space 10000]
  */
 
@@ -23,11 +30,12 @@ import { type BenchProcess, canPin, cpuSeconds, startDenoServer } from "./lib/pr
 import { describeMachine, markdownTable, writeResults } from "./lib/report.ts";
 import { parseLoadSettings } from "./lib/settings.ts";
 
-// Five alternating rounds: on a shared 2-core machine one round's figures move by 10%
-// or more (GC, JIT, the driver's own pauses); the median of five is steady to a few.
+// Nine alternating rounds of 3 s: on a shared 2-core machine one round's per-CPU-second
+// ratio moves by 10 points or more (GC, JIT, the driver's pace, other work); the median of
+// nine paired ratios is steady to a few points, in about three minutes.
 const { settings } = parseLoadSettings(Deno.args, {
-  durationMs: 4000,
-  rounds: 5,
+  durationMs: 3000,
+  rounds: 9,
   connections: 8,
   concurrency: 8,
   valueBytes: 100,
@@ -59,10 +67,31 @@ async function measureOnce(server: BenchProcess, workload: Workload): Promise<Me
   };
 }
 
-function median(numbers: number[]): number {
+/** The q-quantile (0..1) of `numbers`, interpolating between neighbours; the median at 0.5. */
+function quantile(numbers: number[], q: number): number {
   const sorted = [...numbers].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+  const position = q * (sorted.length - 1);
+  const below = Math.floor(position);
+  const above = Math.min(below + 1, sorted.length - 1);
+  return sorted[below] + (sorted[above] - sorted[below]) * (position - below);
+}
+
+function median(numbers: number[]): number {
+  return quantile(numbers, 0.5);
+}
+
+/** How kvstore's figure compares with the bare server's over the rounds, in percent: the
+ * median of the per-round ratios and their middle half (first to third quartile). */
+interface PairedRatio {
+  readonly median: number;
+  readonly low: number;
+  readonly high: number;
+  readonly rounds: number[];
+}
+
+function pairedRatio(ours: Measured[], bare: Measured[], field: "opsPerSecond" | "opsPerServerCpuSecond"): PairedRatio {
+  const ratios = ours.map((sample, round) => (100 * sample[field]) / bare[round][field]);
+  return { median: quantile(ratios, 0.5), low: quantile(ratios, 0.25), high: quantile(ratios, 0.75), rounds: ratios };
 }
 
 /** The median of each figure over the rounds. */
@@ -126,11 +155,16 @@ try {
     }
   }
 
+  const ratios: Record<string, { opsPerSecond: PairedRatio; perServerCpuSecond: PairedRatio }> = {};
   const rows = workloads.flatMap((workload) => {
-    const ceiling = medianOf(samples.get(`${servers[0].label}/${workload}`)!);
+    const bareSamples = samples.get(`${servers[0].label}/${workload}`)!;
     return servers.map(({ label }, i) => {
-      const result = medianOf(samples.get(`${label}/${workload}`)!);
-      const percent = (ours: number, theirs: number) => `${Math.round((100 * ours) / theirs)}%`;
+      const ourSamples = samples.get(`${label}/${workload}`)!;
+      const result = medianOf(ourSamples);
+      const opsRatio = pairedRatio(ourSamples, bareSamples, "opsPerSecond");
+      const cpuRatio = pairedRatio(ourSamples, bareSamples, "opsPerServerCpuSecond");
+      if (i > 0) ratios[workload] = { opsPerSecond: opsRatio, perServerCpuSecond: cpuRatio };
+      const percent = (value: number) => `${Math.round(value)}%`;
       return {
         workload,
         server: label,
@@ -140,8 +174,9 @@ try {
         errors: result.errors,
         "server CPU": `${result.serverCpuPercent}%`,
         "ops per server CPU-s": result.opsPerServerCpuSecond,
-        "vs bare, ops/s": i === 0 ? "100%" : percent(result.opsPerSecond, ceiling.opsPerSecond),
-        "vs bare, per CPU-s": i === 0 ? "100%" : percent(result.opsPerServerCpuSecond, ceiling.opsPerServerCpuSecond),
+        "vs bare, ops/s": i === 0 ? "100%" : percent(opsRatio.median),
+        "vs bare, per CPU-s": i === 0 ? "100%" : percent(cpuRatio.median),
+        "per CPU-s, middle half of rounds": i === 0 ? "-" : `${percent(cpuRatio.low)}-${percent(cpuRatio.high)}`,
       };
     });
   });
@@ -153,7 +188,8 @@ try {
     `Machine: ${machine.hostname}, ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memoryGiB} GiB, ` +
     `${machine.os}, Deno ${machine.deno}  `,
     `Load: ${settings.connections} connections x ${settings.concurrency} calls in flight, ` +
-    `${settings.durationMs} ms per workload and server, median of ${rounds} alternating rounds, ` +
+    `${settings.durationMs} ms per workload and server, median of ${rounds} alternating rounds ` +
+    `(the "vs bare" columns: median of the per-round ratios), ` +
     `${settings.valueBytes}-byte values, ${settings.keySpace} keys  `,
     `Pinning: ${
       canPin() ? `both servers on core ${SERVER_CORE}, load driver on core ${DRIVER_CORE}` : "none (no taskset)"
@@ -164,13 +200,17 @@ try {
     markdownTable(rows),
     "",
     "Server CPU below 100% means the load driver, not the server, was the limit; " +
-    "calls per server CPU-second is then the better measure of the server's capacity on one core.",
+    "calls per server CPU-second is then the better measure of the server's capacity on one core. " +
+    'Each round runs both servers back to back; a "vs bare" figure is the median over the rounds of kvstore\'s ' +
+    "figure divided by the bare server's in the same round, and the middle half of rounds is the range from the " +
+    "first to the third quartile of those ratios, the spread a single run would show.",
     "",
   ].join("\n");
   const path = await writeResults("throughput", markdown, {
     settings,
     rounds,
     rows,
+    ratios,
     loadAverage: { start: Number(loadAverageAtStart), end: Number(loadAverage()) },
   });
   console.log(markdown);

@@ -132,12 +132,16 @@ export class Keyspace {
   }
 
   /** SET: the key takes `value` and loses any deadline. */
-  async set(key: string, value: string): Promise<void> {
-    validateKey(key, "set", this.limits);
-    validateValue(key, value, this.limits);
-    this.#refuseOnReplica("set", key);
-    this.pipeline.admitWrite();
-    await this.pipeline.commit(this.pipeline.staging.set(key, value, null));
+  set(key: string, value: string): Promise<void> {
+    try {
+      validateKey(key, "set", this.limits);
+      validateValue(key, value, this.limits);
+      this.#refuseOnReplica("set", key);
+      this.pipeline.admitWrite();
+      return this.pipeline.commit(this.pipeline.staging.set(key, value, null));
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /** DEL: resolves with whether a live key was found. */

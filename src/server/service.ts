@@ -42,10 +42,11 @@ export function dataHandlers(keyspace: Keyspace, logger: Logger): Handlers {
       const entry = keyspace.get(key);
       return entry === undefined ? { found: false, value: "" } : { found: true, value: entry.value };
     }),
-    Set: unaryHandler<SetRequest, SetResponse>("Set", logger, async ({ key, value }) => {
-      await keyspace.set(key, value);
-      return { success: true };
-    }),
+    Set: unaryHandler<SetRequest, SetResponse>(
+      "Set",
+      logger,
+      ({ key, value }) => keyspace.set(key, value).then(setDone),
+    ),
     Contains: unaryHandler<KeyRequest, ContainsResponse>("Contains", logger, ({ key }) => {
       return { exists: keyspace.contains(key) };
     }),
@@ -98,6 +99,11 @@ export function dataHandlers(keyspace: Keyspace, logger: Logger): Handlers {
       };
     }),
   };
+}
+
+const SET_SUCCESS: SetResponse = Object.freeze({ success: true });
+function setDone(): SetResponse {
+  return SET_SUCCESS;
 }
 
 /** An int64 field (a decimal string, as decoded) as a number; refuses values a

@@ -174,7 +174,13 @@ export class WriteStaging {
     this.#queued.push(staged);
     this.#pendingBytes += stagedCommandBytes(command);
     const pending = this.#pending.get(command.key);
-    const before = pending === undefined ? (this.store.peek(command.key) ?? null) : pending.entry;
+    // Only an EXPIRE-AT keeps what the key held; a SET or DELETE decides the key's state
+    // alone, so it spares the store a lookup on the write path.
+    const before = command.kind !== "expireAt"
+      ? null
+      : pending === undefined
+      ? (this.store.peek(command.key) ?? null)
+      : pending.entry;
     const after = entryAfter(before, command);
     if (pending === undefined) this.#pending.set(command.key, { entry: after, commands: 1 });
     else {

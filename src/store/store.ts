@@ -142,8 +142,10 @@ export class Store {
     if (previous !== undefined) this.#datasetBytes -= entryBytes(key, previous);
     this.#entries.set(key, entry);
     this.#datasetBytes += entryBytes(key, entry);
-    if (entry.expiresAtMs === null) this.#expiring.delete(key);
-    else this.#expiring.add(key);
+    // #expiring holds exactly the keys whose entry has a deadline, so a plain SET over a
+    // key without one (the common write) has nothing to remove there.
+    if (entry.expiresAtMs !== null) this.#expiring.add(key);
+    else if (previous !== undefined && previous.expiresAtMs !== null) this.#expiring.delete(key);
   }
 
   #remove(key: string): boolean {
