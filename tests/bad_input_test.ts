@@ -5,7 +5,8 @@
 
 import assert from "node:assert/strict";
 import { KvClient, KvClientError } from "../src/client/client.ts";
-import { kvstoreCommand, ServerProcess, startServer } from "./helpers/server_process.ts";
+import { connectionStorm } from "./helpers/connection_storm.ts";
+import { openFilesLimit, startServer } from "./helpers/server_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -111,36 +112,17 @@ Deno.test(
   "a connection storm past the open-file limit is refused at the limit, and the node keeps accepting",
   opts,
   async () => {
-    const dataDir = await Deno.makeTempDir({ prefix: "kvstore-test-" });
     // 1024 descriptors: the node keeps 384 connections (FDS_RESERVED, 640, stay free), and
     // the storm brings 1500. A node that ran out of descriptors while accepting would never
     // accept again.
-    const { command, args } = kvstoreCommand(["--address", "127.0.0.1:0", "--data-dir", dataDir]);
-    const child = new Deno.Command("sh", {
-      args: ["-c", 'ulimit -n 1024 && exec "$@"', "sh", command, ...args],
-      env: { NO_COLOR: "1" },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    await using server = new ServerProcess(child, dataDir, true);
-    const address = (await server.waitForLog(/Listening on (\S+:\d+)/))[1];
+    await using server = await startServer({ shellSetup: openFilesLimit(1024) });
     assert.match(
       server.stderr,
       /WARN {2}server: The open-file limit is 1024, so at most 384 client connections are kept/,
     );
 
-    const [hostname, port] = address.split(":");
-    const storm: Deno.Conn[] = [];
-    try {
-      for (let i = 0; i < 1500; i++) storm.push(await Deno.connect({ hostname, port: Number(port) }));
-      using client = new KvClient(address, { deadlineMs: 10_000, ownConnection: true });
-      // While the storm holds its connections, the limit may turn this one away too.
-      await client.set("during", "storm").catch(() => {});
-    } finally {
-      for (const connection of storm) connection.close();
-    }
-    using client = new KvClient(address, { deadlineMs: 10_000, ownConnection: true });
+    await connectionStorm(server.address, 1500);
+    using client = new KvClient(server.address, { deadlineMs: 10_000, ownConnection: true });
     assert.equal(await client.set("after", "storm"), true, "the node accepts connections again");
     assert.ok(server.running);
   },

@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { KvClient } from "../src/client/client.ts";
-import { kvstoreCommand, runKvstore, startServer } from "./helpers/server_process.ts";
+import { fileSizeLimit, kvstoreCommand, runKvstore, startServer } from "./helpers/server_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -127,9 +127,9 @@ Deno.test("a master whose log cannot take its new history at start-up shuts down
     // Restarted with room for no more than 512 bytes per file, the master can load the log
     // but not append the record of the history it starts: replication fails to start
     // after the node already listens and runs its timers.
-    const { command, args } = kvstoreCommand(["--address", "127.0.0.1:0", "--data-dir", dataDir]);
-    const child = new Deno.Command("sh", {
-      args: ["-c", `trap '' XFSZ; ulimit -f 1; exec "$@"`, "sh", command, ...args],
+    const { command, args } = kvstoreCommand(["--address", "127.0.0.1:0", "--data-dir", dataDir], fileSizeLimit(1));
+    const child = new Deno.Command(command, {
+      args,
       env: { NO_COLOR: "1" },
       stdin: "null",
       stdout: "null",

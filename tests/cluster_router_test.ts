@@ -11,11 +11,11 @@ import type { InfoResponse, MGetResponse } from "../src/transport/messages.ts";
 import { HealthClient } from "../src/client/health_client.ts";
 import { keysOn, startCluster, startRouter } from "./helpers/cluster_process.ts";
 import { ReflectionClient } from "./helpers/grpc_tools.ts";
+import { connectionStorm } from "./helpers/connection_storm.ts";
 import {
   freePort,
-  kvstoreCommand,
+  openFilesLimit,
   runKvstore,
-  ServerProcess,
   spawnKvstore,
   startServer,
   waitUntil,
@@ -409,38 +409,17 @@ Deno.test(
   opts,
   async () => {
     await using shard = await startServer();
-    const dataDir = await Deno.makeTempDir({ prefix: "kvstore-router-" });
     // 1024 descriptors: the router keeps 256 connections (FDS_RESERVED and
     // ROUTER_LINK_FDS_RESERVED stay free), and the storm brings 1500. A router that ran
     // out of descriptors while accepting would never accept again.
-    const { command, args } = kvstoreCommand(
-      ["router", "--address", "127.0.0.1:0", "--data-dir", dataDir, "--shards", shard.address],
-    );
-    const child = new Deno.Command("sh", {
-      args: ["-c", 'ulimit -n 1024 && exec "$@"', "sh", command, ...args],
-      env: { NO_COLOR: "1" },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    await using router = new ServerProcess(child, dataDir, true);
-    const address = (await router.waitForLog(/Listening on (\S+:\d+)/))[1];
+    await using router = await startRouter({ shards: [shard.address], shellSetup: openFilesLimit(1024) });
     assert.match(
       router.stderr,
       /WARN {2}router: The open-file limit is 1024, so at most 256 client connections are kept open at once \(--max-connections asks for 10000\)/,
     );
 
-    const [hostname, port] = address.split(":");
-    const storm: Deno.Conn[] = [];
-    try {
-      for (let i = 0; i < 1500; i++) storm.push(await Deno.connect({ hostname, port: Number(port) }));
-      using client = new KvClient(address, { deadlineMs: 10_000, ownConnection: true });
-      // While the storm holds its connections, the limit may turn this one away too.
-      await client.set("during", "storm").catch(() => {});
-    } finally {
-      for (const connection of storm) connection.close();
-    }
-    using client = new KvClient(address, { deadlineMs: 10_000, ownConnection: true });
+    await connectionStorm(router.address, 1500);
+    using client = new KvClient(router.address, { deadlineMs: 10_000, ownConnection: true });
     assert.equal(await client.set("after", "storm"), true, "the router accepts connections again");
     assert.equal(await client.get("after"), "storm", "and reaches its shard");
     assert.ok(router.running);

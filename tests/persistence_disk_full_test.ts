@@ -13,7 +13,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { KvClient, KvClientError } from "../src/client/client.ts";
 import { digestOf, fileSize, LOG_FILE, startOn, tempDataDir } from "./helpers/durability.ts";
-import { kvstoreCommand, ServerProcess } from "./helpers/server_process.ts";
+import { fileSizeLimit, type ServerProcess, startServer } from "./helpers/server_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -34,27 +34,9 @@ async function writeUntilFull(client: KvClient, key: string, writesMax: number) 
   throw new Error(`${writesMax} writes of 10 KiB all succeeded: the disk never filled`);
 }
 
-/** Starts kvstore under `ulimit -f` (in 512-byte blocks, as dash counts them). */
-async function startWithFileSizeLimit(dataDir: string, blocks: number): Promise<ServerProcess> {
-  const { command, args } = kvstoreCommand([
-    "--address",
-    "127.0.0.1:0",
-    "--data-dir",
-    dataDir,
-    "--snapshot-interval-seconds",
-    "0",
-  ]);
-  const child = new Deno.Command("sh", {
-    args: ["-c", `trap '' XFSZ; ulimit -f ${blocks}; exec "$@"`, "sh", command, ...args],
-    env: { NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const server = new ServerProcess(child, dataDir, false);
-  const match = await server.waitForLog(/Listening on (\S+:\d+)/);
-  server.address = match[1];
-  return server;
+/** Starts kvstore with its files capped at `blocks` 512-byte blocks. */
+function startWithFileSizeLimit(dataDir: string, blocks: number): Promise<ServerProcess> {
+  return startServer({ dataDir, args: ["--snapshot-interval-seconds", "0"], shellSetup: fileSizeLimit(blocks) });
 }
 
 Deno.test(

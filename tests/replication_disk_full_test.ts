@@ -12,36 +12,17 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { KvClient } from "../src/client/client.ts";
 import { countLog, info, startMaster, waitForConvergence } from "./helpers/replication.ts";
-import { kvstoreCommand, runKvstore, ServerProcess, waitUntil } from "./helpers/server_process.ts";
+import { fileSizeLimit, runKvstore, type ServerProcess, startServer, waitUntil } from "./helpers/server_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
 /** Starts a replica of `masterAddress` whose files may grow to `blocks` 512-byte blocks
  * (as dash counts them). Snapshots are off, so only the fullSync writes a snapshot. */
-async function startLimitedReplica(masterAddress: string, blocks: number): Promise<ServerProcess> {
-  const dataDir = await Deno.makeTempDir({ prefix: "kvstore-test-" });
-  const { command, args } = kvstoreCommand([
-    "--replica",
-    "--master-address",
-    masterAddress,
-    "--address",
-    "127.0.0.1:0",
-    "--data-dir",
-    dataDir,
-    "--snapshot-interval-seconds",
-    "0",
-  ]);
-  const child = new Deno.Command("sh", {
-    args: ["-c", `trap '' XFSZ; ulimit -f ${blocks}; exec "$@"`, "sh", command, ...args],
-    env: { NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const server = new ServerProcess(child, dataDir, true);
-  const match = await server.waitForLog(/Listening on (\S+:\d+)/);
-  server.address = match[1];
-  return server;
+function startLimitedReplica(masterAddress: string, blocks: number): Promise<ServerProcess> {
+  return startServer({
+    args: ["--replica", "--master-address", masterAddress, "--snapshot-interval-seconds", "0"],
+    shellSetup: fileSizeLimit(blocks),
+  });
 }
 
 Deno.test(

@@ -39,6 +39,7 @@ import {
   SCAN_PAGE_KEYS_DEFAULT,
   VNODES_PER_SHARD_DEFAULT,
 } from "../config/limits.ts";
+import { partialWriteNote } from "../cluster/partial_write.ts";
 import { HashRing } from "../cluster/ring.ts";
 import { decodeClusterCursor, encodeClusterCursor } from "../cluster/scan_cursor.ts";
 import type { ReadFrom } from "../cluster/shard_api.ts";
@@ -314,16 +315,11 @@ function partialWriteFailure(
   sizes: readonly number[],
   outcomes: readonly PromiseSettledResult<unknown>[],
 ): unknown {
-  const written = sizes.filter((_, i) => outcomes[i].status === "fulfilled");
-  if (written.length === 0 || !(error instanceof KvClientError)) return error;
-  const writtenEntries = written.reduce((sum, size) => sum + size, 0);
-  const entries = sizes.reduce((sum, size) => sum + size, 0);
+  const note = partialWriteNote(sizes, outcomes);
+  if (note === null || !(error instanceof KvClientError)) return error;
   return new KvClientError(
     error.code,
-    `${error.details}; ${written.length} other ${
-      written.length === 1 ? "shard took its part" : "shards took theirs"
-    }, ` +
-      `${writtenEntries} of the ${entries} entries (an MSet across shards is not atomic: read them back)`,
+    `${error.details}; ${note}`,
     error.address,
     { transport: error.transport, transportDetails: error.transportDetails, outcomeUnknown: true },
   );

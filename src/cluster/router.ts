@@ -41,7 +41,7 @@ import { connectionsLimit, openFilesLimit } from "../server/connection_limit.ts"
 import { registerProcessMetrics, RpcMetrics } from "../server/node_metrics.ts";
 import { Health, NODE_HEALTH_SERVICES } from "../server/health.ts";
 import { prepareDataDir, stopServer } from "../server/node.ts";
-import { addOperationsServices } from "../server/operations.ts";
+import { addOperationsServices, processInfo } from "../server/operations.ts";
 import {
   addService,
   CLIENT_TRANSPORT_LIMITS,
@@ -271,26 +271,23 @@ export class Router {
       role: "router",
       version: VERSION,
       address: formatAddress(this.boundAddress),
-      uptime_ms: Date.now() - this.#startedAtMs,
       keys: sum("keys"),
       expiring_keys: sum("expiring_keys"),
       expired_keys: sum("expired_keys"),
       dataset_bytes: sum("dataset_bytes"),
-      rss_bytes: Deno.memoryUsage().rss,
       replid: "",
       last_seq: 0,
       master_address: "",
       cluster: status,
       // Operations, as a node reports them.
-      pid: Deno.pid,
-      runtime: `deno ${Deno.version.deno}`,
-      started_at_ms: this.#startedAtMs,
-      connections: countConnections(this.#server),
-      heap_used_bytes: Deno.memoryUsage().heapUsed,
-      health: this.health.status(""),
-      metrics_address: this.#metricsServer === null ? "" : formatAddress(this.#metricsServer.address),
-      calls_total: this.#rpcMetrics.total,
-      config_file: this.config.configFile ?? "",
+      ...processInfo({
+        server: this.#server,
+        health: this.health,
+        metricsServer: this.#metricsServer,
+        rpcMetrics: this.#rpcMetrics,
+        startedAtMs: this.#startedAtMs,
+        configFile: this.config.configFile,
+      }),
       // Where the ring is kept (kvstore-cluster.json): a router has no dataset of its own.
       data_dir: this.config.dataDir,
     };

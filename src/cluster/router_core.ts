@@ -103,6 +103,7 @@ import type {
   WireEntry,
 } from "../transport/messages.ts";
 import { KeyLocks } from "./key_locks.ts";
+import { partialWriteNote } from "./partial_write.ts";
 import { type ClusterCursor, decodeClusterCursor, encodeClusterCursor } from "./scan_cursor.ts";
 import type { CallContext, ShardApi } from "./shard_api.ts";
 import type { Membership } from "./membership.ts";
@@ -610,16 +611,11 @@ export function partialWriteFailure(
   const failed = outcomes.find((outcome) => outcome.status === "rejected");
   if (failed === undefined) return null;
   const error = (failed as PromiseRejectedResult).reason;
-  const written = sizes.filter((_, i) => outcomes[i].status === "fulfilled");
-  if (written.length === 0 || !(error instanceof KvError)) return error;
-  const writtenEntries = written.reduce((sum, size) => sum + size, 0);
-  const entries = sizes.reduce((sum, size) => sum + size, 0);
+  const note = partialWriteNote(sizes, outcomes);
+  if (note === null || !(error instanceof KvError)) return error;
   return new KvError(
     error.code,
-    `${error.message}; ${written.length} other ${
-      written.length === 1 ? "shard took its part" : "shards took theirs"
-    }, ` +
-      `${writtenEntries} of the ${entries} entries (an MSet across shards is not atomic: read them back)`,
+    `${error.message}; ${note}`,
     { outcomeUnknown: true },
   );
 }

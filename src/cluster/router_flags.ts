@@ -16,14 +16,9 @@
 import { type Address, formatAddress, parseAddress } from "../config/address.ts";
 import {
   BATCH_KEYS_MAX,
-  CONNECTIONS_MAX_DEFAULT,
-  KEY_BYTES_MAX_DEFAULT,
   MIGRATION_BATCH_KEYS,
   MIGRATION_PAUSE_MS_DEFAULT,
   ROUTER_CONNECT_TIMEOUT_MS_DEFAULT,
-  TTL_SECONDS_MAX_DEFAULT,
-  VALUE_BYTES_MAX_CEILING,
-  VALUE_BYTES_MAX_DEFAULT,
   VNODES_PER_SHARD_DEFAULT,
   VNODES_PER_SHARD_MAX,
 } from "../config/limits.ts";
@@ -45,9 +40,10 @@ import {
   type SettingsSources,
   withSourceNames,
 } from "../config/settings.ts";
+import { dataLimitFlags, MAX_CONNECTIONS_FLAG, parseConnectionsMax, parseDataLimits } from "../config/limit_flags.ts";
 import { UsageError } from "../config/usage_error.ts";
 import { wrapText } from "../config/usage_text.ts";
-import { parseByteSize, parseChoice, parseInteger } from "../config/values.ts";
+import { parseChoice, parseInteger } from "../config/values.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "../logging/logger.ts";
 import type { DataLimits } from "../store/validation.ts";
 import { READ_FROM_CHOICES, type ReadFrom } from "./shard_api.ts";
@@ -138,34 +134,8 @@ export const ROUTER_FLAGS: readonly FlagSpec[] = [
     help: "Pause between steps of a rebalancing, leaving the shards room for client calls.",
     defaultText: String(MIGRATION_PAUSE_MS_DEFAULT),
   },
-  {
-    name: "max-key-bytes",
-    type: "string",
-    valueName: "BYTES",
-    help: "Largest key accepted (match the shards).",
-    defaultText: "64kb",
-  },
-  {
-    name: "max-value-bytes",
-    type: "string",
-    valueName: "BYTES",
-    help: "Largest value accepted (match the shards).",
-    defaultText: "16mb",
-  },
-  {
-    name: "max-ttl-seconds",
-    type: "string",
-    valueName: "SECONDS",
-    help: "Longest TTL accepted (match the shards).",
-    defaultText: String(TTL_SECONDS_MAX_DEFAULT),
-  },
-  {
-    name: "max-connections",
-    type: "string",
-    valueName: "N",
-    help: "Client connections open at once; more are closed at once (lowered to fit the open-file limit).",
-    defaultText: String(CONNECTIONS_MAX_DEFAULT),
-  },
+  ...dataLimitFlags("Keep it equal to the shards'."),
+  MAX_CONNECTIONS_FLAG,
   METRICS_ADDRESS_FLAG,
   LOG_LEVEL_FLAG,
   LOG_FORMAT_FLAG,
@@ -228,12 +198,7 @@ function buildRouterConfig(
       1,
       600_000,
     ),
-    connectionsMax: parseInteger(
-      text("max-connections") ?? String(CONNECTIONS_MAX_DEFAULT),
-      "--max-connections",
-      1,
-      1_000_000,
-    ),
+    connectionsMax: parseConnectionsMax(text("max-connections")),
     migrationBatchKeys: parseInteger(
       text("migration-batch-keys") ?? String(MIGRATION_BATCH_KEYS),
       "--migration-batch-keys",
@@ -246,27 +211,7 @@ function buildRouterConfig(
       0,
       60_000,
     ),
-    limits: {
-      keyBytesMax: parseByteSize(
-        text("max-key-bytes") ?? String(KEY_BYTES_MAX_DEFAULT),
-        "--max-key-bytes",
-        1,
-        1024 ** 2,
-      ),
-      valueBytesMax: parseByteSize(
-        text("max-value-bytes") ?? String(VALUE_BYTES_MAX_DEFAULT),
-        "--max-value-bytes",
-        // 1, not 0: a limit of 0 bytes would refuse every value but the empty one.
-        1,
-        VALUE_BYTES_MAX_CEILING,
-      ),
-      ttlSecondsMax: parseInteger(
-        text("max-ttl-seconds") ?? String(TTL_SECONDS_MAX_DEFAULT),
-        "--max-ttl-seconds",
-        1,
-        2 ** 31 - 1,
-      ),
-    },
+    limits: parseDataLimits(text),
     metricsAddress: parseMetricsAddress(text("metrics-address"), address),
     logLevel: parseChoice(text("log-level") ?? "info", "--log-level", LOG_LEVELS),
     logFormat: parseChoice(text("log-format") ?? "text", "--log-format", LOG_FORMATS),

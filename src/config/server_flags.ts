@@ -18,8 +18,6 @@ import type { DataLimits } from "../store/validation.ts";
 import { type Address, formatAddress, parseAddress, parseAddressList } from "./address.ts";
 import {
   BACKLOG_BYTES_DEFAULT,
-  CONNECTIONS_MAX_DEFAULT,
-  KEY_BYTES_MAX_DEFAULT,
   REPLICATION_PING_INTERVAL_MS,
   REPLICATION_TIMEOUT_MS_DEFAULT,
   REPLICATION_TIMEOUT_MS_MIN,
@@ -29,12 +27,10 @@ import {
   SHUTDOWN_REPLICA_WAIT_MS_DEFAULT,
   SHUTDOWN_REPLICA_WAIT_MS_MAX,
   SNAPSHOT_INTERVAL_SECONDS_DEFAULT,
-  TTL_SECONDS_MAX_DEFAULT,
-  VALUE_BYTES_MAX_CEILING,
-  VALUE_BYTES_MAX_DEFAULT,
 } from "./limits.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "../logging/logger.ts";
 import { FSYNC_POLICIES, type FsyncPolicy } from "../persistence/file_log.ts";
+import { dataLimitFlags, MAX_CONNECTIONS_FLAG, parseConnectionsMax, parseDataLimits } from "./limit_flags.ts";
 import { UsageError } from "./usage_error.ts";
 import { twoColumns, wrapText } from "./usage_text.ts";
 import { parseByteSize, parseChoice, parseInteger } from "./values.ts";
@@ -139,34 +135,8 @@ export const SERVER_FLAGS: readonly FlagSpec[] = [
     help: "Directory for kvstore.rdb and kvstore.aof.",
     defaultText: "the working directory",
   },
-  {
-    name: "max-key-bytes",
-    type: "string",
-    valueName: "BYTES",
-    help: "Largest key accepted.",
-    defaultText: "64kb",
-  },
-  {
-    name: "max-value-bytes",
-    type: "string",
-    valueName: "BYTES",
-    help: "Largest value accepted.",
-    defaultText: "16mb",
-  },
-  {
-    name: "max-ttl-seconds",
-    type: "string",
-    valueName: "SECONDS",
-    help: "Longest TTL an EXPIRE, or a SET with a TTL (MSet), may set.",
-    defaultText: `${TTL_SECONDS_MAX_DEFAULT} (10 years)`,
-  },
-  {
-    name: "max-connections",
-    type: "string",
-    valueName: "N",
-    help: "Client connections open at once; more are closed at once (lowered to fit the open-file limit).",
-    defaultText: String(CONNECTIONS_MAX_DEFAULT),
-  },
+  ...dataLimitFlags(),
+  MAX_CONNECTIONS_FLAG,
   LOG_LEVEL_FLAG,
   LOG_FORMAT_FLAG,
   {
@@ -336,25 +306,7 @@ function buildServerConfig(values: FlagValues): ServerConfig {
     }
   }
 
-  const keyBytesMax = parseByteSize(
-    asString("max-key-bytes") ?? String(KEY_BYTES_MAX_DEFAULT),
-    "--max-key-bytes",
-    1,
-    1024 ** 2,
-  );
-  const valueBytesMax = parseByteSize(
-    asString("max-value-bytes") ?? String(VALUE_BYTES_MAX_DEFAULT),
-    "--max-value-bytes",
-    // 1, not 0: a limit of 0 bytes would refuse every value but the empty one.
-    1,
-    VALUE_BYTES_MAX_CEILING,
-  );
-  const ttlSecondsMax = parseInteger(
-    asString("max-ttl-seconds") ?? String(TTL_SECONDS_MAX_DEFAULT),
-    "--max-ttl-seconds",
-    1,
-    2 ** 31 - 1,
-  );
+  const limits = parseDataLimits(asString);
   const dataDir = asString("data-dir") ?? ".";
   const metricsAddress = parseMetricsAddress(asString("metrics-address"), address);
   if (dataDir.trim() === "") throw new UsageError('Invalid --data-dir "": give a directory path');
@@ -365,7 +317,7 @@ function buildServerConfig(values: FlagValues): ServerConfig {
     masterAddress,
     replicas,
     dataDir,
-    limits: { keyBytesMax, valueBytesMax, ttlSecondsMax },
+    limits,
     logLevel: parseChoice(asString("log-level") ?? "info", "--log-level", LOG_LEVELS),
     logFormat: parseChoice(asString("log-format") ?? "text", "--log-format", LOG_FORMATS),
     metricsAddress,
@@ -398,12 +350,7 @@ function buildServerConfig(values: FlagValues): ServerConfig {
       0,
       365 * 24 * 60 * 60,
     ),
-    connectionsMax: parseInteger(
-      asString("max-connections") ?? String(CONNECTIONS_MAX_DEFAULT),
-      "--max-connections",
-      1,
-      1_000_000,
-    ),
+    connectionsMax: parseConnectionsMax(asString("max-connections")),
   };
 }
 

@@ -64,7 +64,7 @@ import { type MetricsServer, serveMetrics } from "../metrics/http.ts";
 import { Health, NODE_HEALTH_SERVICES } from "./health.ts";
 import { registerNodeMetrics, RpcMetrics } from "./node_metrics.ts";
 import { registerPersistenceMetrics, registerReplicationMetrics } from "./subsystem_metrics.ts";
-import { addOperationsServices } from "./operations.ts";
+import { addOperationsServices, processInfo } from "./operations.ts";
 import type { InfoRequest, InfoResponse } from "../transport/messages.ts";
 import { VERSION } from "../version.ts";
 import {
@@ -290,27 +290,24 @@ export class Node {
       role: this.keyspace.role,
       version: VERSION,
       address: formatAddress(this.boundAddress),
-      uptime_ms: Date.now() - this.#startedAtMs,
       keys: staging.store.size,
       expiring_keys: staging.store.expiringCount,
       expired_keys: this.keyspace.expiredKeys,
       dataset_bytes: staging.store.datasetBytes,
-      rss_bytes: Deno.memoryUsage().rss,
       replid: this.replication.replid,
       last_seq: staging.committedSeq,
       master_address: this.keyspace.masterAddress ?? "",
       ...this.replication.info(),
       ...persistenceInfo(this.persistence, staging, this.config),
       // Operations.
-      pid: Deno.pid,
-      runtime: `deno ${Deno.version.deno}`,
-      started_at_ms: this.#startedAtMs,
-      connections: countConnections(this.#server),
-      heap_used_bytes: Deno.memoryUsage().heapUsed,
-      health: this.health.status(""),
-      metrics_address: this.#metricsServer === null ? "" : formatAddress(this.#metricsServer.address),
-      calls_total: this.#rpcMetrics.total,
-      config_file: this.config.configFile ?? "",
+      ...processInfo({
+        server: this.#server,
+        health: this.health,
+        metricsServer: this.#metricsServer,
+        rpcMetrics: this.#rpcMetrics,
+        startedAtMs: this.#startedAtMs,
+        configFile: this.config.configFile,
+      }),
     };
   }
 

@@ -18,6 +18,8 @@ export interface RouterOptions {
   readonly dataDir?: string;
   readonly args?: readonly string[];
   readonly address?: string;
+  /** Shell commands to run before the router (see kvstoreCommand). */
+  readonly shellSetup?: string;
 }
 
 /** Starts `kvstore router` and resolves once it listens. */
@@ -33,7 +35,7 @@ export async function startRouter(options: RouterOptions = {}): Promise<ServerPr
     ...(options.shards === undefined ? [] : ["--shards", options.shards.join(",")]),
     ...(options.args ?? []),
   ];
-  const router = new ServerProcess(spawnKvstore(args), dataDir, ownsDataDir);
+  const router = new ServerProcess(spawnKvstore(args, { shellSetup: options.shellSetup }), dataDir, ownsDataDir);
   try {
     const match = await router.waitForLog(/Listening on (\S+:\d+)/);
     router.address = match[1];

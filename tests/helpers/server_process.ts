@@ -21,11 +21,28 @@ export const SERVER_READY_TIMEOUT_MS = 30_000;
 /** How long a process may take to exit after a signal before it is killed. */
 export const PROCESS_EXIT_TIMEOUT_MS = 15_000;
 
-/** The command that runs kvstore with `args`. */
-export function kvstoreCommand(args: readonly string[]): { command: string; args: string[] } {
+/** The command that runs kvstore with `args`; with `shellSetup` (see
+ * {@linkcode fileSizeLimit}, {@linkcode openFilesLimit}), a shell runs that first and then
+ * execs kvstore in its place, so the PID is kvstore's. */
+export function kvstoreCommand(args: readonly string[], shellSetup?: string): { command: string; args: string[] } {
   const bin = kvstoreBin(Deno.env.get("KVSTORE_BIN"), Deno.cwd());
-  if (bin !== null) return { command: bin, args: [...args] };
-  return { command: Deno.execPath(), args: ["run", "-A", "--quiet", MAIN_TS, ...args] };
+  const command = bin !== null
+    ? { command: bin, args: [...args] }
+    : { command: Deno.execPath(), args: ["run", "-A", "--quiet", MAIN_TS, ...args] };
+  if (shellSetup === undefined) return command;
+  return { command: "sh", args: ["-c", `${shellSetup}; exec "$@"`, "sh", command.command, ...command.args] };
+}
+
+/** Shell setup that caps each file kvstore writes at `blocks` 512-byte blocks (as dash
+ * counts them): a write past it fails with EFBIG, as on a full disk, instead of the
+ * process dying of SIGXFSZ. */
+export function fileSizeLimit(blocks: number): string {
+  return `trap '' XFSZ; ulimit -f ${blocks}`;
+}
+
+/** Shell setup that lowers the open-file limit to `count` descriptors. */
+export function openFilesLimit(count: number): string {
+  return `ulimit -n ${count}`;
 }
 
 /** The program `$KVSTORE_BIN` names, or null when it is unset or empty. A relative path
@@ -46,6 +63,8 @@ export interface StartOptions {
   /** The address to listen on; 127.0.0.1:0 otherwise. */
   readonly address?: string;
   readonly readyTimeoutMs?: number;
+  /** Shell commands to run before kvstore (see {@linkcode kvstoreCommand}). */
+  readonly shellSetup?: string;
 }
 
 /** A running kvstore server. */
@@ -169,9 +188,9 @@ export class ServerProcess implements AsyncDisposable {
 /** Spawns kvstore with `args` and the environment, in `cwd`, capturing its output. */
 export function spawnKvstore(
   args: readonly string[],
-  options: { cwd?: string; env?: Record<string, string> } = {},
+  options: { cwd?: string; env?: Record<string, string>; shellSetup?: string } = {},
 ): Deno.ChildProcess {
-  const { command, args: fullArgs } = kvstoreCommand(args);
+  const { command, args: fullArgs } = kvstoreCommand(args, options.shellSetup);
   return spawnProcess(command, fullArgs, { ...options, stdin: "null" });
 }
 
@@ -203,7 +222,7 @@ export async function startServer(options: StartOptions = {}): Promise<ServerPro
     ...(options.args ?? []),
   ];
   const server = new ServerProcess(
-    spawnKvstore(args, { cwd: ownsDataDir ? dataDir : undefined, env: options.env }),
+    spawnKvstore(args, { cwd: ownsDataDir ? dataDir : undefined, env: options.env, shellSetup: options.shellSetup }),
     dataDir,
     ownsDataDir,
   );
