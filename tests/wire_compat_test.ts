@@ -226,6 +226,26 @@ Deno.test("smoke: requests a C++ server could not parse are refused, never store
     reply = await call(session, "Contains", [[1, "m1"]]);
     assert.equal(reply.fields.get(1) ?? 0n, 0n, "no entry of the refused MSet was stored");
 
+    // Field 1's tag in 5 bytes whose last carries bit 32 (field 2^29 + 1 to a 64-bit
+    // reader, field 1 to protobufjs's 32-bit one), then a key that is not UTF-8: it would
+    // be stored as U+FFFD if the check took the field for an unknown one.
+    reply = await call(session, "Set", Uint8Array.from([0x8a, 0x80, 0x80, 0x80, 0x10, 2, 0xc3, 0x28, 0x12, 1, 0x76]));
+    assert.equal(reply.status, "3");
+    assert.match(reply.message, /the field tag at byte 0 is over 5 bytes or 32 bits/);
+    // The same tag in 6 bytes: protobufjs would skip the key's length and read garbage.
+    reply = await call(session, "Set", Uint8Array.from([0x8a, 0x80, 0x80, 0x80, 0x80, 0x00, 1, 0x41, 0x12, 1, 0x76]));
+    assert.equal(reply.status, "3");
+    reply = await call(session, "Scan", [[3, 10]]);
+    assert.equal(reply.fields.get(1), undefined, "no key was stored by either");
+
+    // A streamed request's messages are checked as well: a Sync handshake cut short is
+    // refused with what is wrong, not grpc-js's INTERNAL "Error deserializing request".
+    reply = await call(session, "Sync", Uint8Array.from([0x0a, 50, 0x61]));
+    assert.equal(reply.status, "3");
+    assert.match(reply.message, /^transport: Cannot decode the Sync request: field 1 "replica_id" runs past the end/);
+    reply = await call(session, "Sync", Uint8Array.from([0xff, 0xff, 0xff]));
+    assert.equal(reply.status, "3");
+
     // The server is up, and valid UTF-8 (here 4-byte sequences) is stored as sent.
     reply = await call(session, "Set", [[1, "emoji"], [2, "😀 ok"]]);
     assert.equal(reply.status, "0");

@@ -231,8 +231,9 @@ export function addService(
 /**
  * `handlers` wrapped so that a call whose request bytes were malformed (invalid UTF-8 in
  * a string field, a field running past the end: see wire_check.ts) is answered
- * INVALID_ARGUMENT with what is wrong, and never reaches the handler. Rpcs with a
- * streamed request are left as they are (their messages are not checked).
+ * INVALID_ARGUMENT with what is wrong, and never reaches the handler. On a streamed
+ * request, the first malformed message ends the call so, and neither it nor any later
+ * one reaches the handler.
  */
 function refuseMalformedRequests(
   definition: grpc.ServiceDefinition,
@@ -241,7 +242,7 @@ function refuseMalformedRequests(
   const checked: grpc.UntypedServiceImplementation = {};
   for (const [rpc, handler] of Object.entries(handlers)) {
     const method = definition[rpc];
-    if (method === undefined || method.requestStream) {
+    if (method === undefined) {
       checked[rpc] = handler;
       continue;
     }
@@ -249,6 +250,16 @@ function refuseMalformedRequests(
       code: grpc.status.INVALID_ARGUMENT,
       details: `transport: Cannot decode the ${rpc} request: ${problem}`,
     });
+    if (method.requestStream) {
+      // A client-streaming rpc answers through a callback that the handler holds too; none
+      // exists, and one added would need its refusal made here first.
+      if (!method.responseStream) throw new Error(`transport: Cannot check the ${rpc} requests: not a bidi stream`);
+      checked[rpc] = ((call: grpc.ServerDuplexStream<unknown, unknown>) => {
+        refuseMalformedMessages(call, refusal);
+        (handler as (call: unknown) => void)(call);
+      }) as grpc.UntypedHandleCall;
+      continue;
+    }
     checked[rpc] = method.responseStream
       ? ((call: grpc.ServerWritableStream<unknown, unknown>) => {
         const problem = malformedRequestProblem(call.request);
@@ -262,6 +273,29 @@ function refuseMalformedRequests(
       }) as grpc.UntypedHandleCall;
   }
   return checked;
+}
+
+/**
+ * Makes the first malformed message of a streamed request end `call` with the status
+ * `refusal` gives, instead of reaching the handler. grpc-js hands each decoded message
+ * to the call's `push` (it is a Node object-mode stream); the check goes there, before
+ * any `data` listener of the handler's hears of it.
+ */
+function refuseMalformedMessages(
+  call: grpc.ServerDuplexStream<unknown, unknown>,
+  refusal: (problem: string) => Partial<grpc.StatusObject>,
+): void {
+  const push = call.push.bind(call);
+  let refused = false;
+  call.push = (message: unknown, encoding?: BufferEncoding): boolean => {
+    if (refused) return false;
+    const problem = message === null ? null : malformedRequestProblem(message);
+    if (problem === null) return push(message, encoding);
+    refused = true;
+    // grpc-js ends a server stream with the status of an emitted error.
+    call.emit("error", refusal(problem));
+    return false;
+  };
 }
 
 /** The full names of the services added to `server` with {@linkcode addService}. */

@@ -152,12 +152,12 @@ export function malformedRequestProblem(request: unknown): string | null {
 
 /**
  * Makes the request deserializers of `definition`'s services check the bytes before
- * protobufjs decodes them, for every rpc whose request is a single message (streamed
- * requests are our own nodes' Sync and reflection, which protobufjs-encoded senders
- * write). Malformed bytes do not throw, which grpc-js would answer with a bare
- * INTERNAL "Error deserializing request": the request comes back with its fields at
- * their proto3 defaults and {@linkcode malformedRequestProblem} saying what is wrong,
- * and transport/grpc.ts's addService answers INVALID_ARGUMENT with that.
+ * protobufjs decodes them, for every rpc, each message of a streamed request too (Sync
+ * and reflection streams come from anyone who can connect, not only from our nodes).
+ * Malformed bytes do not throw, which grpc-js would answer with a bare INTERNAL "Error
+ * deserializing request": the request comes back with its fields at their proto3
+ * defaults and {@linkcode malformedRequestProblem} saying what is wrong, and
+ * transport/grpc.ts's addService answers INVALID_ARGUMENT with that.
  */
 function checkRequestsStrictly(root: protobuf.Root, definition: protoLoader.PackageDefinition): void {
   root.resolveAll();
@@ -166,7 +166,7 @@ function checkRequestsStrictly(root: protobuf.Root, definition: protoLoader.Pack
     const serviceDefinition = definition[service.fullName.slice(1)] as Record<string, { requestDeserialize: unknown }>;
     for (const method of service.methodsArray) {
       const methodDefinition = serviceDefinition?.[method.name];
-      if (method.requestStream === true || methodDefinition === undefined || method.resolvedRequestType === null) {
+      if (methodDefinition === undefined || method.resolvedRequestType === null) {
         continue;
       }
       const schema = wireSchemaOf(method.resolvedRequestType, schemas);
@@ -179,6 +179,13 @@ function checkRequestsStrictly(root: protobuf.Root, definition: protoLoader.Pack
       };
     }
   }
+}
+
+/** Whether protobufjs reads `field` with its 32-bit varint reader (see wire_check.ts). */
+function varint32Of(field: protobuf.Field): "int32" | "bool" | undefined {
+  if (field.resolvedType instanceof protobuf.Enum) return "int32";
+  if (field.type === "bool") return "bool";
+  return ["int32", "uint32", "sint32"].includes(field.type) ? "int32" : undefined;
 }
 
 function servicesOf(namespace: protobuf.NamespaceBase): protobuf.Service[] {
@@ -214,6 +221,9 @@ function wireSchemaOf(type: protobuf.Type, schemas: Map<protobuf.Type, WireSchem
         ? [wireType, WIRE_TYPE_LENGTH_DELIMITED]
         : [wireType],
       message: message === null || isMap ? undefined : () => wireSchemaOf(message, schemas),
+      varint32: isMap ? undefined : varint32Of(field),
+      oneof: field.partOf?.name,
+      singular: message !== null && !field.repeated && !isMap,
     });
   }
   return schema;

@@ -10,11 +10,24 @@
  * - a length that runs past the end of the message is cut short, so a truncated Set
  *   stores a truncated key or value;
  * - a known field sent with another wire type is read as if it had the expected one,
- *   which yields garbage.
+ *   which yields garbage;
+ * - its 32-bit varint reader (tags, lengths, int32, uint32, enums, bools) keeps the
+ *   first 5 bytes of a varint and skips the next 5 unread, whatever they hold: a tag or
+ *   a length written in 6 to 9 bytes (overlong) shifts every field after it, and one
+ *   whose 5th byte carries bits past 32 is read as another, smaller number, so a field
+ *   this check took for unknown (number 2^29 + 1) is decoded as field 1, unchecked; a
+ *   bool of 2^32 reads as false where the C++ runtime reads true;
+ * - two members of a oneof are both kept (the spec keeps the last one given), and a
+ *   message field given twice is the last one (the spec merges them).
  *
  * {@linkcode findWireProblem} walks the bytes once against the message's schema and
  * says what is wrong, so the call can be refused with INVALID_ARGUMENT rather than
- * served with data the client never sent.
+ * served with data the client never sent. Against the last point it refuses, beyond the
+ * spec, what no encoder writes: a tag or a length in more than 5 bytes or past 32 bits
+ * (field numbers end at 2^29 - 1 anyway), a 32-bit number in 6 to 9 bytes (a negative
+ * one takes 10, which protobufjs reads right), a bool whose low 32 bits are all 0 but
+ * not its value, two members of one oneof, and a message field (not repeated) given
+ * twice.
  *
  * The wire format: a message is a sequence of fields, each a varint tag (field number
  * << 3 | wire type) followed by its payload: wire type 0 a varint (at most 10 bytes), 1
@@ -29,6 +42,11 @@
 /** Nesting of messages and groups a message may hold (the C++ runtime's default
  * recursion limit); a deeper one is refused rather than walked. */
 export const WIRE_NESTING_DEPTH_MAX = 100;
+
+/** Bytes a varint may take (a 64-bit number), and a tag, a length or a 32-bit number
+ * (see the module doc). */
+const VARINT_BYTES_MAX = 10;
+const VARINT32_BYTES_MAX = 5;
 
 /** Wire types, as the tag's low three bits carry them. */
 const VARINT = 0;
@@ -56,6 +74,13 @@ export interface WireField {
   /** The schema of a `message` field, looked up when needed (types may refer to each
    * other). */
   readonly message?: () => WireSchema;
+  /** A number protobufjs reads with its 32-bit varint reader: "int32" (int32, uint32,
+   * sint32, an enum) or "bool" (see the module doc). Absent for other fields. */
+  readonly varint32?: "int32" | "bool";
+  /** The oneof the field is a member of; a message may give only one of its members. */
+  readonly oneof?: string;
+  /** A message field that is not repeated, which a message may give only once. */
+  readonly singular?: boolean;
 }
 
 /** The wire type a field of protobuf type `type` (as written in a .proto: "string",
@@ -94,10 +119,30 @@ export function findWireProblem(
   return new WireWalker(bytes, isUtf8).message(0, bytes.length, schema, 0);
 }
 
+/** Notes that field `number` was given, in `given`; returns why it may not be if it is
+ * the second member of its oneof, or a singular message given again. */
+function givenTwice(given: Map<string | number, number>, number: number, field: WireField): string | null {
+  if (field.oneof !== undefined) {
+    const earlier = given.get(field.oneof);
+    if (earlier !== undefined && earlier !== number) {
+      return `is given with field ${earlier}, but both are members of oneof ${field.oneof}: give one`;
+    }
+    given.set(field.oneof, number);
+  }
+  if (field.singular === true) {
+    if (given.has(number)) return "is a message given twice (readers disagree on what that means): give it once";
+    given.set(number, number);
+  }
+  return null;
+}
+
 class WireWalker {
   #bytes: Uint8Array;
   #isUtf8: (bytes: Uint8Array) => boolean;
   #offset = 0;
+  /** The width in bytes and the low 32 bits of the varint #varint read last. */
+  #width = 0;
+  #low32 = 0;
 
   constructor(bytes: Uint8Array, isUtf8: (bytes: Uint8Array) => boolean) {
     this.#bytes = bytes;
@@ -109,20 +154,29 @@ class WireWalker {
   message(start: number, end: number, schema: WireSchema, depth: number): string | null {
     if (depth > WIRE_NESTING_DEPTH_MAX) return `messages are nested more than ${WIRE_NESTING_DEPTH_MAX} deep`;
     this.#offset = start;
+    // The oneof members and singular messages given so far, made only for a message that
+    // gives one (most requests have none).
+    let given: Map<string | number, number> | null = null;
     while (this.#offset < end) {
       const tagOffset = this.#offset;
-      const tag = this.#varint(end);
-      if (tag === null) return `the field tag at byte ${tagOffset} runs past the end of the message`;
-      const number = Math.floor(tag / 8);
-      const wireType = tag % 8;
-      if (number === 0) return `the field at byte ${tagOffset} is numbered 0, which protobuf does not allow`;
+      const tag = this.#tag(end);
+      if (typeof tag === "string") return `the field tag at byte ${tagOffset} ${tag}`;
+      const number = tag >>> 3;
+      const wireType = tag & 7;
       const field = schema.fields.get(number);
       const label = field === undefined ? `field ${number}` : `field ${number} "${field.name}"`;
       if (field !== undefined && !field.wireTypes.includes(wireType)) {
         return `${label} has wire type ${wireType}, but its type is encoded with wire type ${field.wireTypes[0]}`;
       }
+      if (field?.oneof !== undefined || field?.singular === true) {
+        given ??= new Map();
+        const problem = givenTwice(given, number, field);
+        if (problem !== null) return `${label} ${problem}`;
+      }
       const problem = wireType === LENGTH_DELIMITED
         ? this.#lengthDelimited(end, field, depth)
+        : wireType === VARINT && field?.varint32 !== undefined
+        ? this.#varint32(end, field.varint32)
         : this.#skip(wireType, number, end, depth);
       if (problem !== null) return `${label} ${problem}`;
     }
@@ -136,8 +190,10 @@ class WireWalker {
     if (length === null || length > end - this.#offset) {
       return "runs past the end of the message (it is truncated, or not of the type the rpc takes)";
     }
+    if (this.#width > VARINT32_BYTES_MAX) return `has its length written in ${this.#width} bytes (at most 5)`;
     const start = this.#offset;
     const stop = start + length;
+    if (field !== undefined && field.wireTypes[0] !== LENGTH_DELIMITED) return this.#packed(stop, field);
     if (field?.kind === "string" && !this.#isUtf8(this.#bytes.subarray(start, stop))) {
       return "is not valid UTF-8 (proto3 string fields carry UTF-8 text; encode binary data, for example as base64)";
     }
@@ -146,6 +202,38 @@ class WireWalker {
       if (problem !== null) return `holds a message whose ${problem}`;
     }
     this.#offset = stop;
+    return null;
+  }
+
+  /** Checks the numbers of a packed repeated field, up to `stop`: each must end within
+   * it, and be what {@linkcode WireField.varint32} allows. */
+  #packed(stop: number, field: WireField): string | null {
+    const elementBytes = field.wireTypes[0] === FIXED64 ? 8 : field.wireTypes[0] === FIXED32 ? 4 : 0;
+    if (elementBytes > 0) {
+      if ((stop - this.#offset) % elementBytes !== 0) return `holds packed numbers that do not fill it`;
+      this.#offset = stop;
+      return null;
+    }
+    while (this.#offset < stop) {
+      const problem = field.varint32 === undefined
+        ? (this.#varint(stop) === null ? "runs past the end of the message" : null)
+        : this.#varint32(stop, field.varint32);
+      if (problem !== null) return `holds a packed number that ${problem.replace("the message", "the field")}`;
+    }
+    return null;
+  }
+
+  /** Reads a varint that protobufjs reads with its 32-bit reader (see the module doc);
+   * returns what is wrong with it, or null. */
+  #varint32(end: number, kind: "int32" | "bool"): string | null {
+    const value = this.#varint(end);
+    if (value === null) return "runs past the end of the message";
+    if (this.#width > VARINT32_BYTES_MAX && this.#width < VARINT_BYTES_MAX) {
+      return `is a 32-bit number written in ${this.#width} bytes (at most 5, or 10 for a negative one)`;
+    }
+    if (kind === "bool" && value !== 0 && this.#low32 === 0) {
+      return `is a bool whose low 32 bits are all 0 but not its value, which readers disagree on (send 0 or 1)`;
+    }
     return null;
   }
 
@@ -170,10 +258,10 @@ class WireWalker {
   #group(number: number, end: number, depth: number): string | null {
     if (depth > WIRE_NESTING_DEPTH_MAX) return `nests groups more than ${WIRE_NESTING_DEPTH_MAX} deep`;
     while (this.#offset < end) {
-      const tag = this.#varint(end);
-      if (tag === null) return "runs past the end of the message";
-      const inner = Math.floor(tag / 8);
-      const wireType = tag % 8;
+      const tag = this.#tag(end);
+      if (typeof tag === "string") return `is a group whose field tag ${tag}`;
+      const inner = tag >>> 3;
+      const wireType = tag & 7;
       if (wireType === END_GROUP) return inner === number ? null : "is a group that ends with another field's number";
       const problem = wireType === LENGTH_DELIMITED
         ? this.#lengthDelimited(end, undefined, depth)
@@ -189,15 +277,35 @@ class WireWalker {
     return null;
   }
 
+  /** Reads a field's tag: a varint of at most 5 bytes, within 32 bits, whose field
+   * number is not 0. Returns it, or what is wrong with it. */
+  #tag(end: number): number | string {
+    const tag = this.#varint(end);
+    if (tag === null) return "runs past the end of the message";
+    if (this.#width > VARINT32_BYTES_MAX || tag > 0xffffffff) {
+      return `is over 5 bytes or 32 bits (field numbers go up to ${2 ** 29 - 1}; the message is damaged)`;
+    }
+    if (tag < 8) return "is of field number 0, which protobuf does not allow";
+    return tag;
+  }
+
   /** Reads a varint of at most 10 bytes that ends before `end`, as a number (exact up to
-   * 2^53, enough for any tag or length); null if it does not end in time. */
+   * 2^53, enough for any tag or length), noting its width in bytes and its low 32 bits
+   * (exact); null if it does not end in time. */
   #varint(end: number): number | null {
     let value = 0;
     let scale = 1;
-    for (let i = 0; i < 10 && this.#offset < end; i++) {
+    let low32 = 0;
+    for (let i = 0; i < VARINT_BYTES_MAX && this.#offset < end; i++) {
       const byte = this.#bytes[this.#offset++];
       value += (byte & 0x7f) * scale;
-      if ((byte & 0x80) === 0) return value;
+      // Past the 5th byte, a shift by 35 or more would wrap around: those bits are above 32.
+      if (i < VARINT32_BYTES_MAX) low32 = (low32 | ((byte & 0x7f) << (7 * i))) >>> 0;
+      if ((byte & 0x80) === 0) {
+        this.#width = i + 1;
+        this.#low32 = low32;
+        return value;
+      }
       scale *= 128;
     }
     return null;
