@@ -410,7 +410,8 @@ function syncMessage(fields: Partial<SyncMessage> & Pick<SyncMessage, "type">): 
   };
 }
 
-/** The first message on a Sync stream, the handshake; rejects if none comes in time. */
+/** The first message on a Sync stream, the handshake; rejects if none comes in time,
+ * or at once if the replica closes its side of the stream first (none will come). */
 function firstMessage(call: SyncCall, writer: StreamWriter<SyncMessage>, timeoutMs: number): Promise<SyncRequest> {
   return new Promise((resolve, reject) => {
     if (writer.isClosed) return reject(new StreamClosedError());
@@ -418,9 +419,20 @@ function firstMessage(call: SyncCall, writer: StreamWriter<SyncMessage>, timeout
       clearTimeout(timer);
       unregister();
       call.removeListener("data", onData);
+      call.removeListener("end", onEnd);
       settled();
     };
     const onData = (message: SyncRequest) => settle(() => resolve(message));
+    const onEnd = () =>
+      settle(() =>
+        reject(
+          new KvError(
+            "INVALID_ARGUMENT",
+            "replication: The Sync stream ended before its handshake: a replica's first message names it and the " +
+              "history it holds",
+          ),
+        )
+      );
     const timer = setTimeout(
       () =>
         settle(() => reject(new KvError("DEADLINE_EXCEEDED", `replication: No Sync handshake within ${timeoutMs} ms`))),
@@ -428,6 +440,7 @@ function firstMessage(call: SyncCall, writer: StreamWriter<SyncMessage>, timeout
     );
     const unregister = writer.onClose(() => settle(() => reject(new StreamClosedError())));
     call.once("data", onData);
+    call.once("end", onEnd);
   });
 }
 

@@ -137,3 +137,28 @@ Deno.test("a Sync session sends no more than its bound ahead of what the replica
   await nextTurn();
   assert.equal(streams.size, 0);
 });
+
+Deno.test("a Sync stream whose replica closes its side before the handshake is refused at once", async () => {
+  const streams = new MasterStreams({
+    staging: new WriteStaging(new Store(), 0),
+    backlog: () => new Backlog({ bytesMax: 1024, lastSeq: 0 }),
+    registry: new ReplicaRegistry(),
+    position: () => ({ replid: "r".repeat(40), seq: 0, previousReplid: null, previousLastSeq: 0, backlogFirstSeq: 1 }),
+    nodeId: "master",
+    messageBytesMax: 4 * 1024 * 1024,
+    logger: silentLogger(),
+    clock: () => 0,
+  });
+  const stream = new FakeSyncStream();
+  const errors: { code: number; details: string }[] = [];
+  stream.on("error", (error) => errors.push(error));
+  streams.serveSync(stream as unknown as Parameters<MasterStreams["serveSync"]>[0]);
+  // No handshake: the stream's request side ends (it used to wait SYNC_HANDSHAKE_TIMEOUT_MS).
+  stream.emit("end");
+  for (let i = 0; i < 5; i++) await nextTurn();
+  assert.equal(errors.length, 1);
+  assert.equal(errors[0].code, 3, "INVALID_ARGUMENT");
+  assert.match(errors[0].details, /^replication: The Sync stream ended before its handshake/);
+  assert.equal(stream.messages.length, 0);
+  assert.equal(streams.size, 0, "the session is over");
+});
