@@ -168,11 +168,18 @@ export class MasterStreams {
     // A replica of an older kvstore reports nothing; its stream goes unbounded, as before.
     const window = handshake.reports_handled === true ? new SendWindow(SYNC_UNHANDLED_BYTES_MAX) : null;
     const room = new RoomSignal();
+    // The seq the replica holds once it has handled everything sent so far. An
+    // acknowledgement counts up to there only: one past it (a client that is not a
+    // replica, or a broken one) would otherwise count for Wait calls on writes it never
+    // received, and for every later one, as long as its stream stays open.
+    let sentSeq = -1;
     call.on("data", (message: SyncRequest) => {
       try {
         if (window?.handled(int64(message.handled_messages, "handled_messages"))) room.wake();
         // While a fullSync loads, the replica holds no seq of this history to acknowledge.
-        if (record.state !== "fullsync") registry.ack(record, int64(message.acked_seq, "acked_seq"), clock());
+        if (record.state !== "fullsync") {
+          registry.ack(record, Math.min(int64(message.acked_seq, "acked_seq"), sentSeq), clock());
+        }
       } catch {
         // A malformed report changes nothing; the next one will do.
       }
@@ -186,6 +193,7 @@ export class MasterStreams {
         window.sent(syncMessageBytes(message));
       }
       await writer.send(message);
+      sentSeq = Math.max(sentSeq, nextAfterSeq);
     };
     try {
       let cursor: number;

@@ -162,3 +162,31 @@ Deno.test("a Sync stream whose replica closes its side before the handshake is r
   assert.equal(stream.messages.length, 0);
   assert.equal(streams.size, 0, "the session is over");
 });
+
+Deno.test("a Sync acknowledgement counts only up to what the stream has sent", async () => {
+  const replid = "r".repeat(40);
+  const backlog = new Backlog({ bytesMax: 1024 * 1024, lastSeq: 0 });
+  for (let seq = 1; seq <= 3; seq++) backlog.append([{ seq, command: { kind: "delete", key: `k${seq}` } }], 0);
+  const registry = new ReplicaRegistry();
+  const streams = new MasterStreams({
+    staging: new WriteStaging(new Store(), 3),
+    backlog: () => backlog,
+    registry,
+    position: () => ({ replid, seq: backlog.lastSeq, previousReplid: null, previousLastSeq: 0, backlogFirstSeq: 1 }),
+    nodeId: "master",
+    messageBytesMax: 4 * 1024 * 1024,
+    logger: silentLogger(),
+    clock: () => 0,
+  });
+  const stream = new FakeSyncStream();
+  streams.serveSync(stream as unknown as Parameters<MasterStreams["serveSync"]>[0]);
+  stream.emit("data", { replica_id: "liar", replid, seq: "1", address: "", acked_seq: "0" });
+  for (let i = 0; i < 10; i++) await nextTurn();
+  // A partialSync after seq 1, then seqs 2 and 3: the stream has sent up to seq 3.
+  stream.emit("data", { acked_seq: "1000000000000000" });
+  assert.equal(registry.get("liar")?.ackedSeq, 3, "clamped to what was sent");
+  backlog.append([{ seq: 4, command: { kind: "delete", key: "k4" } }], 0);
+  assert.equal(registry.countAcked(4), 0, "a later write is not acknowledged before it is sent");
+  stream.emit("cancelled");
+  await nextTurn();
+});
