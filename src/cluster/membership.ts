@@ -21,7 +21,7 @@
  */
 
 import { CLUSTER_SHARDS_MAX } from "../config/limits.ts";
-import { invalidArgument, KvError } from "../errors.ts";
+import { invalidArgument, KvError, quote } from "../errors.ts";
 import { findConflict, formatShardSpec, shardMatches, type ShardSpec } from "./shard_spec.ts";
 
 export type MigrationKind = "add" | "remove";
@@ -90,7 +90,7 @@ export function startAdd(membership: Membership, shard: ShardSpec, nowMs: number
 
 /** Begins removing the shard `reference` names; its keys move to the others. */
 export function startRemove(membership: Membership, reference: string, nowMs: number): Membership {
-  refuseWhileMigrating(membership, `remove shard ${JSON.stringify(reference)}`);
+  refuseWhileMigrating(membership, `remove shard ${quote(reference)}`);
   const shard = requireShard(membership, reference, "remove");
   if (membership.shards.length === 1) {
     throw new KvError(
@@ -114,7 +114,7 @@ export function forgetShard(membership: Membership, reference: string): Membersh
   const migration = membership.migration;
   if (migration !== null) {
     if (!shardMatches(migration.shard, reference)) {
-      refuseWhileMigrating(membership, `forget shard ${JSON.stringify(reference)}`);
+      refuseWhileMigrating(membership, `forget shard ${quote(reference)}`);
     }
     const shards = membership.shards.filter((spec) => spec.name !== migration.shard.name);
     return { epoch: membership.epoch + 1, vnodes: membership.vnodes, shards, migration: null };
@@ -164,7 +164,7 @@ function requireShard(membership: Membership, reference: string, action: string)
   if (shard === undefined) {
     throw new KvError(
       "NOT_FOUND",
-      `cluster: Cannot ${action} shard ${JSON.stringify(reference)}: no shard has that name or master address ` +
+      `cluster: Cannot ${action} shard ${quote(reference)}: no shard has that name or master address ` +
         `(shards: ${membership.shards.map((spec) => spec.name).join(", ")})`,
     );
   }

@@ -17,6 +17,7 @@
  */
 
 import { formatAddress, parseAddress } from "../config/address.ts";
+import { quote } from "../errors.ts";
 import { UsageError } from "../config/usage_error.ts";
 
 /** A shard: its name on the ring, its master and the replicas that may serve reads. */
@@ -39,21 +40,21 @@ export function parseShardSpec(text: string, flag: string): ShardSpec {
   const addresses = (named ? trimmed.slice(equals + 1) : trimmed).split("+");
   if (addresses.some((address) => address.trim() === "")) {
     throw new UsageError(
-      `Invalid ${flag} ${JSON.stringify(text)}: expected [NAME=]HOST:PORT[+REPLICA_HOST:PORT...], ` +
+      `Invalid ${flag} ${quote(text)}: expected [NAME=]HOST:PORT[+REPLICA_HOST:PORT...], ` +
         `for example 127.0.0.1:7001 or a=127.0.0.1:7001+127.0.0.1:7101`,
     );
   }
   const [master, ...replicas] = addresses.map((address) => formatAddress(parseAddress(address, flag)));
   if (name !== undefined && !NAME_PATTERN.test(name)) {
     throw new UsageError(
-      `Invalid ${flag} ${JSON.stringify(text)}: shard name ${JSON.stringify(name)} must be 1 to 128 letters, ` +
+      `Invalid ${flag} ${quote(text)}: shard name ${quote(name)} must be 1 to 128 letters, ` +
         `digits and . _ : - [ ], starting with a letter, digit or _`,
     );
   }
   const spec = { name: name ?? master, master, replicas };
   const seen = new Set<string>();
   for (const address of [master, ...replicas]) {
-    if (seen.has(address)) throw new UsageError(`Invalid ${flag} ${JSON.stringify(text)}: ${address} is listed twice`);
+    if (seen.has(address)) throw new UsageError(`Invalid ${flag} ${quote(text)}: ${address} is listed twice`);
     seen.add(address);
   }
   return spec;

@@ -38,6 +38,13 @@ export function messageBytesMaxFor(keyBytesMax: number, valueBytesMax: number): 
   return keyBytesMax + valueBytesMax + MESSAGE_OVERHEAD_BYTES_MAX;
 }
 
+/** The longest message a gRPC status carries, in characters (longer ones are cut). It
+ * travels in an HTTP/2 header: tens of KiB there make the answer undeliverable (grpc-js's
+ * client reports the connection lost, the call's outcome unknown), and a person reads a
+ * line or two. Messages quote what a client sent shortened (errors.ts quote); this is the
+ * backstop. */
+export const STATUS_DETAILS_CHARS_MAX = 4 * KIB;
+
 /** Largest config file (--config) read, in bytes. A config file holds a few dozen
  * settings (a few KiB); the bound keeps a wrong path (`--config /dev/zero`, a data file)
  * from filling memory before the mistake is reported. Costs its size once, at start-up. */

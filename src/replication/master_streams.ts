@@ -34,7 +34,7 @@ import {
 } from "../config/limits.ts";
 import { KvError } from "../errors.ts";
 import type { Logger } from "../logging/logger.ts";
-import { GRPC_STATUS } from "../server/status.ts";
+import { GRPC_STATUS, statusDetails } from "../server/status.ts";
 import type { WriteStaging } from "../store/staging.ts";
 import { grpc } from "../transport/grpc.ts";
 import type {
@@ -393,7 +393,7 @@ export class MasterStreams {
   #endWithError(writer: StreamWriter<unknown>, error: unknown, rpc: string): void {
     if (error instanceof StreamClosedError || writer.isClosed) return;
     if (error instanceof KvError) {
-      writer.fail(GRPC_STATUS[error.code], error.message);
+      writer.fail(GRPC_STATUS[error.code], statusDetails(error.message));
       return;
     }
     this.#options.logger.error(`${rpc} stream failed with an unexpected error`, {

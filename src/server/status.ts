@@ -8,6 +8,7 @@
  */
 
 import { grpc } from "../transport/grpc.ts";
+import { STATUS_DETAILS_CHARS_MAX } from "../config/limits.ts";
 import { type ErrorCode, KvError } from "../errors.ts";
 import { OUTCOME_METADATA_KEY, OUTCOME_UNKNOWN } from "../transport/transport_failure.ts";
 import type { Logger } from "../logging/logger.ts";
@@ -23,13 +24,26 @@ export const GRPC_STATUS: Record<ErrorCode, grpc.status> = {
   UNIMPLEMENTED: grpc.status.UNIMPLEMENTED,
 };
 
+/** `message` as a status may carry it: cut to STATUS_DETAILS_CHARS_MAX, saying so. The
+ * cut never splits a surrogate pair: grpc-js URI-encodes the message, which throws on a
+ * lone surrogate. */
+export function statusDetails(message: string): string {
+  if (message.length <= STATUS_DETAILS_CHARS_MAX) return message;
+  const cut = " ... (cut)";
+  let end = STATUS_DETAILS_CHARS_MAX - cut.length;
+  const last = message.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end--;
+  return message.slice(0, end) + cut;
+}
+
 /** The gRPC error a failed call answers with. */
 export function toServiceError(error: unknown, rpc: string, logger: Logger): Partial<grpc.ServiceError> {
   if (error instanceof KvError) {
-    if (!error.outcomeUnknown) return { code: GRPC_STATUS[error.code], details: error.message };
+    const details = statusDetails(error.message);
+    if (!error.outcomeUnknown) return { code: GRPC_STATUS[error.code], details };
     const metadata = new grpc.Metadata();
     metadata.set(OUTCOME_METADATA_KEY, OUTCOME_UNKNOWN);
-    return { code: GRPC_STATUS[error.code], details: error.message, metadata };
+    return { code: GRPC_STATUS[error.code], details, metadata };
   }
   const message = error instanceof Error ? error.message : String(error);
   logger.error(`${rpc} failed with an unexpected error`, {
@@ -38,7 +52,7 @@ export function toServiceError(error: unknown, rpc: string, logger: Logger): Par
   });
   return {
     code: grpc.status.INTERNAL,
-    details: `server: ${rpc} failed: ${message} (this is a bug; see the server log)`,
+    details: statusDetails(`server: ${rpc} failed: ${message} (this is a bug; see the server log)`),
   };
 }
 

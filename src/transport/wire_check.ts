@@ -266,7 +266,11 @@ class WireWalker {
       const problem = wireType === LENGTH_DELIMITED
         ? this.#lengthDelimited(end, undefined, depth)
         : this.#skip(wireType, inner, end, depth);
-      if (problem !== null) return `is a group whose field ${inner} ${problem}`;
+      // Only the innermost group is named: a message says what is wrong in a line, not a
+      // hundred nested groups' worth of "is a group whose field 99 is a group whose ...".
+      if (problem !== null) {
+        return problem.startsWith("is a group whose") ? problem : `is a group whose field ${inner} ${problem}`;
+      }
     }
     return "is a group with no end";
   }

@@ -99,7 +99,9 @@ Deno.test("unknown fields of every wire type are skipped, groups whole", () => {
 
 Deno.test("nesting is bounded", () => {
   const deepGroups = [...Array(WIRE_NESTING_DEPTH_MAX + 1).fill(0x7b), ...Array(WIRE_NESTING_DEPTH_MAX + 1).fill(0x7c)];
-  assert.match(check(deepGroups)!, /nests groups more than 100 deep/);
+  assert.match(check(deepGroups)!, /^field 15 is a group whose field 15 nests groups more than 100 deep$/);
+  const deepCut = [...Array(60).fill(0x7b), 0x7d, 1];
+  assert.equal(check(deepCut), "field 15 is a group whose field 15 runs past the end of the message", "one line");
   const fine = [...Array(10).fill(0x7b), ...Array(10).fill(0x7c)];
   assert.equal(check(fine), null);
 });
