@@ -45,6 +45,11 @@ export function messageBytesMaxFor(keyBytesMax: number, valueBytesMax: number): 
  * backstop. */
 export const STATUS_DETAILS_CHARS_MAX = 4 * KIB;
 
+/** The longest replica id a master takes from a Sync handshake or a StreamReplication
+ * request, in characters (ours are 16 hex digits). The id shows in Info, /metrics and
+ * the log for as long as the stream lasts, each stream's own. */
+export const REPLICA_ID_CHARS_MAX = 128;
+
 /** Largest config file (--config) read, in bytes. A config file holds a few dozen
  * settings (a few KiB); the bound keeps a wrong path (`--config /dev/zero`, a data file)
  * from filling memory before the mistake is reported. Costs its size once, at start-up. */

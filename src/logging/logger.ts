@@ -80,8 +80,10 @@ export class Logger {
       return;
     }
     // One event, one line: a message with a line break in it (an error from elsewhere)
-    // must not start a line a reader would take for another event.
-    let line = `${ts} ${level.toUpperCase().padEnd(5)} ${this.component}: ${message.replace(/\r?\n/g, "\\n")}`;
+    // must not start a line a reader would take for another event; nor may any other
+    // control character in it (a client's bytes quoted in a message) reach a terminal
+    // that would act on it.
+    let line = `${ts} ${level.toUpperCase().padEnd(5)} ${this.component}: ${escapeControls(message)}`;
     for (const [key, value] of Object.entries(fields ?? {})) {
       if (value === undefined) continue;
       line += ` ${key}=${formatValue(value)}`;
@@ -92,7 +94,21 @@ export class Logger {
 
 function formatValue(value: string | number | boolean | null): string {
   if (typeof value !== "string") return String(value);
-  return /^[^\s"=]+$/.test(value) ? value : JSON.stringify(value);
+  return /^[^\s"=\p{Cc}]+$/u.test(value) ? value : escapeC1(JSON.stringify(value));
+}
+
+/** Control characters (C0, DEL, C1) but the tab written as escapes, a line break as \n. */
+function escapeControls(text: string): string {
+  return text.replace(/\r?\n/g, "\\n").replace(/[\0-\x08\x0b-\x1f\x7f-\x9f]/g, hexEscape);
+}
+
+/** DEL and the C1 controls, which JSON.stringify leaves as they are, as escapes. */
+function escapeC1(text: string): string {
+  return text.replace(/[\x7f-\x9f]/g, hexEscape);
+}
+
+function hexEscape(char: string): string {
+  return `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`;
 }
 
 /** A logger that discards everything; for tests and library use. */

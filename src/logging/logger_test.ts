@@ -41,6 +41,16 @@ Deno.test("a line break in a message does not start a new text line", () => {
   assert.deepEqual(lines, ['1970-01-01T00:00:00.000Z WARN  kvstore: first\\nsecond\\nthird key="a\\nb"']);
 });
 
+Deno.test("control characters a client sent reach no terminal: they are written as escapes", () => {
+  const { logger, lines } = capture("text");
+  logger.info("Replica a\u001b[31mred\rback\u009b2J\u0007", { replica: "x\u001b]0;title\u0007", plain: "ok\u007f" });
+  assert.deepEqual(lines, [
+    "1970-01-01T00:00:00.000Z INFO  kvstore: Replica a\\u001b[31mred\\u000dback\\u009b2J\\u0007 " +
+    'replica="x\\u001b]0;title\\u0007" plain="ok\\u007f"',
+  ]);
+  assert.doesNotMatch(lines[0], /[\0-\x08\x0b-\x1f\x7f-\x9f]/);
+});
+
 Deno.test("a detail cannot replace a JSON line's own keys", () => {
   const { logger, lines } = capture("json");
   logger.error("Real message", { msg: "detail", level: "debug", ts: 1 });

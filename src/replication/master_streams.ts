@@ -49,7 +49,7 @@ import type { ReplicaRecord, ReplicaRegistry } from "./replica_registry.ts";
 import { SendWindow } from "./send_window.ts";
 import { StreamClosedError, StreamWriter } from "./stream_writer.ts";
 import { type MasterPosition, planSync } from "./sync_plan.ts";
-import { commandToWire, entryToWire, int64, syncMessageBytes, wireItemBytes } from "./wire.ts";
+import { checkReplicaNaming, commandToWire, entryToWire, int64, syncMessageBytes, wireItemBytes } from "./wire.ts";
 
 export interface MasterStreamsOptions {
   readonly staging: WriteStaging;
@@ -143,6 +143,7 @@ export class MasterStreams {
   async #runSync(call: SyncCall, writer: StreamWriter<SyncMessage>): Promise<void> {
     const { registry, logger, clock } = this.#options;
     const handshake = await firstMessage(call, writer, SYNC_HANDSHAKE_TIMEOUT_MS);
+    const advertised = checkReplicaNaming(handshake.replica_id ?? "", handshake.address ?? "", "Sync");
     const replica = {
       id: handshake.replica_id || call.getPeer(),
       replid: String(handshake.replid ?? ""),
@@ -156,7 +157,7 @@ export class MasterStreams {
         "replication: Cannot sync a node from itself: its --master-address (or ReplicaOf) names its own address",
       );
     }
-    const address = replicaAddress(handshake.address, call.getPeer());
+    const address = replicaAddress(advertised, call.getPeer());
     const plan = planSync(this.#options.position(), replica);
     const record = registry.add({
       id: replica.id,
@@ -351,6 +352,7 @@ export class MasterStreams {
 
   async #runStream(call: StreamCall, writer: StreamWriter<ReplicationCommand>): Promise<void> {
     const { registry, logger, clock } = this.#options;
+    checkReplicaNaming(call.request.replica_id ?? "", "", "StreamReplication");
     const startSeq = Math.max(1, int64(call.request.start_sequence, "start_sequence"));
     const backlog = this.#options.backlog();
     if (startSeq - 1 > backlog.lastSeq) {

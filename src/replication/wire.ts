@@ -52,6 +52,9 @@
  * @module
  */
 
+import { formatAddress, parseAddress } from "../config/address.ts";
+import { REPLICA_ID_CHARS_MAX } from "../config/limits.ts";
+import { UsageError } from "../config/usage_error.ts";
 import { invalidArgument, quote } from "../errors.ts";
 import type { WriteCommand } from "../store/command.ts";
 import type { Entry } from "../store/store.ts";
@@ -128,6 +131,28 @@ export function commandFromWire(message: ReplicationCommand, nowMs: number): { s
       throw invalidArgument(
         `replication: Cannot apply command seq ${seq}: unknown type ${quote(String(message.type))}`,
       );
+  }
+}
+
+/**
+ * Checks what a Sync handshake or a StreamReplication request says of the replica, which
+ * the master shows in Info, /metrics and its log: `id` (at most REPLICA_ID_CHARS_MAX
+ * characters, none a control character) and `address`, where it serves ("" for none, or
+ * host:port). Returns the address formatted; throws an INVALID_ARGUMENT KvError.
+ */
+export function checkReplicaNaming(id: string, address: string, rpc: string): string {
+  if (id.length > REPLICA_ID_CHARS_MAX || /\p{Cc}/u.test(id)) {
+    throw invalidArgument(
+      `replication: Cannot serve ${rpc} to replica ${quote(id)}: a replica id is at most ${REPLICA_ID_CHARS_MAX} ` +
+        "characters, with no control characters",
+    );
+  }
+  if (address === "") return "";
+  try {
+    return formatAddress(parseAddress(address, "address"));
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    throw invalidArgument(`replication: Cannot serve ${rpc} to replica ${quote(id)}: ${error.message}`);
   }
 }
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { ReplicationCommand } from "../transport/messages.ts";
-import { commandFromWire, commandToWire, entryFromWire, entryToWire } from "./wire.ts";
+import { checkReplicaNaming, commandFromWire, commandToWire, entryFromWire, entryToWire } from "./wire.ts";
 
 const NOW = 1_700_000_000_000;
 const R = "9f".repeat(20);
@@ -64,4 +64,19 @@ Deno.test("snapshot entries keep their deadlines", () => {
     null,
   );
   assert.throws(() => entryFromWire({ key: "", value: "", expires_at_ms: 0, ttl_ms: 0 }), /key is empty/);
+});
+
+Deno.test("a replica's id and address, which Info, /metrics and the log show, are bounded and printable", () => {
+  assert.equal(checkReplicaNaming("0123456789abcdef", "0.0.0.0:50052", "Sync"), "0.0.0.0:50052");
+  assert.equal(checkReplicaNaming("", "", "StreamReplication"), "");
+  assert.equal(checkReplicaNaming("cpp replica 1", "[::1]:7000", "Sync"), "[::1]:7000");
+  assert.throws(
+    () => checkReplicaNaming("x".repeat(1_000_000), "", "Sync"),
+    /^KvError: replication: Cannot serve Sync to replica "x{64}\.\.\.": a replica id is at most 128 characters/,
+  );
+  assert.throws(() => checkReplicaNaming("a\u001b[31m", "", "StreamReplication"), /no control characters/);
+  assert.throws(
+    () => checkReplicaNaming("r", `a\n${"x".repeat(1_000_000)}:1`, "Sync"),
+    (error: Error) => /Invalid address/.test(error.message) && error.message.length < 300,
+  );
 });
