@@ -99,7 +99,7 @@ function formatValue(value: string | number | boolean | null): string {
 
 /** Control characters (C0, DEL, C1) but the tab written as escapes, a line break as \n. */
 function escapeControls(text: string): string {
-  return text.replace(/\r?\n/g, "\\n").replace(/[\0-\x08\x0b-\x1f\x7f-\x9f]/g, hexEscape);
+  return text.replace(/\r?\n/g, "\\n").replace(/(?!\t)\p{Cc}/gu, hexEscape);
 }
 
 /** DEL and the C1 controls, which JSON.stringify leaves as they are, as escapes. */
