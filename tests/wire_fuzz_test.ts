@@ -34,6 +34,7 @@ import { quote } from "../src/errors.ts";
 import { grpc } from "../src/transport/grpc.ts";
 import { malformedRequestProblem, PROTO_FILES, protoFileDefinition } from "../src/transport/proto.ts";
 import { startRouter } from "./helpers/cluster_process.ts";
+import { metricsUrl } from "./helpers/grpc_tools.ts";
 import {
   canonicalEncoding,
   type FuzzMethod,
@@ -554,13 +555,18 @@ Deno.test(
   "every rpc of a master, its replica and a router answers hostile requests with a deliberate status, and all survive",
   opts,
   async () => {
-    await using master = await startMaster();
+    // Metrics show what a call left behind: calls in flight, health watches, blocked Waits.
+    const metrics = ["--metrics-address", "127.0.0.1:0"];
+    await using master = await startMaster(metrics);
     await using other = await startServer();
     // A longer replication timeout: a master slowed by the fuzz on a loaded machine must
     // not make its replica give up the link, during which it would take a C++ master's
     // pushes from the fuzz (and drop its data for them).
-    await using replica = await startReplica(master, ["--repl-timeout-ms", "120000"]);
-    await using router = await startRouter({ shards: [`${master.address}+${replica.address}`, other.address] });
+    await using replica = await startReplica(master, ["--repl-timeout-ms", "120000", ...metrics]);
+    await using router = await startRouter({
+      shards: [`${master.address}+${replica.address}`, other.address],
+      args: metrics,
+    });
     const processes = { master, replica, router, other };
     const clients = [master, replica, router].map((process) => rawClient(process.address));
     try {
@@ -691,4 +697,35 @@ async function checkStillServing(topology: Topology, master: ServerProcess, repl
     30_000,
     100,
   );
+  // Nothing a call started outlives it: no call in flight (streams the fuzz cancelled
+  // included), no health watch, no Wait blocked.
+  for (const target of topology.targets) {
+    const url = await metricsUrl(target.process);
+    const leftovers = async () => {
+      const text = await (await fetch(url)).text();
+      for (const name of ["kvstore_rpc_in_flight", "kvstore_health_watchers"]) {
+        assert.match(text, new RegExp(`^${name} `, "m"), `the ${target.name} reports ${name}`);
+      }
+      const sum = (name: string) =>
+        [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "gm"))].reduce(
+          (total, [, value]) => total + Number(value),
+          0,
+        );
+      return {
+        inFlight: sum("kvstore_rpc_in_flight"),
+        watchers: sum("kvstore_health_watchers"),
+        waits: sum("kvstore_replication_waits_blocked"),
+      };
+    };
+    let last = await leftovers();
+    await waitUntil(
+      async () => {
+        last = await leftovers();
+        return last.inFlight === 0 && last.watchers === 0 && last.waits === 0;
+      },
+      `the ${target.name} holds nothing of the fuzz's calls (${JSON.stringify(last)})`,
+      30_000,
+      100,
+    ).catch((error) => assert.fail(`${error.message}: ${JSON.stringify(last)}`));
+  }
 }
