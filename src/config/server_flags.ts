@@ -199,14 +199,19 @@ export const COMMAND_LINE_ONLY = ["help", "config"];
 
 /** KVSTORE_* variables that are not server flags but are known, so they draw no warning:
  * the client's and the shell's, the crash points of the durability tests
- * (server/durability.ts), and the test and build tools'. (KVSTORE_CONFIG is known to
- * loadSettings.) */
+ * (server/durability.ts), and the test and build tools' (the wire fuzz's, in
+ * tests/wire_fuzz_test.ts, reach every server its run starts). (KVSTORE_CONFIG is known
+ * to loadSettings.) */
 export const OTHER_ENV_NAMES = [
   "KVSTORE_ENDPOINT",
   "KVSTORE_HISTFILE",
   "KVSTORE_CRASHPOINT",
   "KVSTORE_BIN",
   "KVSTORE_DENO_CACHE",
+  "KVSTORE_FUZZ_SEED",
+  "KVSTORE_FUZZ_CASES",
+  "KVSTORE_FUZZ_SCALE",
+  "KVSTORE_FUZZ_REPORT",
 ];
 
 /** The result of parsing the server's arguments: a config to start (with warnings about
