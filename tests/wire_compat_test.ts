@@ -186,6 +186,14 @@ Deno.test("smoke: a replica takes the C++ master's hand-encoded ReplicateCommand
     assert.equal(reply.fields.get(2), 2n);
     reply = await call(session, "Contains", [[1, "pushed"]]);
     assert.equal(reply.fields.get(1) ?? 0n, 0n);
+    // An id the log could not record (2^53 - 1, held as 2^53) is refused, and the replica
+    // goes on taking the master's pushes (it used to skip to it and then refuse them all).
+    reply = await call(session, "ReplicateCommand", [[2, "far"], [3, "v"], [5, Number.MAX_SAFE_INTEGER]]);
+    assert.equal(reply.status, "3");
+    assert.match(reply.message, /^replication: Invalid sequence_id 9007199254740991: over 9007199254740990/);
+    reply = await call(session, "ReplicateCommand", [[2, "next"], [3, "v"], [5, 3]]);
+    assert.equal(reply.status, "0");
+    assert.equal(reply.fields.get(2), 3n);
   } finally {
     session.close();
   }

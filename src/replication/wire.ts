@@ -93,11 +93,22 @@ export function commandToWire(seq: number, command: WriteCommand, replid: string
   }
 }
 
+/** The largest sequence_id a command may carry: the log writes seqs as 53-bit integers,
+ * and a C++ master's ids are held one up (replica_applier.ts foreignIdToSeq). One past it
+ * used to be taken, skipped to, and then refused by the log, leaving the replica unable
+ * to record any later push. */
+export const WIRE_SEQ_MAX = Number.MAX_SAFE_INTEGER - 1;
+
 /** A received command, checked: its seq (or the foreign id, for the caller to map) and
  * the absolute command. Throws an INVALID_ARGUMENT KvError naming what is wrong. */
 export function commandFromWire(message: ReplicationCommand, nowMs: number): { seq: number; command: WriteCommand } {
   const seq = int64(message.sequence_id, "sequence_id");
   if (seq < 0) throw invalidArgument(`replication: Invalid sequence_id ${seq}: must not be negative`);
+  if (seq > WIRE_SEQ_MAX) {
+    throw invalidArgument(
+      `replication: Invalid sequence_id ${seq}: over ${WIRE_SEQ_MAX}, the largest a replica records`,
+    );
+  }
   if (typeof message.key !== "string" || message.key.length === 0) {
     throw invalidArgument(`replication: Cannot apply command seq ${seq}: the key is empty`);
   }

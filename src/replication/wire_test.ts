@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import type { ReplicationCommand } from "../transport/messages.ts";
-import { checkReplicaNaming, commandFromWire, commandToWire, entryFromWire, entryToWire } from "./wire.ts";
+import {
+  checkReplicaNaming,
+  commandFromWire,
+  commandToWire,
+  entryFromWire,
+  entryToWire,
+  WIRE_SEQ_MAX,
+} from "./wire.ts";
 
 const NOW = 1_700_000_000_000;
 const R = "9f".repeat(20);
@@ -78,5 +85,14 @@ Deno.test("a replica's id and address, which Info, /metrics and the log show, ar
   assert.throws(
     () => checkReplicaNaming("r", `a\n${"x".repeat(1_000_000)}:1`, "Sync"),
     (error: Error) => /Invalid address/.test(error.message) && error.message.length < 300,
+  );
+});
+
+Deno.test("a sequence_id the log could not record is refused before anything is staged", () => {
+  const command = { type: "SET", key: "k", value: "v", seconds: 0, replid: "" } as ReplicationCommand;
+  assert.equal(commandFromWire({ ...command, sequence_id: String(WIRE_SEQ_MAX) }, NOW).seq, WIRE_SEQ_MAX);
+  assert.throws(
+    () => commandFromWire({ ...command, sequence_id: String(WIRE_SEQ_MAX + 1) }, NOW),
+    /^KvError: replication: Invalid sequence_id 9007199254740991: over 9007199254740990, the largest a replica records$/,
   );
 });
