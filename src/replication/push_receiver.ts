@@ -52,6 +52,11 @@ export interface PushReceiverOptions {
 export class PushReceiver {
   #options: PushReceiverOptions;
   #waiters = new Set<() => void>();
+  /** The dataset replacements under way (following a foreign master, skipping its missing
+   * commands), one after another: two at once (pushes that gave up on their gaps together)
+   * could finish out of order, leaving the files at one seq and the staging at another,
+   * after which the log refused every write (INTERNAL "Cannot append seq ..."). */
+  #replacing: Promise<void> = Promise.resolve();
 
   constructor(options: PushReceiverOptions) {
     this.#options = options;
@@ -163,7 +168,11 @@ export class PushReceiver {
     });
   }
 
-  async #followForeignMaster(id: number): Promise<void> {
+  #followForeignMaster(id: number): Promise<void> {
+    return this.#serially(() => this.#adoptForeignMaster(id));
+  }
+
+  async #adoptForeignMaster(id: number): Promise<void> {
     const { applier, pipeline, persistence, logger, onDatasetReplaced } = this.#options;
     await pipeline.drain();
     if (applier.replid === FOREIGN_REPLID) return;
@@ -187,7 +196,11 @@ export class PushReceiver {
   }
 
   /** Gives up on the commands before `seq` of a foreign history. */
-  async #skipTo(seq: number): Promise<void> {
+  #skipTo(seq: number): Promise<void> {
+    return this.#serially(() => this.#skipFilesTo(seq));
+  }
+
+  async #skipFilesTo(seq: number): Promise<void> {
     const { applier, pipeline, persistence, logger, onDatasetReplaced } = this.#options;
     await pipeline.drain();
     if (applier.replid !== FOREIGN_REPLID || applier.lastSeq >= seq - 1) return;
@@ -209,6 +222,14 @@ export class PushReceiver {
       { skipped },
     );
     this.notify();
+  }
+
+  /** Runs `work` once the replacements queued before it are over; each checks anew,
+   * after them, whether it is still needed. */
+  #serially(work: () => Promise<void>): Promise<void> {
+    const result = this.#replacing.then(work);
+    this.#replacing = result.catch(() => {});
+    return result;
   }
 
   async #suspendedWhile(work: () => Promise<void>): Promise<void> {

@@ -78,3 +78,22 @@ Deno.test("a skip over missing foreign ids happens only once the files can recor
   assert.equal(persistence.log.lastSeq, staging.committedSeq, "the log holds what was applied");
   assert.deepEqual([...staging.store.entries()].map(([key]) => key).sort(), ["x", "z"]);
 });
+
+Deno.test("pushes that skip missing foreign ids at once leave the files and the staging at one seq", async () => {
+  const { persistence, staging, receiver } = await replicaOnSimDisk();
+  assert.equal((await receiver.receive(foreignPush(0, "x"))).success, true);
+  // Both wait for the ids before theirs, give up together and skip: a far one, then a
+  // near one whose skip (to seq 100) must not undo the far one's (to 4102444800000).
+  const answers = await Promise.allSettled([
+    receiver.receive(foreignPush(4_102_444_800_000, "far")),
+    receiver.receive(foreignPush(100, "near")),
+  ]);
+  for (const answer of answers) {
+    assert.equal(answer.status, "fulfilled", String((answer as PromiseRejectedResult).reason));
+  }
+  assert.equal(persistence.log.lastSeq, staging.committedSeq, "the log holds what was applied");
+  assert.equal(staging.lastSeq, staging.committedSeq);
+  const next = await receiver.receive(foreignPush(4_102_444_800_001, "next"));
+  assert.equal(next.success, true, next.detail ?? "");
+  assert.equal(persistence.log.lastSeq, staging.committedSeq, "and takes the next push");
+});
