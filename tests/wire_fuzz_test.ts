@@ -166,8 +166,10 @@ const FUZZ_CASES: Readonly<Record<string, number>> = {
   // Blocks until its deadline when it asks for replicas that never come.
   Wait: 10,
 };
-/** Cases per rpc on the replica that takes pushes: ReplicateCommand, its point, more. */
-const PUSHED_CASES: Readonly<Record<string, number>> = { ReplicateCommand: 150 };
+/** Cases per rpc on the replica that takes pushes: ReplicateCommand, its point, more;
+ * and enough of the rpcs whose well-formed requests are skipped (see harmOf) that some
+ * malformed ones are sent (a Promote request has no fields: most are well formed). */
+const PUSHED_CASES: Readonly<Record<string, number>> = { ReplicateCommand: 150, Promote: 36, ReplicaOf: 36 };
 const PUSHED_CASES_DEFAULT = 12;
 
 /** Keys written before the fuzz, which no fuzzed request may name, with values that a
