@@ -188,7 +188,8 @@ export const SERVER_FLAGS: readonly FlagSpec[] = [
     name: "snapshot-interval-seconds",
     type: "string",
     valueName: "SECONDS",
-    help: "Seconds between snapshots (kvstore.rdb) when the data changed; 0: only on demand and at shutdown.",
+    help: "Seconds between snapshots (kvstore.rdb) when the data changed; 0: none on a timer (one is still taken " +
+      "when the log outgrows 64 MiB and the last snapshot).",
     defaultText: String(SNAPSHOT_INTERVAL_SECONDS_DEFAULT),
   },
 ];
