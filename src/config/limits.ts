@@ -433,18 +433,19 @@ export const MIGRATION_PROGRESS_INTERVAL_MS = 250;
 /** Seconds between automatic snapshots (flag --snapshot-interval-seconds; 0 turns the
  * timed ones off). Each snapshot walks the whole dataset and writes its size to disk; the
  * log holds at most about one interval of writes beyond the snapshot, and never much
- * more than LOG_REWRITE_BYTES_MIN or the snapshot's size, whichever is larger. */
+ * more than --log-rewrite-min-bytes or the snapshot's size, whichever is larger. */
 export const SNAPSHOT_INTERVAL_SECONDS_DEFAULT = 60;
 
 /** Size past which the log is cut by a snapshot whatever --snapshot-interval-seconds
- * says, in bytes, once the log is also larger than the last snapshot (Redis's
- * auto-aof-rewrite-min-size, 64mb, and auto-aof-rewrite-percentage, 100): a long
- * interval, or none (0), under steady writes would otherwise let the log, and the replay
- * at the next start, grow without bound. Costs at most one snapshot per this much
- * writing (or per the dataset's size, when larger): a snapshot writes the dataset once. */
-export const LOG_REWRITE_BYTES_MIN = 64 * MIB;
+ * says, in bytes, once the log is also larger than the last snapshot (flag
+ * --log-rewrite-min-bytes, 0 to turn it off; Redis's auto-aof-rewrite-min-size, 64mb,
+ * and auto-aof-rewrite-percentage, 100): a long interval, or none (0), under steady
+ * writes would otherwise let the log, and the replay at the next start, grow without
+ * bound. Costs at most one snapshot per this much writing (or per the dataset's size,
+ * when larger): a snapshot writes the dataset once. */
+export const LOG_REWRITE_BYTES_MIN_DEFAULT = 64 * MIB;
 
-/** How often the log's size is compared with LOG_REWRITE_BYTES_MIN and the snapshot, in
+/** How often the log's size is compared with --log-rewrite-min-bytes and the snapshot, in
  * ms. A check reads two numbers. */
 export const LOG_SIZE_CHECK_INTERVAL_MS = 1000;
 

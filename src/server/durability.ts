@@ -10,7 +10,6 @@
 
 import {
   EXPIRED_AFTER_LOAD_KEYS_PER_STEP,
-  LOG_REWRITE_BYTES_MIN,
   LOG_REWRITE_RETRY_MS,
   LOG_SIZE_CHECK_INTERVAL_MS,
   LOG_SYNC_INTERVAL_MS,
@@ -71,11 +70,11 @@ export function openFilePersistence(config: ServerConfig, logger: Logger): FileP
 export const TIMER_DELAY_MS_MAX = 2 ** 31 - 1;
 
 /** Whether a log of `logBytes` should be cut by a snapshot now, whatever the snapshot
- * interval: once it passes `rewriteBytesMin` (LOG_REWRITE_BYTES_MIN) and the last
- * snapshot's size, replaying it at the next start would cost more than writing a
- * snapshot does, as Redis's AOF rewrite triggers reckon. */
+ * interval: once it passes `rewriteBytesMin` (--log-rewrite-min-bytes; 0: never) and
+ * the last snapshot's size, replaying it at the next start would cost more than writing
+ * a snapshot does, as Redis's AOF rewrite triggers reckon. */
 export function logOutgrewSnapshot(logBytes: number, lastSnapshotBytes: number, rewriteBytesMin: number): boolean {
-  return logBytes >= Math.max(rewriteBytesMin, lastSnapshotBytes);
+  return rewriteBytesMin > 0 && logBytes >= Math.max(rewriteBytesMin, lastSnapshotBytes);
 }
 
 /** The timers persistence needs: fsync once a second under everysec, a snapshot every
@@ -89,21 +88,14 @@ export class DurabilityTimers {
   #staging: WriteStaging;
   #logger: Logger;
   #syncFailing = false;
-  #rewriteBytesMin: number;
+  #rewriteBytesMin = 0;
   /** When a snapshot the log's size asks for may be tried again after one failed. */
   #rewriteRetryAtMs = 0;
 
-  /** `options.rewriteBytesMin` replaces LOG_REWRITE_BYTES_MIN (tests). */
-  constructor(
-    persistence: FilePersistence,
-    staging: WriteStaging,
-    logger: Logger,
-    options: { rewriteBytesMin?: number } = {},
-  ) {
+  constructor(persistence: FilePersistence, staging: WriteStaging, logger: Logger) {
     this.#persistence = persistence;
     this.#staging = staging;
     this.#logger = logger;
-    this.#rewriteBytesMin = options.rewriteBytesMin ?? LOG_REWRITE_BYTES_MIN;
   }
 
   start(config: ServerConfig): void {
@@ -111,7 +103,10 @@ export class DurabilityTimers {
     if (config.appendfsync === "everysec") {
       this.#timers.push(setInterval(() => this.#sync(), LOG_SYNC_INTERVAL_MS));
     }
-    this.#timers.push(setInterval(() => this.#snapshotIfLogOutgrown(), LOG_SIZE_CHECK_INTERVAL_MS));
+    this.#rewriteBytesMin = config.logRewriteBytesMin;
+    if (this.#rewriteBytesMin > 0) {
+      this.#timers.push(setInterval(() => this.#snapshotIfLogOutgrown(), LOG_SIZE_CHECK_INTERVAL_MS));
+    }
     if (config.snapshotIntervalSeconds > 0) this.#scheduleSnapshot(config.snapshotIntervalSeconds * 1000);
   }
 

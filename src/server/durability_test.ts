@@ -81,13 +81,14 @@ Deno.test("the log asks for a snapshot once it passes the minimum and the last s
   assert.equal(logOutgrewSnapshot(64 * mib, 0, 64 * mib), true);
   assert.equal(logOutgrewSnapshot(64 * mib, 100 * mib, 64 * mib), false, "smaller than the snapshot");
   assert.equal(logOutgrewSnapshot(100 * mib, 100 * mib, 64 * mib), true, "as large as the snapshot");
+  assert.equal(logOutgrewSnapshot(100 * mib, 0, 0), false, "0 turns it off");
 });
 
 Deno.test("with timed snapshots off, a log that outgrows the last snapshot is cut by one", async () => {
   const storage = new SimStorage({ random: seededRandom(1) });
   const opened = await openPersistence(storage, { fsync: "no", clock: Date.now });
-  const timers = new DurabilityTimers(opened.persistence, opened.staging, silentLogger(), { rewriteBytesMin: 4096 });
-  timers.start(config(["--appendfsync", "no", "--snapshot-interval-seconds", "0"]));
+  const timers = new DurabilityTimers(opened.persistence, opened.staging, silentLogger());
+  timers.start(config(["--appendfsync", "no", "--snapshot-interval-seconds", "0", "--log-rewrite-min-bytes", "4kb"]));
   try {
     // One key rewritten: the log grows with every write, the dataset (and so a snapshot) does not.
     for (let i = 0; i < 100; i++) await writeBatch(opened, [set("k", "v".repeat(100) + i)]);
