@@ -109,13 +109,12 @@ export class WritePipeline {
   admitWrite(): void {
     const waitingBytes = this.staging.pendingBytes + this.waitingCalls * this.#callOverheadBytes;
     if (waitingBytes <= this.#queueBytesMax) return;
+    const waiting = `${mib(waitingBytes)} of writes (${plural(this.waitingCalls, "call")})`;
     throw new KvError(
       "UNAVAILABLE",
-      `pipeline: Cannot take the write now: ${mib(waitingBytes)} of writes (${
-        plural(this.waitingCalls, "call")
-      }) already ` +
-        `wait for the log, over the limit of ${mib(this.#queueBytesMax)}; the disk is slow or stalled (kvstore ` +
-        `info shows log_error if it failed). Nothing was applied; retry in a moment`,
+      `pipeline: Cannot take the write now: ${waiting} already wait for the log, over the limit of ` +
+        `${mib(this.#queueBytesMax)}; the disk is slow or stalled (kvstore info shows log_error if it failed). ` +
+        "Nothing was applied; retry in a moment",
     );
   }
 
