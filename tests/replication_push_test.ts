@@ -93,7 +93,7 @@ Deno.test(
     }, "the push of the first write is answered");
     replica.signal("SIGSTOP");
     try {
-      // About 200 bytes per command against a 16 KiB backlog.
+      // About 330 bytes per command against a 16 KiB backlog.
       for (let i = 0; i < 300; i++) await client.set(`k${i}`, "x".repeat(100));
     } finally {
       replica.signal("SIGCONT");
@@ -200,7 +200,7 @@ Deno.test(
     const fake = new FakePushReplica();
     await using master = await startMaster(["--replicas", `127.0.0.1:${port}`, "--backlog-bytes", "16kb"]);
     using client = new KvClient(master.address);
-    // About 200 bytes per command against a 16 KiB backlog, pushed to no one.
+    // About 330 bytes per command against a 16 KiB backlog, pushed to no one.
     for (let i = 1; i <= 300; i++) await client.set(`k${i}`, "x".repeat(100));
     await master.waitForLog(/Cannot push to replica 127\.0\.0\.1:\d+/);
     const server = await fakeServer(port, fake.handlers);

@@ -262,9 +262,13 @@ export const BENCH_PIPELINE_MAX = 1000;
  * much memory on the master, whether or not replicas are attached. */
 export const BACKLOG_BYTES_DEFAULT = 32 * MIB;
 
-/** Bytes charged per backlog entry beyond its key and value (the entry object, the
- * command object and the array slot), so a backlog of tiny commands stays bounded too. */
-export const BACKLOG_ENTRY_OVERHEAD_BYTES = 80;
+/** Bytes charged per backlog entry beyond its key and value: the entry object, the
+ * command object, their numbers (seq, commit time, deadline), the two strings' headers
+ * and the array slot, so that --backlog-bytes is what the backlog really takes, tiny
+ * commands included. Measured on Deno 2.9.3 (bench/backlog_memory.ts, checked by
+ * tests/backlog_memory_test.ts): 145 to 198 bytes by kind of command, the most for a SET
+ * with a deadline; 80, charged before, let a backlog of small writes take twice its bound. */
+export const BACKLOG_ENTRY_OVERHEAD_BYTES = 208;
 
 /** How long a replica waits without hearing from its master before it drops the link and
  * reconnects, in ms (flag --repl-timeout-ms). The master pings idle links every
@@ -438,10 +442,29 @@ export const MIGRATION_RETRY_MS = 1000;
 export const MIGRATION_PROGRESS_INTERVAL_MS = 250;
 // Persistence.
 
-/** Seconds between automatic snapshots (flag --snapshot-interval-seconds; 0 turns them
- * off). Each snapshot walks the whole dataset and writes its size to disk; the log holds
- * at most about one interval of writes beyond the snapshot. */
+/** Seconds between automatic snapshots (flag --snapshot-interval-seconds; 0 turns the
+ * timed ones off). Each snapshot walks the whole dataset and writes its size to disk; the
+ * log holds at most about one interval of writes beyond the snapshot, and never much
+ * more than --log-rewrite-min-bytes or the snapshot's size, whichever is larger. */
 export const SNAPSHOT_INTERVAL_SECONDS_DEFAULT = 60;
+
+/** Size past which the log is cut by a snapshot whatever --snapshot-interval-seconds
+ * says, in bytes, once the log is also larger than the last snapshot (flag
+ * --log-rewrite-min-bytes, 0 to turn it off; Redis's auto-aof-rewrite-min-size, 64mb,
+ * and auto-aof-rewrite-percentage, 100): a long interval, or none (0), under steady
+ * writes would otherwise let the log, and the replay at the next start, grow without
+ * bound. Costs at most one snapshot per this much writing (or per the dataset's size,
+ * when larger): a snapshot writes the dataset once. */
+export const LOG_REWRITE_BYTES_MIN_DEFAULT = 64 * MIB;
+
+/** How often the log's size is compared with --log-rewrite-min-bytes and the snapshot, in
+ * ms. A check reads two numbers. */
+export const LOG_SIZE_CHECK_INTERVAL_MS = 1000;
+
+/** Least time between two snapshots the log's size asks for after one failed, in ms (a
+ * full or failing disk): each walks the whole dataset, so a failure is not retried every
+ * check. */
+export const LOG_REWRITE_RETRY_MS = 60_000;
 
 /** Period of the log's fsync under --appendfsync everysec, in ms (Redis: one second).
  * A power cut loses up to about this much acknowledged writing. */
@@ -487,13 +510,23 @@ export const EXPIRED_AFTER_LOAD_KEYS_PER_STEP = 10_000;
  * large dataset takes seconds to minutes (--timeout-ms overrides it). */
 export const SNAPSHOT_CALL_DEADLINE_MS_DEFAULT = 10 * 60_000;
 
-/** Bytes of client writes that may wait for the log at once (staged, not yet durable).
+/** Bytes of client writes that may wait for the log at once (staged, not yet durable;
+ * each call also charged WRITE_CALL_OVERHEAD_BYTES).
  * Past it, new client writes are refused with UNAVAILABLE until the log catches up, so a
  * disk that stalls (an fsync that hangs under --appendfsync always) cannot let waiting
  * writes, and the retries of clients that gave up on them, fill memory. Costs up to this
  * much memory (plus one call) while the disk is slow; it is also about the largest single
  * write of the log. */
 export const WRITE_QUEUE_BYTES_MAX = 256 * MIB;
+
+/** Bytes charged against WRITE_QUEUE_BYTES_MAX for each client write call waiting for
+ * the log, beyond its commands: the call's own state (its HTTP/2 stream, the gRPC call,
+ * the handler waiting for the commit) stays in memory until the log answers, whether or
+ * not its client still waits. Measured on Deno 2.9.3 with the disk stalled: 60,000 calls
+ * of one small SET each, their clients gone after 5 s, held 390 MiB (about 7 KB a call),
+ * when their commands were charged 5 MiB. So while the disk stalls, at most about 32,000
+ * calls wait (the limit over this), and the limit bounds what they hold. */
+export const WRITE_CALL_OVERHEAD_BYTES = 8 * KIB;
 
 /** Bytes of encoding buffer the write path keeps between batches. A batch of large
  * values grows the buffer to its size; past this, the memory is given back afterwards

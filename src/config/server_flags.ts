@@ -18,6 +18,7 @@ import type { DataLimits } from "../store/validation.ts";
 import { type Address, formatAddress, parseAddress, parseAddressList } from "./address.ts";
 import {
   BACKLOG_BYTES_DEFAULT,
+  LOG_REWRITE_BYTES_MIN_DEFAULT,
   REPLICATION_PING_INTERVAL_MS,
   REPLICATION_TIMEOUT_MS_DEFAULT,
   REPLICATION_TIMEOUT_MS_MIN,
@@ -71,6 +72,9 @@ export interface ServerConfig {
   readonly appendfsync: FsyncPolicy;
   /** Seconds between automatic snapshots; 0 turns them off (--snapshot-interval-seconds). */
   readonly snapshotIntervalSeconds: number;
+  /** Size of the log past which, once it is also larger than the last snapshot, a
+   * snapshot is taken to cut it; 0 turns that off (--log-rewrite-min-bytes). */
+  readonly logRewriteBytesMin: number;
   /** Client connections kept open at once (--max-connections), before the open-file limit
    * lowers it (see FDS_RESERVED). */
   readonly connectionsMax: number;
@@ -188,8 +192,17 @@ export const SERVER_FLAGS: readonly FlagSpec[] = [
     name: "snapshot-interval-seconds",
     type: "string",
     valueName: "SECONDS",
-    help: "Seconds between snapshots (kvstore.rdb) when the data changed; 0: only on demand and at shutdown.",
+    help: "Seconds between snapshots (kvstore.rdb) when the data changed; 0: none on a timer (one is still taken " +
+      "when the log outgrows --log-rewrite-min-bytes and the last snapshot).",
     defaultText: String(SNAPSHOT_INTERVAL_SECONDS_DEFAULT),
+  },
+  {
+    name: "log-rewrite-min-bytes",
+    type: "string",
+    valueName: "BYTES",
+    help: "Size past which the log (kvstore.aof), once also larger than the last snapshot, is cut by a snapshot " +
+      "whatever the interval; 0: only timed and asked-for snapshots cut it.",
+    defaultText: "64mb",
   },
 ];
 
@@ -354,6 +367,12 @@ function buildServerConfig(values: FlagValues): ServerConfig {
       "--snapshot-interval-seconds",
       0,
       365 * 24 * 60 * 60,
+    ),
+    logRewriteBytesMin: parseByteSize(
+      asString("log-rewrite-min-bytes") ?? String(LOG_REWRITE_BYTES_MIN_DEFAULT),
+      "--log-rewrite-min-bytes",
+      0,
+      1024 ** 4,
     ),
     connectionsMax: parseConnectionsMax(asString("max-connections")),
   };

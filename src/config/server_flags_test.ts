@@ -103,6 +103,13 @@ Deno.test("durability flags: --appendfsync and --snapshot-interval-seconds, with
   assert.equal(config(["--appendfsync", "always"]).appendfsync, "always");
   assert.equal(config(["--appendfsync=no"]).appendfsync, "no");
   assert.equal(config(["--snapshot-interval-seconds", "0"]).snapshotIntervalSeconds, 0);
+  assert.equal(defaults.logRewriteBytesMin, 64 * 1024 * 1024);
+  assert.equal(config(["--log-rewrite-min-bytes", "0"]).logRewriteBytesMin, 0);
+  assert.equal(config(["--log-rewrite-min-bytes", "1gb"]).logRewriteBytesMin, 1024 ** 3);
+  assert.match(
+    usageError(["--log-rewrite-min-bytes", "1025gb"]),
+    /Invalid --log-rewrite-min-bytes "1025gb": must be from 0 to \d+ bytes \(0 bytes to 1024gb\)/,
+  );
   assert.match(
     usageError(["--appendfsync", "sometimes"]),
     /Invalid --appendfsync "sometimes": expected one of always, everysec, no/,

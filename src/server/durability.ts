@@ -8,7 +8,12 @@
  * @module
  */
 
-import { EXPIRED_AFTER_LOAD_KEYS_PER_STEP, LOG_SYNC_INTERVAL_MS } from "../config/limits.ts";
+import {
+  EXPIRED_AFTER_LOAD_KEYS_PER_STEP,
+  LOG_REWRITE_RETRY_MS,
+  LOG_SIZE_CHECK_INTERVAL_MS,
+  LOG_SYNC_INTERVAL_MS,
+} from "../config/limits.ts";
 import type { ServerConfig } from "../config/server_flags.ts";
 import type { Logger } from "../logging/logger.ts";
 import { stderrSink } from "../logging/stderr.ts";
@@ -64,8 +69,17 @@ export function openFilePersistence(config: ServerConfig, logger: Logger): FileP
  * with a longer delay after 1 ms instead, so a longer period is waited out in steps. */
 export const TIMER_DELAY_MS_MAX = 2 ** 31 - 1;
 
-/** The timers persistence needs: fsync once a second under everysec, and a snapshot
- * every interval when the data changed since the last one. */
+/** Whether a log of `logBytes` should be cut by a snapshot now, whatever the snapshot
+ * interval: once it passes `rewriteBytesMin` (--log-rewrite-min-bytes; 0: never) and
+ * the last snapshot's size, replaying it at the next start would cost more than writing
+ * a snapshot does, as Redis's AOF rewrite triggers reckon. */
+export function logOutgrewSnapshot(logBytes: number, lastSnapshotBytes: number, rewriteBytesMin: number): boolean {
+  return rewriteBytesMin > 0 && logBytes >= Math.max(rewriteBytesMin, lastSnapshotBytes);
+}
+
+/** The timers persistence needs: fsync once a second under everysec, a snapshot every
+ * interval when the data changed since the last one, and one whenever the log outgrows
+ * the last snapshot (see logOutgrewSnapshot), so the log stays bounded with any interval. */
 export class DurabilityTimers {
   #timers: ReturnType<typeof setInterval>[] = [];
   #snapshotTimer: ReturnType<typeof setTimeout> | undefined = undefined;
@@ -74,6 +88,9 @@ export class DurabilityTimers {
   #staging: WriteStaging;
   #logger: Logger;
   #syncFailing = false;
+  #rewriteBytesMin = 0;
+  /** When a snapshot the log's size asks for may be tried again after one failed. */
+  #rewriteRetryAtMs = 0;
 
   constructor(persistence: FilePersistence, staging: WriteStaging, logger: Logger) {
     this.#persistence = persistence;
@@ -85,6 +102,10 @@ export class DurabilityTimers {
     this.#stopped = false;
     if (config.appendfsync === "everysec") {
       this.#timers.push(setInterval(() => this.#sync(), LOG_SYNC_INTERVAL_MS));
+    }
+    this.#rewriteBytesMin = config.logRewriteBytesMin;
+    if (this.#rewriteBytesMin > 0) {
+      this.#timers.push(setInterval(() => this.#snapshotIfLogOutgrown(), LOG_SIZE_CHECK_INTERVAL_MS));
     }
     if (config.snapshotIntervalSeconds > 0) this.#scheduleSnapshot(config.snapshotIntervalSeconds * 1000);
   }
@@ -125,6 +146,20 @@ export class DurabilityTimers {
       this.#snapshotIfChanged();
       this.#scheduleSnapshot(intervalMs);
     }, stepMs);
+  }
+
+  /** Takes a snapshot, which cuts the log, once the log outgrew the last one. */
+  #snapshotIfLogOutgrown(): void {
+    if (this.#persistence.snapshotBusy || Date.now() < this.#rewriteRetryAtMs) return;
+    const status = this.#persistence.status();
+    if (!logOutgrewSnapshot(status.logBytes, status.lastSnapshotBytes, this.#rewriteBytesMin)) return;
+    this.#logger.info("The log outgrew the last snapshot: taking a snapshot to cut it", {
+      logBytes: status.logBytes,
+      snapshotBytes: status.lastSnapshotBytes,
+    });
+    // A failure is logged by the persistence and shown in Info; it is retried later, not
+    // at every check.
+    this.#persistence.snapshot(this.#staging).catch(() => this.#rewriteRetryAtMs = Date.now() + LOG_REWRITE_RETRY_MS);
   }
 
   #snapshotIfChanged(): void {

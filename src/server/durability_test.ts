@@ -3,7 +3,7 @@ import { parseServerArgs, type ServerConfig } from "../config/server_flags.ts";
 import { silentLogger } from "../logging/logger.ts";
 import { seededRandom, SimStorage } from "../persistence/sim_storage.ts";
 import { openPersistence, set, writeBatch } from "../persistence/test_support.ts";
-import { DurabilityTimers } from "./durability.ts";
+import { DurabilityTimers, logOutgrewSnapshot } from "./durability.ts";
 
 function config(args: string[]): ServerConfig {
   return (parseServerArgs(args) as { config: ServerConfig }).config;
@@ -70,6 +70,31 @@ Deno.test("a snapshot interval longer than a timer can wait (24.8 days) does not
     await writeBatch(opened, [set("a", "1")]);
     await new Promise((resolve) => setTimeout(resolve, 200));
     assert.equal(opened.persistence.status().lastSnapshotStatus, "none", "no snapshot within 200 ms");
+  } finally {
+    timers.stop();
+  }
+});
+
+Deno.test("the log asks for a snapshot once it passes the minimum and the last snapshot's size", () => {
+  const mib = 1024 * 1024;
+  assert.equal(logOutgrewSnapshot(63 * mib, 0, 64 * mib), false, "under the minimum, with no snapshot yet");
+  assert.equal(logOutgrewSnapshot(64 * mib, 0, 64 * mib), true);
+  assert.equal(logOutgrewSnapshot(64 * mib, 100 * mib, 64 * mib), false, "smaller than the snapshot");
+  assert.equal(logOutgrewSnapshot(100 * mib, 100 * mib, 64 * mib), true, "as large as the snapshot");
+  assert.equal(logOutgrewSnapshot(100 * mib, 0, 0), false, "0 turns it off");
+});
+
+Deno.test("with timed snapshots off, a log that outgrows the last snapshot is cut by one", async () => {
+  const storage = new SimStorage({ random: seededRandom(1) });
+  const opened = await openPersistence(storage, { fsync: "no", clock: Date.now });
+  const timers = new DurabilityTimers(opened.persistence, opened.staging, silentLogger());
+  timers.start(config(["--appendfsync", "no", "--snapshot-interval-seconds", "0", "--log-rewrite-min-bytes", "4kb"]));
+  try {
+    // One key rewritten: the log grows with every write, the dataset (and so a snapshot) does not.
+    for (let i = 0; i < 100; i++) await writeBatch(opened, [set("k", "v".repeat(100) + i)]);
+    assert.ok(opened.persistence.status().logBytes > 10_000);
+    await eventually(() => opened.persistence.status().lastSnapshotSeq === 100, "a snapshot is taken");
+    await eventually(() => opened.persistence.status().logBytes < 4096, "the log is cut");
   } finally {
     timers.stop();
   }

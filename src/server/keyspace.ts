@@ -259,6 +259,12 @@ export class Keyspace {
     return staged;
   }
 
+  /** Drops idle Scan cursors, and those over a dataset since replaced, which would
+   * otherwise hold it in memory (see ScanCursors.prune). Called from the node's timer. */
+  pruneScanCursors(): void {
+    this.#scanCursors.prune(this.pipeline.staging.store, this.#clock());
+  }
+
   #read(key: string): Entry | undefined {
     const store = this.pipeline.staging.store;
     const nowMs = this.#clock();

@@ -269,7 +269,10 @@ Deno.test("client writes are refused before anything is staged while the log is 
     sync: () => Promise.resolve(),
     close: () => Promise.resolve(),
   };
-  const pipeline = new WritePipeline(new WriteStaging(new Store()), log, silentLogger(), { queueBytesMax: 150 });
+  const pipeline = new WritePipeline(new WriteStaging(new Store()), log, silentLogger(), {
+    queueBytesMax: 150,
+    callOverheadBytes: 0,
+  });
   const keyspace = new Keyspace(pipeline, {
     role: "master",
     masterAddress: null,

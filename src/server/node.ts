@@ -439,6 +439,9 @@ export class Node {
     } catch (error) {
       this.#logger.error("Expiry sweep failed", { error: String(error) });
     }
+    // Here rather than only when a Scan comes: an abandoned cursor holds the dataset it
+    // walks, a replaced one included, until it is dropped.
+    this.keyspace.pruneScanCursors();
     this.#refreshHealth();
   }
 

@@ -20,9 +20,13 @@
  */
 
 import { setImmediate } from "node:timers";
-import { WRITE_FAILURE_REPORT_INTERVAL_MS, WRITE_QUEUE_BYTES_MAX } from "../config/limits.ts";
+import {
+  WRITE_CALL_OVERHEAD_BYTES,
+  WRITE_FAILURE_REPORT_INTERVAL_MS,
+  WRITE_QUEUE_BYTES_MAX,
+} from "../config/limits.ts";
 import { nextTurn } from "../event_loop.ts";
-import { KvError } from "../errors.ts";
+import { KvError, plural } from "../errors.ts";
 import type { Logger } from "../logging/logger.ts";
 import type { CommitLog } from "../persistence/commit_log.ts";
 import type { SequencedCommand } from "../store/command.ts";
@@ -54,6 +58,10 @@ export class WritePipeline {
   #queuedWriters: PromiseWithResolvers<void> | null = null;
   /** The writers of the batch the log is appending now. */
   #batchWriters: PromiseWithResolvers<void> | null = null;
+  /** Calls waiting on #queuedWriters and on #batchWriters: each holds its client call's
+   * state until answered, which admitWrite charges (WRITE_CALL_OVERHEAD_BYTES). */
+  #queuedCalls = 0;
+  #batchCalls = 0;
   /** Set by {@linkcode drainWithin} when the log did not take the writes in time: the
    * error every writer still waiting, and every later one, gets. */
   #abandoned: KvError | null = null;
@@ -64,38 +72,49 @@ export class WritePipeline {
   #failures = 0;
 
   #queueBytesMax: number;
+  #callOverheadBytes: number;
 
-  /** Options: `queueBytesMax`, see {@linkcode WritePipeline.admitWrite} (default
-   * WRITE_QUEUE_BYTES_MAX); `clock` (unix ms) paces the reports of a log that keeps
+  /** Options: `queueBytesMax` and `callOverheadBytes`, see
+   * {@linkcode WritePipeline.admitWrite} (defaults WRITE_QUEUE_BYTES_MAX and
+   * WRITE_CALL_OVERHEAD_BYTES); `clock` (unix ms) paces the reports of a log that keeps
    * failing. */
   constructor(
     staging: WriteStaging,
     log: CommitLog,
     logger: Logger,
-    options: { queueBytesMax?: number; clock?: () => number } = {},
+    options: { queueBytesMax?: number; callOverheadBytes?: number; clock?: () => number } = {},
   ) {
     this.staging = staging;
     this.#log = log;
     this.#logger = logger;
     this.#queueBytesMax = options.queueBytesMax ?? WRITE_QUEUE_BYTES_MAX;
+    this.#callOverheadBytes = options.callOverheadBytes ?? WRITE_CALL_OVERHEAD_BYTES;
     this.#clock = options.clock ?? Date.now;
+  }
+
+  /** Calls waiting for their writes to be committed. */
+  get waitingCalls(): number {
+    return this.#queuedCalls + this.#batchCalls;
   }
 
   /**
    * Called before a client write is staged: refuses it with UNAVAILABLE while more than
    * `queueBytesMax` of writes already wait for the log, which means the disk is slow or
    * stalled; taking more would only grow memory (the clients of the waiting writes may
-   * have given up and be retrying). The bound is the limit plus one call. Writes the node
-   * must take do not ask: a replica's stream from its master, expiry deletions.
+   * have given up and be retrying). What waits is counted as the staged commands' bytes
+   * and `callOverheadBytes` for each call waiting, whose state is held until it is
+   * answered. The bound is the limit plus one call. Writes the node must take do not
+   * ask: a replica's stream from its master, expiry deletions.
    */
   admitWrite(): void {
-    const waitingBytes = this.staging.pendingBytes;
+    const waitingBytes = this.staging.pendingBytes + this.waitingCalls * this.#callOverheadBytes;
     if (waitingBytes <= this.#queueBytesMax) return;
+    const waiting = `${mib(waitingBytes)} of writes (${plural(this.waitingCalls, "call")})`;
     throw new KvError(
       "UNAVAILABLE",
-      `pipeline: Cannot take the write now: ${mib(waitingBytes)} of writes already wait for the log, over the ` +
-        `limit of ${mib(this.#queueBytesMax)}; the disk is slow or stalled (kvstore info shows log_error if it ` +
-        `failed). Nothing was applied; retry in a moment`,
+      `pipeline: Cannot take the write now: ${waiting} already wait for the log, over the limit of ` +
+        `${mib(this.#queueBytesMax)}; the disk is slow or stalled (kvstore info shows log_error if it failed). ` +
+        "Nothing was applied; retry in a moment",
     );
   }
 
@@ -114,6 +133,7 @@ export class WritePipeline {
     }
     this.#schedule();
     this.#queuedWriters ??= Promise.withResolvers<void>();
+    this.#queuedCalls++;
     return this.#queuedWriters.promise;
   }
 
@@ -192,6 +212,8 @@ export class WritePipeline {
     this.#queuedWriters?.reject(abandoned);
     this.#batchWriters = null;
     this.#queuedWriters = null;
+    this.#batchCalls = 0;
+    this.#queuedCalls = 0;
     return waiting;
   }
 
@@ -213,14 +235,18 @@ export class WritePipeline {
       const writers = this.#queuedWriters;
       this.#queuedWriters = null;
       this.#batchWriters = writers;
+      this.#batchCalls = this.#queuedCalls;
+      this.#queuedCalls = 0;
       try {
         await this.#log.append(batch);
       } catch (error) {
         this.#batchWriters = null;
+        this.#batchCalls = 0;
         this.#fail(error, writers);
         continue;
       }
       this.#batchWriters = null;
+      this.#batchCalls = 0;
       this.staging.commit(batch);
       if (this.#failing !== null) {
         this.#logger.info("The log takes writes again", {
@@ -252,6 +278,7 @@ export class WritePipeline {
     writers?.reject(failure);
     this.#queuedWriters?.reject(failure);
     this.#queuedWriters = null;
+    this.#queuedCalls = 0;
   }
 
   /** Logs the first failed batch at once, then while the log keeps failing (a full disk

@@ -154,8 +154,11 @@ Deno.test("waiting for a command that is no longer queued is refused rather than
 
 Deno.test("client writes are refused while more than the queue's limit waits for the log, and taken again after", async () => {
   const log = new HeldLog();
-  // Each staged SET of a 1-character key and value counts 66 bytes.
-  const pipeline = new WritePipeline(new WriteStaging(new Store()), log, silentLogger(), { queueBytesMax: 200 });
+  // Each staged SET of a 1-character key and value counts 66 bytes (and its call nothing here).
+  const pipeline = new WritePipeline(new WriteStaging(new Store()), log, silentLogger(), {
+    queueBytesMax: 200,
+    callOverheadBytes: 0,
+  });
   const writes = [pipeline.commit(pipeline.staging.stage(set("a")))];
   await waitFor(() => log.held.length === 1);
   // The disk stalls: the first batch is held, and writes pile up behind it.
@@ -168,7 +171,7 @@ Deno.test("client writes are refused while more than the queue's limit waits for
     () => pipeline.admitWrite(),
     (error) =>
       error instanceof KvError && error.code === "UNAVAILABLE" &&
-      /^pipeline: Cannot take the write now: 0\.0 MiB of writes already wait for the log, over the limit of 0\.0 MiB; the disk is slow or stalled/
+      /^pipeline: Cannot take the write now: 0\.0 MiB of writes \(4 calls\) already wait for the log, over the limit of 0\.0 MiB; the disk is slow or stalled/
         .test(error.message),
   );
   log.held[0].resolve();
@@ -184,6 +187,39 @@ Deno.test("client writes are refused while more than the queue's limit waits for
   log.held[2].reject(new KvError("UNAVAILABLE", "log: Cannot append: disk full"));
   await assert.rejects(within(failing, 2000, "the failing write"), /disk full/);
   assert.equal(pipeline.staging.pendingBytes, 0);
+});
+
+Deno.test("each call waiting for the log counts toward the queue's limit, however small its write", async () => {
+  const log = new HeldLog();
+  // Calls of tiny writes: what they hold while they wait is their call's state, which
+  // their commands' bytes (66 each) do not show.
+  const pipeline = new WritePipeline(new WriteStaging(new Store()), log, silentLogger(), {
+    queueBytesMax: 3 * 1000,
+    callOverheadBytes: 1000,
+  });
+  const writes = [pipeline.commit(pipeline.staging.stage(set("a")))];
+  await waitFor(() => log.held.length === 1);
+  pipeline.admitWrite();
+  writes.push(pipeline.commit(pipeline.staging.stage(set("b"))));
+  assert.equal(pipeline.waitingCalls, 2, "one call in the batch being written, one queued");
+  pipeline.admitWrite();
+  writes.push(pipeline.commit(pipeline.staging.stage(set("c"))));
+  assert.throws(() => pipeline.admitWrite(), /Cannot take the write now: .* \(3 calls\) already wait for the log/);
+  log.held[0].resolve();
+  await waitFor(() => log.held.length === 2);
+  assert.equal(pipeline.waitingCalls, 2, "the first call was answered");
+  pipeline.admitWrite();
+  log.held[1].resolve();
+  await within(Promise.all(writes), 2000, "the writes");
+  assert.equal(pipeline.waitingCalls, 0);
+
+  // Calls of a failed batch, and those queued behind it, wait no more either.
+  const failing = [pipeline.commit(pipeline.staging.stage(set("d")))];
+  await waitFor(() => log.held.length === 3);
+  failing.push(pipeline.commit(pipeline.staging.stage(set("e"))));
+  log.held[2].reject(new KvError("UNAVAILABLE", "log: Cannot append: disk full"));
+  await Promise.allSettled(failing);
+  assert.equal(pipeline.waitingCalls, 0);
 });
 
 /** A log that fails every append until told otherwise, like a full disk. */

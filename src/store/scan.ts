@@ -16,7 +16,12 @@
  *
  * Cursors are server state: bounded in number (least recently used dropped first) and
  * in idle time, and named with a per-process prefix so a cursor from before a restart
- * is refused plainly rather than mistaken for a new one.
+ * is refused plainly rather than mistaken for a new one. A cursor holds its iterator,
+ * and an iterator holds the whole map it walks: after a dataset is replaced, every
+ * cursor left over from before holds the old dataset, however large. So cursors are
+ * pruned by the node's timer ({@linkcode ScanCursors.prune}), not only when a scan
+ * comes: a client that abandons its scans (`kvstore scan | head`) and sends no other
+ * would otherwise leave them, and with them old datasets, in memory for good.
  *
  * @module
  */
@@ -86,6 +91,8 @@ export class ScanCursors {
   #instance: string;
   #nextId = 1;
   #limits: ScanLimits;
+  /** The store's generation at the last prune: cursors of older ones were dropped. */
+  #prunedGeneration = 0;
 
   /** `instance` tells this process's cursors from another's (a random string). */
   constructor(limits: ScanLimits, instance: string) {
@@ -177,6 +184,22 @@ export class ScanCursors {
       this.#cursors.delete(this.#cursors.keys().next().value!);
     }
     return { entries, cursor: nextCursor };
+  }
+
+  /**
+   * Drops the cursors idle for the idle time and, once `store` was replaced or cleared,
+   * those that walk its old contents (they would be refused anyway), letting go of the
+   * old dataset they hold. The node calls it from a timer. Costs the cursors dropped,
+   * and one pass over all cursors after a replacement. Returns how many were dropped.
+   */
+  prune(store: Store, nowMs: number): number {
+    const before = this.#cursors.size;
+    this.#dropIdle(nowMs);
+    if (store.generation !== this.#prunedGeneration) {
+      for (const [id, open] of this.#cursors) if (open.generation !== store.generation) this.#cursors.delete(id);
+      this.#prunedGeneration = store.generation;
+    }
+    return before - this.#cursors.size;
   }
 
   #dropIdle(nowMs: number): void {

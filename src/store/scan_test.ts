@@ -96,6 +96,31 @@ Deno.test("a scan whose dataset was replaced under it (a replica's full resync) 
   assert.ok(keys.includes("new0") && keys.includes("k50"));
 });
 
+Deno.test("abandoned cursors are pruned without another scan: idle ones, and at once those over a replaced dataset", () => {
+  const store = storeWith(100);
+  const cursors = new ScanCursors(LIMITS, "t");
+  cursors.page(store, "", "", 10, 0);
+  cursors.page(store, "", "", 10, 500);
+  assert.equal(cursors.prune(store, 999), 0, "neither is idle for 1000 ms yet");
+  assert.equal(cursors.prune(store, 1000), 1, "the first is");
+  assert.equal(cursors.openCount, 1);
+
+  // Each cursor's iterator holds the whole map it walks: one left over from before a
+  // replacement would keep the old dataset in memory while it stays open.
+  const fresh = cursors.page(store, "", "", 10, 1000).cursor;
+  store.replaceContents(storeWith(100, "new"));
+  const afterReplace = cursors.page(store, "", "", 10, 1000).cursor;
+  assert.equal(cursors.prune(store, 1000), 2, "both cursors over the old dataset go, however fresh");
+  assert.equal(cursors.page(store, afterReplace, "", 10, 1000).entries.length, 10, "the new scan goes on");
+  assert.throws(() => cursors.page(store, fresh, "", 10, 1000), /unknown or expired/);
+
+  const beforeClear = cursors.page(store, "", "", 10, 1000).cursor;
+  store.clear();
+  assert.equal(cursors.prune(store, 1000), 2);
+  assert.throws(() => cursors.page(store, beforeClear, "", 10, 1000), /unknown or expired/);
+  assert.equal(cursors.openCount, 0);
+});
+
 Deno.test("a page stops before its bytes pass the bound, and the next page begins with the entry that did not fit", () => {
   const store = new Store();
   const sizes = [290, 290, 290, 2000, 10, 10, 600, 600];
