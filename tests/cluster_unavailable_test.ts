@@ -52,6 +52,11 @@ Deno.test(
     assert.match(batch.error.details, new RegExp(`Cannot reach shard "${down.address}"`));
     assert.deepEqual(await client.mget(elsewhere), elsewhere.map((key) => `v-${key}`), "other shards answer");
 
+    // The router's probes notice it too, and its log says so once.
+    await cluster.router.waitForLog(
+      new RegExp(`WARN {2}router: Shard "${down.address}" \\(${down.address}\\) does not answer`),
+    );
+
     const info = await client.info();
     const downStatus = info.cluster!.shards.find((shard) => shard.name === down.address)!;
     assert.equal(downStatus.reachable, false);

@@ -51,6 +51,8 @@ Deno.test("a replica restarted with its data resumes from its own last seq", opt
     } finally {
       await replica[Symbol.asyncDispose]();
     }
+    // The master says once that its replica went, with what the replica had acknowledged.
+    await master.waitForLog(/INFO {2}replication: Replica \S+ disconnected .*ackedSeq=500/);
     for (let i = 0; i < 50; i++) await client.set(`while-down:${i}`, "v");
     await using restarted = await startReplica(master, [], { dataDir: replicaDir });
     await waitForConvergence(master, [restarted]);

@@ -81,7 +81,7 @@ export class Router {
   #dataDirLock: Deno.FsFile;
   #rpcMetrics: RpcMetrics;
   #metricsServer: MetricsServer | null;
-  #probeLoop: ProbeLoop | null;
+  #probeLoop: ProbeLoop;
   #startedAtMs: number;
   #shutdown: Promise<void> | null = null;
 
@@ -98,7 +98,7 @@ export class Router {
       metrics: MetricsRegistry;
       rpcMetrics: RpcMetrics;
       metricsServer: MetricsServer | null;
-      probeLoop: ProbeLoop | null;
+      probeLoop: ProbeLoop;
       startedAtMs: number;
     },
   ) {
@@ -192,6 +192,11 @@ export class Router {
       link: (name) => pool.uncounted(name),
       clock: Date.now,
       deadlineMs: ROUTER_SHARD_INFO_DEADLINE_MS,
+      onChange: (spec, up, reason) => {
+        const shard = `Shard ${JSON.stringify(spec.name)} (${spec.master})`;
+        if (up) log.info(`${shard} answers again`);
+        else log.warn(`${shard} does not answer: calls for its keys fail until it does`, { reason });
+      },
     });
     registerProcessMetrics(metrics, {
       role: () => "router",
@@ -236,13 +241,14 @@ export class Router {
       metrics,
       rpcMetrics,
       metricsServer,
-      // Shards are probed for the metrics alone: without an endpoint, nothing would read it.
-      probeLoop: metricsServer === null ? null : new ProbeLoop(probes, log),
+      // Shards are probed for kvstore_router_shard_up and for the log, which says once
+      // when a shard stops answering and once when it is back.
+      probeLoop: new ProbeLoop(probes, log),
       startedAtMs,
     });
     started.router = router;
     health.setAllServing(true);
-    router.#probeLoop?.start();
+    router.#probeLoop.start();
     log.info(`Listening on ${formatAddress(boundAddress)}`, {
       role: "router",
       version: VERSION,
@@ -302,7 +308,7 @@ export class Router {
   async #stop(reason: string): Promise<void> {
     this.#logger.info("Shutting down", { reason });
     this.health.enterShutdown();
-    this.#probeLoop?.stop();
+    this.#probeLoop.stop();
     await this.admin.stop();
     await stopServer(this.#server, SHUTDOWN_GRACE_MS);
     await this.#metricsServer?.close();

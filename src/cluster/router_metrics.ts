@@ -101,6 +101,10 @@ export interface ShardProbesOptions {
   readonly clock: () => number;
   /** Each probe's deadline, in ms. */
   readonly deadlineMs: number;
+  /** Called when a shard's verdict changes from one round to the next: it stops
+   * answering (`reason` says how it failed), or answers again (`reason` null). The
+   * router logs each change once, so an outage is one line and its end another. */
+  readonly onChange?: (spec: ShardSpec, up: boolean, reason: string | null) => void;
 }
 
 /**
@@ -122,16 +126,25 @@ export class ShardProbes {
   async round(): Promise<void> {
     const shards = this.#options.shards();
     const deadlineMs = this.#options.clock() + this.#options.deadlineMs;
-    const verdicts = await Promise.all(shards.map(async (spec) => {
+    const failures = await Promise.all(shards.map(async (spec) => {
       try {
         await this.#options.link(spec.name).call("Info", {}, { deadlineMs, readFrom: "master" });
-        return true;
-      } catch {
-        return false;
+        return null;
+      } catch (error) {
+        return error instanceof Error ? error.message : String(error);
       }
     }));
+    const before = this.#up;
     // Only the shards of this round: one that left the ring meanwhile is forgotten.
-    this.#up = new Map(shards.map((spec, i) => [spec.name, verdicts[i]]));
+    this.#up = new Map(shards.map((spec, i) => [spec.name, failures[i] === null]));
+    shards.forEach((spec, i) => {
+      const up = failures[i] === null;
+      const was = before.get(spec.name);
+      // A first verdict is no change: the router checks its shards at start and says
+      // then which do not answer.
+      if (was === undefined || was === up) return;
+      this.#options.onChange?.(spec, up, failures[i]);
+    });
   }
 
   /** The last verdict on shard `name`: true when it answered the last probe, false when

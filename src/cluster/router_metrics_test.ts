@@ -58,6 +58,7 @@ Deno.test("a probe round marks each shard up or down by whether its master answe
   const answers = new Map<string, boolean>([["a:1", true], ["b:1", false]]);
   let shards: ShardSpec[] = parseShardList("a:1,b:1", "test");
   const asked: string[] = [];
+  const changes: string[] = [];
   const probes = new ShardProbes({
     shards: () => shards,
     link: (name) =>
@@ -67,18 +68,26 @@ Deno.test("a probe round marks each shard up or down by whether its master answe
       }),
     clock: () => 0,
     deadlineMs: 2000,
+    onChange: (spec, up, reason) => changes.push(`${spec.name} ${up ? "up" : `down: ${reason}`}`),
   });
   assert.equal(probes.up("a:1"), undefined, "nothing is known before the first round");
   await probes.round();
   assert.deepEqual(asked, ["a:1", "b:1"]);
   assert.equal(probes.up("a:1"), true);
   assert.equal(probes.up("b:1"), false);
+  assert.deepEqual(changes, [], "a first verdict is no change (the router's start-up check reports it)");
+  answers.set("a:1", false);
+  await probes.round();
+  assert.deepEqual(changes, ["a:1 down: too slow"], "a shard that stops answering is said to, once");
+  await probes.round();
+  assert.deepEqual(changes, ["a:1 down: too slow"], "a shard still down is not said to be again");
 
   answers.set("b:1", true);
   shards = parseShardList("b:1", "test");
   await probes.round();
   assert.equal(probes.up("b:1"), true, "a shard that answers again is up");
   assert.equal(probes.up("a:1"), undefined, "a shard that left the ring is forgotten");
+  assert.deepEqual(changes, ["a:1 down: too slow", "b:1 up"]);
 });
 
 class MemoryPool implements ShardPool {

@@ -399,9 +399,9 @@ export const ROUTER_RECONNECT_BACKOFF_MS_MAX = 1000;
 export const ROUTER_SHARD_INFO_DEADLINE_MS = 2000;
 
 /** Pause between two rounds of the router's probes of its shards (an Info to each
- * master, with the deadline above), in ms, for kvstore_router_shard_up; only with
- * --metrics-address. Bounds how stale the gauge is; costs each shard one small call per
- * pause. */
+ * master, with the deadline above), in ms, for kvstore_router_shard_up and the log lines
+ * saying a shard stopped answering or is back. Bounds how stale both are; costs each
+ * shard one small call per pause. */
 export const ROUTER_SHARD_PROBE_INTERVAL_MS = 2000;
 
 /** Time a removed shard's link stays open after the ring no longer names it, in ms, so

@@ -196,6 +196,7 @@ export class MasterStreams {
       await writer.send(message);
       sentSeq = Math.max(sentSeq, nextAfterSeq);
     };
+    let ending = "its stream closed";
     try {
       let cursor: number;
       const { replid } = this.#options.position();
@@ -225,8 +226,14 @@ export class MasterStreams {
           }),
           entries[entries.length - 1].seq,
         ), (seq) => send(syncMessage({ type: "SYNC_PING", replid, seq }), seq));
+    } catch (error) {
+      ending = error instanceof StreamClosedError ? ending : error instanceof Error ? error.message : String(error);
+      throw error;
     } finally {
       registry.remove(record);
+      // As Redis says "Connection with replica ... lost": one line, so a replica's
+      // comings and goings can be read from the master's log alone.
+      logger.info(`Replica ${address} disconnected`, { replica: replica.id, ackedSeq: record.ackedSeq, why: ending });
     }
   }
 
