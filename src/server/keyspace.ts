@@ -21,6 +21,7 @@ import type { Role } from "../config/server_flags.ts";
 import { KvError, quote } from "../errors.ts";
 import type { SequencedCommand } from "../store/command.ts";
 import type { Entry } from "../store/store.ts";
+import type { WriteDecision } from "../store/staging.ts";
 import { findExpiredKeys, type SweepLimits } from "../store/expiry.ts";
 import { ScanCursors, type ScanPage, scanPageBytesMax } from "../store/scan.ts";
 import {
@@ -150,8 +151,8 @@ export class Keyspace {
     this.#refuseOnReplica("delete", key);
     this.pipeline.admitWrite();
     const decision = this.pipeline.staging.delete(key, this.#clock());
-    if (decision.staged === null) return false;
-    await this.pipeline.commit(decision.staged);
+    if (!this.#awaitsCommit(decision)) return false;
+    await this.pipeline.commit(decision.staged!);
     return decision.applied;
   }
 
@@ -163,8 +164,8 @@ export class Keyspace {
     this.#refuseOnReplica("expire", key);
     this.pipeline.admitWrite();
     const decision = this.pipeline.staging.expire(key, seconds, this.#clock());
-    if (decision.staged === null) return false;
-    await this.pipeline.commit(decision.staged);
+    if (!this.#awaitsCommit(decision)) return false;
+    await this.pipeline.commit(decision.staged!);
     return decision.applied;
   }
 
@@ -263,6 +264,17 @@ export class Keyspace {
    * otherwise hold it in memory (see ScanCursors.prune). Called from the node's timer. */
   pruneScanCursors(): void {
     this.#scanCursors.prune(this.pipeline.staging.store, this.#clock());
+  }
+
+  /** Whether a DEL's or EXPIRE's answer waits for what it staged. When it found no live
+   * key, what it staged (if anything) is the removal of a key past its deadline: upkeep,
+   * as a read's, which the answer "not found" does not rest on, so it is flushed in the
+   * background and a log that refuses it does not fail the call. */
+  #awaitsCommit(decision: WriteDecision): boolean {
+    if (decision.staged === null) return false;
+    if (decision.applied) return true;
+    this.pipeline.flushSoon();
+    return false;
   }
 
   #read(key: string): Entry | undefined {

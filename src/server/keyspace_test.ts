@@ -153,6 +153,25 @@ Deno.test("expired_keys counts a key once, when its deletion is in the log, howe
   assert.equal(keyspace.expiredKeys, 10);
 });
 
+Deno.test("DEL and EXPIRE of a key past its deadline answer false at once, though the log refuses its removal", async () => {
+  const log = new RecordingLog();
+  const { keyspace, pipeline, clock } = keyspaceWith(log);
+  await keyspace.set("k", "v");
+  await keyspace.expire("k", 1);
+  clock.nowMs += 2_000;
+  log.failWith = new KvError("UNAVAILABLE", "log: Cannot append: no space left on device");
+  assert.equal(await keyspace.delete("k"), false);
+  await pipeline.drain();
+  assert.equal(await keyspace.expire("k", 10), false);
+  await pipeline.drain();
+  assert.equal(pipeline.staging.store.size, 1, "the log took no removal");
+  log.failWith = null;
+  assert.equal(await keyspace.delete("k"), false);
+  await pipeline.drain();
+  assert.equal(pipeline.staging.store.size, 0, "the removal is made once the log takes it");
+  assert.equal(keyspace.expiredKeys, 1);
+});
+
 Deno.test("a replica refuses writes naming its master, hides expired keys but keeps them", async () => {
   const { keyspace, pipeline, clock } = keyspaceWith(new VolatileLog(), "replica");
   await assert.rejects(keyspace.set("k", "v"), (error: unknown) => {
