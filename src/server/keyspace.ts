@@ -152,7 +152,7 @@ export class Keyspace {
     this.pipeline.admitWrite();
     const decision = this.pipeline.staging.delete(key, this.#clock());
     if (!this.#awaitsCommit(decision)) return false;
-    await this.pipeline.commit(decision.staged!);
+    await this.pipeline.commit(decision.staged);
     return decision.applied;
   }
 
@@ -165,7 +165,7 @@ export class Keyspace {
     this.pipeline.admitWrite();
     const decision = this.pipeline.staging.expire(key, seconds, this.#clock());
     if (!this.#awaitsCommit(decision)) return false;
-    await this.pipeline.commit(decision.staged!);
+    await this.pipeline.commit(decision.staged);
     return decision.applied;
   }
 
@@ -270,7 +270,7 @@ export class Keyspace {
    * key, what it staged (if anything) is the removal of a key past its deadline: upkeep,
    * as a read's, which the answer "not found" does not rest on, so it is flushed in the
    * background and a log that refuses it does not fail the call. */
-  #awaitsCommit(decision: WriteDecision): boolean {
+  #awaitsCommit(decision: WriteDecision): decision is WriteDecision & { staged: SequencedCommand } {
     if (decision.staged === null) return false;
     if (decision.applied) return true;
     this.pipeline.flushSoon();

@@ -146,3 +146,27 @@ export function countLog(server: ServerProcess, pattern: RegExp): number {
   )
     ?.length ?? 0;
 }
+
+/**
+ * Points `replica` (which has synced nothing) at `master`, waits for its first sync and
+ * for it to hold key "k", then pauses the master: a `read` of "k" that succeeds from then
+ * on can only have been answered by the replica. Resolves once one has (bounded by
+ * waitUntil), with the master resumed.
+ */
+export async function expectReadsFromReplicaOnceSynced(
+  master: ServerProcess,
+  replica: ServerProcess,
+  read: () => Promise<string | undefined>,
+): Promise<void> {
+  using direct = new KvClient(replica.address);
+  await direct.replicaOf(master.address);
+  await waitUntil(async () => (await direct.info()).first_sync_done === true, "the replica syncs");
+  await waitUntil(async () => await direct.get("k") === "v", "the replica has the write");
+  master.signal("SIGSTOP");
+  try {
+    // A replica found unsynced is asked again once that verdict is a second old.
+    await waitUntil(async () => await read().catch(() => undefined) === "v", "a read from the replica");
+  } finally {
+    master.signal("SIGCONT");
+  }
+}
